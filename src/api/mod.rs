@@ -1,0 +1,11 @@
+//! The store's API: wire types, the async client, and the reorder planner. This is the only
+//! code that knows the HTTP details of the store; callers use typed methods.
+
+mod client;
+mod error;
+pub mod reorder;
+pub mod types;
+
+pub use client::{Client, Credentials, RetryPolicy, UploadSource};
+pub use error::ApiError;
+pub use types::{Count, Image, ImageWrite, NewProduct, Page, Product};

@@ -1,0 +1,255 @@
+use std::io::Cursor;
+
+use fast_image_resize as fr;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder};
+
+use super::{BoxSize, ImageFormat, ImagingError, MAX_PIXELS, Probe, fit_within};
+
+/// Decoded pixels, already turned upright (EXIF orientation applied).
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    pub width: u32,
+    pub height: u32,
+    /// 3 (RGB) or 4 (RGBA), 8 bits each.
+    pub channels: u8,
+    pub pixels: Vec<u8>,
+    /// The full size of the original after orientation, which later boxes are fitted from.
+    pub oriented_source: (u32, u32),
+}
+
+impl DecodedImage {
+    /// A copy resized to exactly `width`×`height` (same pixel layout).
+    pub fn resized(&self, width: u32, height: u32) -> Result<DecodedImage, ImagingError> {
+        let pixels = resize(
+            &self.pixels,
+            self.width,
+            self.height,
+            self.channels,
+            width,
+            height,
+        )?;
+        Ok(DecodedImage {
+            width,
+            height,
+            channels: self.channels,
+            pixels,
+            oriented_source: self.oriented_source,
+        })
+    }
+}
+
+/// Decodes an image just large enough to fill `bounds` (after orientation) and resizes it to fit.
+/// JPEG decodes at the smallest DCT scale (1/8, 1/4, 1/2, 1) that is not smaller than the target,
+/// which is what keeps a 24 MP photo's thumbnail fast and small in memory.
+pub fn decode_to_fit(
+    bytes: &[u8],
+    probe: Probe,
+    bounds: BoxSize,
+) -> Result<DecodedImage, ImagingError> {
+    match probe.format {
+        ImageFormat::Jpeg => decode_jpeg(bytes, bounds),
+        _ => decode_other(bytes, probe.format, bounds),
+    }
+}
+
+fn decode_jpeg(bytes: &[u8], bounds: BoxSize) -> Result<DecodedImage, ImagingError> {
+    let decode_err = |e: jpeg_decoder::Error| ImagingError::Decode(e.to_string());
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(decode_err)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| ImagingError::Decode("the JPEG has no frame header".into()))?;
+    let (raw_w, raw_h) = (u32::from(info.width), u32::from(info.height));
+    let orientation = decoder
+        .exif_data()
+        .and_then(orientation_from_exif)
+        .unwrap_or(Orientation::NoTransforms);
+
+    let (oriented_w, oriented_h) = oriented_size(raw_w, raw_h, orientation);
+    let (target_w, target_h) = fit_within(oriented_w, oriented_h, bounds);
+    let (raw_target_w, raw_target_h) = oriented_size(target_w, target_h, orientation);
+
+    let (scaled_w, scaled_h) = dct_scaled_size(raw_w, raw_h, raw_target_w, raw_target_h);
+    let (got_w, got_h) = decoder
+        .scale(scaled_w as u16, scaled_h as u16)
+        .map_err(decode_err)?;
+    let decoded = decoder.decode().map_err(decode_err)?;
+    let (got_w, got_h) = (u32::from(got_w), u32::from(got_h));
+    let rgb = jpeg_pixels_to_rgb(decoded, info.pixel_format)?;
+    let expected = got_w as usize * got_h as usize * 3;
+    if rgb.len() != expected {
+        return Err(ImagingError::Decode(format!(
+            "decoder returned {} bytes for {got_w}×{got_h}",
+            rgb.len()
+        )));
+    }
+    let pixels = resize(&rgb, got_w, got_h, 3, raw_target_w, raw_target_h)?;
+    let (width, height, pixels) =
+        apply_orientation(raw_target_w, raw_target_h, 3, pixels, orientation)?;
+    Ok(DecodedImage {
+        width,
+        height,
+        channels: 3,
+        pixels,
+        oriented_source: (oriented_w, oriented_h),
+    })
+}
+
+/// The smallest size jpeg-decoder can produce by DCT scaling that covers the target on both axes.
+fn dct_scaled_size(w: u32, h: u32, target_w: u32, target_h: u32) -> (u32, u32) {
+    for denom in [8u32, 4, 2] {
+        let (sw, sh) = (w.div_ceil(denom), h.div_ceil(denom));
+        if sw >= target_w && sh >= target_h {
+            return (sw, sh);
+        }
+    }
+    (w, h)
+}
+
+fn jpeg_pixels_to_rgb(
+    pixels: Vec<u8>,
+    format: jpeg_decoder::PixelFormat,
+) -> Result<Vec<u8>, ImagingError> {
+    use jpeg_decoder::PixelFormat;
+    Ok(match format {
+        PixelFormat::RGB24 => pixels,
+        PixelFormat::L8 => pixels.iter().flat_map(|&l| [l, l, l]).collect(),
+        // Lossless 16-bit greyscale: keep the high byte (big-endian samples).
+        PixelFormat::L16 => pixels
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        // Adobe CMYK JPEGs store inverted ink values.
+        PixelFormat::CMYK32 => pixels
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let k = u16::from(p[3]);
+                [p[0], p[1], p[2]].map(|c| ((u16::from(c) * k) / 255) as u8)
+            })
+            .collect(),
+    })
+}
+
+fn decode_other(
+    bytes: &[u8],
+    format: ImageFormat,
+    bounds: BoxSize,
+) -> Result<DecodedImage, ImagingError> {
+    let decode_err = |e: image::ImageError| ImagingError::Decode(e.to_string());
+    let reader = image::ImageReader::with_format(Cursor::new(bytes), format.to_image_crate());
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    decoder.set_limits(limits).map_err(decode_err)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+
+    let (raw_w, raw_h) = (image.width(), image.height());
+    let (oriented_w, oriented_h) = oriented_size(raw_w, raw_h, orientation);
+    let (target_w, target_h) = fit_within(oriented_w, oriented_h, bounds);
+    let (raw_target_w, raw_target_h) = oriented_size(target_w, target_h, orientation);
+
+    let (channels, pixels) = if image.color().has_alpha() {
+        (4u8, image.into_rgba8().into_raw())
+    } else {
+        (3u8, image.into_rgb8().into_raw())
+    };
+    let pixels = resize(&pixels, raw_w, raw_h, channels, raw_target_w, raw_target_h)?;
+    let (width, height, pixels) =
+        apply_orientation(raw_target_w, raw_target_h, channels, pixels, orientation)?;
+    Ok(DecodedImage {
+        width,
+        height,
+        channels,
+        pixels,
+        oriented_source: (oriented_w, oriented_h),
+    })
+}
+
+/// Reads the orientation tag from a JPEG APP1 payload (with or without the `Exif\0\0` prefix).
+fn orientation_from_exif(exif: &[u8]) -> Option<Orientation> {
+    let tiff = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
+    Orientation::from_exif_chunk(tiff)
+}
+
+fn swaps_axes(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+fn oriented_size(w: u32, h: u32, orientation: Orientation) -> (u32, u32) {
+    if swaps_axes(orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    }
+}
+
+fn apply_orientation(
+    w: u32,
+    h: u32,
+    channels: u8,
+    pixels: Vec<u8>,
+    orientation: Orientation,
+) -> Result<(u32, u32, Vec<u8>), ImagingError> {
+    if orientation == Orientation::NoTransforms {
+        return Ok((w, h, pixels));
+    }
+    let bad_buffer = || ImagingError::Decode("pixel buffer has the wrong size".into());
+    let mut image = if channels == 4 {
+        DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, pixels).ok_or_else(bad_buffer)?)
+    } else {
+        DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).ok_or_else(bad_buffer)?)
+    };
+    image.apply_orientation(orientation);
+    let (w, h) = (image.width(), image.height());
+    Ok((w, h, image.into_bytes()))
+}
+
+/// Resizes interleaved 8-bit RGB or RGBA pixels with fast_image_resize (SIMD convolution).
+/// RGBA is resized with premultiplied alpha so that transparent edges do not bleed.
+pub(crate) fn resize(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    channels: u8,
+    dst_w: u32,
+    dst_h: u32,
+) -> Result<Vec<u8>, ImagingError> {
+    if (w, h) == (dst_w, dst_h) {
+        return Ok(pixels.to_vec());
+    }
+    let pixel_type = if channels == 4 {
+        fr::PixelType::U8x4
+    } else {
+        fr::PixelType::U8x3
+    };
+    let src = fr::images::ImageRef::new(w, h, pixels, pixel_type)
+        .map_err(|e| ImagingError::Resize(e.to_string()))?;
+    let mut dst = fr::images::Image::new(dst_w, dst_h, pixel_type);
+    let options = fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
+    fr::Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| ImagingError::Resize(e.to_string()))?;
+    Ok(dst.into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dct_scale_covers_target() {
+        assert_eq!(dct_scaled_size(6000, 4000, 256, 171), (750, 500));
+        assert_eq!(dct_scaled_size(6000, 4000, 1280, 853), (1500, 1000));
+        assert_eq!(dct_scaled_size(100, 100, 100, 100), (100, 100));
+        assert_eq!(dct_scaled_size(1001, 999, 126, 125), (126, 125));
+    }
+}

@@ -1,0 +1,10 @@
+//! imagedesk: a desktop tool for managing e-commerce product images, and a conforming server for
+//! the BigCommerce-style Product Images API v2 that it embeds by default.
+//!
+//! - [`api`]: wire types, the async client and the reorder planner;
+//! - [`server`]: the API server (`imagedesk serve`);
+//! - [`imaging`]: decoding, validation and resizing, shared by both.
+
+pub mod api;
+pub mod imaging;
+pub mod server;

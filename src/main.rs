@@ -1,0 +1,138 @@
+//! The `imagedesk` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+/// Manage e-commerce product images: a desktop app, and a conforming Product Images API v2
+/// server.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// The API root of a remote store, e.g. https://store.example/api/v2 (desktop app).
+    #[arg(long, requires = "token")]
+    api: Option<String>,
+
+    /// The API token of the remote store.
+    #[arg(long, env = "IMAGEDESK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// User name for HTTP Basic credentials (username:token); without it, X-Auth-Token is used.
+    #[arg(long, requires = "api")]
+    user: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Product Images API v2 server alone.
+    ///
+    /// Prints `listening on http://ADDR` once it accepts connections. Stops on SIGINT or SIGTERM
+    /// after finishing the requests in flight.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Directory for the database and image files (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+
+    /// API token that every /api/v2 request must present (Basic password or X-Auth-Token).
+    #[arg(long, env = "IMAGEDESK_TOKEN", hide_env_values = true)]
+    token: String,
+
+    /// Directory that relative `image_file` paths are read from; without it, paths are refused.
+    #[arg(long)]
+    import_dir: Option<PathBuf>,
+
+    /// Let `image_file` URLs reach loopback, private and link-local addresses (unsafe on a
+    /// shared network; meant for tests and intranets).
+    #[arg(long)]
+    allow_private_urls: bool,
+
+    /// Allow each token N requests per 30-second window (429 past that).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit: Option<u32>,
+
+    /// Create the demo products and pictures on first start (never twice).
+    #[arg(long)]
+    seed_demo: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("IMAGEDESK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Serve(args)) => serve(args),
+        None => Err(anyhow::anyhow!(
+            "the desktop app is not part of this build yet; run `imagedesk serve --help` for the server"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("imagedesk: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    runtime.block_on(async {
+        let config = imagedesk::server::Config {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            token: args.token,
+            import_dir: args.import_dir,
+            allow_private_urls: args.allow_private_urls,
+            rate_limit: args.rate_limit,
+            seed_demo: args.seed_demo,
+        };
+        let server = imagedesk::server::Server::bind(config).await?;
+        println!("listening on http://{}", server.local_addr());
+        server.run(shutdown_signal()).await
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(err) => {
+                    tracing::warn!("cannot listen for SIGTERM: {err}");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down after the requests in flight");
+}

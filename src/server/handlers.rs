@@ -1,0 +1,716 @@
+//! The `/api/v2` handlers and the file routes. Each handler checks in SPEC's order of precedence
+//! (404, 413, 415, 400, 409; the guard did 401, 429 and 406 before), does slow work (downloads,
+//! decoding, file writes) before opening its transaction, and keeps the transaction short.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+
+use super::error::{ApiError, ApiResult};
+use super::files::Copy;
+use super::input::{self, BodyKind, ImageSource, WriteFields};
+use super::repo::{self, ImageRow, ProductRow, StoredFile};
+use super::routes::AppState;
+use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct, Product};
+use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
+
+type Shared = State<Arc<AppState>>;
+
+/// Request bodies above this are refused with 413 (an 8 MiB image plus multipart overhead).
+pub const MAX_BODY_BYTES: usize = 9 * 1024 * 1024;
+pub const MAX_IMAGES_PER_PRODUCT: i64 = 1000;
+const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// RFC 2822 with `+0000`, as v2 stores write dates.
+fn rfc2822(timestamp: i64) -> String {
+    chrono::DateTime::from_timestamp(timestamp, 0)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string()
+}
+
+/// `http://host:port` as the client addressed the server, for the absolute `*_url` fields.
+pub struct BaseUrl(String);
+
+impl FromRequestParts<Arc<AppState>> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+            .map_or_else(|| state.config.listen.to_string(), str::to_owned);
+        Ok(BaseUrl(format!("http://{host}")))
+    }
+}
+
+fn image_json(row: &ImageRow, base: &BaseUrl) -> Image {
+    let url = |v: Variant| Some(format!("{}/product_images/{}/{}", base.0, v.as_str(), row.image_file));
+    Image {
+        id: row.id,
+        product_id: row.product_id,
+        image_file: row.image_file.clone(),
+        is_thumbnail: row.is_thumbnail,
+        sort_order: row.sort_order,
+        description: row.description.clone(),
+        date_created: rfc2822(row.date_created),
+        date_modified: Some(rfc2822(row.date_modified)),
+        zoom_url: url(Variant::Zoom),
+        standard_url: url(Variant::Standard),
+        thumbnail_url: url(Variant::Thumbnail),
+        tiny_url: url(Variant::Tiny),
+        width: u32::try_from(row.width).ok(),
+        height: u32::try_from(row.height).ok(),
+        file_size: u64::try_from(row.file_size).ok(),
+    }
+}
+
+fn product_json(row: ProductRow) -> Product {
+    Product {
+        id: row.id,
+        name: row.name,
+        sku: row.sku,
+        date_created: rfc2822(row.date_created),
+    }
+}
+
+/// Ids are positive decimal integers; anything else names no resource.
+fn parse_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn require_product(state: &AppState, raw: &str) -> ApiResult<i64> {
+    let id = parse_id(raw).ok_or_else(ApiError::product_not_found)?;
+    if repo::product_exists(&mut *state.db.reader.acquire().await?, id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::product_not_found())
+    }
+}
+
+async fn require_image(state: &AppState, product_id: i64, raw: &str) -> ApiResult<ImageRow> {
+    let id = parse_id(raw).ok_or_else(ApiError::image_not_found)?;
+    repo::get_image(&mut *state.db.reader.acquire().await?, product_id, id)
+        .await?
+        .ok_or_else(ApiError::image_not_found)
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`]: a declared length over it is refused before a
+/// byte is read, and a streamed body is cut off as soon as it passes the limit.
+async fn read_body(headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::payload_too_large(MAX_BODY_BYTES))
+        }
+        Err(e) => Err(ApiError::bad_request("The request body could not be read.")
+            .with_reason(e.to_string())),
+    }
+}
+
+fn json_response(status: StatusCode, body: String, location: Option<String>) -> Response {
+    let mut response = (status, [(CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
+}
+
+fn to_json_string<T: serde::Serialize>(value: &T) -> ApiResult<String> {
+    serde_json::to_string(value).map_err(|e| ApiError::internal("could not encode JSON", e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Products (imagedesk extension)
+
+/// List products, optionally filtered by name.
+#[utoipa::path(get, path = "/products", tag = "products",
+    params(("page" = Option<u32>, Query, description = "Page, from 1"),
+           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)"),
+           ("name" = Option<String>, Query, description = "Case-insensitive substring of the name")),
+    responses((status = 200, body = [Product]), (status = 400, body = [ErrorEntry])))]
+pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> ApiResult<Response> {
+    let pairs = query_pairs(query.as_deref());
+    let paging = input::paging(&pairs)?;
+    let name = pairs
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty());
+    let rows =
+        repo::list_products(&mut *state.db.reader.acquire().await?, name, paging.window()).await?;
+    let products: Vec<Product> = rows.into_iter().map(product_json).collect();
+    Ok(Json(products).into_response())
+}
+
+/// Create a product.
+#[utoipa::path(post, path = "/products", tag = "products", request_body = NewProduct,
+    responses((status = 201, body = Product), (status = 400, body = [ErrorEntry]),
+              (status = 415, body = [ErrorEntry])))]
+pub async fn create_product(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let body = read_body(&headers, body).await?;
+    if input::body_kind(&headers) != BodyKind::Json {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let (name, sku) = input::parse_new_product(&body)?;
+    let mut tx = state.db.writer.begin().await?;
+    let id = repo::insert_product(&mut tx, &name, &sku, now()).await?;
+    let row = repo::get_product(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("create product", "row vanished"))?;
+    tx.commit().await?;
+    let body = to_json_string(&product_json(row))?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        body,
+        Some(format!("/api/v2/products/{id}.json")),
+    ))
+}
+
+/// Count products.
+#[utoipa::path(get, path = "/products/count", tag = "products", responses((status = 200, body = Count)))]
+pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
+    let count = repo::count_products(&mut *state.db.reader.acquire().await?).await?;
+    Ok(Json(Count {
+        count: count.max(0) as u64,
+    }))
+}
+
+/// Get one product.
+#[utoipa::path(get, path = "/products/{product_id}", tag = "products",
+    params(("product_id" = i64, Path, description = "Product id")),
+    responses((status = 200, body = Product), (status = 404, body = [ErrorEntry])))]
+pub async fn get_product(State(state): Shared, Path(product_id): Path<String>) -> ApiResult<Json<Product>> {
+    let id = parse_id(&product_id).ok_or_else(ApiError::product_not_found)?;
+    let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
+        .await?
+        .ok_or_else(ApiError::product_not_found)?;
+    Ok(Json(product_json(row)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images
+
+/// Count the images of the whole store.
+#[utoipa::path(get, path = "/products/images/count", tag = "images", responses((status = 200, body = Count)))]
+pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> {
+    let count = repo::count_all_images(&mut *state.db.reader.acquire().await?).await?;
+    Ok(Json(Count {
+        count: count.max(0) as u64,
+    }))
+}
+
+/// List a product's images in (`sort_order`, `id`) order.
+#[utoipa::path(get, path = "/products/{product_id}/images", tag = "images",
+    params(("product_id" = i64, Path, description = "Product id"),
+           ("page" = Option<u32>, Query, description = "Page, from 1"),
+           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)")),
+    responses((status = 200, body = [Image]), (status = 400, body = [ErrorEntry]),
+              (status = 404, body = [ErrorEntry])))]
+pub async fn list_images(
+    State(state): Shared,
+    Path(product_id): Path<String>,
+    RawQuery(query): RawQuery,
+    base: BaseUrl,
+) -> ApiResult<Json<Vec<Image>>> {
+    let product_id = require_product(&state, &product_id).await?;
+    let paging = input::paging(&query_pairs(query.as_deref()))?;
+    let rows = repo::list_images(
+        &mut *state.db.reader.acquire().await?,
+        product_id,
+        Some(paging.window()),
+    )
+    .await?;
+    Ok(Json(rows.iter().map(|r| image_json(r, &base)).collect()))
+}
+
+/// Count a product's images.
+#[utoipa::path(get, path = "/products/{product_id}/images/count", tag = "images",
+    params(("product_id" = i64, Path, description = "Product id")),
+    responses((status = 200, body = Count), (status = 404, body = [ErrorEntry])))]
+pub async fn count_product_images(
+    State(state): Shared,
+    Path(product_id): Path<String>,
+) -> ApiResult<Json<Count>> {
+    let product_id = require_product(&state, &product_id).await?;
+    let count = repo::count_images(&mut *state.db.reader.acquire().await?, product_id).await?;
+    Ok(Json(Count {
+        count: count.max(0) as u64,
+    }))
+}
+
+/// Get one image.
+#[utoipa::path(get, path = "/products/{product_id}/images/{image_id}", tag = "images",
+    params(("product_id" = i64, Path, description = "Product id"),
+           ("image_id" = i64, Path, description = "Image id")),
+    responses((status = 200, body = Image), (status = 404, body = [ErrorEntry])))]
+pub async fn get_image(
+    State(state): Shared,
+    Path((product_id, image_id)): Path<(String, String)>,
+    base: BaseUrl,
+) -> ApiResult<Json<Image>> {
+    let product_id = require_product(&state, &product_id).await?;
+    let row = require_image(&state, product_id, &image_id).await?;
+    Ok(Json(image_json(&row, &base)))
+}
+
+/// The validated `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::bad_request("The Idempotency-Key header is invalid.")
+            .with_reason("must be 1 to 200 printable ASCII characters")
+    };
+    let key = value.to_str().map_err(|_| invalid())?;
+    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+enum CreateOutcome {
+    Created { id: i64, body: String },
+    Replayed { status: i64, body: String },
+}
+
+/// Create an image from a URL, an import-directory path (JSON) or an uploaded file (multipart
+/// `image_file` part). Repeats with the same `Idempotency-Key` return the first response.
+#[utoipa::path(post, path = "/products/{product_id}/images", tag = "images",
+    params(("product_id" = i64, Path, description = "Product id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable ASCII characters; a repeat within 24 h returns the first response")),
+    request_body(content = ImageWrite, description = "JSON, or multipart/form-data with the file in part `image_file`"),
+    responses((status = 201, body = Image, headers(("Location" = String, description = "The new image"))),
+              (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry]),
+              (status = 409, body = [ErrorEntry]), (status = 413, body = [ErrorEntry]),
+              (status = 415, body = [ErrorEntry])))]
+pub async fn create_image(
+    State(state): Shared,
+    Path(product_id): Path<String>,
+    base: BaseUrl,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let product_id = require_product(&state, &product_id).await?;
+    let body = read_body(&headers, body).await?;
+    let fields = parse_write(&headers, body, true).await?;
+    let key = idempotency_key(&headers)?;
+    check_product_id(&fields, product_id)?;
+    let location = |id: i64| Some(format!("/api/v2/products/{product_id}/images/{id}.json"));
+    let replay = |status: i64, body: String| {
+        let status = u16::try_from(status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::CREATED);
+        let id = serde_json::from_str::<Image>(&body).map(|i| i.id).ok();
+        json_response(status, body, id.and_then(location))
+    };
+    if let Some(key) = &key {
+        let since = now() - IDEMPOTENCY_WINDOW_SECS;
+        let found =
+            repo::find_idempotent(&mut *state.db.reader.acquire().await?, product_id, key, since)
+                .await?;
+        if let Some((status, body)) = found {
+            return Ok(replay(status, body));
+        }
+    }
+    let source = fields
+        .image_file
+        .ok_or_else(|| ApiError::invalid_field("image_file", "is required"))?;
+    let stored = store_picture(&state, source).await?;
+
+    let outcome = async {
+        let mut tx = state.db.writer.begin().await?;
+        let now = now();
+        if let Some(key) = &key
+            && let Some((status, body)) = repo::find_idempotent(
+                &mut tx,
+                product_id,
+                key,
+                now - IDEMPOTENCY_WINDOW_SECS,
+            )
+            .await?
+        {
+            return Ok(CreateOutcome::Replayed { status, body });
+        }
+        if repo::count_images(&mut tx, product_id).await? >= MAX_IMAGES_PER_PRODUCT {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("The product already has {MAX_IMAGES_PER_PRODUCT} images, the most allowed."),
+            ));
+        }
+        let new = repo::NewImage {
+            product_id,
+            file: &stored,
+            sort_order: fields.sort_order,
+            is_thumbnail: fields.is_thumbnail,
+            description: fields.description.as_deref().unwrap_or_default(),
+        };
+        let id = repo::insert_image(&mut tx, new, now).await?;
+        let row = repo::get_image(&mut tx, product_id, id)
+            .await?
+            .ok_or_else(|| ApiError::internal("create image", "row vanished"))?;
+        let body = to_json_string(&image_json(&row, &base))?;
+        if let Some(key) = &key {
+            repo::remember_idempotent(&mut tx, product_id, key, 201, id, &body, now).await?;
+        }
+        tx.commit().await?;
+        Ok(CreateOutcome::Created { id, body })
+    }
+    .await;
+
+    match outcome {
+        Ok(CreateOutcome::Created { id, body }) => {
+            Ok(json_response(StatusCode::CREATED, body, location(id)))
+        }
+        Ok(CreateOutcome::Replayed { status, body }) => {
+            remove_files(&state, stored.image_file).await;
+            Ok(replay(status, body))
+        }
+        Err(err) => {
+            remove_files(&state, stored.image_file).await;
+            Err(err)
+        }
+    }
+}
+
+/// Update an image: `sort_order` (with the shift rule), `is_thumbnail`, `description`, or a new
+/// `image_file` (URL or import path) that replaces the picture and keeps the record.
+#[utoipa::path(put, path = "/products/{product_id}/images/{image_id}", tag = "images",
+    params(("product_id" = i64, Path, description = "Product id"),
+           ("image_id" = i64, Path, description = "Image id")),
+    request_body = ImageWrite,
+    responses((status = 200, body = Image), (status = 400, body = [ErrorEntry]),
+              (status = 404, body = [ErrorEntry]), (status = 413, body = [ErrorEntry]),
+              (status = 415, body = [ErrorEntry])))]
+pub async fn update_image(
+    State(state): Shared,
+    Path((product_id, image_id)): Path<(String, String)>,
+    base: BaseUrl,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Image>> {
+    let product_id = require_product(&state, &product_id).await?;
+    let current = require_image(&state, product_id, &image_id).await?;
+    let body = read_body(&headers, body).await?;
+    let fields = parse_write(&headers, body, false).await?;
+    check_product_id(&fields, product_id)?;
+    let new_source = match fields.image_file {
+        Some(ImageSource::Reference(r)) if r == current.image_file => None,
+        other => other,
+    };
+    let stored = match new_source {
+        Some(source) => Some(store_picture(&state, source).await?),
+        None => None,
+    };
+    let new_file = stored.as_ref().map(|s| s.image_file.clone());
+
+    let result = async {
+        let mut tx = state.db.writer.begin().await?;
+        // Re-read inside the transaction: another writer may have moved or deleted it.
+        let row = repo::get_image(&mut tx, product_id, current.id)
+            .await?
+            .ok_or_else(ApiError::image_not_found)?;
+        let changes = repo::ImageChanges {
+            sort_order: fields.sort_order,
+            is_thumbnail: fields.is_thumbnail,
+            description: fields.description,
+            file: stored,
+        };
+        repo::update_image(&mut tx, &row, changes, now()).await?;
+        let updated = repo::get_image(&mut tx, product_id, current.id)
+            .await?
+            .ok_or_else(|| ApiError::internal("update image", "row vanished"))?;
+        tx.commit().await?;
+        Ok::<_, ApiError>((row.image_file, updated))
+    }
+    .await;
+
+    match result {
+        Ok((old_file, updated)) => {
+            if new_file.is_some() {
+                remove_files(&state, old_file).await;
+            }
+            Ok(Json(image_json(&updated, &base)))
+        }
+        Err(err) => {
+            if let Some(file) = new_file {
+                remove_files(&state, file).await;
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Delete one image.
+#[utoipa::path(delete, path = "/products/{product_id}/images/{image_id}", tag = "images",
+    params(("product_id" = i64, Path, description = "Product id"),
+           ("image_id" = i64, Path, description = "Image id")),
+    responses((status = 204), (status = 404, body = [ErrorEntry])))]
+pub async fn delete_image(
+    State(state): Shared,
+    Path((product_id, image_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let product_id = require_product(&state, &product_id).await?;
+    let image_id = parse_id(&image_id).ok_or_else(ApiError::image_not_found)?;
+    let mut tx = state.db.writer.begin().await?;
+    let file = repo::delete_image(&mut tx, product_id, image_id, now())
+        .await?
+        .ok_or_else(ApiError::image_not_found)?;
+    tx.commit().await?;
+    remove_files(&state, file).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete all of a product's images, or only one page of them when `page` or `limit` is given.
+#[utoipa::path(delete, path = "/products/{product_id}/images", tag = "images",
+    params(("product_id" = i64, Path, description = "Product id"),
+           ("page" = Option<u32>, Query, description = "Only this page (in list order)"),
+           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250")),
+    responses((status = 204), (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry])))]
+pub async fn delete_images(
+    State(state): Shared,
+    Path(product_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<StatusCode> {
+    let product_id = require_product(&state, &product_id).await?;
+    let paging = input::paging(&query_pairs(query.as_deref()))?;
+    let window = paging.explicit.then(|| paging.window());
+    let mut tx = state.db.writer.begin().await?;
+    let files = repo::delete_images(&mut tx, product_id, window, now()).await?;
+    tx.commit().await?;
+    for file in files {
+        remove_files(&state, file).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn parse_write(headers: &HeaderMap, body: Bytes, multipart_allowed: bool) -> ApiResult<WriteFields> {
+    match input::body_kind(headers) {
+        BodyKind::Json => input::parse_json_write(&body),
+        BodyKind::Multipart(content_type) if multipart_allowed => {
+            input::parse_multipart_write(&content_type, body).await
+        }
+        _ => Err(ApiError::unsupported_media_type()),
+    }
+}
+
+fn check_product_id(fields: &WriteFields, product_id: i64) -> ApiResult<()> {
+    match fields.product_id {
+        Some(given) if given != product_id => Err(ApiError::invalid_field(
+            "product_id",
+            format!("{given} is not the product in the path ({product_id})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Fetches or reads the picture, validates and resizes it off the async threads, and writes the
+/// original and its variants under a fresh name. Every refusal is a 400 on `image_file`.
+pub(super) async fn store_picture(state: &AppState, source: ImageSource) -> ApiResult<StoredFile> {
+    let refused = |reason: String| ApiError::invalid_field("image_file", reason);
+    let (bytes, source_name) = match source {
+        ImageSource::Upload { filename, bytes } => (bytes.to_vec(), filename.unwrap_or_default()),
+        ImageSource::Reference(reference) => load_reference(state, &reference).await?,
+    };
+    let _permit = state
+        .imaging_permits
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("imaging permits", e))?;
+    let files = state.files.clone();
+    tokio::task::spawn_blocking(move || {
+        let boxes = VARIANT_BOXES.map(|(_, b)| b);
+        let processed = imaging::make_variants(&bytes, &boxes).map_err(|e| refused(e.to_string()))?;
+        let extension = processed.probe.format.extension();
+        for _ in 0..8 {
+            let image_file = super::naming::image_file(&source_name, extension);
+            let taken = files
+                .path_of(Copy::Original, &image_file)
+                .is_none_or(|p| p.exists());
+            if taken {
+                continue;
+            }
+            files
+                .write_set(&image_file, &bytes, &processed.variants)
+                .map_err(|e| ApiError::internal("could not write image files", e))?;
+            return Ok(StoredFile {
+                image_file,
+                width: i64::from(processed.oriented.0),
+                height: i64::from(processed.oriented.1),
+                file_size: bytes.len() as i64,
+            });
+        }
+        Err(ApiError::internal("naming an image", "no free name after 8 tries"))
+    })
+    .await
+    .map_err(|e| ApiError::internal("image processing task", e))?
+}
+
+async fn load_reference(state: &AppState, reference: &str) -> ApiResult<(Vec<u8>, String)> {
+    let refused = |reason: String| ApiError::invalid_field("image_file", reason);
+    let lower = reference.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        let (bytes, final_url) = state
+            .fetcher
+            .fetch(reference)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let name = final_url
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .unwrap_or_default();
+        let name = percent_encoding::percent_decode_str(&name)
+            .decode_utf8_lossy()
+            .into_owned();
+        return Ok((bytes, name));
+    }
+    if reference.contains("://") {
+        return Err(refused("only http and https URLs can be fetched".into()));
+    }
+    let path = input::resolve_import_path(state.config.import_dir.as_deref(), reference)
+        .map_err(refused)?;
+    let size = tokio::fs::metadata(&path)
+        .await
+        .map_err(|e| refused(format!("'{reference}' could not be read: {e}")))?
+        .len();
+    if size > imaging::MAX_FILE_BYTES as u64 {
+        return Err(refused(format!(
+            "'{reference}' is {size} bytes; at most {} bytes are accepted",
+            imaging::MAX_FILE_BYTES
+        )));
+    }
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| refused(format!("'{reference}' could not be read: {e}")))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((bytes, name))
+}
+
+async fn remove_files(state: &AppState, image_file: String) {
+    let files = state.files.clone();
+    // Failures are logged inside; a leftover file is removed at the next start.
+    let _ = tokio::task::spawn_blocking(move || files.remove_set(&image_file)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and operations (no credentials)
+
+/// `GET /product_images/{image_file}` (original) and `/product_images/{variant}/{image_file}`.
+pub async fn serve_image_file(State(state): Shared, Path(path): Path<String>) -> ApiResult<Response> {
+    let (copy, image_file) = match path.split_once('/') {
+        Some((first, rest)) => match Variant::parse(first) {
+            Some(variant) => (Copy::Variant(variant), rest),
+            None => (Copy::Original, path.as_str()),
+        },
+        None => (Copy::Original, path.as_str()),
+    };
+    let format = image_file
+        .rsplit_once('.')
+        .and_then(|(_, ext)| ImageFormat::from_extension(ext))
+        .ok_or_else(ApiError::route_not_found)?;
+    let format = match copy {
+        Copy::Original => format,
+        Copy::Variant(_) => format.variant_format(),
+    };
+    let file = state
+        .files
+        .path_of(copy, image_file)
+        .ok_or_else(ApiError::route_not_found)?;
+    let bytes = tokio::fs::read(&file)
+        .await
+        .map_err(|_| ApiError::route_not_found())?;
+    Ok((
+        [
+            (CONTENT_TYPE, format.mime()),
+            // Stored names are never reused, so a copy never changes.
+            (CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub async fn metrics_text(State(state): Shared) -> Response {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Turns any error response that is not JSON yet (an extractor's plain-text rejection, say)
+/// into the v2 error array, so that every error a client sees has one shape.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = match body.collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        Err(_) => String::new(),
+    };
+    let mut error = ApiError::new(
+        status,
+        status.canonical_reason().unwrap_or("Error").to_owned(),
+    );
+    if !detail.is_empty() {
+        error = error.with_reason(detail);
+    }
+    let mut rebuilt = error.into_response();
+    for (name, value) in parts.headers {
+        if let Some(name) = name
+            && name != CONTENT_TYPE
+            && name != CONTENT_LENGTH
+        {
+            rebuilt.headers_mut().insert(name, value);
+        }
+    }
+    rebuilt
+}

@@ -1,0 +1,169 @@
+//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk.
+//!
+//! Layout of a data directory:
+//! - `imagedesk.sqlite3` (WAL mode): products, images, idempotency keys;
+//! - `images/original/{image_file}` and `images/{zoom,standard,thumbnail,tiny}/{image_file}`;
+//! - `tmp/`: files being written, renamed into place once complete.
+//!
+//! The server knows nothing of the desktop app; the app talks to it over HTTP like any client.
+
+mod auth;
+mod db;
+mod demo;
+mod error;
+mod fetch;
+mod files;
+mod handlers;
+mod input;
+mod metrics;
+mod naming;
+mod openapi;
+mod rate_limit;
+mod repo;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+pub use fetch::is_public_ip;
+pub use openapi::openapi_json;
+
+/// Everything `imagedesk serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The API token every `/api/v2` request must present.
+    pub token: String,
+    /// Where relative `image_file` paths are read from; `None` refuses paths.
+    pub import_dir: Option<PathBuf>,
+    /// Lets `image_file` URLs reach loopback and private addresses (tests, intranets).
+    pub allow_private_urls: bool,
+    /// Requests per token per 30 s window; `None` disables the limit.
+    pub rate_limit: Option<u32>,
+    /// Seed the demo store on start (once: a seeded store is never seeded again).
+    pub seed_demo: bool,
+}
+
+impl Config {
+    /// A configuration for a store in `data_dir` on a free loopback port.
+    pub fn local(data_dir: impl Into<PathBuf>, token: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            token: token.into(),
+            import_dir: None,
+            allow_private_urls: false,
+            rate_limit: None,
+            seed_demo: false,
+        }
+    }
+}
+
+/// A server bound to its address, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Opens (or creates) the data directory, migrates the database, removes files left by an
+    /// interrupted write, seeds the demo store if asked, and binds the listener.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        anyhow::ensure!(!config.token.is_empty(), "the API token must not be empty");
+        let state = Arc::new(routes::AppState::open(&config).await?);
+        if config.seed_demo {
+            demo::seed(&state)
+                .await
+                .context("could not seed the demo store")?;
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let router = routes::router(state);
+        Ok(Server {
+            listener,
+            router,
+            addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = routes::with_json_suffix_stripped(self.router);
+        let make_service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+        axum::serve(self.listener, make_service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the server stopped with an error")
+    }
+
+    /// Serves in a background task; the handle stops it when asked or dropped.
+    pub fn spawn(self) -> RunningServer {
+        let addr = self.addr;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run(async move {
+            let _ = stop_rx.await;
+        }));
+        RunningServer {
+            addr,
+            stop: Some(stop_tx),
+            task: Some(task),
+        }
+    }
+}
+
+/// A server running in the background of the current tokio runtime.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, the server's root.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://ADDR/api/v2`, what the API client is given.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api/v2", self.addr)
+    }
+
+    /// Stops accepting, waits for requests in flight, and returns how serving ended.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("the server task panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

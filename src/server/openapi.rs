@@ -1,0 +1,57 @@
+//! The OpenAPI 3.1 description, generated from the handlers' annotations (utoipa) and served at
+//! `/api/v2/openapi.json`.
+
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::types::{Count, ErrorDetails, ErrorEntry, Image, ImageWrite, NewProduct, Product};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "imagedesk Product Images API v2",
+        description = "BigCommerce-style Product Images API v2 with imagedesk's extensions \
+                       (products, date_modified, Idempotency-Key). The `.json` suffix is optional \
+                       on every path. Errors are arrays of {status, message, details}."
+    ),
+    servers((url = "/api/v2")),
+    components(schemas(Image, Product, Count, NewProduct, ImageWrite, ErrorEntry, ErrorDetails)),
+    modifiers(&Credentials),
+    security(("basic" = []), ("token" = [])),
+    tags((name = "images", description = "Product images"),
+         (name = "products", description = "Products (imagedesk extension)"))
+)]
+struct ApiDoc;
+
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Auth-Token"))),
+        );
+    }
+}
+
+/// The document before the routes add their paths.
+pub fn base() -> OpenApiDoc {
+    ApiDoc::openapi()
+}
+
+pub fn render(doc: &OpenApiDoc) -> String {
+    doc.to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"could not render the OpenAPI document: {e}\"}}"))
+}
+
+/// The full document, as served (for tools that want it without a running server).
+pub fn openapi_json() -> String {
+    let (_, doc) = super::routes::api_routes().split_for_parts();
+    render(&doc)
+}

@@ -1,0 +1,445 @@
+//! SQL of the store. Each write function runs inside a transaction the caller opened on the
+//! writer pool, so that the sort_order shift and the one-thumbnail invariant are never seen half
+//! done.
+
+use sqlx::{FromRow, SqliteConnection};
+
+/// An image row as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct ImageRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub image_file: String,
+    pub is_thumbnail: bool,
+    pub sort_order: i64,
+    pub description: String,
+    pub date_created: i64,
+    pub date_modified: i64,
+    pub width: i64,
+    pub height: i64,
+    pub file_size: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub name: String,
+    pub sku: String,
+    pub date_created: i64,
+}
+
+/// A stored picture: what a new or replaced image record points to.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub image_file: String,
+    pub width: i64,
+    pub height: i64,
+    pub file_size: i64,
+}
+
+/// Offset and row count of one page of a list.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+const IMAGE_COLUMNS: &str = "id, product_id, image_file, is_thumbnail, sort_order, description, \
+                             date_created, date_modified, width, height, file_size";
+
+pub async fn product_exists(conn: &mut SqliteConnection, product_id: i64) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM products WHERE id = ?")
+        .bind(product_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn get_product(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+) -> sqlx::Result<Option<ProductRow>> {
+    sqlx::query_as("SELECT id, name, sku, date_created FROM products WHERE id = ?")
+        .bind(product_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Products in id order, optionally filtered by a case-insensitive substring of the name.
+pub async fn list_products(
+    conn: &mut SqliteConnection,
+    name: Option<&str>,
+    window: Window,
+) -> sqlx::Result<Vec<ProductRow>> {
+    sqlx::query_as(
+        "SELECT id, name, sku, date_created FROM products \
+         WHERE ?1 IS NULL OR instr(lower(name), lower(?1)) > 0 \
+         ORDER BY id LIMIT ?2 OFFSET ?3",
+    )
+    .bind(name)
+    .bind(window.limit)
+    .bind(window.offset)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn count_products(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM products")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn insert_product(
+    conn: &mut SqliteConnection,
+    name: &str,
+    sku: &str,
+    now: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO products (name, sku, date_created) VALUES (?, ?, ?) RETURNING id",
+    )
+    .bind(name)
+    .bind(sku)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// A product's images in list order: (`sort_order`, `id`).
+pub async fn list_images(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    window: Option<Window>,
+) -> sqlx::Result<Vec<ImageRow>> {
+    let window = window.unwrap_or(Window {
+        offset: 0,
+        limit: -1,
+    });
+    sqlx::query_as(&format!(
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE product_id = ? \
+         ORDER BY sort_order, id LIMIT ? OFFSET ?"
+    ))
+    .bind(product_id)
+    .bind(window.limit)
+    .bind(window.offset)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn get_image(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    image_id: i64,
+) -> sqlx::Result<Option<ImageRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE product_id = ? AND id = ?"
+    ))
+    .bind(product_id)
+    .bind(image_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn count_images(conn: &mut SqliteConnection, product_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE product_id = ?")
+        .bind(product_id)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn count_all_images(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM images")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn all_image_files(conn: &mut SqliteConnection) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT image_file FROM images")
+        .fetch_all(conn)
+        .await
+}
+
+/// SPEC's shift rule: every other image of the product at or after `k` moves one place down.
+async fn shift_from(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    except_id: i64,
+    k: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE images SET sort_order = sort_order + 1, date_modified = ? \
+         WHERE product_id = ? AND id != ? AND sort_order >= ?",
+    )
+    .bind(now)
+    .bind(product_id)
+    .bind(except_id)
+    .bind(k)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Fields of a new image record.
+pub struct NewImage<'a> {
+    pub product_id: i64,
+    pub file: &'a StoredFile,
+    pub sort_order: Option<i64>,
+    pub is_thumbnail: Option<bool>,
+    pub description: &'a str,
+}
+
+/// Inserts an image, applying the shift rule and the thumbnail invariant. Returns its id.
+pub async fn insert_image(
+    conn: &mut SqliteConnection,
+    new: NewImage<'_>,
+    now: i64,
+) -> sqlx::Result<i64> {
+    let k = match new.sort_order {
+        Some(k) => {
+            // The new row has no id yet, so "every other image" is every image: except id 0.
+            shift_from(conn, new.product_id, 0, k, now).await?;
+            k
+        }
+        None => {
+            let max: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(sort_order) FROM images WHERE product_id = ?")
+                    .bind(new.product_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            max.map_or(0, |m| m + 1)
+        }
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO images (product_id, image_file, is_thumbnail, sort_order, description, \
+         date_created, date_modified, width, height, file_size) \
+         VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(new.product_id)
+    .bind(&new.file.image_file)
+    .bind(k)
+    .bind(new.description)
+    .bind(now)
+    .bind(now)
+    .bind(new.file.width)
+    .bind(new.file.height)
+    .bind(new.file.file_size)
+    .fetch_one(&mut *conn)
+    .await?;
+    if new.is_thumbnail == Some(true) {
+        set_thumbnail(conn, new.product_id, id, now).await?;
+    }
+    ensure_one_thumbnail(conn, new.product_id, None, now).await?;
+    Ok(id)
+}
+
+/// Changes of an existing image record (`None` leaves a field as it is).
+#[derive(Debug, Default)]
+pub struct ImageChanges {
+    pub sort_order: Option<i64>,
+    pub is_thumbnail: Option<bool>,
+    pub description: Option<String>,
+    pub file: Option<StoredFile>,
+}
+
+/// Applies a PUT. The caller has checked that the image exists.
+pub async fn update_image(
+    conn: &mut SqliteConnection,
+    current: &ImageRow,
+    changes: ImageChanges,
+    now: i64,
+) -> sqlx::Result<()> {
+    let (product_id, id) = (current.product_id, current.id);
+    if let Some(k) = changes.sort_order
+        && k != current.sort_order
+    {
+        shift_from(conn, product_id, id, k, now).await?;
+    }
+    let file = changes.file.as_ref();
+    sqlx::query(
+        "UPDATE images SET sort_order = COALESCE(?, sort_order), \
+         description = COALESCE(?, description), image_file = COALESCE(?, image_file), \
+         width = COALESCE(?, width), height = COALESCE(?, height), \
+         file_size = COALESCE(?, file_size), date_modified = ? WHERE id = ?",
+    )
+    .bind(changes.sort_order)
+    .bind(changes.description.as_deref())
+    .bind(file.map(|f| f.image_file.as_str()))
+    .bind(file.map(|f| f.width))
+    .bind(file.map(|f| f.height))
+    .bind(file.map(|f| f.file_size))
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    match changes.is_thumbnail {
+        Some(true) => set_thumbnail(conn, product_id, id, now).await?,
+        Some(false) if current.is_thumbnail => {
+            sqlx::query("UPDATE images SET is_thumbnail = 0 WHERE id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            ensure_one_thumbnail(conn, product_id, Some(id), now).await?;
+        }
+        _ => {}
+    }
+    ensure_one_thumbnail(conn, product_id, None, now).await
+}
+
+/// Deletes one image; returns its file, or `None` if it did not exist.
+pub async fn delete_image(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    image_id: i64,
+    now: i64,
+) -> sqlx::Result<Option<String>> {
+    let file: Option<String> = sqlx::query_scalar(
+        "DELETE FROM images WHERE product_id = ? AND id = ? RETURNING image_file",
+    )
+    .bind(product_id)
+    .bind(image_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if file.is_some() {
+        ensure_one_thumbnail(conn, product_id, None, now).await?;
+    }
+    Ok(file)
+}
+
+/// Deletes all of a product's images, or one page of them in list order. Returns their files.
+pub async fn delete_images(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    window: Option<Window>,
+    now: i64,
+) -> sqlx::Result<Vec<String>> {
+    let doomed = list_images(conn, product_id, window).await?;
+    for row in &doomed {
+        sqlx::query("DELETE FROM images WHERE id = ?")
+            .bind(row.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    ensure_one_thumbnail(conn, product_id, None, now).await?;
+    Ok(doomed.into_iter().map(|r| r.image_file).collect())
+}
+
+async fn set_thumbnail(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    image_id: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE images SET is_thumbnail = (id = ?2), date_modified = ?3 \
+         WHERE product_id = ?1 AND (is_thumbnail = 1 OR id = ?2)",
+    )
+    .bind(product_id)
+    .bind(image_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Restores "a product that has images has exactly one thumbnail": with none, the first image
+/// in list order other than `avoid` gets the flag (`avoid` itself if it is the only image).
+async fn ensure_one_thumbnail(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    avoid: Option<i64>,
+    now: i64,
+) -> sqlx::Result<()> {
+    let thumbnails: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM images WHERE product_id = ? AND is_thumbnail = 1 \
+         ORDER BY sort_order, id",
+    )
+    .bind(product_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    if thumbnails.len() == 1 {
+        return Ok(());
+    }
+    if let Some(&first) = thumbnails.first() {
+        // More than one can only come from an older database; keep the first.
+        return set_thumbnail(conn, product_id, first, now).await;
+    }
+    let candidate: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM images WHERE product_id = ? \
+         ORDER BY (id = ?) , sort_order, id LIMIT 1",
+    )
+    .bind(product_id)
+    .bind(avoid.unwrap_or(0))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match candidate {
+        Some(id) => set_thumbnail(conn, product_id, id, now).await,
+        None => Ok(()),
+    }
+}
+
+/// A create replayed from its `Idempotency-Key`: the first response's status and body.
+pub async fn find_idempotent(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    key: &str,
+    not_before: i64,
+) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as(
+        "SELECT status, body FROM idempotency_keys \
+         WHERE product_id = ? AND key = ? AND created_at >= ?",
+    )
+    .bind(product_id)
+    .bind(key)
+    .bind(not_before)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn remember_idempotent(
+    conn: &mut SqliteConnection,
+    product_id: i64,
+    key: &str,
+    status: i64,
+    image_id: i64,
+    body: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO idempotency_keys (product_id, key, status, image_id, body, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(product_id)
+    .bind(key)
+    .bind(status)
+    .bind(image_id)
+    .bind(body)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn forget_idempotent_before(conn: &mut SqliteConnection, cutoff: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+        .bind(cutoff)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_setting(conn: &mut SqliteConnection, name: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn set_setting(conn: &mut SqliteConnection, name: &str, value: &str) -> sqlx::Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)")
+        .bind(name)
+        .bind(value)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
