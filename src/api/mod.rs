@@ -6,6 +6,6 @@ mod error;
 pub mod reorder;
 pub mod types;
 
-pub use client::{Client, Credentials, RetryPolicy, UploadSource};
+pub use client::{Client, Credentials, Progress, RetryPolicy, UploadSource};
 pub use error::ApiError;
 pub use types::{Count, Image, ImageWrite, NewProduct, Page, Product};

@@ -16,7 +16,8 @@ use super::routes::AppState;
 
 pub async fn api_guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     // The OpenAPI description is documentation: readable without credentials.
-    if request.uri().path().starts_with("/api/v2/openapi") {
+    // Inside the nested router the path no longer carries the `/api/v2` prefix.
+    if request.uri().path().trim_start_matches("/api/v2") == "/openapi" {
         return next.run(request).await;
     }
     let Some(token) = presented_token(request.headers()) else {

@@ -1,0 +1,85 @@
+//! Shared test helpers: a real server on 127.0.0.1:0 over a temporary data directory, and the
+//! real client talking HTTP to it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use imagedesk::api::{Client, Credentials, NewProduct, RetryPolicy};
+use imagedesk::imaging::synthetic;
+use imagedesk::server::{Config, RunningServer, Server};
+
+pub const TOKEN: &str = "test-token";
+
+pub struct TestStore {
+    pub server: RunningServer,
+    pub client: Client,
+    pub data: tempfile::TempDir,
+    pub import: tempfile::TempDir,
+}
+
+pub async fn start() -> TestStore {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestStore {
+    let data = tempfile::tempdir().unwrap();
+    let import = tempfile::tempdir().unwrap();
+    let mut config = Config::local(data.path(), TOKEN);
+    config.import_dir = Some(import.path().to_path_buf());
+    adjust(&mut config);
+    let server = Server::bind(config).await.unwrap().spawn();
+    let client = client_for(&server.api_url());
+    TestStore {
+        server,
+        client,
+        data,
+        import,
+    }
+}
+
+pub fn client_for(api_url: &str) -> Client {
+    Client::with_options(
+        api_url,
+        Credentials::Token(TOKEN.into()),
+        Duration::from_secs(30),
+        RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
+    )
+    .unwrap()
+}
+
+impl TestStore {
+    pub async fn product(&self, name: &str) -> i64 {
+        self.client
+            .create_product(&NewProduct {
+                name: name.into(),
+                sku: String::new(),
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Writes a small JPEG into the import directory and returns its relative path.
+    pub fn import_jpeg(&self, name: &str, seed: u64) -> String {
+        let bytes = synthetic::jpeg(&synthetic::photo(300, 200, seed), 80, false, None);
+        std::fs::write(self.import.path().join(name), bytes).unwrap();
+        name.to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.server.base_url(), path)
+    }
+
+    /// A raw HTTP client for what the typed client cannot send (bad bodies, headers).
+    pub fn raw(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+}
+
+pub fn small_jpeg(seed: u64) -> Vec<u8> {
+    synthetic::jpeg(&synthetic::photo(160, 120, seed), 80, false, None)
+}
