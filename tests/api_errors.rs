@@ -12,7 +12,10 @@ use serde_json::Value;
 async fn error_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     assert!(
-        response.headers()["content-type"].to_str().unwrap().starts_with("application/json"),
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
         "error bodies are JSON"
     );
     let body: Value = response.json().await.unwrap();
@@ -31,26 +34,82 @@ async fn error_table_rows() {
     // 401: none, wrong, and both accepted forms succeed.
     let (s, _) = error_of(http.get(&images).send().await.unwrap()).await;
     assert_eq!(s, 401);
-    let (s, _) = error_of(http.get(&images).header("X-Auth-Token", "nope").send().await.unwrap()).await;
+    let (s, _) = error_of(
+        http.get(&images)
+            .header("X-Auth-Token", "nope")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 401);
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{TOKEN}"));
-    let ok = http.get(&images).header("Authorization", format!("Basic {basic}")).send().await.unwrap();
+    let ok = http
+        .get(&images)
+        .header("Authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
-    assert_eq!(http.get(&images).header("X-Auth-Token", TOKEN).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(&images)
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // .json is optional.
     let no_suffix = store.url(&format!("/api/v2/products/{product}/images"));
-    assert_eq!(http.get(&no_suffix).header("X-Auth-Token", TOKEN).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(&no_suffix)
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // 406
-    let (s, _) = error_of(http.get(&images).header("X-Auth-Token", TOKEN).header("Accept", "text/html").send().await.unwrap()).await;
+    let (s, _) = error_of(
+        http.get(&images)
+            .header("X-Auth-Token", TOKEN)
+            .header("Accept", "text/html")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 406);
     // 404: unknown product, unknown image, non-numeric id.
-    for path in ["/api/v2/products/999/images.json", &format!("/api/v2/products/{product}/images/999.json"), "/api/v2/products/abc/images"] {
-        let (s, _) = error_of(http.get(store.url(path)).header("X-Auth-Token", TOKEN).send().await.unwrap()).await;
+    for path in [
+        "/api/v2/products/999/images.json",
+        &format!("/api/v2/products/{product}/images/999.json"),
+        "/api/v2/products/abc/images",
+    ] {
+        let (s, _) = error_of(
+            http.get(store.url(path))
+                .header("X-Auth-Token", TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(s, 404, "{path}");
     }
     // 415
-    let (s, _) = error_of(http.post(&images).header("X-Auth-Token", TOKEN).header("Content-Type", "text/plain").body("x").send().await.unwrap()).await;
+    let (s, _) = error_of(
+        http.post(&images)
+            .header("X-Auth-Token", TOKEN)
+            .header("Content-Type", "text/plain")
+            .body("x")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 415);
     // 400: malformed JSON, unknown field, wrong type, negative sort_order, product_id mismatch, missing image_file.
     for body in [
@@ -61,35 +120,101 @@ async fn error_table_rows() {
         r#"{"image_file": "a.jpg", "product_id": 12345}"#,
         r#"{"description": "no file"}"#,
     ] {
-        let response = http.post(&images).header("X-Auth-Token", TOKEN).header("Content-Type", "application/json").body(body).send().await.unwrap();
+        let response = http
+            .post(&images)
+            .header("X-Auth-Token", TOKEN)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let (s, v) = error_of(response).await;
         assert_eq!(s, 400, "{body}: {v}");
     }
     // 413 beats 415 and 400.
-    let (s, _) = error_of(http.post(&images).header("X-Auth-Token", TOKEN).header("Content-Type", "text/plain").body(vec![b'x'; 10 * 1024 * 1024]).send().await.unwrap()).await;
+    let (s, _) = error_of(
+        http.post(&images)
+            .header("X-Auth-Token", TOKEN)
+            .header("Content-Type", "text/plain")
+            .body(vec![b'x'; 10 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 413);
     // 404 beats 413: unknown product with a huge body.
-    let (s, _) = error_of(http.post(store.url("/api/v2/products/999/images")).header("X-Auth-Token", TOKEN).body(vec![b'x'; 10 * 1024 * 1024]).send().await.unwrap()).await;
+    let (s, _) = error_of(
+        http.post(store.url("/api/v2/products/999/images"))
+            .header("X-Auth-Token", TOKEN)
+            .body(vec![b'x'; 10 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 404);
     // 401 beats everything.
-    let (s, _) = error_of(http.post(store.url("/api/v2/products/999/images")).header("Accept", "text/html").send().await.unwrap()).await;
+    let (s, _) = error_of(
+        http.post(store.url("/api/v2/products/999/images"))
+            .header("Accept", "text/html")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 401);
     // 406 beats 404.
-    let (s, _) = error_of(http.get(store.url("/api/v2/products/999/images")).header("X-Auth-Token", TOKEN).header("Accept", "text/html").send().await.unwrap()).await;
+    let (s, _) = error_of(
+        http.get(store.url("/api/v2/products/999/images"))
+            .header("X-Auth-Token", TOKEN)
+            .header("Accept", "text/html")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 406);
     // A bad PUT changes nothing.
     let image = store
         .client
-        .create_image(product, &ImageWrite { image_file: Some(store.import_jpeg("a.jpg", 1)), ..Default::default() }, None)
+        .create_image(
+            product,
+            &ImageWrite {
+                image_file: Some(store.import_jpeg("a.jpg", 1)),
+                ..Default::default()
+            },
+            None,
+        )
         .await
         .unwrap();
-    let url = store.url(&format!("/api/v2/products/{product}/images/{}.json", image.id));
-    let response = http.put(&url).header("X-Auth-Token", TOKEN).header("Content-Type", "application/json").body(r#"{"description": "new", "sort_order": "x"}"#).send().await.unwrap();
+    let url = store.url(&format!(
+        "/api/v2/products/{product}/images/{}.json",
+        image.id
+    ));
+    let response = http
+        .put(&url)
+        .header("X-Auth-Token", TOKEN)
+        .header("Content-Type", "application/json")
+        .body(r#"{"description": "new", "sort_order": "x"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(response).await.0, 400);
-    assert_eq!(store.client.get_image(product, image.id).await.unwrap(), image);
+    assert_eq!(
+        store.client.get_image(product, image.id).await.unwrap(),
+        image
+    );
     // Sending back a record as read is accepted (read-only fields ignored).
     let echo = serde_json::to_string(&image).unwrap();
-    let response = http.put(&url).header("X-Auth-Token", TOKEN).header("Content-Type", "application/json").body(echo).send().await.unwrap();
+    let response = http
+        .put(&url)
+        .header("X-Auth-Token", TOKEN)
+        .header("Content-Type", "application/json")
+        .body(echo)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -98,12 +223,21 @@ async fn ssrf_guard_refuses_loopback_unless_allowed() {
     // A local HTTP server serving an image (and a redirect to it).
     let app = axum::Router::new()
         .route("/pic.jpg", axum::routing::get(|| async { small_jpeg(7) }))
-        .route("/hop", axum::routing::get(|| async { axum::response::Redirect::temporary("/pic.jpg") }))
-        .route("/loop", axum::routing::get(|| async { axum::response::Redirect::temporary("/loop") }));
+        .route(
+            "/hop",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/pic.jpg") }),
+        )
+        .route(
+            "/loop",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/loop") }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let write = |url: String| ImageWrite { image_file: Some(url), ..Default::default() };
+    let write = |url: String| ImageWrite {
+        image_file: Some(url),
+        ..Default::default()
+    };
 
     let guarded = start().await;
     let product = guarded.product("Guarded").await;
@@ -114,16 +248,28 @@ async fn ssrf_guard_refuses_loopback_unless_allowed() {
         "http://[::1]/pic.jpg".to_owned(),
         "ftp://example.com/pic.jpg".to_owned(),
     ] {
-        let err = guarded.client.create_image(product, &write(url.clone()), None).await.unwrap_err();
+        let err = guarded
+            .client
+            .create_image(product, &write(url.clone()), None)
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), Some(400), "{url}: {err}");
     }
     assert_eq!(guarded.client.count_images(product).await.unwrap(), 0);
 
     let open = start_with(|c| c.allow_private_urls = true).await;
     let product = open.product("Open").await;
-    let image = open.client.create_image(product, &write(format!("http://{addr}/hop")), None).await.unwrap();
+    let image = open
+        .client
+        .create_image(product, &write(format!("http://{addr}/hop")), None)
+        .await
+        .unwrap();
     assert!(image.image_file.contains("/pic__"), "{}", image.image_file);
-    let err = open.client.create_image(product, &write(format!("http://{addr}/loop")), None).await.unwrap_err();
+    let err = open
+        .client
+        .create_image(product, &write(format!("http://{addr}/loop")), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(400));
 }
 
@@ -134,19 +280,45 @@ async fn rate_limit_headers_and_client_waits() {
     let url = store.url("/api/v2/products/count.json");
     let mut lefts = Vec::new();
     for _ in 0..3 {
-        let r = http.get(&url).header("X-Auth-Token", TOKEN).send().await.unwrap();
+        let r = http
+            .get(&url)
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-rate-limit-requests-quota"], "3");
         assert_eq!(r.headers()["x-rate-limit-time-window-ms"], "30000");
-        lefts.push(r.headers()["x-rate-limit-requests-left"].to_str().unwrap().to_owned());
+        lefts.push(
+            r.headers()["x-rate-limit-requests-left"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     assert_eq!(lefts, vec!["2", "1", "0"]);
     // 401s and unauthenticated paths do not count.
     assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
-    assert_eq!(http.get(store.url("/healthz")).send().await.unwrap().status(), 200);
-    let refused = http.get(&url).header("X-Auth-Token", TOKEN).send().await.unwrap();
+    assert_eq!(
+        http.get(store.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let refused = http
+        .get(&url)
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 429);
-    let retry: u64 = refused.headers()["x-retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = refused.headers()["x-retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&retry));
 
     // The client gives up when the wait is longer than it accepts, with the wait in the error.
@@ -154,11 +326,18 @@ async fn rate_limit_headers_and_client_waits() {
         &store.server.api_url(),
         Credentials::Token(TOKEN.into()),
         Duration::from_secs(5),
-        RetryPolicy { max_rate_limit_wait: Duration::from_millis(10), ..RetryPolicy::default() },
+        RetryPolicy {
+            max_rate_limit_wait: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        },
     )
     .unwrap();
     match impatient.count_products().await.unwrap_err() {
-        ApiError::Status { status: 429, retry_after: Some(wait), .. } => assert!(wait >= Duration::from_secs(1)),
+        ApiError::Status {
+            status: 429,
+            retry_after: Some(wait),
+            ..
+        } => assert!(wait >= Duration::from_secs(1)),
         other => panic!("{other}"),
     }
 }
@@ -175,7 +354,10 @@ async fn client_waits_out_a_short_rate_limit() {
     let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(45), client.count_products()).await;
     let waited = started.elapsed();
-    assert!(outcome.unwrap().is_ok(), "the client retried after the window");
+    assert!(
+        outcome.unwrap().is_ok(),
+        "the client retried after the window"
+    );
     assert!(waited >= Duration::from_secs(20), "waited {waited:?}");
 }
 
@@ -183,14 +365,43 @@ async fn client_waits_out_a_short_rate_limit() {
 async fn operations_and_openapi() {
     let store = start().await;
     let http = store.raw();
-    assert_eq!(http.get(store.url("/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
+    assert_eq!(
+        http.get(store.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
     store.client.count_products().await.unwrap();
-    let metrics = http.get(store.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("imagedesk_http_requests_total"), "{metrics}");
-    assert!(metrics.contains("route=\"/api/v2/products/count\""), "{metrics}");
+    let metrics = http
+        .get(store.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("imagedesk_http_requests_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/api/v2/products/count\""),
+        "{metrics}"
+    );
     assert!(metrics.contains("imagedesk_http_request_duration_seconds_bucket"));
 
-    let doc: Value = http.get(store.url("/api/v2/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = http
+        .get(store.url("/api/v2/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in [
@@ -207,7 +418,10 @@ async fn operations_and_openapi() {
         ("get", "/products/{product_id}"),
         ("get", "/products/count"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not described");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not described"
+        );
     }
     assert_eq!(paths.len(), 7, "every described path is one the SPEC lists");
 }

@@ -55,7 +55,11 @@ async fn upload_list_get_update_delete_roundtrip() {
     assert_eq!(first.sort_order, 0);
     assert_eq!(first.description, "front");
     assert!(first.image_file.ends_with(".jpg"));
-    assert!(first.image_file.contains("/photo-1__"), "{}", first.image_file);
+    assert!(
+        first.image_file.contains("/photo-1__"),
+        "{}",
+        first.image_file
+    );
     assert!(first.date_created.ends_with("+0000"));
 
     // Every variant URL serves a JPEG of the right size.
@@ -75,14 +79,20 @@ async fn upload_list_get_update_delete_roundtrip() {
         .await
         .unwrap();
     assert_eq!(original.status(), 200);
-    assert_eq!(original.bytes().await.unwrap().as_ref(), small_jpeg(1).as_slice());
+    assert_eq!(
+        original.bytes().await.unwrap().as_ref(),
+        small_jpeg(1).as_slice()
+    );
 
     let second = add(&store, product, 2).await;
     assert_eq!(second.sort_order, 1);
     assert!(!second.is_thumbnail);
     assert_eq!(store.client.count_images(product).await.unwrap(), 2);
     assert_eq!(store.client.count_store_images().await.unwrap(), 2);
-    assert_eq!(ids(&store.client.list_all_images(product).await.unwrap()), vec![first.id, second.id]);
+    assert_eq!(
+        ids(&store.client.list_all_images(product).await.unwrap()),
+        vec![first.id, second.id]
+    );
 
     let got = store.client.get_image(product, second.id).await.unwrap();
     assert_eq!(got, second);
@@ -117,7 +127,14 @@ async fn upload_list_get_update_delete_roundtrip() {
 
     store.client.delete_all_images(product, None).await.unwrap();
     assert_eq!(store.client.count_images(product).await.unwrap(), 0);
-    assert!(store.client.list_all_images(product).await.unwrap().is_empty());
+    assert!(
+        store
+            .client
+            .list_all_images(product)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -179,25 +196,52 @@ async fn sort_order_shift_rule_up_and_down() {
     // Move d to the front: everything at >= 0 shifts.
     let moved = store
         .client
-        .update_image(product, d, &ImageWrite { sort_order: Some(0), ..Default::default() })
+        .update_image(
+            product,
+            d,
+            &ImageWrite {
+                sort_order: Some(0),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(moved.sort_order, 0);
     let list = store.client.list_all_images(product).await.unwrap();
     assert_eq!(ids(&list), vec![d, a, b, c]);
-    assert_eq!(list.iter().map(|i| i.sort_order).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert_eq!(
+        list.iter().map(|i| i.sort_order).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
     // Move a down to the end.
     store
         .client
-        .update_image(product, a, &ImageWrite { sort_order: Some(10), ..Default::default() })
+        .update_image(
+            product,
+            a,
+            &ImageWrite {
+                sort_order: Some(10),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(ids(&store.client.list_all_images(product).await.unwrap()), vec![d, b, c, a]);
+    assert_eq!(
+        ids(&store.client.list_all_images(product).await.unwrap()),
+        vec![d, b, c, a]
+    );
     // Writing an image's own value shifts nothing.
     let before = store.client.list_all_images(product).await.unwrap();
     store
         .client
-        .update_image(product, b, &ImageWrite { sort_order: Some(before[1].sort_order), ..Default::default() })
+        .update_image(
+            product,
+            b,
+            &ImageWrite {
+                sort_order: Some(before[1].sort_order),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let after = store.client.list_all_images(product).await.unwrap();
@@ -208,10 +252,22 @@ async fn sort_order_shift_rule_up_and_down() {
     // POST with a sort_order inserts and shifts.
     let inserted = store
         .client
-        .upload_image(product, &upload(9), &ImageWrite { sort_order: Some(1), ..Default::default() }, None, None)
+        .upload_image(
+            product,
+            &upload(9),
+            &ImageWrite {
+                sort_order: Some(1),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!(ids(&store.client.list_all_images(product).await.unwrap()), vec![d, inserted.id, b, c, a]);
+    assert_eq!(
+        ids(&store.client.list_all_images(product).await.unwrap()),
+        vec![d, inserted.id, b, c, a]
+    );
     // The client's reorder: one PUT for one move, and the order checked.
     let desired = vec![b, d, inserted.id, c, a];
     assert_eq!(store.client.reorder(product, &desired).await.unwrap(), 1);
@@ -227,36 +283,83 @@ async fn thumbnail_invariant_set_unset_delete() {
     // Unsetting the only image's thumbnail keeps it.
     let kept = store
         .client
-        .update_image(product, only.id, &ImageWrite { is_thumbnail: Some(false), ..Default::default() })
+        .update_image(
+            product,
+            only.id,
+            &ImageWrite {
+                is_thumbnail: Some(false),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert!(kept.is_thumbnail);
     let second = add(&store, product, 2).await;
     let third = store
         .client
-        .upload_image(product, &upload(3), &ImageWrite { is_thumbnail: Some(true), ..Default::default() }, None, None)
+        .upload_image(
+            product,
+            &upload(3),
+            &ImageWrite {
+                is_thumbnail: Some(true),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
         .await
         .unwrap();
     assert!(third.is_thumbnail);
-    let thumbs = |list: &[Image]| list.iter().filter(|i| i.is_thumbnail).map(|i| i.id).collect::<Vec<_>>();
-    assert_eq!(thumbs(&store.client.list_all_images(product).await.unwrap()), vec![third.id]);
+    let thumbs = |list: &[Image]| {
+        list.iter()
+            .filter(|i| i.is_thumbnail)
+            .map(|i| i.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        thumbs(&store.client.list_all_images(product).await.unwrap()),
+        vec![third.id]
+    );
     // Set on another image moves the flag.
     store
         .client
-        .update_image(product, second.id, &ImageWrite { is_thumbnail: Some(true), ..Default::default() })
+        .update_image(
+            product,
+            second.id,
+            &ImageWrite {
+                is_thumbnail: Some(true),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(thumbs(&store.client.list_all_images(product).await.unwrap()), vec![second.id]);
+    assert_eq!(
+        thumbs(&store.client.list_all_images(product).await.unwrap()),
+        vec![second.id]
+    );
     // Unset moves it to the first other image in list order.
     store
         .client
-        .update_image(product, second.id, &ImageWrite { is_thumbnail: Some(false), ..Default::default() })
+        .update_image(
+            product,
+            second.id,
+            &ImageWrite {
+                is_thumbnail: Some(false),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(thumbs(&store.client.list_all_images(product).await.unwrap()), vec![only.id]);
+    assert_eq!(
+        thumbs(&store.client.list_all_images(product).await.unwrap()),
+        vec![only.id]
+    );
     // Deleting the thumbnail moves it to the first remaining image.
     store.client.delete_image(product, only.id).await.unwrap();
-    assert_eq!(thumbs(&store.client.list_all_images(product).await.unwrap()), vec![second.id]);
+    assert_eq!(
+        thumbs(&store.client.list_all_images(product).await.unwrap()),
+        vec![second.id]
+    );
 }
 
 #[tokio::test]
@@ -267,12 +370,27 @@ async fn paging_and_delete_one_page() {
     for seed in 0..5 {
         all.push(add(&store, product, seed).await.id);
     }
-    let page2 = store.client.list_images(product, Page::new(2, 2)).await.unwrap();
+    let page2 = store
+        .client
+        .list_images(product, Page::new(2, 2))
+        .await
+        .unwrap();
     assert_eq!(ids(&page2), all[2..4].to_vec());
-    let page9 = store.client.list_images(product, Page::new(9, 2)).await.unwrap();
+    let page9 = store
+        .client
+        .list_images(product, Page::new(9, 2))
+        .await
+        .unwrap();
     assert!(page9.is_empty());
-    store.client.delete_all_images(product, Some(Page::new(1, 2))).await.unwrap();
-    assert_eq!(ids(&store.client.list_all_images(product).await.unwrap()), all[2..].to_vec());
+    store
+        .client
+        .delete_all_images(product, Some(Page::new(1, 2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&store.client.list_all_images(product).await.unwrap()),
+        all[2..].to_vec()
+    );
     for bad in ["page=0", "limit=0", "limit=251", "limit=abc", "page=-1"] {
         let response = store
             .raw()
@@ -292,10 +410,24 @@ async fn products_extension() {
     let _b = store.product("Red Shirt").await;
     let _c = store.product("Hat").await;
     assert_eq!(store.client.count_products().await.unwrap(), 3);
-    let shirts = store.client.list_products(Page::default(), Some("SHIRT")).await.unwrap();
+    let shirts = store
+        .client
+        .list_products(Page::default(), Some("SHIRT"))
+        .await
+        .unwrap();
     assert_eq!(shirts.len(), 2);
-    assert_eq!(store.client.get_product(a).await.unwrap().name, "Blue Shirt");
-    assert!(store.client.get_product(999).await.unwrap_err().is_not_found());
+    assert_eq!(
+        store.client.get_product(a).await.unwrap().name,
+        "Blue Shirt"
+    );
+    assert!(
+        store
+            .client
+            .get_product(999)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert_eq!(store.client.list_all_products().await.unwrap().len(), 3);
 }
 
@@ -305,19 +437,40 @@ async fn idempotency_key_replays_the_first_response() {
     let product = store.product("Key").await;
     let first = store
         .client
-        .upload_image(product, &upload(1), &ImageWrite::default(), Some("create-1"), None)
+        .upload_image(
+            product,
+            &upload(1),
+            &ImageWrite::default(),
+            Some("create-1"),
+            None,
+        )
         .await
         .unwrap();
     let again = store
         .client
-        .upload_image(product, &upload(2), &ImageWrite { description: Some("other".into()), ..Default::default() }, Some("create-1"), None)
+        .upload_image(
+            product,
+            &upload(2),
+            &ImageWrite {
+                description: Some("other".into()),
+                ..Default::default()
+            },
+            Some("create-1"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(again.id, first.id);
     assert_eq!(store.client.count_images(product).await.unwrap(), 1);
     let malformed = store
         .client
-        .upload_image(product, &upload(3), &ImageWrite::default(), Some(&"x".repeat(201)), None)
+        .upload_image(
+            product,
+            &upload(3),
+            &ImageWrite::default(),
+            Some(&"x".repeat(201)),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(malformed.status(), Some(400));
@@ -327,7 +480,13 @@ async fn idempotency_key_replays_the_first_response() {
         let client = store.client.clone();
         tasks.push(tokio::spawn(async move {
             client
-                .upload_image(product, &upload(seed + 10), &ImageWrite::default(), Some("burst"), None)
+                .upload_image(
+                    product,
+                    &upload(seed + 10),
+                    &ImageWrite::default(),
+                    Some("burst"),
+                    None,
+                )
                 .await
                 .unwrap()
                 .id
@@ -357,9 +516,18 @@ async fn concurrent_writers_keep_order_and_thumbnail_invariants() {
                 let list = client.list_all_images(product).await.unwrap();
                 let target = list[((writer + step) as usize) % list.len()].id;
                 let write = match (writer + step) % 3 {
-                    0 => ImageWrite { sort_order: Some((writer * step) as i64 % 5), ..Default::default() },
-                    1 => ImageWrite { is_thumbnail: Some(step % 2 == 0), ..Default::default() },
-                    _ => ImageWrite { description: Some(format!("w{writer}s{step}")), ..Default::default() },
+                    0 => ImageWrite {
+                        sort_order: Some((writer * step) as i64 % 5),
+                        ..Default::default()
+                    },
+                    1 => ImageWrite {
+                        is_thumbnail: Some(step % 2 == 0),
+                        ..Default::default()
+                    },
+                    _ => ImageWrite {
+                        description: Some(format!("w{writer}s{step}")),
+                        ..Default::default()
+                    },
                 };
                 match client.update_image(product, target, &write).await {
                     Ok(_) => {}
@@ -367,7 +535,16 @@ async fn concurrent_writers_keep_order_and_thumbnail_invariants() {
                 }
                 if step == 3 && writer % 4 == 0 {
                     client
-                        .upload_image(product, &upload(100 + writer), &ImageWrite { sort_order: Some(2), ..Default::default() }, None, None)
+                        .upload_image(
+                            product,
+                            &upload(100 + writer),
+                            &ImageWrite {
+                                sort_order: Some(2),
+                                ..Default::default()
+                            },
+                            None,
+                            None,
+                        )
                         .await
                         .unwrap();
                 }
@@ -388,7 +565,11 @@ async fn concurrent_writers_keep_order_and_thumbnail_invariants() {
     };
     assert_eq!(orders, sorted, "lists come in sort_order order");
     orders.dedup();
-    assert_eq!(orders.len(), 8, "shifts never create ties from distinct values");
+    assert_eq!(
+        orders.len(),
+        8,
+        "shifts never create ties from distinct values"
+    );
 }
 
 #[tokio::test]
@@ -415,7 +596,10 @@ async fn refused_images_store_nothing() {
             .client
             .upload_image(
                 product,
-                &UploadSource::Bytes { file_name: name.into(), bytes: Bytes::from(bytes) },
+                &UploadSource::Bytes {
+                    file_name: name.into(),
+                    bytes: Bytes::from(bytes),
+                },
                 &ImageWrite::default(),
                 None,
                 None,
@@ -423,7 +607,9 @@ async fn refused_images_store_nothing() {
             .await
             .unwrap_err();
         match &err {
-            ApiError::Status { status, message, .. } => {
+            ApiError::Status {
+                status, message, ..
+            } => {
                 assert_eq!(*status, 400, "{name}");
                 assert!(message.contains("image_file"), "{message}");
             }
@@ -467,7 +653,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -492,7 +682,10 @@ async fn image_limit_per_product_is_409() {
                 client
                     .upload_image(
                         product,
-                        &UploadSource::Bytes { file_name: format!("w{worker}.png"), bytes: Bytes::from(tiny.clone()) },
+                        &UploadSource::Bytes {
+                            file_name: format!("w{worker}.png"),
+                            bytes: Bytes::from(tiny.clone()),
+                        },
                         &ImageWrite::default(),
                         None,
                         None,
@@ -508,14 +701,32 @@ async fn image_limit_per_product_is_409() {
     assert_eq!(store.client.count_images(product).await.unwrap(), 1000);
     let err = store
         .client
-        .upload_image(product, &UploadSource::Bytes { file_name: "x.png".into(), bytes: Bytes::from(tiny.clone()) }, &ImageWrite::default(), None, None)
+        .upload_image(
+            product,
+            &UploadSource::Bytes {
+                file_name: "x.png".into(),
+                bytes: Bytes::from(tiny.clone()),
+            },
+            &ImageWrite::default(),
+            None,
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(409));
     // A bad image on a full product is 400: 400 wins over 409.
     let err = store
         .client
-        .upload_image(product, &UploadSource::Bytes { file_name: "x.png".into(), bytes: Bytes::from_static(b"nope") }, &ImageWrite::default(), None, None)
+        .upload_image(
+            product,
+            &UploadSource::Bytes {
+                file_name: "x.png".into(),
+                bytes: Bytes::from_static(b"nope"),
+            },
+            &ImageWrite::default(),
+            None,
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(400));

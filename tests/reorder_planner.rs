@@ -43,7 +43,13 @@ fn brute_force_min(current: &[(i64, i64)], desired: &[i64], limit: usize) -> usi
         for &id in &ids {
             for k in 0..=max + 1 {
                 let mut next = state.clone();
-                apply_write(&mut next, SortWrite { image_id: id, sort_order: k });
+                apply_write(
+                    &mut next,
+                    SortWrite {
+                        image_id: id,
+                        sort_order: k,
+                    },
+                );
                 let next_values: Vec<i64> = next.iter().map(|&(_, so)| so).collect();
                 if seen.insert(next_values.clone()) {
                     queue.push_back((next_values, depth + 1));
@@ -61,7 +67,11 @@ fn distinct_case() -> impl Strategy<Value = (Vec<(i64, i64)>, Vec<i64>)> {
             Just((1..=n as i64).collect::<Vec<_>>()).prop_shuffle(),
         )
             .prop_map(|(values, desired)| {
-                let current: Vec<(i64, i64)> = values.into_iter().enumerate().map(|(i, v)| (i as i64 + 1, v)).collect();
+                let current: Vec<(i64, i64)> = values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as i64 + 1, v))
+                    .collect();
                 (current, desired)
             })
     })
@@ -74,7 +84,11 @@ fn small_case_with_ties() -> impl Strategy<Value = (Vec<(i64, i64)>, Vec<i64>)> 
             Just((1..=n as i64).collect::<Vec<_>>()).prop_shuffle(),
         )
             .prop_map(|(values, desired)| {
-                let current: Vec<(i64, i64)> = values.into_iter().enumerate().map(|(i, v)| (i as i64 + 1, v)).collect();
+                let current: Vec<(i64, i64)> = values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as i64 + 1, v))
+                    .collect();
                 (current, desired)
             })
     })
@@ -122,14 +136,17 @@ fn random_permutation_of_100_is_n_minus_lis() {
     // A fixed shuffle (LCG) so the test is reproducible.
     let mut x = 12345u64;
     for i in (1..desired.len()).rev() {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         desired.swap(i, (x >> 33) as usize % (i + 1));
     }
     let plan = plan_reorder(&current, &desired).unwrap();
     let seq: Vec<usize> = desired.iter().map(|&id| (id - 1) as usize).collect();
     // current order is 1..=100, so the LIS of positions equals the LIS of desired's ids.
     let _ = seq;
-    let position: HashMap<i64, usize> = desired.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let position: HashMap<i64, usize> =
+        desired.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let seq: Vec<usize> = (1..=100).map(|id| position[&id]).collect();
     assert_eq!(plan.len(), 100 - lis_len(&seq));
     assert_eq!(run(&current, &plan), desired);

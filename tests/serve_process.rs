@@ -22,8 +22,14 @@ fn spawn_serve(data_dir: &std::path::Path, extra: &[&str]) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
     (child, url)
 }
 
@@ -49,7 +55,10 @@ async fn seed_demo_once_and_stop_on_sigterm() {
     let (child, url) = spawn_serve(data.path(), &["--seed-demo"]);
     let client = client_for(&format!("{url}/api/v2"));
     assert_eq!(client.count_store_images().await.unwrap(), total);
-    assert_eq!(client.list_all_products().await.unwrap().len(), products.len());
+    assert_eq!(
+        client.list_all_products().await.unwrap().len(),
+        products.len()
+    );
     terminate(child);
 }
 
@@ -66,7 +75,11 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
-    Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -75,19 +88,34 @@ async fn sigkill_during_uploads_leaves_a_consistent_store() {
     let (mut child, url) = spawn_serve(data.path(), &[]);
     let client = client_for(&format!("{url}/api/v2"));
     let product = client
-        .create_product(&imagedesk::api::NewProduct { name: "Crash".into(), sku: String::new() })
+        .create_product(&imagedesk::api::NewProduct {
+            name: "Crash".into(),
+            sku: String::new(),
+        })
         .await
         .unwrap()
         .id;
-    let photo = imagedesk::imaging::synthetic::jpeg(&imagedesk::imaging::synthetic::photo(1600, 1200, 5), 85, false, None);
+    let photo = imagedesk::imaging::synthetic::jpeg(
+        &imagedesk::imaging::synthetic::photo(1600, 1200, 5),
+        85,
+        false,
+        None,
+    );
     let mut tasks = Vec::new();
     for worker in 0..4 {
         let client = client.clone();
         let photo = photo.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..50 {
-                let source = UploadSource::Bytes { file_name: format!("w{worker}.jpg"), bytes: Bytes::from(photo.clone()) };
-                if client.upload_image(product, &source, &ImageWrite::default(), None, None).await.is_err() {
+                let source = UploadSource::Bytes {
+                    file_name: format!("w{worker}.jpg"),
+                    bytes: Bytes::from(photo.clone()),
+                };
+                if client
+                    .upload_image(product, &source, &ImageWrite::default(), None, None)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -116,7 +144,11 @@ async fn sigkill_during_uploads_leaves_a_consistent_store() {
     let mut named = std::collections::HashSet::new();
     for image in &images {
         for kind in ["original", "zoom", "standard", "thumbnail", "tiny"] {
-            let path = data.path().join("images").join(kind).join(&image.image_file);
+            let path = data
+                .path()
+                .join("images")
+                .join(kind)
+                .join(&image.image_file);
             assert!(path.is_file(), "{} is missing", path.display());
             named.insert(path);
         }
@@ -129,10 +161,17 @@ async fn sigkill_during_uploads_leaves_a_consistent_store() {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                assert!(named.contains(&path), "{} is named by no record", path.display());
+                assert!(
+                    named.contains(&path),
+                    "{} is named by no record",
+                    path.display()
+                );
             }
         }
     }
-    assert_eq!(std::fs::read_dir(data.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(data.path().join("tmp")).unwrap().count(),
+        0
+    );
     terminate(child);
 }

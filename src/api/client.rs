@@ -93,7 +93,12 @@ enum Payload<'a> {
 impl Client {
     /// A client for the API at `base_url` (e.g. `http://127.0.0.1:8080/api/v2`).
     pub fn new(base_url: &str, credentials: Credentials) -> Result<Client, ApiError> {
-        Self::with_options(base_url, credentials, Duration::from_secs(30), RetryPolicy::default())
+        Self::with_options(
+            base_url,
+            credentials,
+            Duration::from_secs(30),
+            RetryPolicy::default(),
+        )
     }
 
     pub fn with_options(
@@ -122,10 +127,18 @@ impl Client {
                 ),
             ),
         };
-        let mut value = HeaderValue::from_str(&value)
-            .map_err(|_| ApiError::InvalidUrl("the token contains characters a header cannot carry".into()))?;
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            ApiError::InvalidUrl("the token contains characters a header cannot carry".into())
+        })?;
         value.set_sensitive(true);
-        headers.insert(if name == "authorization" { AUTHORIZATION } else { reqwest::header::HeaderName::from_static("x-auth-token") }, value);
+        headers.insert(
+            if name == "authorization" {
+                AUTHORIZATION
+            } else {
+                reqwest::header::HeaderName::from_static("x-auth-token")
+            },
+            value,
+        );
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
@@ -157,7 +170,11 @@ impl Client {
 
     // -- products ------------------------------------------------------------------------------
 
-    pub async fn list_products(&self, page: Page, name: Option<&str>) -> Result<Vec<Product>, ApiError> {
+    pub async fn list_products(
+        &self,
+        page: Page,
+        name: Option<&str>,
+    ) -> Result<Vec<Product>, ApiError> {
         let mut query = page_query(page);
         if let Some(name) = name.filter(|n| !n.is_empty()) {
             query.push(("name", name.to_owned()));
@@ -169,7 +186,9 @@ impl Client {
     pub async fn list_all_products(&self) -> Result<Vec<Product>, ApiError> {
         let mut all = Vec::new();
         for page in 1.. {
-            let batch = self.list_products(Page::new(page, Page::MAX_LIMIT), None).await?;
+            let batch = self
+                .list_products(Page::new(page, Page::MAX_LIMIT), None)
+                .await?;
             let done = batch.len() < Page::MAX_LIMIT as usize;
             all.extend(batch);
             if done {
@@ -180,7 +199,8 @@ impl Client {
     }
 
     pub async fn get_product(&self, product_id: i64) -> Result<Product, ApiError> {
-        self.get_json(&format!("products/{product_id}.json"), &[]).await
+        self.get_json(&format!("products/{product_id}.json"), &[])
+            .await
     }
 
     pub async fn count_products(&self) -> Result<u64, ApiError> {
@@ -191,7 +211,12 @@ impl Client {
     pub async fn create_product(&self, product: &NewProduct) -> Result<Product, ApiError> {
         let body = serde_json::to_vec(product).map_err(|e| ApiError::Decode(e.to_string()))?;
         let response = self
-            .send(Method::POST, self.url("products.json", &[])?, Payload::Json(body), None)
+            .send(
+                Method::POST,
+                self.url("products.json", &[])?,
+                Payload::Json(body),
+                None,
+            )
             .await?;
         decode(response).await
     }
@@ -201,7 +226,10 @@ impl Client {
     /// One page of a product's images, in list order (`sort_order`, `id`).
     pub async fn list_images(&self, product_id: i64, page: Page) -> Result<Vec<Image>, ApiError> {
         let mut images: Vec<Image> = self
-            .get_list(&format!("products/{product_id}/images.json"), &page_query(page))
+            .get_list(
+                &format!("products/{product_id}/images.json"),
+                &page_query(page),
+            )
             .await?;
         images.sort_by_key(|i| (i.sort_order, i.id));
         Ok(images)
@@ -211,7 +239,9 @@ impl Client {
     pub async fn list_all_images(&self, product_id: i64) -> Result<Vec<Image>, ApiError> {
         let mut all = Vec::new();
         for page in 1.. {
-            let batch = self.list_images(product_id, Page::new(page, Page::MAX_LIMIT)).await?;
+            let batch = self
+                .list_images(product_id, Page::new(page, Page::MAX_LIMIT))
+                .await?;
             let done = batch.len() < Page::MAX_LIMIT as usize;
             all.extend(batch);
             if done {
@@ -223,8 +253,11 @@ impl Client {
     }
 
     pub async fn get_image(&self, product_id: i64, image_id: i64) -> Result<Image, ApiError> {
-        self.get_json(&format!("products/{product_id}/images/{image_id}.json"), &[])
-            .await
+        self.get_json(
+            &format!("products/{product_id}/images/{image_id}.json"),
+            &[],
+        )
+        .await
     }
 
     pub async fn count_images(&self, product_id: i64) -> Result<u64, ApiError> {
@@ -271,7 +304,9 @@ impl Client {
             fields,
             progress,
         };
-        let response = self.send(Method::POST, url, payload, idempotency_key).await?;
+        let response = self
+            .send(Method::POST, url, payload, idempotency_key)
+            .await?;
         decode(response).await
     }
 
@@ -282,19 +317,31 @@ impl Client {
         write: &ImageWrite,
     ) -> Result<Image, ApiError> {
         let body = serde_json::to_vec(write).map_err(|e| ApiError::Decode(e.to_string()))?;
-        let url = self.url(&format!("products/{product_id}/images/{image_id}.json"), &[])?;
-        let response = self.send(Method::PUT, url, Payload::Json(body), None).await?;
+        let url = self.url(
+            &format!("products/{product_id}/images/{image_id}.json"),
+            &[],
+        )?;
+        let response = self
+            .send(Method::PUT, url, Payload::Json(body), None)
+            .await?;
         decode(response).await
     }
 
     pub async fn delete_image(&self, product_id: i64, image_id: i64) -> Result<(), ApiError> {
-        let url = self.url(&format!("products/{product_id}/images/{image_id}.json"), &[])?;
+        let url = self.url(
+            &format!("products/{product_id}/images/{image_id}.json"),
+            &[],
+        )?;
         self.send(Method::DELETE, url, Payload::None, None).await?;
         Ok(())
     }
 
     /// Deletes every image of a product, or only one page of them (in list order).
-    pub async fn delete_all_images(&self, product_id: i64, page: Option<Page>) -> Result<(), ApiError> {
+    pub async fn delete_all_images(
+        &self,
+        product_id: i64,
+        page: Option<Page>,
+    ) -> Result<(), ApiError> {
         let query = page.map(page_query).unwrap_or_default();
         let url = self.url(&format!("products/{product_id}/images.json"), &query)?;
         self.send(Method::DELETE, url, Payload::None, None).await?;
@@ -304,13 +351,18 @@ impl Client {
     // -- reordering ----------------------------------------------------------------------------
 
     /// Sends a planned series of `sort_order` writes, in order.
-    pub async fn apply_sort_writes(&self, product_id: i64, writes: &[SortWrite]) -> Result<(), ApiError> {
+    pub async fn apply_sort_writes(
+        &self,
+        product_id: i64,
+        writes: &[SortWrite],
+    ) -> Result<(), ApiError> {
         for write in writes {
             let change = ImageWrite {
                 sort_order: Some(write.sort_order),
                 ..ImageWrite::default()
             };
-            self.update_image(product_id, write.image_id, &change).await?;
+            self.update_image(product_id, write.image_id, &change)
+                .await?;
         }
         Ok(())
     }
@@ -339,7 +391,11 @@ impl Client {
 
     // -- transport -----------------------------------------------------------------------------
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
         let response = self
             .send(Method::GET, self.url(path, query)?, Payload::None, None)
             .await?;
@@ -347,14 +403,21 @@ impl Client {
     }
 
     /// A list: 204 No Content (what v2 stores answer for an empty list) is an empty list.
-    async fn get_list<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>, ApiError> {
+    async fn get_list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>, ApiError> {
         let response = self
             .send(Method::GET, self.url(path, query)?, Payload::None, None)
             .await?;
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(Vec::new());
         }
-        let body = response.bytes().await.map_err(|e| ApiError::Network(e.to_string()))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Network(e.to_string()))?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
@@ -369,7 +432,10 @@ impl Client {
         payload: Payload<'_>,
         idempotency_key: Option<&str>,
     ) -> Result<reqwest::Response, ApiError> {
-        let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE | Method::HEAD);
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::PUT | Method::DELETE | Method::HEAD
+        );
         let mut failures = 0u32;
         let mut rate_limit_waits = 0u32;
         loop {
@@ -382,9 +448,11 @@ impl Client {
                 Payload::Json(body) => request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone()),
-                Payload::Upload { source, fields, progress } => {
-                    request.multipart(upload_form(source, fields, progress.clone()).await?)
-                }
+                Payload::Upload {
+                    source,
+                    fields,
+                    progress,
+                } => request.multipart(upload_form(source, fields, progress.clone()).await?),
             };
             let outcome = request.send().await;
             let response = match outcome {
@@ -437,7 +505,10 @@ fn page_query(page: Page) -> Vec<(&'static str, String)> {
 }
 
 async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ApiError> {
-    let body = response.bytes().await.map_err(|e| ApiError::Network(e.to_string()))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
     serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()))
 }
 
@@ -452,7 +523,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     };
     number("x-retry-after")
         .map(Duration::from_secs_f64)
-        .or_else(|| number("x-rate-limit-time-reset-ms").map(|ms| Duration::from_secs_f64(ms / 1000.0)))
+        .or_else(|| {
+            number("x-rate-limit-time-reset-ms").map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        })
         .or_else(|| number("retry-after").map(Duration::from_secs_f64))
 }
 
@@ -506,8 +579,9 @@ async fn upload_form(
         }
         Ok::<Bytes, std::io::Error>(chunk)
     });
-    let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), total)
-        .file_name(file_name);
+    let part =
+        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), total)
+            .file_name(file_name);
     let mut form = reqwest::multipart::Form::new().part("image_file", part);
     if let Some(v) = fields.is_thumbnail {
         form = form.text("is_thumbnail", v.to_string());

@@ -23,13 +23,19 @@ pub enum ApiError {
     #[error("could not read {path}: {message}")]
     File { path: String, message: String },
     #[error("after reordering, the store's order is {actual:?}, not the requested {expected:?}")]
-    OrderMismatch { expected: Vec<i64>, actual: Vec<i64> },
+    OrderMismatch {
+        expected: Vec<i64>,
+        actual: Vec<i64>,
+    },
     #[error(transparent)]
     Plan(#[from] super::reorder::PlanError),
 }
 
 fn reason_suffix(reason: &Option<String>) -> String {
-    reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+    reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default()
 }
 
 impl ApiError {
@@ -57,12 +63,26 @@ impl ApiError {
 
     /// Builds the error for a refused response from its status, headers and body: the v2 error
     /// array, else a v3 object (`{"status", "title"}`), else the text itself.
-    pub(crate) fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
-        let (message, invalid_reason) = parse_error_body(body)
-            .unwrap_or_else(|| {
-                let text = String::from_utf8_lossy(body).trim().chars().take(300).collect::<String>();
-                (if text.is_empty() { format!("HTTP {status}") } else { text }, None)
-            });
+    pub(crate) fn from_response(
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> ApiError {
+        let (message, invalid_reason) = parse_error_body(body).unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body)
+                .trim()
+                .chars()
+                .take(300)
+                .collect::<String>();
+            (
+                if text.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    text
+                },
+                None,
+            )
+        });
         ApiError::Status {
             status,
             message,
@@ -95,7 +115,11 @@ mod tests {
     fn reads_v2_array_v3_object_and_text() {
         let v2 = br#"[{"status":400,"message":"The field 'x' is invalid.","details":{"invalid_reason":"bad"}}]"#;
         match ApiError::from_response(400, None, v2) {
-            ApiError::Status { message, invalid_reason, .. } => {
+            ApiError::Status {
+                message,
+                invalid_reason,
+                ..
+            } => {
                 assert_eq!(message, "The field 'x' is invalid.");
                 assert_eq!(invalid_reason.as_deref(), Some("bad"));
             }
@@ -103,13 +127,21 @@ mod tests {
         }
         let v3 = br#"{"status":422,"title":"Unprocessable","errors":{"a":"b"}}"#;
         match ApiError::from_response(422, None, v3) {
-            ApiError::Status { message, invalid_reason, .. } => {
+            ApiError::Status {
+                message,
+                invalid_reason,
+                ..
+            } => {
                 assert_eq!(message, "Unprocessable");
                 assert!(invalid_reason.unwrap().contains("\"a\""));
             }
             other => panic!("{other:?}"),
         }
-        assert!(ApiError::from_response(502, None, b"Bad gateway").to_string().contains("Bad gateway"));
+        assert!(
+            ApiError::from_response(502, None, b"Bad gateway")
+                .to_string()
+                .contains("Bad gateway")
+        );
         assert!(ApiError::from_response(502, None, b"").is_transient());
     }
 }

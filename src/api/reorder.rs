@@ -92,7 +92,8 @@ pub fn plan_reorder(current: &[(i64, i64)], desired: &[i64]) -> Result<Vec<SortW
 /// split, then inserts every other image just before its desired successor, right to left.
 /// Returns `None` if a tie makes that insertion impossible for this chain.
 fn plan_by_kept_chain(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<SortWrite>> {
-    let position: HashMap<i64, usize> = desired.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let position: HashMap<i64, usize> =
+        desired.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let mut sorted = current.to_vec();
     sorted.sort_by_key(|&(id, so)| (so, id));
     let n = sorted.len();
@@ -104,7 +105,8 @@ fn plan_by_kept_chain(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<Sor
     let mut prev = vec![usize::MAX; n];
     for j in 0..n {
         for i in 0..j {
-            let compatible = pos[i] < pos[j] && (sorted[i].1 != sorted[j].1 || pos[j] == pos[i] + 1);
+            let compatible =
+                pos[i] < pos[j] && (sorted[i].1 != sorted[j].1 || pos[j] == pos[i] + 1);
             if compatible && best[i] + 1 > best[j] {
                 best[j] = best[i] + 1;
                 prev[j] = i;
@@ -122,9 +124,8 @@ fn plan_by_kept_chain(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<Sor
     }
 
     let mut state = current.to_vec();
-    let value_of = |state: &[(i64, i64)], id: i64| {
-        state.iter().find(|(i, _)| *i == id).map(|&(_, so)| so)
-    };
+    let value_of =
+        |state: &[(i64, i64)], id: i64| state.iter().find(|(i, _)| *i == id).map(|&(_, so)| so);
     let mut writes = Vec::with_capacity(n - kept.len());
     for i in (0..n).rev() {
         let x = desired[i];
@@ -152,14 +153,12 @@ fn plan_by_kept_chain(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<Sor
                     v
                 }
             }
-            None => {
-                state
-                    .iter()
-                    .filter(|(id, _)| *id != x)
-                    .map(|&(_, so)| so)
-                    .max()
-                    .map_or(0, |m| m + 1)
-            }
+            None => state
+                .iter()
+                .filter(|(id, _)| *id != x)
+                .map(|&(_, so)| so)
+                .max()
+                .map_or(0, |m| m + 1),
         };
         let write = SortWrite {
             image_id: x,
@@ -199,7 +198,11 @@ fn canonical(state: &[(i64, i64)]) -> Vec<i64> {
     values.sort_unstable();
     values.dedup();
     let mut map = HashMap::new();
-    let mut next = if values.first().is_some_and(|&v| v > 0) { 1 } else { 0 };
+    let mut next = if values.first().is_some_and(|&v| v > 0) {
+        1
+    } else {
+        0
+    };
     for (i, &v) in values.iter().enumerate() {
         if i > 0 && v > values[i - 1] + 1 {
             next += 1; // keep one free value for the gap
@@ -229,6 +232,9 @@ fn real_value(state: &[(i64, i64)], canon: &[i64], k: i64) -> i64 {
         .unwrap_or(0)
 }
 
+/// How a search state was reached: (previous state, index of the image written, canonical k).
+type Step = (Vec<i64>, usize, i64);
+
 /// Breadth-first search over canonical states: the fewest writes, for small lists.
 fn exact_search(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<SortWrite>> {
     let ids: Vec<i64> = current.iter().map(|&(id, _)| id).collect();
@@ -236,7 +242,7 @@ fn exact_search(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<SortWrite
         ids.iter().copied().zip(canon.iter().copied()).collect()
     };
     let start = canonical(current);
-    let mut parent: HashMap<Vec<i64>, Option<(Vec<i64>, usize, i64)>> = HashMap::new();
+    let mut parent: HashMap<Vec<i64>, Option<Step>> = HashMap::new();
     parent.insert(start.clone(), None);
     let mut queue = VecDeque::from([start]);
     let mut goal = None;
@@ -249,7 +255,13 @@ fn exact_search(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<SortWrite
         for (index, &id) in ids.iter().enumerate() {
             for k in 0..=max + 1 {
                 let mut next = as_state(&canon);
-                apply_write(&mut next, SortWrite { image_id: id, sort_order: k });
+                apply_write(
+                    &mut next,
+                    SortWrite {
+                        image_id: id,
+                        sort_order: k,
+                    },
+                );
                 let next = canonical(&next);
                 if !parent.contains_key(&next) {
                     parent.insert(next.clone(), Some((canon.clone(), index, k)));
@@ -288,7 +300,13 @@ mod tests {
     fn one_move_is_one_write_up_and_down() {
         let current: Vec<(i64, i64)> = (1..=5).map(|id| (id, id * 10)).collect();
         let up = plan_reorder(&current, &[1, 4, 2, 3, 5]).unwrap();
-        assert_eq!(up, vec![SortWrite { image_id: 4, sort_order: 20 }]);
+        assert_eq!(
+            up,
+            vec![SortWrite {
+                image_id: 4,
+                sort_order: 20
+            }]
+        );
         let down = plan_reorder(&current, &[2, 3, 1, 4, 5]).unwrap();
         assert_eq!(down.len(), 1);
     }

@@ -233,8 +233,8 @@ pub(crate) fn resize(
     let src = fr::images::ImageRef::new(w, h, pixels, pixel_type)
         .map_err(|e| ImagingError::Resize(e.to_string()))?;
     let mut dst = fr::images::Image::new(dst_w, dst_h, pixel_type);
-    let options = fr::ResizeOptions::new()
-        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
+    let options =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| ImagingError::Resize(e.to_string()))?;

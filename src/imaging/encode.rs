@@ -6,7 +6,10 @@ use super::{DecodedImage, EncodedImage, ImageFormat, ImagingError};
 const JPEG_QUALITY: u8 = 85;
 
 /// Encodes decoded pixels as `format` (JPEG or PNG; anything else is written as PNG).
-pub fn encode_like(image: &DecodedImage, format: ImageFormat) -> Result<EncodedImage, ImagingError> {
+pub fn encode_like(
+    image: &DecodedImage,
+    format: ImageFormat,
+) -> Result<EncodedImage, ImagingError> {
     let mut bytes = Vec::new();
     let format = if format == ImageFormat::Jpeg {
         encode_jpeg(image, &mut bytes)?;

@@ -43,7 +43,10 @@ mod tests {
 
     #[test]
     fn spec_example_sizes() {
-        assert_eq!(fit_within(1500, 1000, BoxSize::new(1280, 1280)), (1280, 853));
+        assert_eq!(
+            fit_within(1500, 1000, BoxSize::new(1280, 1280)),
+            (1280, 853)
+        );
         assert_eq!(fit_within(1500, 1000, BoxSize::new(386, 513)), (386, 257));
         assert_eq!(fit_within(1500, 1000, BoxSize::new(220, 290)), (220, 147));
         assert_eq!(fit_within(1500, 1000, BoxSize::new(44, 58)), (44, 29));

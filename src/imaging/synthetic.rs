@@ -87,7 +87,8 @@ pub fn photo(width: u32, height: u32, seed: u64) -> RgbImage {
         }
     }
     // The buffer is exactly width × height × 3 bytes.
-    RgbImage::from_raw(width, height, pixels).unwrap_or_else(|| RgbImage::from_pixel(width, height, Rgb([0, 0, 0])))
+    RgbImage::from_raw(width, height, pixels)
+        .unwrap_or_else(|| RgbImage::from_pixel(width, height, Rgb([0, 0, 0])))
 }
 
 /// The same picture with the background made transparent (a cut-out product shot).
@@ -122,7 +123,10 @@ pub fn jpeg(image: &RgbImage, quality: u8, progressive: bool, orientation: Optio
         exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
         let _ = encoder.add_app_segment(1, &exif);
     }
-    let (w, h) = (image.width().min(65535) as u16, image.height().min(65535) as u16);
+    let (w, h) = (
+        image.width().min(65535) as u16,
+        image.height().min(65535) as u16,
+    );
     // Encoding into a Vec cannot fail for valid sizes; an empty result is refused downstream.
     let _ = encoder.encode(image.as_raw(), w, h, jpeg_encoder::ColorType::Rgb);
     out

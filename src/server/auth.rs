@@ -14,7 +14,11 @@ use subtle::ConstantTimeEq as _;
 use super::error::ApiError;
 use super::routes::AppState;
 
-pub async fn api_guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn api_guard(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     // The OpenAPI description is documentation: readable without credentials.
     // Inside the nested router the path no longer carries the `/api/v2` prefix.
     if request.uri().path().trim_start_matches("/api/v2") == "/openapi" {
@@ -26,7 +30,10 @@ pub async fn api_guard(State(state): State<Arc<AppState>>, request: Request, nex
     if !token_matches(&token, &state.config.token) {
         return ApiError::unauthorized().into_response();
     }
-    let decision = state.rate_limiter.as_ref().map(|limiter| limiter.check(&token));
+    let decision = state
+        .rate_limiter
+        .as_ref()
+        .map(|limiter| limiter.check(&token));
     let mut response = match &decision {
         Some(d) if !d.allowed => d.refusal().into_response(),
         _ if !accepts_json(request.headers()) => ApiError::not_acceptable().into_response(),
@@ -111,7 +118,10 @@ mod tests {
     fn basic_credentials_carry_the_token() {
         let mut h = HeaderMap::new();
         let encoded = base64::engine::general_purpose::STANDARD.encode("admin:s3cret");
-        h.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Basic {encoded}")).unwrap());
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+        );
         assert_eq!(presented_token(&h).as_deref(), Some("s3cret"));
         assert!(token_matches("s3cret", "s3cret"));
         assert!(!token_matches("s3cre", "s3cret"));

@@ -16,9 +16,21 @@ macro_rules! demo_pictures {
 }
 
 const PICTURES: &[(&str, &[u8])] = demo_pictures![
-    "photo-01.jpg", "photo-02.jpg", "photo-03.jpg", "photo-04.jpg", "photo-05.jpg",
-    "photo-06.jpg", "photo-07.jpg", "photo-08.jpg", "photo-09.jpg", "photo-10.jpg",
-    "photo-11.jpg", "photo-12.jpg", "photo-13.jpg", "photo-14.jpg", "cutout-01.png",
+    "photo-01.jpg",
+    "photo-02.jpg",
+    "photo-03.jpg",
+    "photo-04.jpg",
+    "photo-05.jpg",
+    "photo-06.jpg",
+    "photo-07.jpg",
+    "photo-08.jpg",
+    "photo-09.jpg",
+    "photo-10.jpg",
+    "photo-11.jpg",
+    "photo-12.jpg",
+    "photo-13.jpg",
+    "photo-14.jpg",
+    "cutout-01.png",
 ];
 
 /// (name, SKU, how many pictures, descriptions are "{name}, view {n}").
@@ -34,7 +46,10 @@ const PRODUCTS: &[(&str, &str, usize)] = &[
 /// Seeds the demo products once; a store that was seeded before is left alone.
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let mut conn = state.db.writer.acquire().await?;
-    if repo::get_setting(&mut conn, SEEDED_SETTING).await?.is_some() {
+    if repo::get_setting(&mut conn, SEEDED_SETTING)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     drop(conn);
@@ -76,6 +91,8 @@ fn api_error(err: ApiError) -> anyhow::Error {
     anyhow::anyhow!(
         "{}{}",
         err.message,
-        err.invalid_reason.map(|r| format!(": {r}")).unwrap_or_default()
+        err.invalid_reason
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
     )
 }

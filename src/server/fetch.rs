@@ -169,9 +169,8 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow_private && addrs.iter().any(|a| !is_public_ip(a.ip())) {
                 return Err(Box::new(NonPublicHost(host)) as Box<dyn StdError + Send + Sync>);
             }
@@ -269,7 +268,12 @@ mod tests {
 
     #[test]
     fn public_addresses_are_allowed() {
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(public(ip), "{ip} should be allowed");
         }
     }

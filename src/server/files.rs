@@ -140,7 +140,11 @@ impl FileStore {
     }
 }
 
-fn remove_unknown_files(root: &Path, dir: &Path, known: &HashSet<String>) -> std::io::Result<usize> {
+fn remove_unknown_files(
+    root: &Path,
+    dir: &Path,
+    known: &HashSet<String>,
+) -> std::io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

@@ -63,7 +63,14 @@ impl FromRequestParts<Arc<AppState>> for BaseUrl {
 }
 
 fn image_json(row: &ImageRow, base: &BaseUrl) -> Image {
-    let url = |v: Variant| Some(format!("{}/product_images/{}/{}", base.0, v.as_str(), row.image_file));
+    let url = |v: Variant| {
+        Some(format!(
+            "{}/product_images/{}/{}",
+            base.0,
+            v.as_str(),
+            row.image_file
+        ))
+    };
     Image {
         id: row.id,
         product_id: row.product_id,
@@ -129,13 +136,18 @@ async fn read_body(headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
-    match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+    match http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::payload_too_large(MAX_BODY_BYTES))
         }
-        Err(e) => Err(ApiError::bad_request("The request body could not be read.")
-            .with_reason(e.to_string())),
+        Err(e) => {
+            Err(ApiError::bad_request("The request body could not be read.")
+                .with_reason(e.to_string()))
+        }
     }
 }
 
@@ -168,8 +180,12 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         .find(|(k, _)| k == "name")
         .map(|(_, v)| v.as_str())
         .filter(|v| !v.is_empty());
-    let rows =
-        repo::list_products(&mut *state.db.reader.acquire().await?, name, paging.window()).await?;
+    let rows = repo::list_products(
+        &mut *state.db.reader.acquire().await?,
+        name,
+        paging.window(),
+    )
+    .await?;
     let products: Vec<Product> = rows.into_iter().map(product_json).collect();
     Ok(Json(products).into_response())
 }
@@ -215,7 +231,10 @@ pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
 #[utoipa::path(get, path = "/products/{product_id}", tag = "products",
     params(("product_id" = i64, Path, description = "Product id")),
     responses((status = 200, body = Product), (status = 404, body = [ErrorEntry])))]
-pub async fn get_product(State(state): Shared, Path(product_id): Path<String>) -> ApiResult<Json<Product>> {
+pub async fn get_product(
+    State(state): Shared,
+    Path(product_id): Path<String>,
+) -> ApiResult<Json<Product>> {
     let id = parse_id(&product_id).ok_or_else(ApiError::product_not_found)?;
     let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
         .await?
@@ -343,9 +362,13 @@ pub async fn create_image(
     };
     if let Some(key) = &key {
         let since = now() - IDEMPOTENCY_WINDOW_SECS;
-        let found =
-            repo::find_idempotent(&mut *state.db.reader.acquire().await?, product_id, key, since)
-                .await?;
+        let found = repo::find_idempotent(
+            &mut *state.db.reader.acquire().await?,
+            product_id,
+            key,
+            since,
+        )
+        .await?;
         if let Some((status, body)) = found {
             return Ok(replay(status, body));
         }
@@ -359,20 +382,18 @@ pub async fn create_image(
         let mut tx = state.db.writer.begin().await?;
         let now = now();
         if let Some(key) = &key
-            && let Some((status, body)) = repo::find_idempotent(
-                &mut tx,
-                product_id,
-                key,
-                now - IDEMPOTENCY_WINDOW_SECS,
-            )
-            .await?
+            && let Some((status, body)) =
+                repo::find_idempotent(&mut tx, product_id, key, now - IDEMPOTENCY_WINDOW_SECS)
+                    .await?
         {
             return Ok(CreateOutcome::Replayed { status, body });
         }
         if repo::count_images(&mut tx, product_id).await? >= MAX_IMAGES_PER_PRODUCT {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                format!("The product already has {MAX_IMAGES_PER_PRODUCT} images, the most allowed."),
+                format!(
+                    "The product already has {MAX_IMAGES_PER_PRODUCT} images, the most allowed."
+                ),
             ));
         }
         let new = repo::NewImage {
@@ -521,7 +542,11 @@ pub async fn delete_images(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn parse_write(headers: &HeaderMap, body: Bytes, multipart_allowed: bool) -> ApiResult<WriteFields> {
+async fn parse_write(
+    headers: &HeaderMap,
+    body: Bytes,
+    multipart_allowed: bool,
+) -> ApiResult<WriteFields> {
     match input::body_kind(headers) {
         BodyKind::Json => input::parse_json_write(&body),
         BodyKind::Multipart(content_type) if multipart_allowed => {
@@ -557,7 +582,8 @@ pub(super) async fn store_picture(state: &AppState, source: ImageSource) -> ApiR
     let files = state.files.clone();
     tokio::task::spawn_blocking(move || {
         let boxes = VARIANT_BOXES.map(|(_, b)| b);
-        let processed = imaging::make_variants(&bytes, &boxes).map_err(|e| refused(e.to_string()))?;
+        let processed =
+            imaging::make_variants(&bytes, &boxes).map_err(|e| refused(e.to_string()))?;
         let extension = processed.probe.format.extension();
         for _ in 0..8 {
             let image_file = super::naming::image_file(&source_name, extension);
@@ -577,7 +603,10 @@ pub(super) async fn store_picture(state: &AppState, source: ImageSource) -> ApiR
                 file_size: bytes.len() as i64,
             });
         }
-        Err(ApiError::internal("naming an image", "no free name after 8 tries"))
+        Err(ApiError::internal(
+            "naming an image",
+            "no free name after 8 tries",
+        ))
     })
     .await
     .map_err(|e| ApiError::internal("image processing task", e))?
@@ -636,7 +665,10 @@ async fn remove_files(state: &AppState, image_file: String) {
 // Files and operations (no credentials)
 
 /// `GET /product_images/{image_file}` (original) and `/product_images/{variant}/{image_file}`.
-pub async fn serve_image_file(State(state): Shared, Path(path): Path<String>) -> ApiResult<Response> {
+pub async fn serve_image_file(
+    State(state): Shared,
+    Path(path): Path<String>,
+) -> ApiResult<Response> {
     let (copy, image_file) = match path.split_once('/') {
         Some((first, rest)) => match Variant::parse(first) {
             Some(variant) => (Copy::Variant(variant), rest),

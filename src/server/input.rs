@@ -68,7 +68,9 @@ pub fn body_kind(headers: &HeaderMap) -> BodyKind {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         BodyKind::Json
     } else if essence == "multipart/form-data" {
         BodyKind::Multipart(content_type.to_owned())
@@ -80,9 +82,13 @@ pub fn body_kind(headers: &HeaderMap) -> BodyKind {
 fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
-        Err(e) => Err(ApiError::bad_request("The request body is not valid JSON.")
-            .with_reason(e.to_string())),
+        Ok(_) => Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => {
+            Err(ApiError::bad_request("The request body is not valid JSON.")
+                .with_reason(e.to_string()))
+        }
     }
 }
 
@@ -110,9 +116,10 @@ pub fn parse_json_write(body: &[u8]) -> ApiResult<WriteFields> {
                 fields.description = Some(description(s)?);
             }
             "product_id" => {
-                fields.product_id = Some(value.as_i64().ok_or_else(|| {
-                    ApiError::invalid_field("product_id", "must be an integer")
-                })?);
+                fields.product_id =
+                    Some(value.as_i64().ok_or_else(|| {
+                        ApiError::invalid_field("product_id", "must be an integer")
+                    })?);
             }
             other if READ_ONLY_FIELDS.contains(&other) => {}
             other => return Err(unknown_field(other)),
@@ -161,7 +168,8 @@ fn description(s: &str) -> ApiResult<String> {
 /// Parses a multipart image write: text parts for the fields, the file in part `image_file`.
 pub async fn parse_multipart_write(content_type: &str, body: Bytes) -> ApiResult<WriteFields> {
     let boundary = multer::parse_boundary(content_type).map_err(|e| {
-        ApiError::bad_request("The multipart body has no valid boundary.").with_reason(e.to_string())
+        ApiError::bad_request("The multipart body has no valid boundary.")
+            .with_reason(e.to_string())
     })?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
@@ -256,10 +264,10 @@ pub fn parse_new_product(body: &[u8]) -> ApiResult<(String, String)> {
             }
             "id" | "date_created" => {}
             other => {
-                return Err(
-                    ApiError::bad_request(format!("The field '{other}' is not a field of a product."))
-                        .with_reason(format!("unknown field '{other}'")),
-                );
+                return Err(ApiError::bad_request(format!(
+                    "The field '{other}' is not a field of a product."
+                ))
+                .with_reason(format!("unknown field '{other}'")));
             }
         }
     }
@@ -330,7 +338,10 @@ pub fn resolve_import_path(import_dir: Option<&Path>, relative: &str) -> Result<
     if relative.is_empty() {
         return Err("the path is empty".into());
     }
-    if !path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if !path
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         return Err("the path must be relative to the import directory, without '..'".into());
     }
     let root = dir
@@ -368,7 +379,12 @@ mod tests {
 
     #[test]
     fn paging_bounds() {
-        let q = |p: &str, l: &str| vec![("page".to_owned(), p.to_owned()), ("limit".to_owned(), l.to_owned())];
+        let q = |p: &str, l: &str| {
+            vec![
+                ("page".to_owned(), p.to_owned()),
+                ("limit".to_owned(), l.to_owned()),
+            ]
+        };
         assert_eq!(paging(&q("2", "250")).unwrap().window().offset, 250);
         assert!(paging(&q("0", "10")).is_err());
         assert!(paging(&q("1", "251")).is_err());

@@ -23,7 +23,11 @@ pub fn slug(source_name: &str) -> String {
             slug.push('-');
         }
     }
-    let trimmed: String = slug.trim_matches('-').chars().take(MAX_SLUG_CHARS).collect();
+    let trimmed: String = slug
+        .trim_matches('-')
+        .chars()
+        .take(MAX_SLUG_CHARS)
+        .collect();
     let trimmed = trimmed.trim_end_matches('-');
     if trimmed.is_empty() {
         "image".to_owned()

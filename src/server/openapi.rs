@@ -46,8 +46,9 @@ pub fn base() -> OpenApiDoc {
 }
 
 pub fn render(doc: &OpenApiDoc) -> String {
-    doc.to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"could not render the OpenAPI document: {e}\"}}"))
+    doc.to_pretty_json().unwrap_or_else(|e| {
+        format!("{{\"error\": \"could not render the OpenAPI document: {e}\"}}")
+    })
 }
 
 /// The full document, as served (for tools that want it without a running server).

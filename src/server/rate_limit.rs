@@ -64,7 +64,12 @@ impl Decision {
         ];
         pairs
             .into_iter()
-            .map(|(name, value)| (HeaderName::from_static(name), HeaderValue::from(value as u64)))
+            .map(|(name, value)| {
+                (
+                    HeaderName::from_static(name),
+                    HeaderValue::from(value as u64),
+                )
+            })
             .collect()
     }
 
@@ -72,8 +77,14 @@ impl Decision {
         let retry_after = self.reset.as_millis().div_ceil(1000).max(1) as u64;
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many requests: the limit is {} per 30 seconds.", self.quota),
+            format!(
+                "Too many requests: the limit is {} per 30 seconds.",
+                self.quota
+            ),
         )
-        .with_header(HeaderName::from_static("x-retry-after"), HeaderValue::from(retry_after))
+        .with_header(
+            HeaderName::from_static("x-retry-after"),
+            HeaderValue::from(retry_after),
+        )
     }
 }

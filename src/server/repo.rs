@@ -420,7 +420,10 @@ pub async fn remember_idempotent(
     Ok(())
 }
 
-pub async fn forget_idempotent_before(conn: &mut SqliteConnection, cutoff: i64) -> sqlx::Result<()> {
+pub async fn forget_idempotent_before(
+    conn: &mut SqliteConnection,
+    cutoff: i64,
+) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
         .bind(cutoff)
         .execute(conn)

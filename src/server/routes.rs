@@ -38,7 +38,10 @@ pub struct AppState {
 impl AppState {
     pub async fn open(config: &Config) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("could not create the data directory {}", config.data_dir.display())
+            format!(
+                "could not create the data directory {}",
+                config.data_dir.display()
+            )
         })?;
         let db = Db::open(&config.data_dir.join("imagedesk.sqlite3")).await?;
         let files = FileStore::open(&config.data_dir).with_context(|| {
@@ -104,7 +107,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(middleware::from_fn_with_state(state.clone(), auth::api_guard));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::api_guard,
+        ));
     let metrics_state = state.metrics.clone();
     Router::new()
         .nest("/api/v2", api)
@@ -114,7 +120,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::route_not_found().into_response() })
         .with_state(state)
         .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(metrics_state, metrics::track))
+        .layer(middleware::from_fn_with_state(
+            metrics_state,
+            metrics::track,
+        ))
 }
 
 /// Wraps the router so that `.json` at the end of an `/api/v2` path is optional: the suffix is
