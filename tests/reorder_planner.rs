@@ -142,9 +142,6 @@ fn random_permutation_of_100_is_n_minus_lis() {
         desired.swap(i, (x >> 33) as usize % (i + 1));
     }
     let plan = plan_reorder(&current, &desired).unwrap();
-    let seq: Vec<usize> = desired.iter().map(|&id| (id - 1) as usize).collect();
-    // current order is 1..=100, so the LIS of positions equals the LIS of desired's ids.
-    let _ = seq;
     let position: HashMap<i64, usize> =
         desired.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let seq: Vec<usize> = (1..=100).map(|id| position[&id]).collect();

@@ -153,12 +153,7 @@ fn plan_by_kept_chain(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<Sor
                     v
                 }
             }
-            None => state
-                .iter()
-                .filter(|(id, _)| *id != x)
-                .map(|&(_, so)| so)
-                .max()
-                .map_or(0, |m| m + 1),
+            None => value_after_others(&state, x),
         };
         let write = SortWrite {
             image_id: x,
@@ -170,20 +165,24 @@ fn plan_by_kept_chain(current: &[(i64, i64)], desired: &[i64]) -> Option<Vec<Sor
     (list_order(&state) == desired).then_some(writes)
 }
 
+/// The `sort_order` that puts `id` after every other image.
+fn value_after_others(state: &[(i64, i64)], id: i64) -> i64 {
+    state
+        .iter()
+        .filter(|(i, _)| *i != id)
+        .map(|&(_, so)| so)
+        .max()
+        .map_or(0, |m| m + 1)
+}
+
 /// Always valid, never short: sends every image to the end, in desired order.
 fn append_in_order(current: &[(i64, i64)], desired: &[i64]) -> Vec<SortWrite> {
     let mut state = current.to_vec();
     let mut writes = Vec::with_capacity(desired.len());
     for &id in desired {
-        let k = state
-            .iter()
-            .filter(|(i, _)| *i != id)
-            .map(|&(_, so)| so)
-            .max()
-            .map_or(0, |m| m + 1);
         let write = SortWrite {
             image_id: id,
-            sort_order: k,
+            sort_order: value_after_others(&state, id),
         };
         apply_write(&mut state, write);
         writes.push(write);

@@ -58,6 +58,11 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp();
         let product_id = {
             let mut conn = state.db.writer.acquire().await?;
+            // A seed interrupted by a crash resumes with the products it had not made yet.
+            if repo::product_with_sku(&mut conn, sku).await?.is_some() {
+                next_picture += count;
+                continue;
+            }
             repo::insert_product(&mut conn, name, sku, now).await?
         };
         for view in 1..=*count {

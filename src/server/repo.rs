@@ -83,6 +83,13 @@ pub async fn list_products(
     .await
 }
 
+pub async fn product_with_sku(conn: &mut SqliteConnection, sku: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM products WHERE sku = ? LIMIT 1")
+        .bind(sku)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn count_products(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM products")
         .fetch_one(conn)
