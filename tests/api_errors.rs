@@ -205,6 +205,34 @@ async fn error_table_rows() {
         store.client.get_image(product, image.id).await.unwrap(),
         image
     );
+    // 201 carries Location, which names the new resource.
+    let created = http
+        .post(store.url(&format!("/api/v2/products/{product}/images")))
+        .header("X-Auth-Token", TOKEN)
+        .header("Content-Type", "application/json")
+        .body(format!(
+            r#"{{"image_file": "{}"}}"#,
+            store.import_jpeg("b.jpg", 2)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let new_id = created.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        location,
+        format!("/api/v2/products/{product}/images/{new_id}.json")
+    );
+    let fetched = http
+        .get(store.url(&location))
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
     // Sending back a record as read is accepted (read-only fields ignored).
     let echo = serde_json::to_string(&image).unwrap();
     let response = http
