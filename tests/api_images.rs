@@ -23,6 +23,21 @@ async fn add(store: &TestStore, product: i64, seed: u64) -> Image {
         .unwrap()
 }
 
+async fn set_thumbnail(store: &TestStore, product: i64, image: i64, flag: bool) -> Image {
+    store
+        .client
+        .update_image(
+            product,
+            image,
+            &ImageWrite {
+                is_thumbnail: Some(flag),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
 fn ids(images: &[Image]) -> Vec<i64> {
     images.iter().map(|i| i.id).collect()
 }
@@ -281,18 +296,7 @@ async fn thumbnail_invariant_set_unset_delete() {
     let product = store.product("Bag").await;
     let only = add(&store, product, 1).await;
     // Unsetting the only image's thumbnail keeps it.
-    let kept = store
-        .client
-        .update_image(
-            product,
-            only.id,
-            &ImageWrite {
-                is_thumbnail: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let kept = set_thumbnail(&store, product, only.id, false).await;
     assert!(kept.is_thumbnail);
     let second = add(&store, product, 2).await;
     let third = store
@@ -321,35 +325,13 @@ async fn thumbnail_invariant_set_unset_delete() {
         vec![third.id]
     );
     // Set on another image moves the flag.
-    store
-        .client
-        .update_image(
-            product,
-            second.id,
-            &ImageWrite {
-                is_thumbnail: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_thumbnail(&store, product, second.id, true).await;
     assert_eq!(
         thumbs(&store.client.list_all_images(product).await.unwrap()),
         vec![second.id]
     );
     // Unset moves it to the first other image in list order.
-    store
-        .client
-        .update_image(
-            product,
-            second.id,
-            &ImageWrite {
-                is_thumbnail: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_thumbnail(&store, product, second.id, false).await;
     assert_eq!(
         thumbs(&store.client.list_all_images(product).await.unwrap()),
         vec![only.id]

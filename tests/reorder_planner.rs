@@ -60,38 +60,25 @@ fn brute_force_min(current: &[(i64, i64)], desired: &[i64], limit: usize) -> usi
     usize::MAX
 }
 
+/// Images 1..=n with the given sort_orders, and a random desired order of them.
+fn with_shuffled_desired(values: Vec<i64>) -> impl Strategy<Value = (Vec<(i64, i64)>, Vec<i64>)> {
+    let n = values.len() as i64;
+    let current: Vec<(i64, i64)> = (1..=n).zip(values).collect();
+    Just((1..=n).collect::<Vec<_>>())
+        .prop_shuffle()
+        .prop_map(move |desired| (current.clone(), desired))
+}
+
 fn distinct_case() -> impl Strategy<Value = (Vec<(i64, i64)>, Vec<i64>)> {
-    (1usize..40).prop_flat_map(|n| {
-        (
-            proptest::collection::hash_set(0i64..1000, n),
-            Just((1..=n as i64).collect::<Vec<_>>()).prop_shuffle(),
-        )
-            .prop_map(|(values, desired)| {
-                let current: Vec<(i64, i64)> = values
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (i as i64 + 1, v))
-                    .collect();
-                (current, desired)
-            })
-    })
+    (1usize..40)
+        .prop_flat_map(|n| proptest::collection::hash_set(0i64..1000, n))
+        .prop_flat_map(|values| with_shuffled_desired(values.into_iter().collect()))
 }
 
 fn small_case_with_ties() -> impl Strategy<Value = (Vec<(i64, i64)>, Vec<i64>)> {
-    (1usize..=6).prop_flat_map(|n| {
-        (
-            proptest::collection::vec(0i64..4, n),
-            Just((1..=n as i64).collect::<Vec<_>>()).prop_shuffle(),
-        )
-            .prop_map(|(values, desired)| {
-                let current: Vec<(i64, i64)> = values
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (i as i64 + 1, v))
-                    .collect();
-                (current, desired)
-            })
-    })
+    (1usize..=6)
+        .prop_flat_map(|n| proptest::collection::vec(0i64..4, n))
+        .prop_flat_map(with_shuffled_desired)
 }
 
 proptest! {
