@@ -8,3 +8,4 @@
 pub mod api;
 pub mod imaging;
 pub mod server;
+pub mod sync;

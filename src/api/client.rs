@@ -75,6 +75,8 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// For picture URLs: they may point at a CDN, which must never see the store's credentials.
+    assets: reqwest::Client,
     base: Url,
     retry: RetryPolicy,
 }
@@ -146,7 +148,18 @@ impl Client {
             .user_agent(concat!("imagedesk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
-        Ok(Client { http, base, retry })
+        let assets = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .user_agent(concat!("imagedesk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Network(e.to_string()))?;
+        Ok(Client {
+            http,
+            assets,
+            base,
+            retry,
+        })
     }
 
     /// The API root this client talks to.
@@ -346,6 +359,44 @@ impl Client {
         let url = self.url(&format!("products/{product_id}/images.json"), &query)?;
         self.send(Method::DELETE, url, Payload::None, None).await?;
         Ok(())
+    }
+
+    /// Downloads a picture from one of an image's `*_url` fields, without the store's
+    /// credentials, refusing more than `max_bytes`.
+    pub async fn fetch_asset(&self, url: &str, max_bytes: usize) -> Result<Bytes, ApiError> {
+        let parsed = Url::parse(url).map_err(|_| ApiError::InvalidUrl(url.to_owned()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ApiError::InvalidUrl(url.to_owned()));
+        }
+        let mut response = self
+            .assets
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| ApiError::Network(error_chain(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                message: format!("the picture at {url} could not be fetched"),
+                invalid_reason: None,
+                retry_after: retry_after(response.headers()),
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ApiError::Network(error_chain(&e)))?
+        {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(ApiError::Decode(format!(
+                    "the picture at {url} is larger than {max_bytes} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
     }
 
     // -- reordering ----------------------------------------------------------------------------

@@ -1,0 +1,318 @@
+//! The engine handle: the small API the app uses.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::edits::{self, Applied};
+use super::model::{Event, ImageId, LocalImage, OutboxEntry, ProductSummary, Status};
+use super::replica::Replica;
+use super::worker::{self, Shared};
+use super::{EngineConfig, SyncError, tiles};
+use crate::api::Client;
+
+/// A local replica of one store, its outbox, and the worker that syncs them.
+///
+/// Create it inside a tokio runtime. Every method is async and cheap to call from a task the UI
+/// spawns; none waits for the network. Dropping the engine stops the worker (queued edits stay
+/// on disk); [`Engine::close`] also waits for it to stop.
+pub struct Engine {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    worker: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the replica in `config.dir` and starts the worker. Works offline:
+    /// the store is first contacted by the worker, in the background.
+    pub async fn open(config: EngineConfig, client: Client) -> Result<Engine, SyncError> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| SyncError::io(&config.dir, e))?;
+        let replica = Replica::open(&config.dir).await?;
+        let orphans = replica.remove_orphan_blobs().await?;
+        if orphans > 0 {
+            tracing::info!("removed {orphans} picture copies left by an interrupted edit");
+        }
+        let (events, _) = broadcast::channel(1024);
+        let (status, _) = watch::channel(Status {
+            paused: config.start_paused,
+            ..Status::default()
+        });
+        let shared = Arc::new(Shared {
+            replica,
+            client,
+            paused: AtomicBool::new(config.start_paused),
+            config,
+            events,
+            status,
+            wake: Notify::new(),
+            pull_requested: AtomicBool::new(false),
+        });
+        shared.refresh_counts().await;
+        let cancel = CancellationToken::new();
+        let worker = tokio::spawn(worker::run(shared.clone(), cancel.clone()));
+        Ok(Engine {
+            shared,
+            cancel,
+            worker: std::sync::Mutex::new(Some(worker)),
+        })
+    }
+
+    // -- observing -----------------------------------------------------------------------------
+
+    pub fn status(&self) -> Status {
+        self.shared.status.borrow().clone()
+    }
+
+    /// Changes of [`Status`]; `changed().await` wakes on each.
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.shared.status.subscribe()
+    }
+
+    /// Events from now on. A receiver that falls more than 1,024 events behind gets `Lagged`
+    /// and should re-read what it shows.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Waits until no edit is pending (failed ones do not count) and the last round succeeded,
+    /// or until `timeout`. Returns the status at that point.
+    pub async fn settled(&self, timeout: Duration) -> Status {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut status = self.watch_status();
+        self.shared.wake.notify_one();
+        loop {
+            // The queue's own count, not the published one, which may lag an edit just made.
+            let pending = self
+                .shared
+                .replica
+                .queue_counts()
+                .await
+                .map_or(1, |(p, _)| p);
+            let now = status.borrow_and_update().clone();
+            if pending == 0
+                && now.connection == super::Connection::Online
+                && now.last_error.is_none()
+            {
+                return now;
+            }
+            let step = tokio::time::timeout_at(deadline, status.changed());
+            match tokio::time::timeout(Duration::from_millis(100), step).await {
+                Ok(Err(_)) => return self.status(),
+                Ok(Ok(Err(_))) => return self.status(),
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return self.status();
+            }
+        }
+    }
+
+    // -- reading -------------------------------------------------------------------------------
+
+    pub async fn products(&self) -> Result<Vec<ProductSummary>, SyncError> {
+        self.shared.replica.products().await
+    }
+
+    /// A product's images in display order, local edits applied.
+    pub async fn images(&self, product_id: i64) -> Result<Vec<LocalImage>, SyncError> {
+        self.shared.replica.images(product_id).await
+    }
+
+    pub async fn image(&self, id: ImageId) -> Result<Option<LocalImage>, SyncError> {
+        self.shared.replica.image(id).await
+    }
+
+    /// The queue, oldest first.
+    pub async fn outbox(&self) -> Result<Vec<OutboxEntry>, SyncError> {
+        self.shared.replica.outbox().await
+    }
+
+    /// Bytes to draw an image's tile from (encoded; the caller decodes off the UI thread):
+    /// the local copy of a pending upload, else the store's thumbnail through the disk cache.
+    /// `None` when the image has no picture to show yet.
+    pub async fn tile(&self, id: ImageId) -> Result<Option<Bytes>, SyncError> {
+        tiles::tile(&self.shared, id).await
+    }
+
+    /// Bytes the tile cache holds on disk.
+    pub async fn tile_cache_bytes(&self) -> Result<u64, SyncError> {
+        tiles::cached_bytes(&self.shared).await
+    }
+
+    // -- editing -------------------------------------------------------------------------------
+
+    /// Adds a picture from a local file at the end of the product's images. The file is
+    /// checked and copied first, so it may vanish once this returns.
+    pub async fn add_file(
+        &self,
+        product_id: i64,
+        path: impl AsRef<Path>,
+        description: &str,
+    ) -> Result<ImageId, SyncError> {
+        let picture = edits::copy_in(&self.shared.replica, path.as_ref()).await?;
+        let blob = match &picture.source {
+            super::replica::Source::File { blob, .. } => Some(blob.clone()),
+            super::replica::Source::Url { .. } => None,
+        };
+        match edits::add(&self.shared.replica, product_id, picture, description).await {
+            Ok(applied) => self.done(applied).await,
+            Err(err) => {
+                edits::remove_blobs(&self.shared.replica, &blob.into_iter().collect::<Vec<_>>());
+                Err(err)
+            }
+        }
+    }
+
+    /// Adds a picture the store will download from `url`.
+    pub async fn add_url(
+        &self,
+        product_id: i64,
+        url: &str,
+        description: &str,
+    ) -> Result<ImageId, SyncError> {
+        let picture = edits::url_picture(url)?;
+        let applied = edits::add(&self.shared.replica, product_id, picture, description).await?;
+        self.done(applied).await
+    }
+
+    /// Sets the description (alt text).
+    pub async fn describe(&self, id: ImageId, description: &str) -> Result<(), SyncError> {
+        let applied = edits::describe(&self.shared.replica, id, description).await?;
+        self.done(applied).await.map(drop)
+    }
+
+    /// Makes the image its product's thumbnail.
+    pub async fn set_thumbnail(&self, id: ImageId) -> Result<(), SyncError> {
+        let applied = edits::set_thumbnail(&self.shared.replica, id).await?;
+        self.done(applied).await.map(drop)
+    }
+
+    /// Shows the product's images in `desired` order, which names each visible image once.
+    pub async fn reorder(&self, product_id: i64, desired: &[ImageId]) -> Result<(), SyncError> {
+        let applied = edits::reorder(&self.shared.replica, product_id, desired).await?;
+        self.done(applied).await.map(drop)
+    }
+
+    /// Moves `moving` (in their current relative order) so that they start at `index` of the
+    /// list that remains without them: what a drag of a selection does.
+    pub async fn move_images(
+        &self,
+        product_id: i64,
+        moving: &[ImageId],
+        index: usize,
+    ) -> Result<(), SyncError> {
+        let current: Vec<ImageId> = self
+            .images(product_id)
+            .await?
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        if let Some(missing) = moving.iter().find(|id| !current.contains(id)) {
+            return Err(SyncError::UnknownImage(*missing));
+        }
+        let (moved, mut rest): (Vec<ImageId>, Vec<ImageId>) =
+            current.into_iter().partition(|id| moving.contains(id));
+        let at = index.min(rest.len());
+        rest.splice(at..at, moved);
+        self.reorder(product_id, &rest).await
+    }
+
+    /// Replaces the picture from a local file, keeping the image's place, description and
+    /// thumbnail flag.
+    pub async fn replace_file(&self, id: ImageId, path: impl AsRef<Path>) -> Result<(), SyncError> {
+        let picture = edits::copy_in(&self.shared.replica, path.as_ref()).await?;
+        let blob = match &picture.source {
+            super::replica::Source::File { blob, .. } => Some(blob.clone()),
+            super::replica::Source::Url { .. } => None,
+        };
+        match edits::replace(&self.shared.replica, id, picture).await {
+            Ok(applied) => self.done(applied).await.map(drop),
+            Err(err) => {
+                edits::remove_blobs(&self.shared.replica, &blob.into_iter().collect::<Vec<_>>());
+                Err(err)
+            }
+        }
+    }
+
+    /// Replaces the picture with one the store downloads from `url`.
+    pub async fn replace_url(&self, id: ImageId, url: &str) -> Result<(), SyncError> {
+        let picture = edits::url_picture(url)?;
+        let applied = edits::replace(&self.shared.replica, id, picture).await?;
+        self.done(applied).await.map(drop)
+    }
+
+    /// Deletes images (all or none: an unknown id changes nothing).
+    pub async fn delete(&self, ids: &[ImageId]) -> Result<(), SyncError> {
+        let applied = edits::delete(&self.shared.replica, ids).await?;
+        self.done(applied).await.map(drop)
+    }
+
+    /// Deletes every image of the product.
+    pub async fn delete_all(&self, product_id: i64) -> Result<(), SyncError> {
+        let applied = edits::delete_all(&self.shared.replica, product_id).await?;
+        self.done(applied).await.map(drop)
+    }
+
+    // -- the queue -----------------------------------------------------------------------------
+
+    /// Sends a failed edit again.
+    pub async fn retry(&self, seq: i64) -> Result<(), SyncError> {
+        let applied = edits::retry(&self.shared.replica, seq).await?;
+        self.done(applied).await.map(drop)
+    }
+
+    /// Drops a queued edit; the next pull shows the store's value again.
+    pub async fn discard(&self, seq: i64) -> Result<(), SyncError> {
+        let applied = edits::discard(&self.shared.replica, seq).await?;
+        self.shared.pull_requested.store(true, Ordering::SeqCst);
+        self.done(applied).await.map(drop)
+    }
+
+    /// Stops sending edits (they keep queueing) until [`Engine::resume`].
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::SeqCst);
+        self.shared.set_status(|s| s.paused = true);
+    }
+
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::SeqCst);
+        self.shared.set_status(|s| s.paused = false);
+        self.shared.wake.notify_one();
+    }
+
+    /// Pulls the whole store now (and retries at once if it was unreachable).
+    pub fn refresh(&self) {
+        self.shared.pull_requested.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops the worker and waits for it. Queued edits stay on disk for the next open.
+    pub async fn close(self) {
+        self.cancel.cancel();
+        let worker = self.worker.lock().ok().and_then(|mut w| w.take());
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+    }
+
+    /// After an edit committed: tell the UI, count the queue, wake the worker.
+    async fn done(&self, applied: Applied) -> Result<ImageId, SyncError> {
+        self.shared.announce(&applied);
+        self.shared.refresh_counts().await;
+        self.shared.wake.notify_one();
+        // Every edit that returns an id names its image.
+        Ok(applied.image.unwrap_or(ImageId(-1)))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,318 @@
+//! Pull: folding the store's records into the replica without losing local edits.
+//!
+//! A field with a pending local edit keeps its local value; if the store changed that field too
+//! since the edit was made, the local value still wins and a [`Conflict`] carries both. Fields
+//! the user did not touch take the store's value. Images the store deleted disappear, and edits
+//! queued for them are dropped and reported.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::SqliteConnection;
+
+use super::SyncError;
+use super::edits::{Applied, forget_image};
+use super::model::{Conflict, ConflictField, EditKind, Event, ImageId};
+use super::replica::{self, Keep, OpRow, Replica};
+use crate::api::{Image, Product};
+
+/// What a merge found that the UI must hear about.
+#[derive(Debug, Default)]
+pub(crate) struct MergeReport {
+    pub events: Vec<Event>,
+    pub unused_blobs: Vec<String>,
+}
+
+pub(crate) async fn merge_products(
+    replica: &Replica,
+    products: &[Product],
+) -> Result<bool, SyncError> {
+    let mut tx = replica.writer.begin().await?;
+    let mut changed = false;
+    for p in products {
+        let result = sqlx::query(
+            "INSERT INTO products (id, name, sku, date_created) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, sku = excluded.sku,
+                date_created = excluded.date_created
+             WHERE name IS NOT excluded.name OR sku IS NOT excluded.sku
+                OR date_created IS NOT excluded.date_created",
+        )
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(&p.sku)
+        .bind(&p.date_created)
+        .execute(&mut *tx)
+        .await?;
+        changed |= result.rows_affected() > 0;
+    }
+    let known: HashSet<i64> = products.iter().map(|p| p.id).collect();
+    let local: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM products WHERE id NOT IN (SELECT product_id FROM outbox)")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (id,) in local.into_iter().filter(|(id,)| !known.contains(id)) {
+        sqlx::query("DELETE FROM images WHERE product_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM products WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        changed = true;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// The fields of one image that pending edits protect from the store's values.
+pub(crate) async fn keep_for(
+    conn: &mut SqliteConnection,
+    local_id: i64,
+    product_id: i64,
+) -> Result<Keep, SyncError> {
+    let (describe, replace, thumbnail): (i64, i64, i64) = sqlx::query_as(
+        "SELECT
+            COALESCE(SUM(kind = 'describe' AND image_id = ?1), 0),
+            COALESCE(SUM(kind = 'replace' AND image_id = ?1), 0),
+            COALESCE(SUM(kind = 'thumbnail'), 0)
+         FROM outbox WHERE product_id = ?2",
+    )
+    .bind(local_id)
+    .bind(product_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Keep {
+        description: describe > 0,
+        picture: replace > 0,
+        thumbnail: thumbnail > 0,
+    })
+}
+
+/// Whether the store changed a field since the edit was based on it. The values decide, not
+/// `date_modified`: it has one-second resolution, and it also moves when only another field
+/// (or the sort order) changed.
+fn store_changed(op: &OpRow, server_value: &str) -> bool {
+    op.base_value.as_deref() != Some(server_value)
+}
+
+async fn rebase(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    value: &str,
+    modified: Option<&str>,
+) -> Result<(), SyncError> {
+    sqlx::query("UPDATE outbox SET base_value = ?, base_modified = ? WHERE seq = ?")
+        .bind(value)
+        .bind(modified)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Folds the store's full image list of one product into the replica.
+pub(crate) async fn merge_images(
+    replica: &Replica,
+    product_id: i64,
+    server: &[Image],
+) -> Result<MergeReport, SyncError> {
+    let mut report = MergeReport::default();
+    let mut tx = replica.writer.begin().await?;
+    let rows = replica::product_rows(&mut tx, product_id).await?;
+    let ops: Vec<OpRow> = sqlx::query_as("SELECT * FROM outbox WHERE product_id = ? ORDER BY seq")
+        .bind(product_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    let by_kind = |kind: EditKind| -> HashMap<i64, &OpRow> {
+        ops.iter()
+            .filter(|op| op.kind() == Some(kind))
+            .filter_map(|op| Some((op.image_id?, op)))
+            .collect()
+    };
+    let describes = by_kind(EditKind::Describe);
+    let replaces = by_kind(EditKind::Replace);
+    let thumbnail_op = ops
+        .iter()
+        .rev()
+        .find(|op| op.kind() == Some(EditKind::SetThumbnail));
+    let reorder_pending = ops.iter().any(|op| op.kind() == Some(EditKind::Reorder));
+    // A create or file replace that may have reached the store without us hearing back: its
+    // record would look like a stranger's until the worker resends and adopts it.
+    let unconfirmed = ops.iter().any(|op| {
+        matches!(op.kind(), Some(EditKind::Create | EditKind::Replace)) && op.attempts > 0
+    });
+    let replacement_ids: HashSet<i64> = replaces
+        .values()
+        .filter_map(|op| op.payload().new_server_id)
+        .collect();
+    let server_by_id: HashMap<i64, &Image> = server.iter().map(|i| (i.id, i)).collect();
+    let mut changed = false;
+    let mut applied = Applied::default();
+    let mut local_of_server: HashMap<i64, i64> = HashMap::new();
+
+    for row in &rows {
+        let Some(server_id) = row.server_id else {
+            continue;
+        };
+        local_of_server.insert(server_id, row.local_id);
+        let Some(image) = server_by_id.get(&server_id) else {
+            let replaced = replaces
+                .get(&row.local_id)
+                .and_then(|op| op.payload().new_server_id)
+                .is_some_and(|id| server_by_id.contains_key(&id));
+            if replaced {
+                continue;
+            }
+            let edits = forget_image(&mut tx, row.local_id, &mut applied).await?;
+            changed = true;
+            // A queued delete of an image the store already deleted is simply done.
+            let queued_delete = ops
+                .iter()
+                .any(|op| op.image_id == Some(row.local_id) && op.kind() == Some(EditKind::Delete));
+            let dropped = edits - usize::from(queued_delete);
+            if dropped > 0 {
+                report.events.push(Event::EditsDropped {
+                    product_id,
+                    image: ImageId(row.local_id),
+                    edits: dropped,
+                    reason: "the image was deleted on the store".into(),
+                });
+            }
+            continue;
+        };
+        if let Some(op) = describes.get(&row.local_id) {
+            let local = op.payload().description.unwrap_or_default();
+            if store_changed(op, &image.description) {
+                if image.description != local {
+                    report.events.push(Event::Conflict(Conflict {
+                        product_id,
+                        image: ImageId(row.local_id),
+                        field: ConflictField::Description,
+                        local,
+                        server: image.description.clone(),
+                    }));
+                }
+                rebase(
+                    &mut tx,
+                    op.seq,
+                    &image.description,
+                    image.date_modified.as_deref(),
+                )
+                .await?;
+            }
+        }
+        if let Some(op) = replaces.get(&row.local_id)
+            && store_changed(op, &image.image_file)
+        {
+            report.events.push(Event::Conflict(Conflict {
+                product_id,
+                image: ImageId(row.local_id),
+                field: ConflictField::Picture,
+                local: row.image_file.clone(),
+                server: image.image_file.clone(),
+            }));
+            rebase(
+                &mut tx,
+                op.seq,
+                &image.image_file,
+                image.date_modified.as_deref(),
+            )
+            .await?;
+        }
+        let keep = Keep {
+            description: describes.contains_key(&row.local_id),
+            picture: replaces.contains_key(&row.local_id) || row.local_file.is_some(),
+            thumbnail: thumbnail_op.is_some(),
+        };
+        if row.date_modified != image.date_modified
+            || row.sort_order != image.sort_order
+            || (!keep.thumbnail && row.is_thumbnail != image.is_thumbnail)
+            || (!keep.description && row.description != image.description)
+            || (!keep.picture && row.image_file != image.image_file)
+        {
+            replica::write_server_fields(&mut tx, row.local_id, image, keep).await?;
+            changed = true;
+        }
+    }
+
+    let mut next_position: i64 = rows.iter().map(|r| r.position + 1).max().unwrap_or(0);
+    if !unconfirmed {
+        for image in server {
+            if local_of_server.contains_key(&image.id) || replacement_ids.contains(&image.id) {
+                continue;
+            }
+            let local_id = replica::insert_server_image(&mut tx, image, next_position).await?;
+            if thumbnail_op.is_some() {
+                // A pending thumbnail choice stands until it is sent.
+                sqlx::query("UPDATE images SET is_thumbnail = 0 WHERE local_id = ?")
+                    .bind(local_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            local_of_server.insert(image.id, local_id);
+            next_position += 1;
+            changed = true;
+        }
+    }
+
+    if let Some(op) = thumbnail_op
+        && let Some(server_thumb) = server.iter().find(|i| i.is_thumbnail)
+        && let Some(&local_thumb) = local_of_server.get(&server_thumb.id)
+    {
+        let server_value = ImageId(local_thumb).to_string();
+        if op.base_value.as_deref() != Some(server_value.as_str()) {
+            let local = op
+                .image_id
+                .map(|i| ImageId(i).to_string())
+                .unwrap_or_default();
+            if server_value != local {
+                report.events.push(Event::Conflict(Conflict {
+                    product_id,
+                    image: ImageId(local_thumb),
+                    field: ConflictField::Thumbnail,
+                    local,
+                    server: server_value.clone(),
+                }));
+            }
+            rebase(&mut tx, op.seq, &server_value, None).await?;
+        }
+    }
+
+    if !reorder_pending {
+        // The store's order, then images it does not have yet, in their local order.
+        let rows = replica::product_rows(&mut tx, product_id).await?;
+        let rank: HashMap<i64, usize> = server
+            .iter()
+            .enumerate()
+            .map(|(i, img)| (img.id, i))
+            .collect();
+        let mut order: Vec<(usize, i64, i64)> = rows
+            .iter()
+            .enumerate()
+            .map(|(local_rank, row)| {
+                let key = row
+                    .server_id
+                    .and_then(|id| rank.get(&id).copied())
+                    .unwrap_or(server.len() + local_rank);
+                (key, row.local_id, row.position)
+            })
+            .collect();
+        order.sort();
+        for (position, (_, local_id, old)) in order.into_iter().enumerate() {
+            if old != position as i64 {
+                sqlx::query("UPDATE images SET position = ? WHERE local_id = ?")
+                    .bind(position as i64)
+                    .bind(local_id)
+                    .execute(&mut *tx)
+                    .await?;
+                changed = true;
+            }
+        }
+    }
+    tx.commit().await?;
+    report.unused_blobs = applied.unused_blobs;
+    if changed || !report.events.is_empty() {
+        report.events.push(Event::ImagesChanged { product_id });
+    }
+    Ok(report)
+}

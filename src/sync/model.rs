@@ -1,0 +1,220 @@
+//! What the engine shows its users: replica rows, the queue, status and events.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// The engine's handle of an image. It exists from the moment an edit creates the image (online
+/// or not) and stays the same when the store assigns its own id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ImageId(pub i64);
+
+impl std::fmt::Display for ImageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One image as the replica knows it: the store's record with the local edits applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalImage {
+    pub id: ImageId,
+    /// The store's id; `None` until the image's create has been sent.
+    pub server_id: Option<i64>,
+    pub product_id: i64,
+    pub is_thumbnail: bool,
+    pub description: String,
+    pub image_file: String,
+    pub date_created: String,
+    pub date_modified: Option<String>,
+    pub zoom_url: Option<String>,
+    pub standard_url: Option<String>,
+    pub thumbnail_url: Option<String>,
+    pub tiny_url: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub file_size: Option<u64>,
+    /// The engine's own copy of a picture that is not uploaded yet (shown instead of a tile).
+    pub local_file: Option<PathBuf>,
+    pub sync: SyncState,
+}
+
+/// Whether an image's edits have reached the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncState {
+    Synced,
+    /// This many edits wait to be sent.
+    Pending(usize),
+    /// An edit was refused; the store's reason.
+    Failed(String),
+}
+
+/// A product with what the product list shows about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductSummary {
+    pub id: i64,
+    pub name: String,
+    pub sku: String,
+    pub image_count: u64,
+    pub has_thumbnail: bool,
+    pub pending_edits: u64,
+}
+
+/// The kinds of edit the outbox holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EditKind {
+    Create,
+    Describe,
+    SetThumbnail,
+    Reorder,
+    Replace,
+    Delete,
+    DeleteAll,
+}
+
+impl EditKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EditKind::Create => "create",
+            EditKind::Describe => "describe",
+            EditKind::SetThumbnail => "thumbnail",
+            EditKind::Reorder => "reorder",
+            EditKind::Replace => "replace",
+            EditKind::Delete => "delete",
+            EditKind::DeleteAll => "delete_all",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<EditKind> {
+        [
+            EditKind::Create,
+            EditKind::Describe,
+            EditKind::SetThumbnail,
+            EditKind::Reorder,
+            EditKind::Replace,
+            EditKind::Delete,
+            EditKind::DeleteAll,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EditKind::Create => "add image",
+            EditKind::Describe => "change description",
+            EditKind::SetThumbnail => "set thumbnail",
+            EditKind::Reorder => "reorder",
+            EditKind::Replace => "replace picture",
+            EditKind::Delete => "delete image",
+            EditKind::DeleteAll => "delete all images",
+        })
+    }
+}
+
+/// One queued edit, for the UI's queue view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub kind: EditKind,
+    pub product_id: i64,
+    pub image: Option<ImageId>,
+    /// `Some(reason)` when the store refused it; it then waits for retry or discard.
+    pub failed: Option<String>,
+}
+
+/// Whether the store answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// Not tried yet.
+    Unknown,
+    Online,
+    Offline,
+    /// Sending queued edits.
+    Syncing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub connection: Connection,
+    pub paused: bool,
+    /// Edits waiting to be sent (not counting failed ones).
+    pub pending: u64,
+    /// Edits the store refused, waiting for retry or discard.
+    pub failed: u64,
+    pub last_error: Option<String>,
+    /// When the replica last matched the store.
+    pub last_sync: Option<SystemTime>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            connection: Connection::Unknown,
+            paused: false,
+            pending: 0,
+            failed: 0,
+            last_error: None,
+            last_sync: None,
+        }
+    }
+}
+
+/// A field an edit and the store changed both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictField {
+    Description,
+    /// The picture; values are `image_file` names (the local one is the file being uploaded).
+    Picture,
+    /// The product's thumbnail; values are image handles as `#local_id`.
+    Thumbnail,
+}
+
+/// The store changed a field that also has a pending local edit. The local value is kept (and
+/// will be sent); the UI may offer the store's value instead by making it a new edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub product_id: i64,
+    pub image: ImageId,
+    pub field: ConflictField,
+    pub local: String,
+    pub server: String,
+}
+
+/// What changed, for the UI to redraw. Receivers that lag behind get `Lagged` from the channel
+/// and should re-read everything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The product list changed.
+    ProductsChanged,
+    /// Images of this product changed (records, order, sync states).
+    ImagesChanged {
+        product_id: i64,
+    },
+    /// The status changed (also published on the status watch channel).
+    StatusChanged,
+    Conflict(Conflict),
+    /// Queued edits were dropped because their image no longer exists on the store.
+    EditsDropped {
+        product_id: i64,
+        image: ImageId,
+        edits: usize,
+        reason: String,
+    },
+    /// The store refused an edit; it stays in the queue, marked failed.
+    EditFailed {
+        seq: i64,
+        kind: EditKind,
+        image: Option<ImageId>,
+        message: String,
+    },
+    /// Bytes of an upload sent so far.
+    UploadProgress {
+        image: ImageId,
+        sent: u64,
+        total: u64,
+    },
+}

@@ -1,0 +1,724 @@
+//! The background worker: pulls the store into the replica and sends the outbox, in order,
+//! whenever the store answers.
+//!
+//! One worker per engine, on the tokio runtime. It is the only code that sends edits, so the
+//! queue needs no locks beyond SQLite's single writer; enqueuers run concurrently and only ever
+//! fold into an edit in a way the worker notices (see `edits`).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng as _;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::edits::{Applied, forget_image, random_hex, remove_blobs};
+use super::merge::{self, keep_for};
+use super::model::{Connection, EditKind, Event, ImageId, Status};
+use super::replica::{self, OpRow, Payload, Replica, Source, now_ms};
+use super::{EngineConfig, SyncError};
+use crate::api::reorder::plan_reorder;
+use crate::api::{ApiError, Client, Image, ImageWrite, UploadSource};
+
+/// State shared by the engine handle and its worker.
+pub(crate) struct Shared {
+    pub replica: Replica,
+    pub client: Client,
+    pub config: EngineConfig,
+    pub events: broadcast::Sender<Event>,
+    pub status: watch::Sender<Status>,
+    /// Something to do: an edit, a resume, a refresh.
+    pub wake: Notify,
+    pub paused: AtomicBool,
+    pub pull_requested: AtomicBool,
+}
+
+impl Shared {
+    pub fn emit(&self, event: Event) {
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(event);
+    }
+
+    pub fn set_status(&self, change: impl FnOnce(&mut Status)) {
+        let changed = self.status.send_if_modified(|status| {
+            let before = status.clone();
+            change(status);
+            *status != before
+        });
+        if changed {
+            self.emit(Event::StatusChanged);
+        }
+    }
+
+    pub async fn refresh_counts(&self) {
+        match self.replica.queue_counts().await {
+            Ok((pending, failed)) => self.set_status(|s| {
+                s.pending = pending;
+                s.failed = failed;
+            }),
+            Err(err) => tracing::warn!("could not count queued edits: {err}"),
+        }
+    }
+
+    /// Publishes what an edit or a merge changed, and removes the files it made unused.
+    pub fn announce(&self, applied: &Applied) {
+        remove_blobs(&self.replica, &applied.unused_blobs);
+        for &product_id in &applied.products {
+            self.emit(Event::ImagesChanged { product_id });
+        }
+    }
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut failures: u32 = 0;
+    let mut last_pull: Option<Instant> = None;
+    loop {
+        let pull_due = last_pull.is_none_or(|at| at.elapsed() >= shared.config.pull_interval)
+            || shared.pull_requested.swap(false, Ordering::SeqCst);
+        let round = async {
+            if pull_due {
+                pull_all(&shared).await?;
+                last_pull = Some(Instant::now());
+            }
+            if !shared.paused.load(Ordering::SeqCst) {
+                push(&shared).await?;
+            }
+            Ok::<(), SyncError>(())
+        };
+        let outcome = tokio::select! {
+            _ = cancel.cancelled() => return,
+            outcome = round => outcome,
+        };
+        shared.refresh_counts().await;
+        let wait = match outcome {
+            Ok(()) => {
+                failures = 0;
+                shared.set_status(|s| {
+                    s.connection = Connection::Online;
+                    s.last_error = None;
+                    s.last_sync = Some(SystemTime::now());
+                });
+                let since = last_pull.map_or(Duration::ZERO, |at| at.elapsed());
+                shared.config.pull_interval.saturating_sub(since)
+            }
+            Err(err) => {
+                failures = failures.saturating_add(1);
+                let offline = matches!(&err, SyncError::Api(ApiError::Network(_)));
+                tracing::info!("sync round stopped: {err}");
+                shared.set_status(|s| {
+                    s.connection = if offline {
+                        Connection::Offline
+                    } else {
+                        s.connection
+                    };
+                    s.last_error = Some(err.to_string());
+                });
+                if offline {
+                    // Reconnecting starts with a pull: the store may have changed meanwhile.
+                    last_pull = None;
+                }
+                backoff(&shared.config, failures, &err)
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Exponential back-off with full jitter, or what a 429 asked for.
+fn backoff(config: &EngineConfig, failures: u32, err: &SyncError) -> Duration {
+    if let SyncError::Api(ApiError::Status {
+        retry_after: Some(wait),
+        ..
+    }) = err
+    {
+        return *wait;
+    }
+    let exp = config
+        .backoff_base
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    let cap = exp.min(config.backoff_max);
+    let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+}
+
+fn is_transient(err: &SyncError) -> bool {
+    matches!(err, SyncError::Api(e) if e.is_transient())
+}
+
+async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
+    let products = shared.client.list_all_products().await?;
+    if merge::merge_products(&shared.replica, &products).await? {
+        shared.emit(Event::ProductsChanged);
+    }
+    for product in &products {
+        pull_product(shared, product.id).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
+    let images = match shared.client.list_all_images(product_id).await {
+        Err(err) if err.is_not_found() => return Ok(()),
+        other => other?,
+    };
+    let report = merge::merge_images(&shared.replica, product_id, &images).await?;
+    remove_blobs(&shared.replica, &report.unused_blobs);
+    for event in report.events {
+        shared.emit(event);
+    }
+    Ok(())
+}
+
+/// Sends every ready edit, oldest first. Returns early (leaving the queue as it is) when the
+/// store cannot be reached.
+async fn push(shared: &Shared) -> Result<(), SyncError> {
+    let products: Vec<(i64,)> =
+        sqlx::query_as("SELECT DISTINCT product_id FROM outbox WHERE state = 'pending'")
+            .fetch_all(&shared.replica.writer)
+            .await?;
+    if products.is_empty() {
+        return Ok(());
+    }
+    shared.set_status(|s| s.connection = Connection::Syncing);
+    // A fresh look at the store first, so edits are checked against what it holds now.
+    for &(product_id,) in &products {
+        pull_product(shared, product_id).await?;
+    }
+    let mut touched = BTreeSet::new();
+    while !shared.paused.load(Ordering::SeqCst) {
+        let Some(op) = next_ready(&shared.replica).await? else {
+            break;
+        };
+        touched.insert(op.product_id);
+        let Some(kind) = op.kind() else {
+            // Written by a newer version of imagedesk: leave it for that version.
+            mark_failed(shared, &op, "unknown kind of edit").await?;
+            continue;
+        };
+        match send(shared, &op, kind).await {
+            Ok(()) => {}
+            Err(err) if is_transient(&err) => return Err(err),
+            Err(SyncError::Api(err)) if err.is_not_found() && op.image_id.is_some() => {
+                image_gone(shared, &op).await?;
+            }
+            Err(SyncError::Api(err)) => mark_failed(shared, &op, &err.to_string()).await?,
+            Err(other) => return Err(other),
+        }
+        shared.emit(Event::ImagesChanged {
+            product_id: op.product_id,
+        });
+        shared.refresh_counts().await;
+    }
+    // Writes shift other images' sort_order on the store; settle the replica on its values.
+    for product_id in touched {
+        pull_product(shared, product_id).await?;
+    }
+    Ok(())
+}
+
+/// The oldest pending edit that can go now: one whose image the store already knows, or one
+/// that needs no store id (a create, a reorder, a delete-all). Edits of an image whose create
+/// failed wait for it.
+async fn next_ready(replica: &Replica) -> Result<Option<OpRow>, SyncError> {
+    Ok(sqlx::query_as(
+        "SELECT o.* FROM outbox o LEFT JOIN images i ON i.local_id = o.image_id
+         WHERE o.state = 'pending' AND (
+            o.kind IN ('create', 'reorder', 'delete_all') OR o.image_id IS NULL
+            OR i.local_id IS NULL OR i.server_id IS NOT NULL)
+         ORDER BY o.seq LIMIT 1",
+    )
+    .fetch_optional(&replica.writer)
+    .await?)
+}
+
+async fn mark_failed(shared: &Shared, op: &OpRow, message: &str) -> Result<(), SyncError> {
+    // A refused create created nothing: a later retry starts over with a fresh key.
+    sqlx::query(
+        "UPDATE outbox SET state = 'failed', last_error = ?,
+            attempts = CASE WHEN kind = 'create' THEN 0 ELSE attempts END,
+            idempotency_key = CASE WHEN kind = 'create' THEN ? ELSE idempotency_key END
+         WHERE seq = ?",
+    )
+    .bind(message)
+    .bind(format!("imagedesk-{}", random_hex()))
+    .bind(op.seq)
+    .execute(&shared.replica.writer)
+    .await?;
+    tracing::warn!("the store refused edit {}: {message}", op.seq);
+    shared.emit(Event::EditFailed {
+        seq: op.seq,
+        kind: op.kind().unwrap_or(EditKind::Describe),
+        image: op.image_id.map(ImageId),
+        message: message.to_owned(),
+    });
+    Ok(())
+}
+
+/// The store no longer has the edit's image: drop it and what else was queued for it.
+async fn image_gone(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
+    let Some(image) = op.image_id else {
+        return Ok(());
+    };
+    let mut applied = Applied::default();
+    let mut tx = shared.replica.writer.begin().await?;
+    let edits = forget_image(&mut tx, image, &mut applied).await?;
+    tx.commit().await?;
+    remove_blobs(&shared.replica, &applied.unused_blobs);
+    if op.kind() != Some(EditKind::Delete) {
+        shared.emit(Event::EditsDropped {
+            product_id: op.product_id,
+            image: ImageId(image),
+            edits,
+            reason: "the image was deleted on the store".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Retires an edit the store confirmed, unless a later edit was folded into it meanwhile (then
+/// it stays, to send the newer value). Copies the store's record into the image row.
+async fn confirm(
+    shared: &Shared,
+    op: &OpRow,
+    record: Option<&Image>,
+    unused_blob: Option<String>,
+) -> Result<(), SyncError> {
+    let mut tx = shared.replica.writer.begin().await?;
+    let retired = sqlx::query("DELETE FROM outbox WHERE seq = ? AND revision = ?")
+        .bind(op.seq)
+        .bind(op.revision)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        > 0;
+    if let (Some(image), Some(local_id)) = (record, op.image_id) {
+        // Another row may already show this record (a pull saw it first): one row per record.
+        let twin: Option<i64> =
+            sqlx::query_scalar("SELECT local_id FROM images WHERE server_id = ? AND local_id != ?")
+                .bind(image.id)
+                .bind(local_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(twin) = twin {
+            forget_image(&mut tx, twin, &mut Applied::default()).await?;
+        }
+        let keep = keep_for(&mut tx, local_id, op.product_id).await?;
+        replica::write_server_fields(&mut tx, local_id, image, keep).await?;
+    }
+    tx.commit().await?;
+    if retired && let Some(blob) = unused_blob {
+        remove_blobs(&shared.replica, &[blob]);
+    }
+    Ok(())
+}
+
+async fn image_row(shared: &Shared, op: &OpRow) -> Result<Option<replica::ImageRow>, SyncError> {
+    let Some(id) = op.image_id else {
+        return Ok(None);
+    };
+    let mut conn = shared.replica.writer.acquire().await?;
+    replica::image_row(&mut conn, id).await
+}
+
+async fn drop_op(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
+    sqlx::query("DELETE FROM outbox WHERE seq = ?")
+        .bind(op.seq)
+        .execute(&shared.replica.writer)
+        .await?;
+    Ok(())
+}
+
+async fn send(shared: &Shared, op: &OpRow, kind: EditKind) -> Result<(), SyncError> {
+    let client = &shared.client;
+    let product_id = op.product_id;
+    if matches!(kind, EditKind::Reorder) {
+        return send_reorder(shared, op).await;
+    }
+    if matches!(kind, EditKind::DeleteAll) {
+        client.delete_all_images(product_id, None).await?;
+        let mut tx = shared.replica.writer.begin().await?;
+        sqlx::query("DELETE FROM outbox WHERE seq = ?")
+            .bind(op.seq)
+            .execute(&mut *tx)
+            .await?;
+        let gone: Vec<(i64,)> = sqlx::query_as(
+            "SELECT local_id FROM images WHERE product_id = ? AND hidden = 1
+                AND server_id IS NOT NULL",
+        )
+        .bind(product_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut applied = Applied::default();
+        for (local_id,) in gone {
+            forget_image(&mut tx, local_id, &mut applied).await?;
+        }
+        tx.commit().await?;
+        remove_blobs(&shared.replica, &applied.unused_blobs);
+        return Ok(());
+    }
+    let Some(row) = image_row(shared, op).await? else {
+        // The image is gone locally (deleted with everything queued for it): nothing to send.
+        return drop_op(shared, op).await;
+    };
+    let payload = op.payload();
+    match kind {
+        EditKind::Create => send_create(shared, op, &row).await,
+        EditKind::Describe => {
+            let server_id = server_id(&row)?;
+            let write = ImageWrite {
+                description: payload.description,
+                ..ImageWrite::default()
+            };
+            let image = client.update_image(product_id, server_id, &write).await?;
+            confirm(shared, op, Some(&image), None).await
+        }
+        EditKind::SetThumbnail => {
+            let write = ImageWrite {
+                is_thumbnail: Some(true),
+                ..ImageWrite::default()
+            };
+            let image = client
+                .update_image(product_id, server_id(&row)?, &write)
+                .await?;
+            confirm(shared, op, Some(&image), None).await
+        }
+        EditKind::Replace => match payload.source {
+            Some(Source::Url { url }) => {
+                let write = ImageWrite {
+                    image_file: Some(url),
+                    ..ImageWrite::default()
+                };
+                let image = client
+                    .update_image(product_id, server_id(&row)?, &write)
+                    .await?;
+                confirm(shared, op, Some(&image), None).await
+            }
+            Some(Source::File { .. }) => send_replace_file(shared, op, &row).await,
+            None => drop_op(shared, op).await,
+        },
+        EditKind::Delete => {
+            match client.delete_image(product_id, server_id(&row)?).await {
+                Err(err) if err.is_not_found() => {}
+                other => other?,
+            }
+            let mut tx = shared.replica.writer.begin().await?;
+            forget_image(&mut tx, row.local_id, &mut Applied::default()).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        EditKind::Reorder | EditKind::DeleteAll => Ok(()),
+    }
+}
+
+fn server_id(row: &replica::ImageRow) -> Result<i64, SyncError> {
+    // `next_ready` only hands out edits whose image has a store id.
+    row.server_id
+        .ok_or(SyncError::UnknownImage(ImageId(row.local_id)))
+}
+
+/// Counts an attempt before it is made, so that after a crash the worker knows the create may
+/// have landed. Returns the edit as it is now (a fold may have changed it just before).
+async fn begin_attempt(shared: &Shared, op: &OpRow) -> Result<Option<OpRow>, SyncError> {
+    let mut tx = shared.replica.writer.begin().await?;
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, last_attempt_ms = ?
+         WHERE seq = ? AND state = 'pending'",
+    )
+    .bind(now_ms())
+    .bind(op.seq)
+    .execute(&mut *tx)
+    .await?;
+    let current: Option<OpRow> =
+        sqlx::query_as("SELECT * FROM outbox WHERE seq = ? AND state = 'pending'")
+            .bind(op.seq)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(current)
+}
+
+/// Against a store that ignores `Idempotency-Key`, a create that may have landed is looked for
+/// before it is sent again: a record no replica row claims, with the same description and a
+/// file name that matches the upload's. The previous send may still be running on the store
+/// (the connection died, not the request), so the look waits until it must have finished.
+async fn find_landed(
+    shared: &Shared,
+    previous: &OpRow,
+    description: &str,
+    name_hint: &str,
+) -> Result<Option<Image>, SyncError> {
+    let product_id = previous.product_id;
+    if let Some(at) = previous.last_attempt_ms {
+        let window =
+            i64::try_from(shared.config.unkeyed_landing_window.as_millis()).unwrap_or(i64::MAX);
+        let left = at.saturating_add(window).saturating_sub(now_ms());
+        if left > 0 {
+            tracing::info!(
+                "waiting {left} ms before looking for a create that may still be landing"
+            );
+            tokio::time::sleep(Duration::from_millis(left.unsigned_abs())).await;
+        }
+    }
+    let images = shared.client.list_all_images(product_id).await?;
+    let claimed: Vec<(i64,)> =
+        sqlx::query_as("SELECT server_id FROM images WHERE server_id IS NOT NULL")
+            .fetch_all(&shared.replica.writer)
+            .await?;
+    let claimed: std::collections::HashSet<i64> = claimed.into_iter().map(|(id,)| id).collect();
+    let hint = name_key(name_hint);
+    Ok(images.into_iter().find(|image| {
+        !claimed.contains(&image.id)
+            && image.description == description
+            && (hint.is_empty() || name_key(&image.image_file).contains(&hint))
+    }))
+}
+
+/// The letters and digits of a file name's stem, lower-cased, at most 12: stores rename
+/// uploads but keep a recognisable part of the name.
+fn name_key(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let stem = base.split('.').next().unwrap_or(base);
+    let stem = stem.split("__").next().unwrap_or(stem);
+    stem.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .take(12)
+        .collect()
+}
+
+fn name_hint(source: &Option<Source>) -> String {
+    match source {
+        Some(Source::File { file_name, .. }) => file_name.clone(),
+        Some(Source::Url { url }) => url.rsplit('/').next().unwrap_or_default().to_owned(),
+        None => String::new(),
+    }
+}
+
+async fn upload(
+    shared: &Shared,
+    product_id: i64,
+    local_id: i64,
+    source: &Source,
+    write: ImageWrite,
+    key: Option<&str>,
+) -> Result<Image, SyncError> {
+    let key = key.filter(|_| shared.config.send_idempotency_keys);
+    match source {
+        Source::Url { url } => {
+            let write = ImageWrite {
+                image_file: Some(url.clone()),
+                ..write
+            };
+            Ok(shared.client.create_image(product_id, &write, key).await?)
+        }
+        Source::File { blob, file_name } => {
+            // Sent under the user's file name (stores name the stored file after it), which is
+            // also what finds the image again after a lost answer.
+            let path = shared.replica.blob_path(blob);
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| SyncError::io(&path, e))?;
+            let events = shared.events.clone();
+            let progress: crate::api::Progress = Arc::new(move |sent, total| {
+                let _ = events.send(Event::UploadProgress {
+                    image: ImageId(local_id),
+                    sent,
+                    total,
+                });
+            });
+            let source = UploadSource::Bytes {
+                file_name: file_name.clone(),
+                bytes: bytes.into(),
+            };
+            Ok(shared
+                .client
+                .upload_image(product_id, &source, &write, key, Some(progress))
+                .await?)
+        }
+    }
+}
+
+async fn send_create(
+    shared: &Shared,
+    op: &OpRow,
+    row: &replica::ImageRow,
+) -> Result<(), SyncError> {
+    if row.server_id.is_some() {
+        return drop_op(shared, op).await;
+    }
+    let previous = op;
+    let Some(op) = begin_attempt(shared, op).await? else {
+        return Ok(());
+    };
+    let payload: Payload = op.payload();
+    let Some(source) = payload.source.clone() else {
+        return drop_op(shared, &op).await;
+    };
+    let description = payload.description.clone().unwrap_or_default();
+    let resent = op.attempts > 1;
+    let landed = if resent && !shared.config.send_idempotency_keys {
+        find_landed(shared, previous, &description, &name_hint(&payload.source)).await?
+    } else {
+        None
+    };
+    if landed.is_some() {
+        tracing::info!(
+            "edit {}: the store already had the image; not sending it again",
+            op.seq
+        );
+    }
+    let image = match landed {
+        Some(image) => image,
+        None => {
+            let write = ImageWrite {
+                description: Some(description),
+                ..ImageWrite::default()
+            };
+            upload(
+                shared,
+                op.product_id,
+                row.local_id,
+                &source,
+                write,
+                op.idempotency_key.as_deref(),
+            )
+            .await?
+        }
+    };
+    let blob = match source {
+        Source::File { blob, .. } => Some(blob),
+        Source::Url { .. } => None,
+    };
+    // The create itself carried the picture: nothing queued keeps the local copy now, unless a
+    // replace is queued behind it.
+    confirm(shared, &op, Some(&image), blob).await
+}
+
+/// A picture from a file cannot go by PUT (multipart is POST-only), so a replace uploads a new
+/// record at the old one's place, with its description and thumbnail flag, then deletes the
+/// old one; the row keeps its handle and takes the new store id. Each half is recorded before
+/// the next begins, so a crash repeats neither.
+async fn send_replace_file(
+    shared: &Shared,
+    op: &OpRow,
+    row: &replica::ImageRow,
+) -> Result<(), SyncError> {
+    let client = &shared.client;
+    let old_id = server_id(row)?;
+    let mut payload = op.payload();
+    let Some(source) = payload.source.clone() else {
+        return drop_op(shared, op).await;
+    };
+    let new = match payload.new_server_id {
+        Some(id) => client.get_image(op.product_id, id).await?,
+        None => {
+            let old = client.get_image(op.product_id, old_id).await?;
+            let Some(current) = begin_attempt(shared, op).await? else {
+                return Ok(());
+            };
+            let landed = if current.attempts > 1 && !shared.config.send_idempotency_keys {
+                find_landed(shared, op, &old.description, &name_hint(&payload.source)).await?
+            } else {
+                None
+            };
+            let new = match landed {
+                Some(image) => image,
+                None => {
+                    let write = ImageWrite {
+                        description: Some(old.description.clone()),
+                        sort_order: Some(old.sort_order),
+                        is_thumbnail: old.is_thumbnail.then_some(true),
+                        ..ImageWrite::default()
+                    };
+                    upload(
+                        shared,
+                        op.product_id,
+                        row.local_id,
+                        &source,
+                        write,
+                        current.idempotency_key.as_deref(),
+                    )
+                    .await?
+                }
+            };
+            payload.new_server_id = Some(new.id);
+            sqlx::query("UPDATE outbox SET payload = ? WHERE seq = ?")
+                .bind(
+                    serde_json::to_string(&payload)
+                        .map_err(|e| SyncError::Corrupt(e.to_string()))?,
+                )
+                .bind(op.seq)
+                .execute(&shared.replica.writer)
+                .await?;
+            new
+        }
+    };
+    match client.delete_image(op.product_id, old_id).await {
+        Err(err) if err.is_not_found() => {}
+        other => other?,
+    }
+    let blob = match source {
+        Source::File { blob, .. } => Some(blob),
+        Source::Url { .. } => None,
+    };
+    // Retire by sequence only: the revision may have moved when the payload was updated above.
+    let mut current = op.clone();
+    current.revision = sqlx::query_scalar("SELECT revision FROM outbox WHERE seq = ?")
+        .bind(op.seq)
+        .fetch_optional(&shared.replica.writer)
+        .await?
+        .unwrap_or(op.revision);
+    confirm(shared, &current, Some(&new), blob).await
+}
+
+/// Makes the store's order match the replica's with the planner's fewest writes, computed now
+/// from the store's current values. Images the replica does not show (new on the store, or
+/// being deleted) keep their places.
+async fn send_reorder(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
+    let client = &shared.client;
+    let server = client.list_all_images(op.product_id).await?;
+    let local: Vec<(i64,)> = sqlx::query_as(
+        "SELECT server_id FROM images WHERE product_id = ? AND hidden = 0
+            AND server_id IS NOT NULL ORDER BY position, local_id",
+    )
+    .bind(op.product_id)
+    .fetch_all(&shared.replica.writer)
+    .await?;
+    let on_server: std::collections::HashSet<i64> = server.iter().map(|i| i.id).collect();
+    let mut wanted = local
+        .into_iter()
+        .map(|(id,)| id)
+        .filter(|id| on_server.contains(id));
+    let known: std::collections::HashSet<i64> = {
+        let mut ids = std::collections::HashSet::new();
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT server_id FROM images WHERE product_id = ? AND hidden = 0
+                AND server_id IS NOT NULL",
+        )
+        .bind(op.product_id)
+        .fetch_all(&shared.replica.writer)
+        .await?;
+        ids.extend(rows.into_iter().map(|(id,)| id));
+        ids
+    };
+    let desired: Vec<i64> = server
+        .iter()
+        .map(|image| {
+            if known.contains(&image.id) {
+                wanted.next().unwrap_or(image.id)
+            } else {
+                image.id
+            }
+        })
+        .collect();
+    let current: Vec<(i64, i64)> = server.iter().map(|i| (i.id, i.sort_order)).collect();
+    let plan = plan_reorder(&current, &desired).map_err(ApiError::from)?;
+    client.apply_sort_writes(op.product_id, &plan).await?;
+    confirm(shared, op, None, None).await
+}
