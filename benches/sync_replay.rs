@@ -153,7 +153,9 @@ async fn api_requests(base_url: &str) -> u64 {
         .await
         .expect("metrics body");
     text.lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{") && l.contains("route=\"/api/v2"))
+        .filter(|l| {
+            l.starts_with("imagedesk_http_requests_total{") && l.contains("route=\"/api/v2")
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
         .sum()
@@ -173,7 +175,14 @@ async fn engine_replay(script: &[Edit], files: &Path) -> (Duration, u64) {
     engine.pause();
     let mut handles: Vec<ImageId> = Vec::new();
     for &product in &store.products {
-        handles.extend(engine.images(product).await.expect("images").iter().map(|i| i.id));
+        handles.extend(
+            engine
+                .images(product)
+                .await
+                .expect("images")
+                .iter()
+                .map(|i| i.id),
+        );
     }
     for edit in script {
         match edit {
@@ -186,17 +195,24 @@ async fn engine_replay(script: &[Edit], files: &Path) -> (Duration, u64) {
                 assert_eq!(handles.len(), *handle);
                 handles.push(id);
             }
-            Edit::Describe { handle, text } => {
-                engine.describe(handles[*handle], text).await.expect("describe")
-            }
+            Edit::Describe { handle, text } => engine
+                .describe(handles[*handle], text)
+                .await
+                .expect("describe"),
             Edit::Move { handle, to } => {
                 let id = handles[*handle];
-                let product = engine.image(id).await.expect("image").expect("known").product_id;
+                let product = engine
+                    .image(id)
+                    .await
+                    .expect("image")
+                    .expect("known")
+                    .product_id;
                 engine.move_images(product, &[id], *to).await.expect("move");
             }
-            Edit::Thumbnail { handle } => {
-                engine.set_thumbnail(handles[*handle]).await.expect("thumbnail")
-            }
+            Edit::Thumbnail { handle } => engine
+                .set_thumbnail(handles[*handle])
+                .await
+                .expect("thumbnail"),
             Edit::Delete { handle } => engine.delete(&[handles[*handle]]).await.expect("delete"),
         }
     }
@@ -329,8 +345,11 @@ fn main() {
     let files = tempfile::tempdir().expect("tempdir");
     for (handle, edit) in script.iter().enumerate() {
         if let Edit::Upload { handle, .. } = edit {
-            std::fs::write(files.path().join(format!("{handle}.jpg")), jpeg(*handle as u64))
-                .expect("upload file");
+            std::fs::write(
+                files.path().join(format!("{handle}.jpg")),
+                jpeg(*handle as u64),
+            )
+            .expect("upload file");
         }
         let _ = handle;
     }
@@ -348,11 +367,17 @@ fn main() {
     let (mut engine_requests, mut direct_requests) = (0, 0);
     for run in 0..RUNS {
         let (t, r) = runtime.block_on(engine_replay(&script, files.path()));
-        eprintln!("run {run}: engine replay {:.3} s, {r} requests", t.as_secs_f64());
+        eprintln!(
+            "run {run}: engine replay {:.3} s, {r} requests",
+            t.as_secs_f64()
+        );
         engine_times.push(t.as_secs_f64());
         engine_requests = r;
         let (t, r) = runtime.block_on(direct_replay(&script, files.path()));
-        eprintln!("run {run}: direct replay {:.3} s, {r} requests", t.as_secs_f64());
+        eprintln!(
+            "run {run}: direct replay {:.3} s, {r} requests",
+            t.as_secs_f64()
+        );
         direct_times.push(t.as_secs_f64());
         direct_requests = r;
     }

@@ -50,3 +50,8 @@ peak_row() { # label input target
 peak_row "6000×4000 JPEG" photo-24mp.jpg "≤ 16 MiB"
 peak_row "6000×4000 progressive JPEG" photo-24mp-progressive.jpg "–"
 rm -rf "$out"
+
+echo
+echo "Sync engine (cargo bench --bench sync_replay):"
+echo
+cargo bench --quiet --bench sync_replay

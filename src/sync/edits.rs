@@ -99,10 +99,7 @@ pub(crate) fn random_hex() -> String {
 }
 
 fn blob_of(source: &Option<Source>) -> Option<String> {
-    match source {
-        Some(Source::File { blob, .. }) => Some(blob.clone()),
-        _ => None,
-    }
+    source.as_ref().and_then(Source::blob)
 }
 
 async fn visible_row(conn: &mut SqliteConnection, id: ImageId) -> Result<ImageRow, SyncError> {

@@ -156,14 +156,11 @@ impl Engine {
         description: &str,
     ) -> Result<ImageId, SyncError> {
         let picture = edits::copy_in(&self.shared.replica, path.as_ref()).await?;
-        let blob = match &picture.source {
-            super::replica::Source::File { blob, .. } => Some(blob.clone()),
-            super::replica::Source::Url { .. } => None,
-        };
+        let blob = picture.source.blob();
         match edits::add(&self.shared.replica, product_id, picture, description).await {
             Ok(applied) => self.done(applied).await,
             Err(err) => {
-                edits::remove_blobs(&self.shared.replica, &blob.into_iter().collect::<Vec<_>>());
+                edits::remove_blobs(&self.shared.replica, blob.as_slice());
                 Err(err)
             }
         }
@@ -227,14 +224,11 @@ impl Engine {
     /// thumbnail flag.
     pub async fn replace_file(&self, id: ImageId, path: impl AsRef<Path>) -> Result<(), SyncError> {
         let picture = edits::copy_in(&self.shared.replica, path.as_ref()).await?;
-        let blob = match &picture.source {
-            super::replica::Source::File { blob, .. } => Some(blob.clone()),
-            super::replica::Source::Url { .. } => None,
-        };
+        let blob = picture.source.blob();
         match edits::replace(&self.shared.replica, id, picture).await {
             Ok(applied) => self.done(applied).await.map(drop),
             Err(err) => {
-                edits::remove_blobs(&self.shared.replica, &blob.into_iter().collect::<Vec<_>>());
+                edits::remove_blobs(&self.shared.replica, blob.as_slice());
                 Err(err)
             }
         }

@@ -355,6 +355,16 @@ pub(crate) enum Source {
     },
 }
 
+impl Source {
+    /// The engine-owned copy this source refers to, if any.
+    pub fn blob(&self) -> Option<String> {
+        match self {
+            Source::File { blob, .. } => Some(blob.clone()),
+            Source::Url { .. } => None,
+        }
+    }
+}
+
 /// The details of a queued edit (which fields are used depends on its kind).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Payload {

@@ -591,10 +591,7 @@ async fn send_create(
             .await?
         }
     };
-    let blob = match source {
-        Source::File { blob, .. } => Some(blob),
-        Source::Url { .. } => None,
-    };
+    let blob = source.blob();
     // The create itself carried the picture: nothing queued keeps the local copy now, unless a
     // replace is queued behind it.
     confirm(shared, &op, Some(&image), blob).await
@@ -663,10 +660,7 @@ async fn send_replace_file(
         Err(err) if err.is_not_found() => {}
         other => other?,
     }
-    let blob = match source {
-        Source::File { blob, .. } => Some(blob),
-        Source::Url { .. } => None,
-    };
+    let blob = source.blob();
     // Retire by sequence only: the revision may have moved when the payload was updated above.
     let mut current = op.clone();
     current.revision = sqlx::query_scalar("SELECT revision FROM outbox WHERE seq = ?")
@@ -721,4 +715,22 @@ async fn send_reorder(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
     let plan = plan_reorder(&current, &desired).map_err(ApiError::from)?;
     client.apply_sort_writes(op.product_id, &plan).await?;
     confirm(shared, op, None, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_key;
+
+    #[test]
+    fn a_stored_file_name_is_recognised_from_the_uploaded_one() {
+        assert_eq!(name_key("Blue Mug (front).JPG"), "bluemugfront");
+        assert_eq!(
+            name_key("b/123/blue-mug-front__04321.jpg"),
+            name_key("blue mug front.jpg")
+        );
+        assert_ne!(
+            name_key("b/123/red-mug__04321.jpg"),
+            name_key("blue-mug.jpg")
+        );
+    }
 }
