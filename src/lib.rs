@@ -9,3 +9,4 @@ pub mod api;
 pub mod imaging;
 pub mod server;
 pub mod sync;
+pub mod ui;

@@ -1,0 +1,207 @@
+//! The thumbnail grid: only the visible rows are laid out, each tile is a drag source and a
+//! drop target, and a click selects (Ctrl adds, Shift extends).
+
+use std::collections::BTreeSet;
+
+use egui::{Align2, Color32, FontId, Id, Rect, Role, Sense, Stroke, Vec2, WidgetInfo};
+
+use super::backend::Backend;
+use super::tiles::{Tile, TileCache};
+use crate::sync::{ImageId, LocalImage, SyncState};
+
+const TILE: f32 = 150.0;
+const CAPTION: f32 = 34.0;
+const GAP: f32 = 10.0;
+
+/// What the user did in the grid this frame.
+pub enum GridAction {
+    None,
+    /// Click, Ctrl+click or Shift+click on a tile.
+    Select {
+        id: ImageId,
+        add: bool,
+        extend: bool,
+    },
+    /// Double-click: open the preview.
+    Open(ImageId),
+    /// A tile was dragged and dropped onto another tile.
+    Move {
+        dragged: ImageId,
+        onto: ImageId,
+    },
+}
+
+pub fn grid_ui(
+    ui: &mut egui::Ui,
+    images: &[LocalImage],
+    selection: &BTreeSet<ImageId>,
+    tiles: &mut TileCache,
+    backend: &Backend,
+) -> GridAction {
+    let mut action = GridAction::None;
+    let columns = ((ui.available_width() + GAP) / (TILE + GAP))
+        .floor()
+        .max(1.0) as usize;
+    let rows = images.len().div_ceil(columns);
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show_rows(ui, TILE + CAPTION + GAP, rows, |ui, visible| {
+            for row in visible {
+                ui.horizontal(|ui| {
+                    ui.spacing_mut().item_spacing = Vec2::splat(GAP);
+                    let start = row * columns;
+                    let end = (start + columns).min(images.len());
+                    for (index, image) in images.iter().enumerate().take(end).skip(start) {
+                        let selected = selection.contains(&image.id);
+                        if let Some(a) = tile_ui(ui, index, image, selected, tiles, backend) {
+                            action = a;
+                        }
+                    }
+                });
+                ui.add_space(GAP);
+            }
+        });
+    action
+}
+
+fn tile_ui(
+    ui: &mut egui::Ui,
+    index: usize,
+    image: &LocalImage,
+    selected: bool,
+    tiles: &mut TileCache,
+    backend: &Backend,
+) -> Option<GridAction> {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(TILE, TILE + CAPTION), Sense::hover());
+    let response = ui.interact(
+        rect,
+        Id::unique(("tile", image.id)),
+        Sense::click_and_drag(),
+    );
+    let label = tile_label(index, image);
+    response.widget_info(|| WidgetInfo::labeled(Role::Button, true, &label));
+    if response.drag_started() {
+        response.dnd_set_drag_payload(image.id);
+    }
+    let picture = Rect::from_min_size(rect.min, Vec2::splat(TILE));
+    let painter = ui.painter_at(rect);
+    let visuals = ui.visuals();
+    painter.rect_filled(picture, 6.0, visuals.extreme_bg_color);
+    match tiles.get(image, backend) {
+        Tile::Ready(texture) => {
+            let size = texture.size_vec2();
+            let scale = (TILE / size.x).min(TILE / size.y);
+            let fitted = Rect::from_center_size(picture.center(), size * scale);
+            egui::Image::new(texture).paint_at(ui, fitted);
+        }
+        Tile::Loading => {
+            painter.text(
+                picture.center(),
+                Align2::CENTER_CENTER,
+                "…",
+                FontId::proportional(20.0),
+                visuals.weak_text_color(),
+            );
+        }
+        Tile::Missing => {
+            painter.text(
+                picture.center(),
+                Align2::CENTER_CENTER,
+                "no picture",
+                FontId::proportional(12.0),
+                visuals.weak_text_color(),
+            );
+        }
+    }
+    if image.is_thumbnail {
+        star(&painter, picture.left_top() + Vec2::new(14.0, 14.0), 9.0);
+    }
+    let badge = match &image.sync {
+        SyncState::Synced => None,
+        SyncState::Pending(_) => Some(Color32::LIGHT_BLUE),
+        SyncState::Failed(_) => Some(Color32::LIGHT_RED),
+    };
+    if let Some(colour) = badge {
+        painter.circle_filled(picture.right_top() + Vec2::new(-12.0, 12.0), 6.0, colour);
+    }
+    let caption = if image.description.is_empty() {
+        "(no description)"
+    } else {
+        image.description.as_str()
+    };
+    let caption: String = caption.chars().take(24).collect();
+    painter.text(
+        picture.left_bottom() + Vec2::new(2.0, 4.0),
+        Align2::LEFT_TOP,
+        caption,
+        FontId::proportional(12.0),
+        visuals.text_color(),
+    );
+    let hovered_drop = response.dnd_hover_payload::<ImageId>().is_some();
+    if selected || hovered_drop {
+        let colour = if hovered_drop {
+            visuals.selection.stroke.color
+        } else {
+            visuals.selection.bg_fill
+        };
+        painter.rect_stroke(
+            picture,
+            6.0,
+            Stroke::new(3.0, colour),
+            egui::StrokeKind::Inside,
+        );
+    }
+    let response = match &image.sync {
+        SyncState::Failed(reason) => response.on_hover_text(format!("Not synced: {reason}")),
+        SyncState::Pending(n) => response.on_hover_text(format!("{n} edit(s) waiting to be sent")),
+        SyncState::Synced => response,
+    };
+    if let Some(dragged) = response.dnd_release_payload::<ImageId>()
+        && *dragged != image.id
+    {
+        return Some(GridAction::Move {
+            dragged: *dragged,
+            onto: image.id,
+        });
+    }
+    if response.double_clicked() {
+        return Some(GridAction::Open(image.id));
+    }
+    if response.clicked() {
+        let modifiers = ui.input(|i| i.modifiers);
+        return Some(GridAction::Select {
+            id: image.id,
+            add: modifiers.command,
+            extend: modifiers.shift,
+        });
+    }
+    None
+}
+
+/// The thumbnail mark: a five-pointed star outline (drawn, so it needs no font glyph).
+fn star(painter: &egui::Painter, centre: egui::Pos2, radius: f32) {
+    let points: Vec<egui::Pos2> = (0..10)
+        .map(|k| {
+            let r = if k % 2 == 0 { radius } else { radius * 0.45 };
+            let angle = std::f32::consts::PI * (k as f32 / 5.0) - std::f32::consts::FRAC_PI_2;
+            centre + Vec2::new(angle.cos(), angle.sin()) * r
+        })
+        .collect();
+    painter.add(egui::Shape::closed_line(
+        points,
+        Stroke::new(2.5, Color32::GOLD),
+    ));
+}
+
+/// What assistive technology (and the tests) call a tile.
+pub fn tile_label(index: usize, image: &LocalImage) -> String {
+    let mut label = format!("Image {}", index + 1);
+    if !image.description.is_empty() {
+        label.push_str(": ");
+        label.push_str(&image.description);
+    }
+    if image.is_thumbnail {
+        label.push_str(" (thumbnail)");
+    }
+    label
+}

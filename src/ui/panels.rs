@@ -1,0 +1,142 @@
+//! The side panels, tool bar and status bar.
+
+use egui::RichText;
+
+use crate::sync::{Connection, LocalImage, ProductSummary, Status};
+
+/// The product list; returns the product the user picked.
+pub fn products_ui(
+    ui: &mut egui::Ui,
+    products: &[ProductSummary],
+    filter: &mut String,
+    selected: Option<i64>,
+) -> Option<i64> {
+    ui.heading("Products");
+    ui.add(
+        egui::TextEdit::singleline(filter)
+            .hint_text("Search name, SKU or id")
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(ui.label("Search products").id);
+    ui.separator();
+    let needle = filter.trim().to_lowercase();
+    let mut picked = None;
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for product in products.iter().filter(|p| matches(p, &needle)) {
+            let mut text = format!("{} ({})", product.name, product.image_count);
+            if !product.has_thumbnail && product.image_count > 0 {
+                text.push_str(" · no thumbnail");
+            }
+            if product.pending_edits > 0 {
+                text.push_str(&format!(" · {} pending", product.pending_edits));
+            }
+            let response = ui.selectable_label(selected == Some(product.id), text);
+            if response.clicked() {
+                picked = Some(product.id);
+            }
+        }
+    });
+    picked
+}
+
+fn matches(product: &ProductSummary, needle: &str) -> bool {
+    needle.is_empty()
+        || product.name.to_lowercase().contains(needle)
+        || product.sku.to_lowercase().contains(needle)
+        || product.id.to_string() == needle
+}
+
+/// What the details panel asks for.
+pub enum DetailsAction {
+    None,
+    SaveDescription(String),
+    SetThumbnail,
+}
+
+pub fn details_ui(ui: &mut egui::Ui, image: &LocalImage, draft: &mut String) -> DetailsAction {
+    let mut action = DetailsAction::None;
+    ui.heading("Details");
+    ui.label(RichText::new(&image.image_file).small());
+    ui.separator();
+    let label = ui.label("Description (alt text)");
+    ui.add(egui::TextEdit::multiline(draft).desired_rows(3))
+        .labelled_by(label.id);
+    ui.horizontal(|ui| {
+        let changed = *draft != image.description;
+        if ui
+            .add_enabled(changed, egui::Button::new("Save description"))
+            .clicked()
+        {
+            action = DetailsAction::SaveDescription(draft.clone());
+        }
+        if ui
+            .add_enabled(!image.is_thumbnail, egui::Button::new("Set as thumbnail"))
+            .clicked()
+        {
+            action = DetailsAction::SetThumbnail;
+        }
+    });
+    ui.separator();
+    egui::Grid::new("image-facts")
+        .num_columns(2)
+        .show(ui, |ui| {
+            if let (Some(w), Some(h)) = (image.width, image.height) {
+                ui.label("Size");
+                ui.label(format!("{w} × {h} px"));
+                ui.end_row();
+            }
+            if let Some(bytes) = image.file_size {
+                ui.label("File");
+                ui.label(format!("{:.1} KiB", bytes as f64 / 1024.0));
+                ui.end_row();
+            }
+            ui.label("Store id");
+            ui.label(
+                image
+                    .server_id
+                    .map_or_else(|| "not uploaded yet".to_owned(), |id| id.to_string()),
+            );
+            ui.end_row();
+        });
+    for (name, url) in [
+        ("zoom", &image.zoom_url),
+        ("standard", &image.standard_url),
+        ("thumbnail", &image.thumbnail_url),
+        ("tiny", &image.tiny_url),
+    ] {
+        if let Some(url) = url {
+            ui.hyperlink_to(name, url);
+        }
+    }
+    action
+}
+
+pub fn status_ui(ui: &mut egui::Ui, status: &Status, store_images: Option<u64>) {
+    ui.horizontal(|ui| {
+        let (text, colour) = match status.connection {
+            Connection::Online => ("online", egui::Color32::LIGHT_GREEN),
+            Connection::Syncing => ("syncing", egui::Color32::LIGHT_BLUE),
+            Connection::Offline => ("offline", egui::Color32::LIGHT_RED),
+            Connection::Unknown => ("connecting", ui.visuals().weak_text_color()),
+        };
+        ui.label(RichText::new(text).color(colour));
+        if status.paused {
+            ui.label("(paused)");
+        }
+        ui.separator();
+        ui.label(format!("{} pending", status.pending));
+        if status.failed > 0 {
+            ui.label(
+                RichText::new(format!("{} failed", status.failed)).color(egui::Color32::LIGHT_RED),
+            );
+        }
+        ui.separator();
+        if let Some(count) = store_images {
+            ui.label(format!("{count} images in the store"));
+        }
+        if let Some(error) = &status.last_error {
+            ui.separator();
+            ui.label(RichText::new(error).small()).on_hover_text(error);
+        }
+    });
+}
