@@ -140,6 +140,21 @@ struct NewOp<'a> {
     idempotency_key: Option<String>,
 }
 
+impl<'a> NewOp<'a> {
+    /// An edit that carries no details, base or key (a reorder, a delete, a delete-all).
+    fn bare(kind: EditKind, product_id: i64, image: Option<i64>, payload: &'a Payload) -> Self {
+        NewOp {
+            kind,
+            product_id,
+            image,
+            payload,
+            base_modified: None,
+            base_value: None,
+            idempotency_key: None,
+        }
+    }
+}
+
 async fn append(conn: &mut SqliteConnection, op: NewOp<'_>) -> Result<i64, SyncError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO outbox (kind, product_id, image_id, payload, base_modified, base_value,
@@ -414,15 +429,7 @@ pub(crate) async fn reorder(
         None => {
             append(
                 &mut tx,
-                NewOp {
-                    kind: EditKind::Reorder,
-                    product_id,
-                    image: None,
-                    payload: &Payload::default(),
-                    base_modified: None,
-                    base_value: None,
-                    idempotency_key: None,
-                },
+                NewOp::bare(EditKind::Reorder, product_id, None, &Payload::default()),
             )
             .await?;
         }
@@ -519,15 +526,12 @@ pub(crate) async fn delete(replica: &Replica, ids: &[ImageId]) -> Result<Applied
                 .await?;
             append(
                 &mut tx,
-                NewOp {
-                    kind: EditKind::Delete,
-                    product_id: row.product_id,
-                    image: Some(id.0),
-                    payload: &Payload::default(),
-                    base_modified: None,
-                    base_value: None,
-                    idempotency_key: None,
-                },
+                NewOp::bare(
+                    EditKind::Delete,
+                    row.product_id,
+                    Some(id.0),
+                    &Payload::default(),
+                ),
             )
             .await?;
         }
@@ -558,15 +562,7 @@ pub(crate) async fn delete_all(replica: &Replica, product_id: i64) -> Result<App
         .await?;
     append(
         &mut tx,
-        NewOp {
-            kind: EditKind::DeleteAll,
-            product_id,
-            image: None,
-            payload: &Payload::default(),
-            base_modified: None,
-            base_value: None,
-            idempotency_key: None,
-        },
+        NewOp::bare(EditKind::DeleteAll, product_id, None, &Payload::default()),
     )
     .await?;
     tx.commit().await?;

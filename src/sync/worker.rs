@@ -684,23 +684,11 @@ async fn send_reorder(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
     .bind(op.product_id)
     .fetch_all(&shared.replica.writer)
     .await?;
+    let local: Vec<i64> = local.into_iter().map(|(id,)| id).collect();
+    // Slots of images the replica shows are refilled in the replica's order; others stay put.
+    let known: std::collections::HashSet<i64> = local.iter().copied().collect();
     let on_server: std::collections::HashSet<i64> = server.iter().map(|i| i.id).collect();
-    let mut wanted = local
-        .into_iter()
-        .map(|(id,)| id)
-        .filter(|id| on_server.contains(id));
-    let known: std::collections::HashSet<i64> = {
-        let mut ids = std::collections::HashSet::new();
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT server_id FROM images WHERE product_id = ? AND hidden = 0
-                AND server_id IS NOT NULL",
-        )
-        .bind(op.product_id)
-        .fetch_all(&shared.replica.writer)
-        .await?;
-        ids.extend(rows.into_iter().map(|(id,)| id));
-        ids
-    };
+    let mut wanted = local.into_iter().filter(|id| on_server.contains(id));
     let desired: Vec<i64> = server
         .iter()
         .map(|image| {
