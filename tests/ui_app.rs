@@ -9,19 +9,28 @@ use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use imagedesk::api::{Client, Image, ImageWrite};
+use imagedesk::server::Config;
 use imagedesk::sync::{Engine, EngineConfig};
 use imagedesk::ui::{Backend, ImageDeskApp};
 
 struct Rig {
     runtime: tokio::runtime::Runtime,
-    store: TestStore,
+    store: Option<TestStore>,
     product: i64,
     _replica: tempfile::TempDir,
 }
 
 impl Rig {
-    /// A store with one product of three images ("img-0" … "img-2") and a second product.
+    /// A store with one product of three images ("img-0" … "img-2") and a second product;
+    /// deletes wait 50 ms for Undo.
     fn new() -> (Rig, Harness<'static, ImageDeskApp>) {
+        Rig::build(Duration::from_millis(50), |_| {})
+    }
+
+    fn build(
+        delete_grace: Duration,
+        adjust: impl FnOnce(&mut Config),
+    ) -> (Rig, Harness<'static, ImageDeskApp>) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -29,7 +38,7 @@ impl Rig {
             .unwrap();
         let replica = tempfile::tempdir().unwrap();
         let (store, product, engine) = runtime.block_on(async {
-            let store = start().await;
+            let store = start_with(adjust).await;
             let product = store.product("Lamp").await;
             seed(&store, product, 3).await;
             let other = store.product("Chair").await;
@@ -43,23 +52,27 @@ impl Rig {
             (store, product, engine)
         });
         let backend = Backend::new(engine, runtime.handle().clone());
+        let app = ImageDeskApp::new(backend).with_delete_grace(delete_grace);
         let harness = Harness::builder()
             .with_size(egui::Vec2::new(1280.0, 800.0))
-            .build_ui_state(
-                |ui, app: &mut ImageDeskApp| app.show_ui(ui),
-                ImageDeskApp::new(backend),
-            );
+            // Short simulated frames, so two clicks in a row count as a double-click.
+            .with_step_dt(1.0 / 60.0)
+            .build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
         let rig = Rig {
             runtime,
-            store,
+            store: Some(store),
             product,
             _replica: replica,
         };
         (rig, harness)
     }
 
+    fn store(&self) -> &TestStore {
+        self.store.as_ref().expect("the store is running")
+    }
+
     fn client(&self) -> &Client {
-        &self.store.client
+        &self.store().client
     }
 
     fn server_images(&self) -> Vec<Image> {
@@ -234,5 +247,338 @@ fn add_from_a_path_uploads_the_file() {
     });
     step_until(&mut harness, "the new tile", |h| {
         h.query_by_label("Image 4").is_some()
+    });
+}
+
+fn type_into(harness: &mut Harness<'_, ImageDeskApp>, label: &str, text: &str) {
+    step_until(harness, &format!("\"{label}\" shows"), |h| {
+        h.query_by_label(label).is_some()
+    });
+    harness.get_by_label(label).focus();
+    harness.step();
+    harness.get_by_label(label).type_text(text);
+    harness.step();
+}
+
+/// Drags the tile labelled `from` onto the tile labelled `to` with the pointer.
+fn drag_tile(harness: &mut Harness<'_, ImageDeskApp>, from: &str, to: &str) {
+    let from = harness.get_by_label(from).rect().center();
+    let to = harness.get_by_label(to).rect().center();
+    harness.hover_at(from);
+    harness.step();
+    harness.drag_at(from);
+    harness.step();
+    for t in 1..=10 {
+        harness.hover_at(from + (to - from) * (t as f32 / 10.0));
+        harness.step();
+    }
+    harness.drop_at(to);
+    harness.step();
+}
+
+#[test]
+fn delete_all_asks_with_product_and_count_then_empties_the_product() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Delete all images…").click();
+    step_until(&mut harness, "the question names product and count", |h| {
+        h.query_by_label_contains("all 3 images of \"Lamp\"")
+            .is_some()
+    });
+    harness.get_by_label("Cancel").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("Delete all 3 images").is_none());
+    assert_eq!(harness.state().images().len(), 3, "cancel deletes nothing");
+
+    harness.get_by_label("Delete all images…").click();
+    step_until(&mut harness, "the question", |h| {
+        h.query_by_label("Delete all 3 images").is_some()
+    });
+    harness.get_by_label("Delete all 3 images").click();
+    wait_for_store(&rig, &mut harness, "no images", |rig| {
+        rig.server_images().is_empty()
+    });
+    let other = rig
+        .runtime
+        .block_on(rig.client().count_store_images())
+        .unwrap();
+    assert_eq!(other, 1, "the other product keeps its image");
+}
+
+#[test]
+fn a_delete_can_be_undone_from_its_toast_or_with_ctrl_z_before_it_is_sent() {
+    let (rig, mut harness) = Rig::build(Duration::from_secs(600), |_| {});
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    harness.key_press(egui::Key::Delete);
+    harness.step();
+    assert_eq!(harness.state().images().len(), 2, "the tile goes at once");
+    harness.get_by_label_contains("Deleted 1 image of \"Lamp\"");
+    harness.get_by_label("Undo delete").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().images().len(), 3);
+    assert!(harness.query_by_label("Undo delete").is_none());
+
+    harness.get_by_label("Image 3: img-2").click();
+    harness.step();
+    harness.key_press(egui::Key::Delete);
+    harness.step();
+    assert_eq!(harness.state().images().len(), 2);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.step();
+    assert_eq!(harness.state().images().len(), 3, "Ctrl+Z brings it back");
+    std::thread::sleep(Duration::from_millis(300));
+    harness.step();
+    assert_eq!(rig.server_descriptions(), ["img-0", "img-1", "img-2"]);
+}
+
+#[test]
+fn undo_and_redo_a_description_and_a_move_reach_the_store() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    type_into(&mut harness, "Description (alt text)", " side");
+    harness.get_by_label("Save description").click();
+    wait_for_store(&rig, &mut harness, "the new description", |rig| {
+        rig.server_descriptions()[1] == "img-1 side"
+    });
+    harness.get_by_label("Undo").click();
+    wait_for_store(&rig, &mut harness, "the old description again", |rig| {
+        rig.server_descriptions()[1] == "img-1"
+    });
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    harness.step();
+    harness.key_press_modifiers(
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+        egui::Key::Z,
+    );
+    wait_for_store(&rig, &mut harness, "the description redone", |rig| {
+        rig.server_descriptions()[1] == "img-1 side"
+    });
+
+    step_until(&mut harness, "the tile shows the redone text", |h| {
+        h.query_by_label("Image 2: img-1 side").is_some()
+    });
+    drag_tile(&mut harness, "Image 1: img-0 (thumbnail)", "Image 3: img-2");
+    wait_for_store(&rig, &mut harness, "the moved order", |rig| {
+        rig.server_descriptions() == ["img-1 side", "img-2", "img-0"]
+    });
+    harness.get_by_label("Undo").click();
+    wait_for_store(&rig, &mut harness, "the first order again", |rig| {
+        rig.server_descriptions() == ["img-0", "img-1 side", "img-2"]
+    });
+}
+
+#[test]
+fn add_from_url_fetches_the_picture_from_a_local_image_host() {
+    let (rig, mut harness) = Rig::build(Duration::from_millis(50), |config| {
+        config.allow_private_urls = true;
+    });
+    let url = rig
+        .runtime
+        .block_on(serve_file("shelf.jpg", small_jpeg(77)));
+    open_lamp(&mut harness);
+    type_into(&mut harness, "Image URL", &url);
+    harness.get_by_label("Add from URL").click();
+    wait_for_store(&rig, &mut harness, "four images", |rig| {
+        rig.server_images().len() == 4
+    });
+    let added = rig.server_images().pop().unwrap();
+    assert_eq!((added.width, added.height), (Some(160), Some(120)));
+    step_until(&mut harness, "the new tile", |h| {
+        h.query_by_label("Image 4").is_some()
+    });
+}
+
+#[test]
+fn an_edit_made_offline_is_shown_at_once_and_reaches_the_store_on_reconnect() {
+    let (mut rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    let stopped = rig.runtime.block_on(rig.store.take().unwrap().stop());
+    harness.get_by_label("Image 3: img-2").click();
+    harness.step();
+    type_into(&mut harness, "Description (alt text)", " offline");
+    harness.get_by_label("Save description").click();
+    harness.get_by_label("Refresh").click();
+    step_until(
+        &mut harness,
+        "the app shows offline and the new text",
+        |h| {
+            h.query_by_label("offline").is_some()
+                && h.query_by_label("Image 3: img-2 offline").is_some()
+        },
+    );
+    rig.store = Some(rig.runtime.block_on(stopped.start()));
+    harness.get_by_label("Refresh").click();
+    wait_for_store(&rig, &mut harness, "the offline edit", |rig| {
+        rig.server_descriptions()[2] == "img-2 offline"
+    });
+    step_until(&mut harness, "nothing pending", |h| {
+        h.query_by_label("0 pending").is_some() && h.query_by_label("online").is_some()
+    });
+}
+
+#[test]
+fn the_counts_view_matches_the_store_and_exports_csv() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Counts").click();
+    let total = rig
+        .runtime
+        .block_on(rig.client().count_store_images())
+        .unwrap();
+    let label = format!("Store-wide: {total} images");
+    step_until(&mut harness, "the store total", |h| {
+        h.query_by_label(&label).is_some()
+    });
+    let out = tempfile::tempdir().unwrap();
+    let csv = out.path().join("counts.csv");
+    type_into(&mut harness, "CSV path", &csv.display().to_string());
+    harness.get_by_label("Export CSV").click();
+    step_until(&mut harness, "the CSV is written", |_| csv.exists());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let products = rig
+        .runtime
+        .block_on(rig.client().list_all_products())
+        .unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), products.len());
+    let mut sum = 0;
+    for product in &products {
+        let count = rig
+            .runtime
+            .block_on(rig.client().count_images(product.id))
+            .unwrap();
+        sum += count;
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&format!("{},", product.id)))
+            .unwrap();
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[1], product.name);
+        assert_eq!(fields[3], count.to_string(), "{row}");
+        assert_eq!(fields[4], "true");
+    }
+    assert_eq!(sum, total);
+    // Most images first: Lamp (3) before Chair (1); a header click sorts by name.
+    assert!(rows[0].contains("Lamp"));
+    harness.get_by_label("Name").click();
+    harness.step();
+    harness.get_by_label("Export CSV").click();
+    step_until(&mut harness, "the CSV is rewritten", |_| {
+        std::fs::read_to_string(&csv)
+            .is_ok_and(|t| t.lines().nth(1).is_some_and(|l| l.contains("Chair")))
+    });
+}
+
+#[test]
+fn double_click_opens_the_preview_arrows_step_and_escape_closes() {
+    let (_rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    let ids: Vec<_> = harness.state().images().iter().map(|i| i.id).collect();
+    // Let the earlier click on the product age, or this would count as a triple-click.
+    for _ in 0..30 {
+        harness.step();
+    }
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    harness.step();
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    harness.step();
+    assert_eq!(harness.state().previewing(), Some(ids[0]));
+    step_until(&mut harness, "the preview shows", |h| {
+        h.query_by_label_contains("Image 1 of 3").is_some()
+    });
+    harness.key_press(egui::Key::ArrowRight);
+    harness.step();
+    assert_eq!(harness.state().previewing(), Some(ids[1]));
+    harness.key_press(egui::Key::ArrowLeft);
+    harness.step();
+    assert_eq!(harness.state().previewing(), Some(ids[0]));
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    assert_eq!(harness.state().previewing(), None);
+}
+
+#[test]
+fn without_a_file_dialog_the_app_says_so_and_points_to_the_path_field() {
+    let (_rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Choose files…").click();
+    step_until(&mut harness, "the advice", |h| {
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n.contains("No file dialog appeared") && n.contains("File path"))
+    });
+}
+
+#[test]
+fn replacing_a_picture_keeps_its_place_and_description() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("better.jpg");
+    let photo = imagedesk::imaging::synthetic::photo(90, 200, 5);
+    std::fs::write(
+        &path,
+        imagedesk::imaging::synthetic::jpeg(&photo, 85, false, None),
+    )
+    .unwrap();
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    type_into(
+        &mut harness,
+        "Replacement file path",
+        &path.display().to_string(),
+    );
+    harness.get_by_label("Replace picture").click();
+    wait_for_store(&rig, &mut harness, "the new picture in place", |rig| {
+        let images = rig.server_images();
+        images.len() == 3
+            && images[1].description == "img-1"
+            && (images[1].width, images[1].height) == (Some(90), Some(200))
+    });
+}
+
+#[test]
+fn a_conflict_shows_both_values_and_can_take_the_stores() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    let engine = harness.state().backend().engine().clone();
+    engine.pause();
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    harness.step();
+    type_into(&mut harness, "Description (alt text)", " mine");
+    harness.get_by_label("Save description").click();
+    harness.step();
+    let first = rig.server_images()[0].id;
+    rig.runtime
+        .block_on(rig.client().update_image(
+            rig.product,
+            first,
+            &ImageWrite {
+                description: Some("theirs".into()),
+                ..ImageWrite::default()
+            },
+        ))
+        .unwrap();
+    engine.resume();
+    engine.refresh();
+    step_until(&mut harness, "the conflict shows both values", |h| {
+        h.query_by_label_contains(
+            "changed its description to \"theirs\" while you changed it to \"img-0 mine\"",
+        )
+        .is_some()
+    });
+    harness.get_by_label("Use the store's").click();
+    wait_for_store(&rig, &mut harness, "the store's text back", |rig| {
+        rig.server_descriptions()[0] == "theirs"
+    });
+    step_until(&mut harness, "the tile shows it", |h| {
+        h.query_by_label("Image 1: theirs (thumbnail)").is_some()
     });
 }

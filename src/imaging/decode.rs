@@ -168,7 +168,7 @@ fn decode_other(
 }
 
 /// Reads the orientation tag from a JPEG APP1 payload (with or without the `Exif\0\0` prefix).
-fn orientation_from_exif(exif: &[u8]) -> Option<Orientation> {
+pub(super) fn orientation_from_exif(exif: &[u8]) -> Option<Orientation> {
     let tiff = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
     Orientation::from_exif_chunk(tiff)
 }

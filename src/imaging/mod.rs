@@ -8,10 +8,12 @@ mod decode;
 mod encode;
 mod geometry;
 pub mod synthetic;
+mod tile;
 
 pub use decode::{DecodedImage, decode_to_fit};
 pub use encode::encode_like;
 pub use geometry::{BoxSize, fit_within};
+pub use tile::decode_tile_rgba;
 
 use std::io::Cursor;
 

@@ -140,6 +140,17 @@ impl Engine {
         tiles::tile(&self.shared, id).await
     }
 
+    /// Bytes to draw a large preview from: the pending upload's own copy, else the store's
+    /// largest variant (not cached: a preview is looked at once).
+    pub async fn preview(&self, id: ImageId) -> Result<Option<Bytes>, SyncError> {
+        tiles::preview(&self.shared, id).await
+    }
+
+    /// Images in the whole store, asked of the store itself (the replica may be behind).
+    pub async fn store_image_count(&self) -> Result<u64, SyncError> {
+        Ok(self.shared.client.count_store_images().await?)
+    }
+
     /// Bytes the tile cache holds on disk.
     pub async fn tile_cache_bytes(&self) -> Result<u64, SyncError> {
         tiles::cached_bytes(&self.shared).await

@@ -13,6 +13,8 @@ use super::worker::Shared;
 
 /// A picture bigger than this is no tile; refuse it rather than fill the cache.
 const MAX_TILE_BYTES: usize = 8 * 1024 * 1024;
+/// The store keeps no picture over 8 MiB; a zoom variant is well under it.
+const MAX_PREVIEW_BYTES: usize = 16 * 1024 * 1024;
 
 fn tile_dir(shared: &Shared) -> PathBuf {
     shared.config.dir.join("tiles")
@@ -68,6 +70,30 @@ pub(crate) async fn tile(shared: &Shared, id: ImageId) -> Result<Option<Bytes>, 
     let bytes = shared.client.fetch_asset(&url, MAX_TILE_BYTES).await?;
     store(shared, &dir, &url, &bytes).await?;
     Ok(Some(bytes))
+}
+
+/// The bytes of an image's largest picture: the local copy of a pending upload, else the
+/// store's zoom (or next largest) variant, fetched each time.
+pub(crate) async fn preview(shared: &Shared, id: ImageId) -> Result<Option<Bytes>, SyncError> {
+    let Some(image) = shared.replica.image(id).await? else {
+        return Ok(None);
+    };
+    if let Some(path) = &image.local_file {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| SyncError::io(path, e))?;
+        return Ok(Some(Bytes::from(bytes)));
+    }
+    let Some(url) = image
+        .zoom_url
+        .or(image.standard_url)
+        .or(image.thumbnail_url)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        shared.client.fetch_asset(&url, MAX_PREVIEW_BYTES).await?,
+    ))
 }
 
 async fn store(shared: &Shared, dir: &Path, url: &str, bytes: &Bytes) -> Result<(), SyncError> {

@@ -5,10 +5,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
-use crate::imaging::{self, BoxSize};
+use crate::imaging;
 use crate::sync::{Engine, Event, ImageId, LocalImage, ProductSummary, Status, SyncError};
 
 /// The longest side of a decoded grid tile, in pixels.
@@ -27,11 +28,41 @@ pub enum Message {
         key: String,
         image: Option<egui::ColorImage>,
     },
+    /// A large picture for the preview; `None` when it could not be loaded.
+    Preview {
+        id: ImageId,
+        image: Option<egui::ColorImage>,
+    },
+    /// The store-wide image count, or why it could not be asked.
+    StoreCount(Result<u64, String>),
+    /// The file dialog answered.
+    Picked {
+        purpose: Pick,
+        paths: Vec<PathBuf>,
+    },
+    /// The file dialog closed at once: this desktop has none (no XDG portal).
+    NoDialog(Pick),
+    /// A file was written.
+    Saved(PathBuf),
     Status(Status),
     Event(Event),
     /// An action failed; the text says what to do.
     Error(String),
 }
+
+/// What a file dialog was opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    AddFiles { product: i64 },
+    Replace { image: ImageId },
+    ExportCsv,
+}
+
+/// The longest side of a decoded preview, in pixels (the zoom variant's box).
+pub const PREVIEW_PIXELS: u32 = 1280;
+
+/// A dialog that answers faster than this was never shown: a person cannot cancel that fast.
+const NO_DIALOG_WITHIN: Duration = Duration::from_millis(400);
 
 pub struct Backend {
     engine: Arc<Engine>,
@@ -179,6 +210,102 @@ impl Backend {
         });
     }
 
+    /// Loads and decodes an image's largest picture for the preview.
+    pub fn load_preview(&self, id: ImageId) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            let bytes = match engine.preview(id).await {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    return Some(Message::Error(format!(
+                        "Could not load the picture of image {id}: {err}"
+                    )));
+                }
+            };
+            let image = match bytes {
+                Some(bytes) => {
+                    tokio::task::spawn_blocking(move || decode_rgba(&bytes, PREVIEW_PIXELS))
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                None => None,
+            };
+            Some(Message::Preview { id, image })
+        });
+    }
+
+    /// Asks the store (not the replica) how many images it holds.
+    pub fn load_store_count(&self) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            Some(Message::StoreCount(
+                engine.store_image_count().await.map_err(|e| e.to_string()),
+            ))
+        });
+    }
+
+    /// Opens the desktop's file dialog (XDG portal on Linux) without blocking the frame.
+    pub fn pick(&self, purpose: Pick) {
+        self.spawn(async move {
+            let opened = Instant::now();
+            let images = ["jpg", "jpeg", "png", "gif", "webp", "bmp"];
+            let paths: Option<Vec<PathBuf>> = match purpose {
+                Pick::AddFiles { .. } => rfd::AsyncFileDialog::new()
+                    .set_title("Add images")
+                    .add_filter("Images", &images)
+                    .pick_files()
+                    .await
+                    .map(|files| files.iter().map(|f| f.path().to_path_buf()).collect()),
+                Pick::Replace { .. } => rfd::AsyncFileDialog::new()
+                    .set_title("Replace the picture")
+                    .add_filter("Images", &images)
+                    .pick_file()
+                    .await
+                    .map(|f| vec![f.path().to_path_buf()]),
+                Pick::ExportCsv => rfd::AsyncFileDialog::new()
+                    .set_title("Export counts as CSV")
+                    .set_file_name("image-counts.csv")
+                    .save_file()
+                    .await
+                    .map(|f| vec![f.path().to_path_buf()]),
+            };
+            match paths {
+                Some(paths) if !paths.is_empty() => Some(Message::Picked { purpose, paths }),
+                _ if opened.elapsed() < NO_DIALOG_WITHIN => Some(Message::NoDialog(purpose)),
+                _ => None,
+            }
+        });
+    }
+
+    /// Writes a file under a temporary name and renames it, so a reader never sees half of it.
+    pub fn write_file(&self, path: PathBuf, contents: String) {
+        self.spawn(async move {
+            let tmp = path.with_extension("imagedesk-tmp");
+            let written = async {
+                tokio::fs::write(&tmp, contents.as_bytes()).await?;
+                tokio::fs::rename(&tmp, &path).await
+            }
+            .await;
+            Some(match written {
+                Ok(()) => Message::Saved(path),
+                Err(err) => {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    Message::Error(format!("Could not write {}: {err}", path.display()))
+                }
+            })
+        });
+    }
+
+    /// Runs an edit to completion, blocking: only for the last edits when the window closes.
+    pub fn edit_before_exit<F, Fut>(&self, edit: F) -> Result<(), SyncError>
+    where
+        F: FnOnce(Arc<Engine>) -> Fut,
+        Fut: Future<Output = Result<(), SyncError>>,
+    {
+        self.runtime.block_on(edit(self.engine.clone()))
+    }
+
     pub fn add_files(&self, product_id: i64, paths: Vec<PathBuf>) {
         self.edit("add the file", move |engine| async move {
             for path in paths {
@@ -197,15 +324,16 @@ fn reply<T>(result: Result<T, SyncError>, wrap: impl FnOnce(T) -> Message) -> Me
 }
 
 fn decode_tile(bytes: &[u8]) -> Option<egui::ColorImage> {
-    let probe = imaging::probe(bytes).ok()?;
-    let decoded =
-        imaging::decode_to_fit(bytes, probe, BoxSize::new(TILE_PIXELS, TILE_PIXELS)).ok()?;
+    decode_rgba(bytes, TILE_PIXELS)
+}
+
+fn decode_rgba(bytes: &[u8], max_side: u32) -> Option<egui::ColorImage> {
+    let decoded = imaging::decode_tile_rgba(bytes, max_side).ok()?;
     let size = [decoded.width as usize, decoded.height as usize];
-    Some(match decoded.channels {
-        4 => egui::ColorImage::from_rgba_unmultiplied(size, &decoded.pixels),
-        3 => egui::ColorImage::from_rgb(size, &decoded.pixels),
-        _ => return None,
-    })
+    Some(egui::ColorImage::from_rgba_unmultiplied(
+        size,
+        &decoded.pixels,
+    ))
 }
 
 /// Sends a message and wakes the UI.

@@ -4,11 +4,14 @@
 
 mod app;
 mod backend;
+mod counts;
 mod grid;
+mod history;
 mod panels;
+mod preview;
 mod tiles;
 
-pub use app::ImageDeskApp;
+pub use app::{ImageDeskApp, View};
 pub use backend::Backend;
 
 /// Opens the window and runs until it is closed.

@@ -51,9 +51,19 @@ pub enum DetailsAction {
     None,
     SaveDescription(String),
     SetThumbnail,
+    Preview,
+    /// Replace the picture with the file at this (typed) path.
+    Replace(String),
+    /// Replace the picture with a file chosen in a dialog.
+    ReplaceDialog,
 }
 
-pub fn details_ui(ui: &mut egui::Ui, image: &LocalImage, draft: &mut String) -> DetailsAction {
+pub fn details_ui(
+    ui: &mut egui::Ui,
+    image: &LocalImage,
+    draft: &mut String,
+    replace_path: &mut String,
+) -> DetailsAction {
     let mut action = DetailsAction::None;
     ui.heading("Details");
     ui.label(RichText::new(&image.image_file).small());
@@ -74,6 +84,30 @@ pub fn details_ui(ui: &mut egui::Ui, image: &LocalImage, draft: &mut String) -> 
             .clicked()
         {
             action = DetailsAction::SetThumbnail;
+        }
+    });
+    if ui
+        .button("Preview")
+        .on_hover_text("Show it large (double-click, Enter)")
+        .clicked()
+    {
+        action = DetailsAction::Preview;
+    }
+    ui.separator();
+    let label = ui.label("Replacement file path");
+    ui.add(egui::TextEdit::singleline(replace_path).desired_width(f32::INFINITY))
+        .labelled_by(label.id);
+    ui.horizontal(|ui| {
+        if ui
+            .button("Replace picture")
+            .on_hover_text("Upload the file at this path in place of the picture, keeping its place and description")
+            .clicked()
+        {
+            action = if replace_path.trim().is_empty() {
+                DetailsAction::ReplaceDialog
+            } else {
+                DetailsAction::Replace(replace_path.trim().to_owned())
+            };
         }
     });
     ui.separator();

@@ -83,3 +83,57 @@ impl TestStore {
 pub fn small_jpeg(seed: u64) -> Vec<u8> {
     synthetic::jpeg(&synthetic::photo(160, 120, seed), 80, false, None)
 }
+
+/// A store whose server was stopped; its data stays for a restart on the same address.
+pub struct StoppedStore {
+    pub data: tempfile::TempDir,
+    pub import: tempfile::TempDir,
+    pub listen: std::net::SocketAddr,
+}
+
+impl TestStore {
+    /// Shuts the server down (connections are refused until [`StoppedStore::start`]).
+    pub async fn stop(self) -> StoppedStore {
+        let listen = self.server.addr();
+        self.server.shutdown().await.unwrap();
+        StoppedStore {
+            data: self.data,
+            import: self.import,
+            listen,
+        }
+    }
+}
+
+impl StoppedStore {
+    /// Starts the server again over the same data, on the same address.
+    pub async fn start(self) -> TestStore {
+        let mut config = Config::local(self.data.path(), TOKEN);
+        config.import_dir = Some(self.import.path().to_path_buf());
+        config.listen = self.listen;
+        let server = Server::bind(config).await.unwrap().spawn();
+        let client = client_for(&server.api_url());
+        TestStore {
+            server,
+            client,
+            data: self.data,
+            import: self.import,
+        }
+    }
+}
+
+/// A bare HTTP server on loopback that serves `bytes` at `/{name}` (an image host for
+/// add-from-URL tests). Runs until the runtime stops.
+pub async fn serve_file(name: &str, bytes: Vec<u8>) -> String {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        &format!("/{name}"),
+        get(move || {
+            let bytes = bytes.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/{name}")
+}

@@ -1,0 +1,110 @@
+//! Grid tiles: small pictures decoded straight to RGBA, which is what a texture upload wants.
+
+use image::metadata::Orientation;
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+
+use super::decode::orientation_from_exif;
+use super::{BoxSize, DecodedImage, ImageFormat, ImagingError, decode_to_fit, probe};
+
+/// Decodes a picture for a grid tile of at most `max_side` pixels a side, as RGBA.
+///
+/// The store's thumbnails are small upright JPEGs: those are decoded whole by zune-jpeg straight
+/// to RGBA (the GPU scales them), which is as fast as libjpeg-turbo. Anything else (a local
+/// original waiting to upload, a PNG, a rotated photo) goes through [`decode_to_fit`], which
+/// scales in the DCT and applies the EXIF orientation.
+pub fn decode_tile_rgba(bytes: &[u8], max_side: u32) -> Result<DecodedImage, ImagingError> {
+    let probe = probe(bytes)?;
+    let small = probe.width.max(probe.height) <= max_side.saturating_mul(2);
+    if probe.format == ImageFormat::Jpeg
+        && small
+        && let Some(decoded) = decode_small_jpeg(bytes)?
+    {
+        return Ok(decoded);
+    }
+    let decoded = decode_to_fit(bytes, probe, BoxSize::new(max_side, max_side))?;
+    Ok(to_rgba(decoded))
+}
+
+/// `None` when the JPEG asks to be rotated: the general path handles that.
+fn decode_small_jpeg(bytes: &[u8]) -> Result<Option<DecodedImage>, ImagingError> {
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGBA);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| ImagingError::Decode(e.to_string()))?;
+    let upright = decoder
+        .exif()
+        .and_then(|exif| orientation_from_exif(exif))
+        .is_none_or(|o| o == Orientation::NoTransforms);
+    if !upright {
+        return Ok(None);
+    }
+    let pixels = decoder
+        .decode()
+        .map_err(|e| ImagingError::Decode(e.to_string()))?;
+    let Some((width, height)) = decoder.dimensions() else {
+        return Err(ImagingError::Decode("the JPEG has no size".into()));
+    };
+    let (width, height) = (width as u32, height as u32);
+    if pixels.len() != width as usize * height as usize * 4 {
+        return Err(ImagingError::Decode(
+            "the JPEG decoder returned a short picture".into(),
+        ));
+    }
+    Ok(Some(DecodedImage {
+        width,
+        height,
+        channels: 4,
+        pixels,
+        oriented_source: (width, height),
+    }))
+}
+
+fn to_rgba(decoded: DecodedImage) -> DecodedImage {
+    if decoded.channels == 4 {
+        return decoded;
+    }
+    let pixels = decoded
+        .pixels
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    DecodedImage {
+        channels: 4,
+        pixels,
+        ..decoded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::synthetic;
+
+    #[test]
+    fn small_jpeg_decodes_to_rgba_at_full_size() {
+        let photo = synthetic::photo(200, 150, 7);
+        let bytes = synthetic::jpeg(&photo, 85, false, None);
+        let tile = decode_tile_rgba(&bytes, 256).unwrap();
+        assert_eq!((tile.width, tile.height, tile.channels), (200, 150, 4));
+        assert_eq!(tile.pixels.len(), 200 * 150 * 4);
+    }
+
+    #[test]
+    fn rotated_and_large_jpegs_are_fitted_upright() {
+        let photo = synthetic::photo(200, 100, 3);
+        let rotated = synthetic::jpeg(&photo, 85, false, Some(6));
+        let tile = decode_tile_rgba(&rotated, 256).unwrap();
+        assert_eq!(
+            (tile.width, tile.height),
+            (100, 200),
+            "EXIF 6 turns it upright"
+        );
+        let large = synthetic::jpeg(&synthetic::photo(1600, 800, 3), 85, false, None);
+        let tile = decode_tile_rgba(&large, 256).unwrap();
+        assert_eq!((tile.width, tile.height, tile.channels), (256, 128, 4));
+    }
+}
