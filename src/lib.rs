@@ -6,6 +6,7 @@
 //! - [`imaging`]: decoding, validation and resizing, shared by both.
 
 pub mod api;
+pub mod desktop;
 pub mod imaging;
 pub mod server;
 pub mod sync;

@@ -127,7 +127,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Sync(args)) => sync(args),
-        None => desktop(cli.api, cli.token, cli.user, cli.data_dir),
+        None => imagedesk::desktop::run(imagedesk::desktop::Options {
+            api: cli.api,
+            token: cli.token,
+            user: cli.user,
+            data_dir: cli.data_dir,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,77 +159,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("listening on http://{}", server.local_addr());
         server.run(shutdown_signal()).await
     })
-}
-
-/// Opens the window on a remote store, or on the embedded default: a server started in this
-/// process on loopback, over a data directory seeded with the demo store on first start.
-fn desktop(
-    api: Option<String>,
-    token: Option<String>,
-    user: Option<String>,
-    data_dir: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    use imagedesk::api::{Client, Credentials};
-    use imagedesk::sync::{Engine, EngineConfig};
-
-    let data_dir = match data_dir {
-        Some(dir) => dir,
-        None => directories::ProjectDirs::from("", "", "imagedesk")
-            .context("no home directory to keep imagedesk's data in; pass --data-dir")?
-            .data_dir()
-            .to_path_buf(),
-    };
-    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
-    let (backend, title, server) = runtime.block_on(async {
-        let (client, config, title, server) = match api {
-            Some(api) => {
-                let token = token.context("--api needs --token (or IMAGEDESK_TOKEN)")?;
-                let credentials = match user {
-                    Some(username) => Credentials::Basic { username, token },
-                    None => Credentials::Token(token),
-                };
-                let config = EngineConfig::in_dir(
-                    data_dir
-                        .join("profiles")
-                        .join(imagedesk::sync::profile_name(&api)),
-                );
-                (
-                    Client::new(&api, credentials)?,
-                    config,
-                    format!("imagedesk — {api}"),
-                    None,
-                )
-            }
-            None => {
-                // A fresh token per start: the embedded store listens on loopback only, for
-                // this process.
-                let token = format!("local-{:016x}", rand::random::<u64>());
-                let mut config = imagedesk::server::Config::local(data_dir.join("store"), &token);
-                config.seed_demo = true;
-                let server = imagedesk::server::Server::bind(config)
-                    .await
-                    .context("could not start the embedded store")?
-                    .spawn();
-                tracing::info!("embedded store at {}", server.base_url());
-                let client = Client::new(&server.api_url(), Credentials::Token(token))?;
-                let config = EngineConfig::in_dir(data_dir.join("profiles").join("embedded"));
-                (
-                    client,
-                    config,
-                    "imagedesk — demo store".to_owned(),
-                    Some(server),
-                )
-            }
-        };
-        let engine = Engine::open(config, client).await?;
-        let backend = imagedesk::ui::Backend::new(engine, tokio::runtime::Handle::current());
-        anyhow::Ok((backend, title, server))
-    })?;
-    let shown = imagedesk::ui::run_native(backend, &title);
-    if let Some(server) = server {
-        runtime.block_on(server.shutdown())?;
-    }
-    shown.map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
 
 fn sync(args: SyncArgs) -> anyhow::Result<()> {

@@ -943,6 +943,9 @@ impl ImageDeskApp {
         if pressed(ui, Key::Escape) {
             self.selection.clear();
         }
+        if command && pressed(ui, Key::Q) {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         if command && pressed(ui, Key::O) {
             self.choose_files();
         }

@@ -12,12 +12,13 @@ pub fn products_ui(
     selected: Option<i64>,
 ) -> Option<i64> {
     ui.heading("Products");
+    let label = ui.label("Search products");
     ui.add(
         egui::TextEdit::singleline(filter)
-            .hint_text("Search name, SKU or id")
+            .hint_text("name, SKU or id")
             .desired_width(f32::INFINITY),
     )
-    .labelled_by(ui.label("Search products").id);
+    .labelled_by(label.id);
     ui.separator();
     let needle = filter.trim().to_lowercase();
     let mut picked = None;
