@@ -69,7 +69,8 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         let engine = Engine::open(config, client)
             .await
             .context("could not open the local copy of the store")?;
-        let backend = Backend::new(engine, tokio::runtime::Handle::current());
+        let backend =
+            Backend::new(engine, tokio::runtime::Handle::current()).with_data_dir(&data_dir);
         anyhow::Ok((backend, title, server))
     })?;
     let shown = crate::ui::run_native(backend, &title);

@@ -154,6 +154,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             allow_private_urls: args.allow_private_urls,
             rate_limit: args.rate_limit,
             seed_demo: args.seed_demo,
+            ..imagedesk::server::Config::local(PathBuf::new(), String::new())
         };
         let server = imagedesk::server::Server::bind(config).await?;
         println!("listening on http://{}", server.local_addr());

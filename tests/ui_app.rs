@@ -17,7 +17,8 @@ struct Rig {
     runtime: tokio::runtime::Runtime,
     store: Option<TestStore>,
     product: i64,
-    _replica: tempfile::TempDir,
+    /// The app's data directory (token files, other stores' replicas); the replica is inside.
+    data: tempfile::TempDir,
 }
 
 impl Rig {
@@ -31,19 +32,29 @@ impl Rig {
         delete_grace: Duration,
         adjust: impl FnOnce(&mut Config),
     ) -> (Rig, Harness<'static, ImageDeskApp>) {
+        Rig::build_with(delete_grace, adjust, false)
+    }
+
+    /// `render`: draw with wgpu, for snapshots.
+    fn build_with(
+        delete_grace: Duration,
+        adjust: impl FnOnce(&mut Config),
+        render: bool,
+    ) -> (Rig, Harness<'static, ImageDeskApp>) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let replica = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let replica = data.path().join("replica");
         let (store, product, engine) = runtime.block_on(async {
             let store = start_with(adjust).await;
             let product = store.product("Lamp").await;
             seed(&store, product, 3).await;
             let other = store.product("Chair").await;
             seed(&store, other, 1).await;
-            let mut config = EngineConfig::in_dir(replica.path());
+            let mut config = EngineConfig::in_dir(&replica);
             config.backoff_base = Duration::from_millis(50);
             config.backoff_max = Duration::from_millis(300);
             let engine = Engine::open(config, client_for(&store.server.api_url()))
@@ -51,18 +62,21 @@ impl Rig {
                 .unwrap();
             (store, product, engine)
         });
-        let backend = Backend::new(engine, runtime.handle().clone());
+        let backend = Backend::new(engine, runtime.handle().clone()).with_data_dir(data.path());
         let app = ImageDeskApp::new(backend).with_delete_grace(delete_grace);
-        let harness = Harness::builder()
+        let mut builder = Harness::builder()
             .with_size(egui::Vec2::new(1280.0, 800.0))
             // Short simulated frames, so two clicks in a row count as a double-click.
-            .with_step_dt(1.0 / 60.0)
-            .build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
+            .with_step_dt(1.0 / 60.0);
+        if render {
+            builder = builder.wgpu();
+        }
+        let harness = builder.build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
         let rig = Rig {
             runtime,
             store: Some(store),
             product,
-            _replica: replica,
+            data,
         };
         (rig, harness)
     }
@@ -155,6 +169,9 @@ fn choosing_a_product_shows_its_images_in_order() {
     harness.get_by_label("Image 1: img-0 (thumbnail)");
     harness.get_by_label("Image 2: img-1");
     assert_eq!(harness.state().images().len(), 3);
+    step_until(&mut harness, "the other product's count", |h| {
+        h.query_by_label_contains("Chair (1)").is_some()
+    });
     harness.get_by_label_contains("Chair (1)").click();
     step_until(&mut harness, "the other product shows", |h| {
         h.state().images().len() == 1
@@ -581,4 +598,109 @@ fn a_conflict_shows_both_values_and_can_take_the_stores() {
     step_until(&mut harness, "the tile shows it", |h| {
         h.query_by_label("Image 1: theirs (thumbnail)").is_some()
     });
+}
+
+/// Renders the harness with wgpu (Mesa's lavapipe on CI: `.ci/run` installs it) and compares
+/// with `tests/snapshots/{name}.png`; `UPDATE_SNAPSHOTS=1` rewrites them.
+fn snapshot(harness: &mut Harness<'_, ImageDeskApp>, name: &str) {
+    step_until(harness, "every visible tile is decoded", |h| {
+        let (ready, loading) = h.state().tiles_ready_and_loading();
+        ready > 0 && loading == 0
+    });
+    harness.step();
+    harness.snapshot(name);
+}
+
+fn snapshot_rig() -> (Rig, Harness<'static, ImageDeskApp>) {
+    Rig::build_with(Duration::from_millis(50), |_| {}, true)
+}
+
+#[test]
+fn snapshots_of_the_main_screens() {
+    let (_rig, mut harness) = snapshot_rig();
+    open_lamp(&mut harness);
+    step_until(&mut harness, "nothing pending", |h| {
+        h.query_by_label("0 pending").is_some() && h.query_by_label("online").is_some()
+    });
+    snapshot(&mut harness, "grid");
+
+    harness.get_by_label("Image 2: img-1").click();
+    step_until(&mut harness, "the details", |h| {
+        h.query_by_label("Set as thumbnail").is_some()
+    });
+    snapshot(&mut harness, "details");
+
+    harness.get_by_label("Delete all images…").click();
+    step_until(&mut harness, "the question", |h| {
+        h.query_by_label("Delete all 3 images").is_some()
+    });
+    snapshot(&mut harness, "confirm_delete_all");
+    harness.get_by_label("Cancel").click();
+    harness.step();
+
+    harness.get_by_label("Counts").click();
+    step_until(&mut harness, "the store total", |h| {
+        h.query_by_label("Store-wide: 4 images").is_some()
+    });
+    harness.step();
+    harness.snapshot("counts");
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn the_stores_dialog_saves_a_profile_with_a_private_token_and_switches_to_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (rig, mut harness) = Rig::new();
+    let other = rig.runtime.block_on(async {
+        let other = start().await;
+        let desk = other.product("Desk").await;
+        seed(&other, desk, 2).await;
+        other
+    });
+    open_lamp(&mut harness);
+    harness.get_by_label("Stores…").click();
+    type_into(&mut harness, "Store name", "Second shop");
+    type_into(&mut harness, "API URL", &other.server.api_url());
+    type_into(&mut harness, "Token", TOKEN);
+    harness.get_by_label("Save and connect").click();
+    step_until(&mut harness, "the other store's products", |h| {
+        h.query_by_label_contains("Desk (2)").is_some()
+            && h.query_by_label_contains("Lamp").is_none()
+    });
+    step_until(&mut harness, "its tiles", |h| {
+        h.query_by_label("Image 2: img-1").is_some()
+    });
+
+    let token_file = imagedesk::ui::profiles::token_path(rig.data.path(), &other.server.api_url());
+    step_until(&mut harness, "the token file", |_| token_file.exists());
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), TOKEN);
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the user may read a token");
+
+    let mut storage = MemoryStorage::default();
+    harness.state().save_profiles(&mut storage);
+    let saved = imagedesk::ui::profiles::load(&storage);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].name, "Second shop");
+    assert_eq!(saved[0].api_url, other.server.api_url());
+    assert!(
+        !storage.0.values().any(|v| v.contains(TOKEN)),
+        "the token never goes into eframe's storage"
+    );
 }

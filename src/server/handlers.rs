@@ -388,12 +388,11 @@ pub async fn create_image(
         {
             return Ok(CreateOutcome::Replayed { status, body });
         }
-        if repo::count_images(&mut tx, product_id).await? >= MAX_IMAGES_PER_PRODUCT {
+        let most = state.config.max_images_per_product;
+        if repo::count_images(&mut tx, product_id).await? >= most {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                format!(
-                    "The product already has {MAX_IMAGES_PER_PRODUCT} images, the most allowed."
-                ),
+                format!("The product already has {most} images, the most allowed."),
             ));
         }
         let new = repo::NewImage {

@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 pub use fetch::is_public_ip;
+pub use handlers::MAX_IMAGES_PER_PRODUCT;
 pub use openapi::openapi_json;
 
 /// Everything `imagedesk serve` can be told.
@@ -47,6 +48,9 @@ pub struct Config {
     pub rate_limit: Option<u32>,
     /// Seed the demo store on start (once: a seeded store is never seeded again).
     pub seed_demo: bool,
+    /// Images a product may have (SPEC: 1000, then 409). Benchmarks of very large products
+    /// raise it; the command line does not.
+    pub max_images_per_product: i64,
 }
 
 impl Config {
@@ -60,6 +64,7 @@ impl Config {
             allow_private_urls: false,
             rate_limit: None,
             seed_demo: false,
+            max_images_per_product: MAX_IMAGES_PER_PRODUCT,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::grid::{GridAction, grid_ui};
 use super::history::{Change, DELETE_GRACE, HeldDelete, History};
 use super::panels::{DetailsAction, details_ui, products_ui, status_ui};
 use super::preview::{Preview, PreviewAction};
+use super::profiles::{self, ConnectionAction, ConnectionForm, Profile};
 use super::tiles::TileCache;
 use crate::sync::{Conflict, ConflictField, Event, ImageId, LocalImage, ProductSummary, Status};
 
@@ -66,6 +67,8 @@ pub struct ImageDeskApp {
     confirm_delete_all: Option<ConfirmDeleteAll>,
     preview: Option<Preview>,
     counts: CountsView,
+    profiles: Vec<Profile>,
+    connection: ConnectionForm,
 }
 
 impl ImageDeskApp {
@@ -98,7 +101,24 @@ impl ImageDeskApp {
             confirm_delete_all: None,
             preview: None,
             counts: CountsView::default(),
+            profiles: Vec::new(),
+            connection: ConnectionForm::default(),
         }
+    }
+
+    /// The saved store profiles (from eframe's storage).
+    pub fn with_profiles(mut self, profiles: Vec<Profile>) -> ImageDeskApp {
+        self.profiles = profiles;
+        self
+    }
+
+    pub fn profiles(&self) -> &[Profile] {
+        &self.profiles
+    }
+
+    /// Writes the profile list to eframe's storage (eframe calls this through `App::save`).
+    pub fn save_profiles(&self, storage: &mut dyn eframe::Storage) {
+        profiles::save(storage, &self.profiles);
     }
 
     /// How long deletes wait for Undo before they go to the engine (tests shorten it).
@@ -136,6 +156,11 @@ impl ImageDeskApp {
     /// Texture memory the grid holds now.
     pub fn texture_bytes(&self) -> usize {
         self.tiles.texture_bytes()
+    }
+
+    /// Grid tiles with a texture, and tiles still being fetched or decoded.
+    pub fn tiles_ready_and_loading(&self) -> (usize, usize) {
+        (self.tiles.ready(), self.tiles.loading())
     }
 
     /// Draws one frame. `eframe::App::ui` calls this; tests call it through egui_kittest.
@@ -184,8 +209,76 @@ impl ImageDeskApp {
                 egui::CentralPanel::default().show(ui, |ui| self.counts_view_ui(ui));
             }
         }
+        self.messages_ui(ui);
         self.preview_ui(ui);
         self.confirm_delete_all_ui(ui);
+        self.connection_dialog_ui(ui);
+    }
+
+    fn connection_dialog_ui(&mut self, ui: &mut egui::Ui) {
+        if !self.connection.open {
+            return;
+        }
+        match self.connection.connection_ui(ui.ctx(), &self.profiles) {
+            ConnectionAction::None => {}
+            ConnectionAction::Save(profile, token) => {
+                self.remember(profile.clone(), token);
+                self.notices
+                    .push(format!("Saved the store \"{}\".", profile.name));
+            }
+            ConnectionAction::Connect(profile, token) => {
+                self.remember(profile.clone(), token.clone());
+                self.backend.connect(profile, Some(token));
+            }
+            ConnectionAction::ConnectSaved(profile) => {
+                self.connection.open = false;
+                self.backend.connect(profile, None);
+            }
+            ConnectionAction::Forget(profile) => {
+                self.profiles.retain(|p| p.api_url != profile.api_url);
+                self.backend.forget_token(&profile);
+            }
+        }
+    }
+
+    /// Adds or updates a profile (keyed by its API URL) and saves its token if one was typed.
+    fn remember(&mut self, profile: Profile, token: String) {
+        match self
+            .profiles
+            .iter_mut()
+            .find(|p| p.api_url == profile.api_url)
+        {
+            Some(existing) => *existing = profile.clone(),
+            None => self.profiles.push(profile.clone()),
+        }
+        if !token.trim().is_empty() {
+            self.backend.save_token(&profile, token.trim().to_owned());
+        }
+    }
+
+    /// Switches the window to another store's backend: held deletes go to the old store's
+    /// queue first, then everything shown is reset.
+    fn connected(&mut self, ctx: &egui::Context, backend: Backend, title: String) {
+        self.flush_held_deletes();
+        self.backend = backend;
+        self.backend.attach(ctx);
+        self.backend.load_products();
+        self.products.clear();
+        self.product = None;
+        self.all_images.clear();
+        self.images.clear();
+        self.selection.clear();
+        self.focus = None;
+        self.preview = None;
+        self.confirm_delete_all = None;
+        self.tiles = TileCache::new(TILE_BUDGET_BYTES);
+        self.uploads.clear();
+        self.conflicts.clear();
+        self.history = History::default();
+        self.store_count = StoreCount::NotAsked;
+        self.recount_store(true);
+        self.notices.push(format!("Connected to {title}."));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Title(format!("imagedesk — {title}")));
     }
 
     fn images_ui(&mut self, ui: &mut egui::Ui) {
@@ -239,6 +332,10 @@ impl ImageDeskApp {
             }
             Message::Picked { purpose, paths } => self.picked(purpose, paths),
             Message::NoDialog(purpose) => self.notices.push(no_dialog_advice(purpose).into()),
+            Message::TokenSaved(name) => self.notices.push(format!(
+                "Saved the token of \"{name}\" in a file only you can read."
+            )),
+            Message::Connected { backend, title } => self.connected(ctx, *backend, title),
             Message::Saved(path) => self
                 .notices
                 .push(format!("Saved the counts to {}.", path.display())),
@@ -354,6 +451,13 @@ impl ImageDeskApp {
             }
             ui.separator();
             if ui
+                .button("Stores…")
+                .on_hover_text("Connect to another store; save store profiles")
+                .clicked()
+            {
+                self.connection.open = true;
+            }
+            if ui
                 .button("Refresh")
                 .on_hover_text("Pull the store now (F5)")
                 .clicked()
@@ -423,9 +527,25 @@ impl ImageDeskApp {
             }
         });
         self.progress_ui(ui);
-        self.held_deletes_ui(ui);
-        self.conflicts_ui(ui);
-        self.notices_ui(ui);
+    }
+
+    /// Toasts, conflicts and notices float above the bottom-right corner, so that they never
+    /// move what is under the pointer.
+    fn messages_ui(&mut self, ui: &mut egui::Ui) {
+        if self.held.is_empty() && self.conflicts.is_empty() && self.notices.is_empty() {
+            return;
+        }
+        egui::Area::new(egui::Id::unique("messages"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
+            .order(egui::Order::Foreground)
+            .show(ui.ctx(), |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.set_max_width(560.0);
+                    self.held_deletes_ui(ui);
+                    self.conflicts_ui(ui);
+                    self.notices_ui(ui);
+                });
+            });
     }
 
     fn progress_ui(&self, ui: &mut egui::Ui) {
@@ -1036,6 +1156,10 @@ fn no_dialog_advice(purpose: Pick) -> &'static str {
 impl eframe::App for ImageDeskApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show_ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.save_profiles(storage);
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

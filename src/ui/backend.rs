@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
+use super::profiles::{Profile, token_path};
+use crate::api::{Client, Credentials};
+use crate::desktop::write_private;
 use crate::imaging;
 use crate::sync::{Engine, Event, ImageId, LocalImage, ProductSummary, Status, SyncError};
+use crate::sync::{EngineConfig, profile_name};
 
 /// The longest side of a decoded grid tile, in pixels.
 pub const TILE_PIXELS: u32 = 256;
@@ -44,6 +48,13 @@ pub enum Message {
     NoDialog(Pick),
     /// A file was written.
     Saved(PathBuf),
+    /// A store's token was saved in its private file.
+    TokenSaved(String),
+    /// The app is now connected to another store.
+    Connected {
+        backend: Box<Backend>,
+        title: String,
+    },
     Status(Status),
     Event(Event),
     /// An action failed; the text says what to do.
@@ -66,6 +77,8 @@ const NO_DIALOG_WITHIN: Duration = Duration::from_millis(400);
 
 pub struct Backend {
     engine: Arc<Engine>,
+    /// Where token files and the replicas of other stores go; `None`: no switching stores.
+    data_dir: Option<PathBuf>,
     runtime: Handle,
     tx: Sender<Message>,
     rx: Receiver<Message>,
@@ -78,6 +91,7 @@ impl Backend {
         let (tx, rx) = channel();
         let backend = Backend {
             engine: Arc::new(engine),
+            data_dir: None,
             runtime,
             tx,
             rx,
@@ -85,6 +99,16 @@ impl Backend {
         };
         backend.forward_events();
         backend
+    }
+
+    /// Lets the app save tokens and open other stores' replicas under `dir`.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Backend {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    pub fn data_dir(&self) -> Option<&PathBuf> {
+        self.data_dir.as_ref()
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -297,6 +321,73 @@ impl Backend {
         });
     }
 
+    /// Saves a store's token in a file only the user can read.
+    pub fn save_token(&self, profile: &Profile, token: String) {
+        let Some(dir) = self.data_dir.clone() else {
+            self.sender().send(Message::Error(
+                "This window cannot save tokens (no data directory).".into(),
+            ));
+            return;
+        };
+        let name = profile.name.clone();
+        let path = token_path(&dir, &profile.api_url);
+        self.spawn(async move {
+            let written = tokio::task::spawn_blocking(move || {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                write_private(&path, &token)
+            })
+            .await;
+            Some(match written {
+                Ok(Ok(())) => Message::TokenSaved(name),
+                Ok(Err(err)) => {
+                    Message::Error(format!("Could not save the token of {name}: {err}"))
+                }
+                Err(err) => Message::Error(format!("Could not save the token of {name}: {err}")),
+            })
+        });
+    }
+
+    /// Removes a forgotten store's token file.
+    pub fn forget_token(&self, profile: &Profile) {
+        let Some(dir) = &self.data_dir else { return };
+        let path = token_path(dir, &profile.api_url);
+        self.spawn(async move {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => None,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                Err(err) => Some(Message::Error(format!(
+                    "Could not remove {}: {err}",
+                    path.display()
+                ))),
+            }
+        });
+    }
+
+    /// Opens a store's replica and engine (with `token`, or the one saved for it) and hands
+    /// the app a backend for it.
+    pub fn connect(&self, profile: Profile, token: Option<String>) {
+        let Some(dir) = self.data_dir.clone() else {
+            self.sender().send(Message::Error(
+                "This window cannot switch stores (no data directory).".into(),
+            ));
+            return;
+        };
+        self.spawn(async move {
+            match open_store(&dir, &profile, token).await {
+                Ok(engine) => Some(Message::Connected {
+                    backend: Box::new(Backend::new(engine, Handle::current()).with_data_dir(dir)),
+                    title: profile.name,
+                }),
+                Err(why) => Some(Message::Error(format!(
+                    "Could not connect to {}: {why}",
+                    profile.name
+                ))),
+            }
+        });
+    }
+
     /// Runs an edit to completion, blocking: only for the last edits when the window closes.
     pub fn edit_before_exit<F, Fut>(&self, edit: F) -> Result<(), SyncError>
     where
@@ -314,6 +405,37 @@ impl Backend {
             Ok(())
         });
     }
+}
+
+async fn open_store(
+    dir: &std::path::Path,
+    profile: &Profile,
+    token: Option<String>,
+) -> Result<Engine, String> {
+    let token = match token.filter(|t| !t.is_empty()) {
+        Some(token) => token,
+        None => {
+            let path = token_path(dir, &profile.api_url);
+            tokio::fs::read_to_string(&path)
+                .await
+                .map(|t| t.trim().to_owned())
+                .map_err(|_| {
+                    "no token is saved for it; type the token in the Stores dialog".to_owned()
+                })?
+        }
+    };
+    let credentials = match &profile.user {
+        Some(username) => Credentials::Basic {
+            username: username.clone(),
+            token,
+        },
+        None => Credentials::Token(token),
+    };
+    let client = Client::new(&profile.api_url, credentials).map_err(|e| e.to_string())?;
+    let config = EngineConfig::in_dir(dir.join("profiles").join(profile_name(&profile.api_url)));
+    Engine::open(config, client)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn reply<T>(result: Result<T, SyncError>, wrap: impl FnOnce(T) -> Message) -> Message {

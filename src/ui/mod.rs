@@ -9,23 +9,31 @@ mod grid;
 mod history;
 mod panels;
 mod preview;
+pub mod profiles;
 mod tiles;
 
 pub use app::{ImageDeskApp, View};
 pub use backend::Backend;
 
-/// Opens the window and runs until it is closed.
+/// Opens the window and runs until it is closed. The window's settings and the saved store
+/// profiles live in `<data dir>/app.ron` (eframe persistence).
 pub fn run_native(backend: Backend, title: &str) -> eframe::Result {
+    let persistence_path = backend.data_dir().map(|dir| dir.join("app.ron"));
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(title)
+            .with_app_id("imagedesk")
             .with_inner_size([1280.0, 800.0])
             .with_min_inner_size([720.0, 480.0]),
+        persistence_path,
         ..eframe::NativeOptions::default()
     };
     eframe::run_native(
-        title,
+        "imagedesk",
         options,
-        Box::new(|_cc| Ok(Box::new(ImageDeskApp::new(backend)))),
+        Box::new(|cc| {
+            let saved = cc.storage.map(profiles::load).unwrap_or_default();
+            Ok(Box::new(ImageDeskApp::new(backend).with_profiles(saved)))
+        }),
     )
 }

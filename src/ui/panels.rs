@@ -67,7 +67,6 @@ pub fn details_ui(
 ) -> DetailsAction {
     let mut action = DetailsAction::None;
     ui.heading("Details");
-    ui.label(RichText::new(&image.image_file).small());
     ui.separator();
     let label = ui.label("Description (alt text)");
     ui.add(egui::TextEdit::multiline(draft).desired_rows(3))
@@ -130,7 +129,8 @@ pub fn details_ui(
                 image
                     .server_id
                     .map_or_else(|| "not uploaded yet".to_owned(), |id| id.to_string()),
-            );
+            )
+            .on_hover_text(format!("Stored as {}", image.image_file));
             ui.end_row();
         });
     for (name, url) in [

@@ -128,4 +128,20 @@ impl TileCache {
     pub fn texture_bytes(&self) -> usize {
         self.bytes
     }
+
+    /// Tiles asked for and not decoded yet.
+    pub fn loading(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.texture.is_none())
+            .count()
+    }
+
+    /// Tiles with a texture now.
+    pub fn ready(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.texture, Some(Some(_))))
+            .count()
+    }
 }
