@@ -55,3 +55,7 @@ echo
 echo "Sync engine (cargo bench --bench sync_replay):"
 echo
 cargo bench --quiet --bench sync_replay
+
+echo
+echo "UI frame time scrolling 5,000 images (cargo bench --bench ui_frames):"
+cargo bench --quiet --bench ui_frames

@@ -35,6 +35,14 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             .to_path_buf(),
     };
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    let current = options
+        .api
+        .as_ref()
+        .map(|api| crate::ui::profiles::Profile {
+            name: api.clone(),
+            api_url: api.clone(),
+            user: options.user.clone(),
+        });
     let (backend, title, server) = runtime.block_on(async {
         let (client, config, title, server) = match options.api {
             Some(api) => {
@@ -73,7 +81,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             Backend::new(engine, tokio::runtime::Handle::current()).with_data_dir(&data_dir);
         anyhow::Ok((backend, title, server))
     })?;
-    let shown = crate::ui::run_native(backend, &title);
+    let shown = crate::ui::run_native(backend, &title, current);
     if let Some(server) = server {
         let _ = std::fs::remove_file(data_dir.join(CONNECTION_FILE));
         runtime.block_on(server.shutdown())?;

@@ -3,7 +3,9 @@
 //!
 //! - [`api`]: wire types, the async client and the reorder planner;
 //! - [`server`]: the API server (`imagedesk serve`);
-//! - [`imaging`]: decoding, validation and resizing, shared by both.
+//! - [`imaging`]: decoding, validation and resizing, shared by both;
+//! - [`sync`]: the app's local replica and durable outbox (offline-first);
+//! - [`ui`]: the eframe/egui app, and [`desktop`], which starts it.
 
 pub mod api;
 pub mod desktop;

@@ -704,3 +704,31 @@ fn the_stores_dialog_saves_a_profile_with_a_private_token_and_switches_to_it() {
         "the token never goes into eframe's storage"
     );
 }
+
+#[test]
+fn dragging_a_selection_moves_the_images_together() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    harness.step();
+    harness
+        .get_by_label("Image 2: img-1")
+        .click_modifiers(egui::Modifiers::COMMAND);
+    harness.step();
+    drag_tile(&mut harness, "Image 1: img-0 (thumbnail)", "Image 3: img-2");
+    wait_for_store(&rig, &mut harness, "both moved after img-2", |rig| {
+        rig.server_descriptions() == ["img-2", "img-0", "img-1"]
+    });
+}
+
+#[test]
+fn delete_key_deletes_one_image() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    harness.key_press(egui::Key::Delete);
+    wait_for_store(&rig, &mut harness, "two images left", |rig| {
+        rig.server_descriptions() == ["img-0", "img-2"]
+    });
+}

@@ -57,6 +57,8 @@ pub struct ImageDeskApp {
     status: Status,
     store_count: StoreCount,
     store_count_asked: Option<Instant>,
+    /// A recount was skipped to keep to [`RECOUNT_EVERY`]; it is owed.
+    recount_owed: bool,
     tiles: TileCache,
     uploads: HashMap<ImageId, (u64, u64)>,
     notices: Vec<String>,
@@ -91,6 +93,7 @@ impl ImageDeskApp {
             status: Status::default(),
             store_count: StoreCount::NotAsked,
             store_count_asked: None,
+            recount_owed: false,
             tiles: TileCache::new(TILE_BUDGET_BYTES),
             uploads: HashMap::new(),
             notices: Vec::new(),
@@ -175,6 +178,16 @@ impl ImageDeskApp {
             self.handle(ui.ctx(), message);
         }
         self.commit_due_deletes(ui.ctx());
+        if self.recount_owed
+            && let Some(asked) = self.store_count_asked
+        {
+            let wait = RECOUNT_EVERY.saturating_sub(asked.elapsed());
+            if wait.is_zero() {
+                self.recount_store(true);
+            } else {
+                ui.ctx().request_repaint_after(wait);
+            }
+        }
         if self.preview.is_none() && self.confirm_delete_all.is_none() {
             self.shortcuts(ui);
         }
@@ -384,8 +397,10 @@ impl ImageDeskApp {
             .store_count_asked
             .is_some_and(|at| at.elapsed() < RECOUNT_EVERY);
         if recent && !now {
+            self.recount_owed = true;
             return;
         }
+        self.recount_owed = false;
         self.store_count_asked = Some(Instant::now());
         if !matches!(self.store_count, StoreCount::Known(_)) {
             self.store_count = StoreCount::Asking;

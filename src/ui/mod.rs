@@ -17,7 +17,14 @@ pub use backend::Backend;
 
 /// Opens the window and runs until it is closed. The window's settings and the saved store
 /// profiles live in `<data dir>/app.ron` (eframe persistence).
-pub fn run_native(backend: Backend, title: &str) -> eframe::Result {
+///
+/// `current` is the store opened from the command line: it joins the saved profiles (without its
+/// token, which is saved only when the user types it in the Stores dialog).
+pub fn run_native(
+    backend: Backend,
+    title: &str,
+    current: Option<profiles::Profile>,
+) -> eframe::Result {
     let persistence_path = backend.data_dir().map(|dir| dir.join("app.ron"));
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -32,7 +39,12 @@ pub fn run_native(backend: Backend, title: &str) -> eframe::Result {
         "imagedesk",
         options,
         Box::new(|cc| {
-            let saved = cc.storage.map(profiles::load).unwrap_or_default();
+            let mut saved = cc.storage.map(profiles::load).unwrap_or_default();
+            if let Some(current) = current
+                && !saved.iter().any(|p| p.api_url == current.api_url)
+            {
+                saved.push(current);
+            }
             Ok(Box::new(ImageDeskApp::new(backend).with_profiles(saved)))
         }),
     )
