@@ -14,7 +14,7 @@ use super::history::{Change, DELETE_GRACE, HeldDelete, History};
 use super::panels::{DetailsAction, details_ui, products_ui, status_ui};
 use super::preview::{Preview, PreviewAction};
 use super::profiles::{self, ConnectionAction, ConnectionForm, Profile};
-use super::tiles::TileCache;
+use super::tiles::{Tile, TileCache};
 use crate::sync::{Conflict, ConflictField, Event, ImageId, LocalImage, ProductSummary, Status};
 
 /// Texture memory the grid may hold (decoded RGBA tiles).
@@ -681,6 +681,22 @@ impl ImageDeskApp {
             ui.label("Click an image to see its details.");
             return;
         };
+        // The grid's texture, drawn as large as the panel allows; the zoomed preview loads
+        // the full picture.
+        if let Tile::Ready(texture) = self.tiles.get(&image, &self.backend) {
+            let size = texture.size_vec2();
+            let width = ui.available_width().min(size.x * 2.0);
+            let response = ui
+                .add(
+                    egui::Image::new(texture)
+                        .fit_to_exact_size(size * (width / size.x))
+                        .sense(egui::Sense::click()),
+                )
+                .on_hover_text("Double-click to zoom");
+            if response.double_clicked() {
+                self.open_preview(image.id);
+            }
+        }
         match details_ui(ui, &image, &mut self.draft, &mut self.replace_path) {
             DetailsAction::None => {}
             DetailsAction::SaveDescription(text) => {

@@ -166,6 +166,11 @@ pub fn status_ui(ui: &mut egui::Ui, status: &Status, store_images: Option<u64>) 
             );
         }
         ui.separator();
+        ui.label(match status.last_sync {
+            Some(at) => format!("last sync {}", ago(at)),
+            None => "not synced yet".to_owned(),
+        });
+        ui.separator();
         if let Some(count) = store_images {
             ui.label(format!("{count} images in the store"));
         }
@@ -174,4 +179,14 @@ pub fn status_ui(ui: &mut egui::Ui, status: &Status, store_images: Option<u64>) 
             ui.label(RichText::new(error).small()).on_hover_text(error);
         }
     });
+}
+
+/// "just now", "5 min ago", "2 h ago": coarse on purpose, so the bar does not tick every second.
+fn ago(at: std::time::SystemTime) -> String {
+    let secs = at.elapsed().map_or(0, |d| d.as_secs());
+    match secs {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", secs / 60),
+        _ => format!("{} h ago", secs / 3600),
+    }
 }
