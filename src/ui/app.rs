@@ -682,20 +682,25 @@ impl ImageDeskApp {
             return;
         };
         // The grid's texture, drawn as large as the panel allows; the zoomed preview loads
-        // the full picture.
+        // the full picture. The box is reserved before the texture arrives, so nothing below
+        // it moves when it does.
+        let width = ui.available_width();
+        let (rect, response) =
+            ui.allocate_exact_size(egui::vec2(width, width * 0.75), egui::Sense::click());
         if let Tile::Ready(texture) = self.tiles.get(&image, &self.backend) {
             let size = texture.size_vec2();
-            let width = ui.available_width().min(size.x * 2.0);
-            let response = ui
-                .add(
-                    egui::Image::new(texture)
-                        .fit_to_exact_size(size * (width / size.x))
-                        .sense(egui::Sense::click()),
-                )
-                .on_hover_text("Double-click to zoom");
-            if response.double_clicked() {
-                self.open_preview(image.id);
-            }
+            let scale = (rect.width() / size.x).min(rect.height() / size.y);
+            egui::Image::new(texture).paint_at(
+                ui,
+                egui::Rect::from_center_size(rect.center(), size * scale),
+            );
+        }
+        let response = response.on_hover_text("Double-click to zoom");
+        response.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::Image, true, "Picture of the image")
+        });
+        if response.double_clicked() {
+            self.open_preview(image.id);
         }
         match details_ui(ui, &image, &mut self.draft, &mut self.replace_path) {
             DetailsAction::None => {}
