@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::SyncError;
 use super::edits::random_hex;
-use super::model::ImageId;
+use super::model::{ImageId, LocalImage};
 use super::replica::now_ms;
 use super::worker::Shared;
 
@@ -30,11 +30,8 @@ pub(crate) async fn tile(shared: &Shared, id: ImageId) -> Result<Option<Bytes>, 
     let Some(image) = shared.replica.image(id).await? else {
         return Ok(None);
     };
-    if let Some(path) = &image.local_file {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| SyncError::io(path, e))?;
-        return Ok(Some(Bytes::from(bytes)));
+    if let Some(bytes) = pending_upload(&image).await? {
+        return Ok(Some(bytes));
     }
     let Some(url) = image
         .thumbnail_url
@@ -78,11 +75,8 @@ pub(crate) async fn preview(shared: &Shared, id: ImageId) -> Result<Option<Bytes
     let Some(image) = shared.replica.image(id).await? else {
         return Ok(None);
     };
-    if let Some(path) = &image.local_file {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| SyncError::io(path, e))?;
-        return Ok(Some(Bytes::from(bytes)));
+    if let Some(bytes) = pending_upload(&image).await? {
+        return Ok(Some(bytes));
     }
     let Some(url) = image
         .zoom_url
@@ -94,6 +88,17 @@ pub(crate) async fn preview(shared: &Shared, id: ImageId) -> Result<Option<Bytes
     Ok(Some(
         shared.client.fetch_asset(&url, MAX_PREVIEW_BYTES).await?,
     ))
+}
+
+/// The engine's own copy of a picture whose upload has not been sent yet.
+async fn pending_upload(image: &LocalImage) -> Result<Option<Bytes>, SyncError> {
+    let Some(path) = &image.local_file else {
+        return Ok(None);
+    };
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| SyncError::io(path, e))?;
+    Ok(Some(Bytes::from(bytes)))
 }
 
 async fn store(shared: &Shared, dir: &Path, url: &str, bytes: &Bytes) -> Result<(), SyncError> {
