@@ -713,3 +713,104 @@ async fn image_limit_per_product_is_409() {
         .unwrap_err();
     assert_eq!(err.status(), Some(400));
 }
+
+/// Image lists are served from a cache; every write must be visible to the next read, even
+/// while other clients keep re-reading (and so re-filling) the same list.
+#[tokio::test]
+async fn lists_are_never_stale_after_a_write() {
+    let store = start().await;
+    let product = store.product("Cached").await;
+    for seed in 0..3 {
+        add(&store, product, seed).await;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, stop) = (store.client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    client.list_images(product, Page::default()).await.unwrap();
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let list = || async {
+        store
+            .client
+            .list_images(product, Page::default())
+            .await
+            .unwrap()
+    };
+    for round in 0..20 {
+        let images = list().await;
+        let target = images[round % images.len()].id;
+        let text = format!("round {round}");
+        store
+            .client
+            .update_image(
+                product,
+                target,
+                &ImageWrite {
+                    description: Some(text.clone()),
+                    sort_order: Some(0),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let after = list().await;
+        assert_eq!(after[0].id, target, "round {round}: the move shows at once");
+        assert_eq!(after[0].description, text, "round {round}");
+        if round % 5 == 4 {
+            let added = add(&store, product, 100 + round as u64).await;
+            let after = list().await;
+            assert_eq!(
+                after.len(),
+                images.len() + 1,
+                "round {round}: the upload shows"
+            );
+            store.client.delete_image(product, added.id).await.unwrap();
+            assert_eq!(
+                list().await.len(),
+                images.len(),
+                "round {round}: the delete shows"
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.await.unwrap() > 0);
+    }
+
+    // Image URLs name the host the client used, so each host gets its own page.
+    let via = |host: &'static str| {
+        let url = store.url(&format!("/api/v2/products/{product}/images.json"));
+        let raw = store.raw();
+        async move {
+            let images: Vec<Image> = raw
+                .get(url)
+                .header("X-Auth-Token", TOKEN)
+                .header("Host", host)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            images[0].zoom_url.clone().unwrap()
+        }
+    };
+    assert!(
+        via("first.example:80")
+            .await
+            .starts_with("http://first.example:80/")
+    );
+    assert!(
+        via("second.example:80")
+            .await
+            .starts_with("http://second.example:80/")
+    );
+}

@@ -29,6 +29,7 @@ impl Db {
             .busy_timeout(Duration::from_secs(30));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .with_context(|| format!("could not open the database {}", path.display()))?;
@@ -38,6 +39,9 @@ impl Db {
             .context("could not migrate the database")?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file cannot drop a connection: the default ping before every acquire
+            // only adds a round trip to the connection's thread.
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .with_context(|| format!("could not open the database {}", path.display()))?;

@@ -18,6 +18,7 @@ use http_body_util::BodyExt as _;
 use super::error::{ApiError, ApiResult};
 use super::files::Copy;
 use super::input::{self, BodyKind, ImageSource, WriteFields};
+use super::list_cache::ListKey;
 use super::repo::{self, ImageRow, ProductRow, StoredFile};
 use super::routes::AppState;
 use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct, Product};
@@ -266,16 +267,53 @@ pub async fn list_images(
     Path(product_id): Path<String>,
     RawQuery(query): RawQuery,
     base: BaseUrl,
-) -> ApiResult<Json<Vec<Image>>> {
-    let product_id = require_product(&state, &product_id).await?;
+) -> ApiResult<Response> {
+    // A well-formed request may be answered from the cache; anything else takes the full road
+    // below, so errors come out exactly as they always did.
+    let key = match (
+        parse_id(&product_id),
+        input::paging(&query_pairs(query.as_deref())),
+    ) {
+        (Some(id), Ok(paging)) if state.config.cache_lists => {
+            let window = paging.window();
+            Some(ListKey {
+                product_id: id,
+                offset: window.offset,
+                limit: window.limit,
+                base_url: base.0.clone(),
+            })
+        }
+        _ => None,
+    };
+    if let Some(body) = key.as_ref().and_then(|k| state.lists.get(k)) {
+        return Ok(json_bytes(body));
+    }
+    let generation = state.lists.generation();
+    let mut conn = state.db.reader.acquire().await?;
+    let product_id = parse_id(&product_id).ok_or_else(ApiError::product_not_found)?;
+    if !repo::product_exists(&mut conn, product_id).await? {
+        return Err(ApiError::product_not_found());
+    }
     let paging = input::paging(&query_pairs(query.as_deref()))?;
-    let rows = repo::list_images(
-        &mut *state.db.reader.acquire().await?,
-        product_id,
-        Some(paging.window()),
+    let rows = repo::list_images(&mut conn, product_id, Some(paging.window())).await?;
+    drop(conn);
+    let images: Vec<Image> = rows.iter().map(|r| image_json(r, &base)).collect();
+    let body = Bytes::from(
+        serde_json::to_vec(&images).map_err(|e| ApiError::internal("rendering the list", e))?,
+    );
+    if let Some(key) = key {
+        state.lists.insert(key, generation, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+/// A JSON body that is already rendered.
+fn json_bytes(body: Bytes) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
     )
-    .await?;
-    Ok(Json(rows.iter().map(|r| image_json(r, &base)).collect()))
+        .into_response()
 }
 
 /// Count a product's images.

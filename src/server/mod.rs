@@ -15,6 +15,7 @@ mod fetch;
 mod files;
 mod handlers;
 mod input;
+mod list_cache;
 mod metrics;
 mod naming;
 mod openapi;
@@ -51,6 +52,9 @@ pub struct Config {
     /// Images a product may have (SPEC: 1000, then 409). Benchmarks of very large products
     /// raise it; the command line does not.
     pub max_images_per_product: i64,
+    /// Keep rendered image lists until the next write (see `list_cache`). Only benchmarks turn
+    /// it off, to measure the uncached road.
+    pub cache_lists: bool,
 }
 
 impl Config {
@@ -65,6 +69,7 @@ impl Config {
             rate_limit: None,
             seed_demo: false,
             max_images_per_product: MAX_IMAGES_PER_PRODUCT,
+            cache_lists: true,
         }
     }
 }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::Request;
-use axum::http::Uri;
-use axum::middleware;
-use axum::response::IntoResponse as _;
+use axum::extract::{Request, State};
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use tower::Layer as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,6 +19,7 @@ use super::error::ApiError;
 use super::fetch::Fetcher;
 use super::files::FileStore;
 use super::handlers::*;
+use super::list_cache::ListCache;
 use super::metrics::{self, Metrics};
 use super::rate_limit::RateLimiter;
 use super::{Config, auth, openapi, repo};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bounds how many uploads decode at once, so that memory stays proportional to the cores.
     pub imaging_permits: tokio::sync::Semaphore,
+    /// Rendered image lists, emptied by every write.
+    pub lists: Arc<ListCache>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
             rate_limiter: config.rate_limit.map(RateLimiter::new),
             metrics: Arc::new(Metrics::new()),
             imaging_permits: tokio::sync::Semaphore::new(cores),
+            lists: Arc::new(ListCache::default()),
         })
     }
 }
@@ -109,6 +113,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            forget_lists_after_writes,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             auth::api_guard,
         ));
     let metrics_state = state.metrics.clone();
@@ -124,6 +132,23 @@ pub fn router(state: Arc<AppState>) -> Router {
             metrics_state,
             metrics::track,
         ))
+}
+
+/// Empties the image-list cache once any request that may write is over (answered, failed or
+/// cut off), before its response leaves.
+async fn forget_lists_after_writes(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let _forget = state.lists.invalidate_on_drop();
+    next.run(request).await
 }
 
 /// Wraps the router so that `.json` at the end of an `/api/v2` path is optional: the suffix is
