@@ -4,16 +4,18 @@
 //!
 //! Run: `cargo bench --bench sync_replay` (prints a markdown table; medians of 5 runs).
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::{Rng, TOKEN, client, requests_counted};
 use imagedesk::api::reorder::{apply_write, plan_reorder};
-use imagedesk::api::{Client, Credentials, ImageWrite, NewProduct, RetryPolicy, UploadSource};
+use imagedesk::api::{Client, ImageWrite, NewProduct, UploadSource};
 use imagedesk::imaging::synthetic;
 use imagedesk::server::{Config, RunningServer, Server};
 use imagedesk::sync::{Engine, EngineConfig, ImageId};
 
-const TOKEN: &str = "bench-token";
 const PRODUCTS: usize = 2;
 const IMAGES_PER_PRODUCT: usize = 100;
 const EDITS: usize = 1000;
@@ -27,16 +29,6 @@ enum Edit {
     Move { handle: usize, to: usize },
     Thumbnail { handle: usize },
     Delete { handle: usize },
-}
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
 }
 
 /// A merchant's offline session: mostly descriptions and moves, some uploads, thumbnail
@@ -94,16 +86,6 @@ struct Store {
     _import: tempfile::TempDir,
 }
 
-fn client(api: &str) -> Client {
-    Client::with_options(
-        api,
-        Credentials::Token(TOKEN.into()),
-        Duration::from_secs(30),
-        RetryPolicy::default(),
-    )
-    .expect("client")
-}
-
 fn jpeg(seed: u64) -> Vec<u8> {
     synthetic::jpeg(&synthetic::photo(320, 240, seed), 85, false, None)
 }
@@ -143,22 +125,6 @@ async fn store() -> Store {
         _data: data,
         _import: import,
     }
-}
-
-async fn api_requests(base_url: &str) -> u64 {
-    let text = reqwest::get(format!("{base_url}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    text.lines()
-        .filter(|l| {
-            l.starts_with("imagedesk_http_requests_total{") && l.contains("route=\"/api/v2")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum()
 }
 
 /// Queues the script in a paused engine, then times the replay until the queue is empty.
@@ -224,14 +190,14 @@ async fn engine_replay(script: &[Edit], files: &Path) -> (Duration, u64) {
         }
         all
     };
-    let before = api_requests(&store.server.base_url()).await;
+    let before = requests_counted(&store.server.base_url(), None).await;
     let started = Instant::now();
     engine.resume();
     let status = engine.settled(Duration::from_secs(300)).await;
     let elapsed = started.elapsed();
     assert_eq!(status.pending, 0, "{status:?}");
     assert_eq!(status.failed, 0, "{status:?}");
-    let requests = api_requests(&store.server.base_url()).await - before;
+    let requests = requests_counted(&store.server.base_url(), None).await - before;
     for (product, want) in store.products.iter().zip(expected) {
         let got: Vec<String> = store
             .client
@@ -259,7 +225,7 @@ async fn direct_replay(script: &[Edit], files: &Path) -> (Duration, u64) {
         ids.extend(images.iter().map(|i| (p, i.id)));
         order.push(images.iter().map(|i| (i.id, i.sort_order)).collect());
     }
-    let before = api_requests(&store.server.base_url()).await;
+    let before = requests_counted(&store.server.base_url(), None).await;
     let started = Instant::now();
     for edit in script {
         match edit {
@@ -327,7 +293,7 @@ async fn direct_replay(script: &[Edit], files: &Path) -> (Duration, u64) {
         }
     }
     let elapsed = started.elapsed();
-    let requests = api_requests(&store.server.base_url()).await - before;
+    let requests = requests_counted(&store.server.base_url(), None).await - before;
     (elapsed, requests)
 }
 

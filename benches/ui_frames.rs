@@ -2,7 +2,9 @@
 //! state, the real sync engine and the real server on loopback, driven headless by
 //! egui_kittest. A frame's time is `run_ui` (our code, layout, accessibility tree) plus the
 //! tessellation of its shapes, which is what the UI thread does before handing vertices to the
-//! GPU.
+//! GPU. It is read from the thread's own CPU clock, so that the background fetch and decode —
+//! which share this 2-core machine with the UI thread — are not counted as the UI's work; the
+//! wall-clock time of the same frames is reported beside it.
 //!
 //! Run: `cargo bench --bench ui_frames` (prints a markdown table; seeding takes a minute).
 
@@ -83,20 +85,29 @@ fn main() {
     let resident = scroll_within(&mut harness, 1_000);
 
     println!(
-        "| scroll pass ({IMAGES} images, {SCROLL_PER_FRAME} pt/frame) | frames | median | p99 | max | texture memory (max) |"
+        "| scroll pass ({IMAGES} images, {SCROLL_PER_FRAME} pt/frame) | frames | CPU median | CPU p99 | CPU max | wall-clock p99 | texture memory (max) | target |"
     );
-    println!("|---|---|---|---|---|---|");
-    for (name, pass) in [
-        ("warm-up, tiles fetched", &warm),
-        ("whole product, LRU textures", &full),
-        ("first 1,000 images, textures resident", &resident),
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, pass, target) in [
+        ("down the whole product, tiles fetched", &warm, "–"),
+        (
+            "back up the whole product, textures evicted and decoded again",
+            &full,
+            "p99 ≤ 8 ms; memory under its bound",
+        ),
+        (
+            "up and down the first 1,000 images, textures resident",
+            &resident,
+            "p99 ≤ 8 ms",
+        ),
     ] {
         println!(
-            "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {} MiB (budget 192 MiB) |",
+            "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} MiB (budget 192 MiB) | {target} |",
             pass.times.len(),
             percentile(&pass.times, 0.5),
             percentile(&pass.times, 0.99),
             percentile(&pass.times, 1.0),
+            percentile(&pass.wall_times, 0.99),
             pass.max_texture_bytes / (1024 * 1024)
         );
     }
@@ -129,11 +140,13 @@ async fn seed(client: &Client, product: i64) {
 
 struct Pass {
     times: Vec<f64>,
+    wall_times: Vec<f64>,
     max_texture_bytes: usize,
 }
 
-/// One frame: a wheel event over the grid, the frame, and its tessellation.
-fn frame(harness: &mut Harness<'_, ImageDeskApp>, delta: f32) -> f64 {
+/// One frame: a wheel event over the grid, the frame, and its tessellation. Returns the UI
+/// thread's CPU time and the wall-clock time, in ms.
+fn frame(harness: &mut Harness<'_, ImageDeskApp>, delta: f32) -> (f64, f64) {
     harness.event(egui::Event::PointerMoved(egui::pos2(660.0, 420.0)));
     harness.event(egui::Event::MouseWheel {
         unit: egui::MouseWheelUnit::Point,
@@ -142,14 +155,27 @@ fn frame(harness: &mut Harness<'_, ImageDeskApp>, delta: f32) -> f64 {
         source: egui::MouseWheelSource::Unknown,
         modifiers: egui::Modifiers::default(),
     });
-    let started = Instant::now();
+    let (cpu_started, wall_started) = (thread_cpu_time(), Instant::now());
     harness.step();
     let shapes = harness.output().shapes.clone();
     let ppp = harness.output().pixels_per_point;
     let _ = harness.ctx.tessellate(shapes, ppp);
-    let spent = started.elapsed().as_secs_f64() * 1e3;
+    let cpu = (thread_cpu_time() - cpu_started).as_secs_f64() * 1e3;
+    let wall = wall_started.elapsed().as_secs_f64() * 1e3;
     std::thread::sleep(FRAME_GAP);
-    spent
+    (cpu, wall)
+}
+
+/// CPU time the calling thread has used (Linux `CLOCK_THREAD_CPUTIME_ID`, nanosecond resolution).
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Scrolls the whole grid, down (`direction` 1) or up (-1).
@@ -177,13 +203,17 @@ fn run_frames(
     delta: impl Fn(usize) -> f32,
 ) -> Pass {
     let mut times = Vec::with_capacity(frames);
+    let mut wall_times = Vec::with_capacity(frames);
     let mut max_texture_bytes = 0;
     for n in 0..frames {
-        times.push(frame(harness, delta(n)));
+        let (cpu, wall) = frame(harness, delta(n));
+        times.push(cpu);
+        wall_times.push(wall);
         max_texture_bytes = max_texture_bytes.max(harness.state().texture_bytes());
     }
     Pass {
         times,
+        wall_times,
         max_texture_bytes,
     }
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Thumbnail benchmarks against vipsthumbnail, measured in the same run (ratios of medians).
-# Installs its tools from Debian's packages; prints a Markdown table to stdout.
+# Every benchmark of BENCHMARKS.md, each beside its reference measured in the same run.
+# Installs its tools from Debian's packages (as root), prints the results as Markdown and writes
+# them into BENCHMARKS.md between the "results" markers (the prose around them stays).
 #
-#   bash scripts/bench.sh            # 15 runs per command
+#   bash scripts/bench.sh              # 15 hyperfine runs per command
 #   RUNS=30 bash scripts/bench.sh
+#   NO_WRITE=1 bash scripts/bench.sh   # print only, leave BENCHMARKS.md alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-15}
@@ -11,51 +13,128 @@ RUNS=${RUNS:-15}
 need=()
 command -v vipsthumbnail >/dev/null || need+=(libvips-tools)
 command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v wrk >/dev/null || need+=(wrk)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists libturbojpeg 2>/dev/null || need+=(libturbojpeg0-dev)
+command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 cargo build --release --example thumbnail --example gen_bench_images >&2
+cargo bench --no-run >&2
 dir=target/bench-images
 [ -f "$dir/photo-2000.png" ] || ./target/release/examples/gen_bench_images "$dir" >&2
 ours=./target/release/examples/thumbnail
 out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+results="$out/results.md"
 
-# Prints "median_ours median_vips" in ms for one pair of commands.
+emit() { echo "$@" | tee -a "$results"; }
+
+# Prints "median_ours median_reference" in ms for one pair of commands. The runs are taken in
+# blocks of 5 whose order alternates (A B, B A, ...), so that the machine's drift over a minute
+# hits both commands alike; the medians are over all runs of each.
 pair() {
-  hyperfine -N -w 3 -r "$RUNS" --export-json "$out/h.json" "$1" "$2" >&2
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(" ".join("%.1f" % (x["median"]*1000) for x in r))' "$out/h.json"
+  local a=$1 b=$2 blocks=$(( (RUNS + 4) / 5 ))
+  rm -f "$out"/h-*.json
+  for i in $(seq 1 "$blocks"); do
+    if (( i % 2 )); then
+      hyperfine -N -w 1 -r 5 --export-json "$out/h-$i.json" "$a" "$b" >&2
+    else
+      hyperfine -N -w 1 -r 5 --export-json "$out/h-$i.json" "$b" "$a" >&2
+    fi
+  done
+  python3 - "$a" "$b" "$out"/h-*.json <<'PY'
+import json, statistics, sys
+a, b, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+times = {a: [], b: []}
+for f in files:
+    for r in json.load(open(f))["results"]:
+        times[r["command"]].extend(r["times"])
+print(" ".join("%.1f" % (statistics.median(times[c]) * 1000) for c in (a, b)))
+PY
 }
 peak_kib() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+ratio() { python3 -c "print('%.2f' % ($1/$2))"; }
 
-echo "| figure | imagedesk median | vipsthumbnail median | ratio | target |"
-echo "|---|---|---|---|---|"
+emit "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), \`bash scripts/bench.sh\`."
+emit
+emit "### Thumbnails, whole process (hyperfine, median of $(( (RUNS + 4) / 5 * 5 )) runs each, in alternating blocks of 5)"
+emit
+emit "| figure | imagedesk median | vipsthumbnail median | ratio | target |"
+emit "|---|---|---|---|---|"
 row() { # label input size ext target
   read -r a b < <(pair "$ours $dir/$2 $out/o.$4 $3" "vipsthumbnail $dir/$2 -s $3 -o $out/v.$4")
-  ratio=$(python3 -c "print('%.2f' % ($a/$b))")
-  echo "| $1 | $a ms | $b ms | ${ratio}× | $5 |"
+  emit "| $1 | $a ms | $b ms | $(ratio "$a" "$b")× | $5 |"
 }
 row "6000×4000 JPEG → 256 px" photo-24mp.jpg 256 jpg "≤ 0.7×"
 row "6000×4000 JPEG → 1280 px" photo-24mp.jpg 1280 jpg "≤ 0.7×"
 row "6000×4000 progressive JPEG → 256 px" photo-24mp-progressive.jpg 256 jpg "–"
 row "6000×4000 JPEG, EXIF orientation 6 → 256 px" photo-24mp-exif6.jpg 256 jpg "–"
 row "2000×2000 PNG → 256 px" photo-2000.png 256 png "≤ 0.3×"
-echo
-echo "| peak memory (max RSS) → 256 px | imagedesk | vipsthumbnail | target |"
-echo "|---|---|---|---|"
+read -r a b < <(pair "$ours $dir/photo-24mp.jpg $out/all.jpg all" "vipsthumbnail $dir/photo-24mp.jpg -s 1280 -o $out/v.jpg")
+emit "| all four variants of the 6000×4000 JPEG, as an upload makes them (reference: one \`vipsthumbnail -s 1280\`) | $a ms | $b ms | $(ratio "$a" "$b")× | ≤ 1.0× |"
+emit
+emit "| peak memory (max RSS) → 256 px | imagedesk | vipsthumbnail | target |"
+emit "|---|---|---|---|"
 peak_row() { # label input target
-  echo "| $1 | $(( $(peak_kib $ours $dir/$2 $out/o.jpg 256) / 1024 )) MiB | $(( $(peak_kib vipsthumbnail $dir/$2 -s 256 -o $out/v.jpg) / 1024 )) MiB | $3 |"
+  emit "| $1 | $(( $(peak_kib $ours "$dir/$2" "$out/o.jpg" 256) / 1024 )) MiB | $(( $(peak_kib vipsthumbnail "$dir/$2" -s 256 -o "$out/v.jpg") / 1024 )) MiB | $3 |"
 }
 peak_row "6000×4000 JPEG" photo-24mp.jpg "≤ 16 MiB"
 peak_row "6000×4000 progressive JPEG" photo-24mp-progressive.jpg "–"
-rm -rf "$out"
 
-echo
-echo "Sync engine (cargo bench --bench sync_replay):"
-echo
-cargo bench --quiet --bench sync_replay
+emit
+emit "### In-process image work (\`cargo bench --bench imaging\`, paired interleaved rounds; criterion's own runs are in target/criterion/)"
+emit
+cargo bench --bench imaging | tee "$out/imaging.log" >&2
+# The tile figures come from the bench's interleaved, paired rounds (drift hits both decoders
+# alike); criterion's separate runs of each are in target/criterion/tile_decode/.
+read -r ours_tile turbo_tile tile_ratio < <(python3 -c '
+import re, sys
+m = re.search(r"imagedesk ([0-9.]+) µs, libjpeg-turbo ([0-9.]+) µs, median ratio ([0-9.]+)", open(sys.argv[1]).read())
+print(*m.groups())' "$out/imaging.log")
+read -r all_four zoom_only variants_ratio < <(python3 -c '
+import re, sys
+m = re.search(r"all four ([0-9.]+) ms, zoom only ([0-9.]+) ms, median ratio ([0-9.]+)", open(sys.argv[1]).read())
+print(*m.groups())' "$out/imaging.log")
+emit "| figure | imagedesk | reference (same run) | ratio | target |"
+emit "|---|---|---|---|---|"
+emit "| decode of a 256×171 JPEG tile to RGBA (medians of 201 interleaved rounds of 50) | $ours_tile µs | libjpeg-turbo (TurboJPEG): $turbo_tile µs | ${tile_ratio}× | ≤ 1.1×, ≤ 200 µs |"
+emit "| all four variants of the 6000×4000 JPEG, in-process (medians of 21 interleaved rounds) | $all_four ms | the zoom variant alone: $zoom_only ms | ${variants_ratio}× | – |"
+emit
+emit "### HTTP: GET images.json (\`cargo bench --bench http_list\`)"
+emit
+cargo bench --quiet --bench http_list 2>&2 | tee -a "$results"
 
-echo
-echo "UI frame time scrolling 5,000 images (cargo bench --bench ui_frames):"
-cargo bench --quiet --bench ui_frames
+emit
+emit "### Reordering: PUTs per reorder (\`cargo bench --bench reorder_puts\`)"
+emit
+cargo bench --quiet --bench reorder_puts 2>&2 | tee -a "$results"
+
+emit
+emit "### Sync engine: replay of 1,000 offline edits (\`cargo bench --bench sync_replay\`)"
+emit
+cargo bench --quiet --bench sync_replay 2>&2 | tee -a "$results"
+
+emit
+emit "### UI: frame CPU time scrolling 5,000 images (\`cargo bench --bench ui_frames\`)"
+emit
+cargo bench --quiet --bench ui_frames 2>&2 | tee -a "$results"
+
+if [ -z "${NO_WRITE:-}" ]; then
+  python3 - "$results" <<'EOF'
+import re, sys
+results = open(sys.argv[1]).read().strip()
+doc = open("BENCHMARKS.md").read()
+begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+if begin not in doc or end not in doc:
+    sys.exit("BENCHMARKS.md has lost its results markers; put them back to write results")
+head, rest = doc.split(begin, 1)
+_, tail = rest.split(end, 1)
+open("BENCHMARKS.md", "w").write(f"{head}{begin}\n{results}\n{end}{tail}")
+print("wrote the results into BENCHMARKS.md", file=sys.stderr)
+EOF
+fi

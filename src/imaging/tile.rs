@@ -7,7 +7,7 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
 use super::decode::orientation_from_exif;
-use super::{BoxSize, DecodedImage, ImageFormat, ImagingError, decode_to_fit, probe};
+use super::{BoxSize, DecodedImage, ImageFormat, ImagingError, decode_to_fit, probe, sniff};
 
 /// Decodes a picture for a grid tile of at most `max_side` pixels a side, as RGBA.
 ///
@@ -16,38 +16,36 @@ use super::{BoxSize, DecodedImage, ImageFormat, ImagingError, decode_to_fit, pro
 /// original waiting to upload, a PNG, a rotated photo) goes through [`decode_to_fit`], which
 /// scales in the DCT and applies the EXIF orientation.
 pub fn decode_tile_rgba(bytes: &[u8], max_side: u32) -> Result<DecodedImage, ImagingError> {
-    let probe = probe(bytes)?;
-    let small = probe.width.max(probe.height) <= max_side.saturating_mul(2);
-    if probe.format == ImageFormat::Jpeg
-        && small
-        && let Some(decoded) = decode_small_jpeg(bytes)?
+    if sniff(bytes)? == ImageFormat::Jpeg
+        && let Some(decoded) = decode_small_jpeg(bytes, max_side)?
     {
         return Ok(decoded);
     }
+    let probe = probe(bytes)?;
     let decoded = decode_to_fit(bytes, probe, BoxSize::new(max_side, max_side))?;
     Ok(to_rgba(decoded))
 }
 
-/// `None` when the JPEG asks to be rotated: the general path handles that.
-fn decode_small_jpeg(bytes: &[u8]) -> Result<Option<DecodedImage>, ImagingError> {
+/// `None` when the JPEG is more than twice the tile (DCT scaling is cheaper then) or asks to be
+/// rotated: the general path handles those. zune-jpeg reads the header itself, so a tile is
+/// parsed once.
+fn decode_small_jpeg(bytes: &[u8], max_side: u32) -> Result<Option<DecodedImage>, ImagingError> {
+    let decode_err = |e: zune_jpeg::errors::DecodeErrors| ImagingError::Decode(e.to_string());
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGBA);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    decoder
-        .decode_headers()
-        .map_err(|e| ImagingError::Decode(e.to_string()))?;
+    decoder.decode_headers().map_err(decode_err)?;
+    let Some((width, height)) = decoder.dimensions() else {
+        return Err(ImagingError::Decode("the JPEG has no size".into()));
+    };
+    let small = (width.max(height) as u32) <= max_side.saturating_mul(2);
     let upright = decoder
         .exif()
         .and_then(|exif| orientation_from_exif(exif))
         .is_none_or(|o| o == Orientation::NoTransforms);
-    if !upright {
+    if !small || !upright {
         return Ok(None);
     }
-    let pixels = decoder
-        .decode()
-        .map_err(|e| ImagingError::Decode(e.to_string()))?;
-    let Some((width, height)) = decoder.dimensions() else {
-        return Err(ImagingError::Decode("the JPEG has no size".into()));
-    };
+    let pixels = decoder.decode().map_err(decode_err)?;
     let (width, height) = (width as u32, height as u32);
     if pixels.len() != width as usize * height as usize * 4 {
         return Err(ImagingError::Decode(
