@@ -92,37 +92,30 @@ emit
 cargo bench --bench imaging | tee "$out/imaging.log" >&2
 # The tile figures come from the bench's interleaved, paired rounds (drift hits both decoders
 # alike); criterion's separate runs of each are in target/criterion/tile_decode/.
-read -r ours_tile turbo_tile tile_ratio < <(python3 -c '
-import re, sys
-m = re.search(r"imagedesk ([0-9.]+) µs, libjpeg-turbo ([0-9.]+) µs, median ratio ([0-9.]+)", open(sys.argv[1]).read())
-print(*m.groups())' "$out/imaging.log")
-read -r all_four zoom_only variants_ratio < <(python3 -c '
-import re, sys
-m = re.search(r"all four ([0-9.]+) ms, zoom only ([0-9.]+) ms, median ratio ([0-9.]+)", open(sys.argv[1]).read())
-print(*m.groups())' "$out/imaging.log")
+# Prints the three numbers of the bench's line that matches the regular expression $1.
+interleaved_line() {
+  python3 -c 'import re, sys; print(*re.search(sys.argv[1], open(sys.argv[2]).read()).groups())' \
+    "$1" "$out/imaging.log"
+}
+read -r ours_tile turbo_tile tile_ratio < <(interleaved_line \
+  'imagedesk ([0-9.]+) µs, libjpeg-turbo ([0-9.]+) µs, median ratio ([0-9.]+)')
+read -r all_four zoom_only variants_ratio < <(interleaved_line \
+  'all four ([0-9.]+) ms, zoom only ([0-9.]+) ms, median ratio ([0-9.]+)')
 emit "| figure | imagedesk | reference (same run) | ratio | target |"
 emit "|---|---|---|---|---|"
 emit "| decode of a 256×171 JPEG tile to RGBA (medians of 201 interleaved rounds of 50) | $ours_tile µs | libjpeg-turbo (TurboJPEG): $turbo_tile µs | ${tile_ratio}× | ≤ 1.1×, ≤ 200 µs |"
 emit "| all four variants of the 6000×4000 JPEG, in-process (medians of 21 interleaved rounds) | $all_four ms | the zoom variant alone: $zoom_only ms | ${variants_ratio}× | – |"
-emit
-emit "### HTTP: GET images.json (\`cargo bench --bench http_list\`)"
-emit
-cargo bench --quiet --bench http_list 2>&2 | tee -a "$results"
-
-emit
-emit "### Reordering: PUTs per reorder (\`cargo bench --bench reorder_puts\`)"
-emit
-cargo bench --quiet --bench reorder_puts 2>&2 | tee -a "$results"
-
-emit
-emit "### Sync engine: replay of 1,000 offline edits (\`cargo bench --bench sync_replay\`)"
-emit
-cargo bench --quiet --bench sync_replay 2>&2 | tee -a "$results"
-
-emit
-emit "### UI: frame CPU time scrolling 5,000 images (\`cargo bench --bench ui_frames\`)"
-emit
-cargo bench --quiet --bench ui_frames 2>&2 | tee -a "$results"
+# One bench binary that prints its own Markdown table.
+section() { # title bench
+  emit
+  emit "### $1 (\`cargo bench --bench $2\`)"
+  emit
+  cargo bench --quiet --bench "$2" | tee -a "$results"
+}
+section "HTTP: GET images.json" http_list
+section "Reordering: PUTs per reorder" reorder_puts
+section "Sync engine: replay of 1,000 offline edits" sync_replay
+section "UI: frame CPU time scrolling 5,000 images" ui_frames
 
 if [ -z "${NO_WRITE:-}" ]; then
   python3 - "$results" <<'EOF'
