@@ -5,10 +5,12 @@
 //! - [`server`]: the API server (`imagedesk serve`);
 //! - [`imaging`]: decoding, validation and resizing, shared by both;
 //! - [`sync`]: the app's local replica and durable outbox (offline-first);
-//! - [`ui`]: the eframe/egui app, and [`desktop`], which starts it.
+//! - [`ui`]: the eframe/egui app, and [`desktop`], which starts it;
+//! - [`durable`]: the one way to write a file that must survive a crash.
 
 pub mod api;
 pub mod desktop;
+pub mod durable;
 pub mod imaging;
 pub mod server;
 pub mod sync;
