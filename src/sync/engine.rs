@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::edits::{self, Applied};
 use super::model::{Event, ImageId, LocalImage, OutboxEntry, ProductSummary, Status};
+use super::remote::Remote;
 use super::replica::Replica;
 use super::worker::{self, Shared};
 use super::{EngineConfig, SyncError, tiles};
@@ -32,6 +33,14 @@ impl Engine {
     /// Opens (or creates) the replica in `config.dir` and starts the worker. Works offline:
     /// the store is first contacted by the worker, in the background.
     pub async fn open(config: EngineConfig, client: Client) -> Result<Engine, SyncError> {
+        Self::open_with(config, Arc::new(client)).await
+    }
+
+    /// [`Engine::open`] over any [`Remote`]: the HTTP client, or a model store in tests.
+    pub async fn open_with(
+        config: EngineConfig,
+        client: Arc<dyn Remote>,
+    ) -> Result<Engine, SyncError> {
         std::fs::create_dir_all(&config.dir).map_err(|e| SyncError::io(&config.dir, e))?;
         let replica = Replica::open(&config.dir).await?;
         let orphans = replica.remove_orphan_blobs().await?;

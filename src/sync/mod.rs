@@ -25,6 +25,7 @@ mod edits;
 mod engine;
 mod merge;
 mod model;
+mod remote;
 mod replica;
 mod tiles;
 mod worker;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use engine::Engine;
+pub use remote::{Remote, RemoteFuture};
 pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage, OutboxEntry,
     ProductSummary, Status, SyncState,

@@ -20,12 +20,14 @@ use super::model::{Connection, EditKind, Event, ImageId, Status};
 use super::replica::{self, OpRow, Payload, Replica, Source, now_ms};
 use super::{EngineConfig, SyncError};
 use crate::api::reorder::plan_reorder;
-use crate::api::{ApiError, Client, Image, ImageWrite, UploadSource};
+use super::remote::Remote;
+use crate::api::{ApiError, Image, ImageWrite, UploadSource};
 
 /// State shared by the engine handle and its worker.
 pub(crate) struct Shared {
     pub replica: Replica,
-    pub client: Client,
+    /// The store: the HTTP client, or a model store in tests.
+    pub client: Arc<dyn Remote>,
     pub config: EngineConfig,
     pub events: broadcast::Sender<Event>,
     pub status: watch::Sender<Status>,
@@ -341,7 +343,7 @@ async fn send(shared: &Shared, op: &OpRow, kind: EditKind) -> Result<(), SyncErr
         return send_reorder(shared, op).await;
     }
     if matches!(kind, EditKind::DeleteAll) {
-        client.delete_all_images(product_id, None).await?;
+        client.delete_all_images(product_id).await?;
         let mut tx = shared.replica.writer.begin().await?;
         sqlx::query("DELETE FROM outbox WHERE seq = ?")
             .bind(op.seq)

@@ -1,0 +1,164 @@
+//! The store as the engine sees it.
+//!
+//! The engine never names the HTTP client: it talks to an `Arc<dyn Remote>`. The real one is
+//! [`crate::api::Client`] (imagedesk's server or a real store over HTTP); tests use an
+//! in-memory model store with fault injection, so the rules that decide whether an edit is lost
+//! or sent twice can be tried in milliseconds and in every interleaving.
+//!
+//! Errors are [`ApiError`]s because the engine's decisions depend on their HTTP meaning
+//! (transient 5xx/429/network versus a refusal, 404 on a delete), whichever store answered.
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::api::reorder::SortWrite;
+use crate::api::{ApiError, Client, Image, ImageWrite, Product, Progress, UploadSource};
+
+/// What a [`Remote`] call returns: a boxed future, so that the trait can be used as `dyn`.
+pub type RemoteFuture<'a, T> = BoxFuture<'a, Result<T, ApiError>>;
+
+/// The store's Product Images API, as far as the engine uses it.
+pub trait Remote: Send + Sync + 'static {
+    /// Every product, all pages.
+    fn list_all_products(&self) -> RemoteFuture<'_, Vec<Product>>;
+
+    /// Every image of a product, all pages, in the store's display order.
+    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Vec<Image>>;
+
+    fn get_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, Image>;
+
+    /// Creates an image from a URL (`write.image_file`). The store may ignore the key.
+    fn create_image<'a>(
+        &'a self,
+        product_id: i64,
+        write: &'a ImageWrite,
+        idempotency_key: Option<&'a str>,
+    ) -> RemoteFuture<'a, Image>;
+
+    /// Creates an image from a local file's bytes.
+    fn upload_image<'a>(
+        &'a self,
+        product_id: i64,
+        source: &'a UploadSource,
+        fields: &'a ImageWrite,
+        idempotency_key: Option<&'a str>,
+        progress: Option<Progress>,
+    ) -> RemoteFuture<'a, Image>;
+
+    fn update_image<'a>(
+        &'a self,
+        product_id: i64,
+        image_id: i64,
+        write: &'a ImageWrite,
+    ) -> RemoteFuture<'a, Image>;
+
+    fn delete_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, ()>;
+
+    /// Deletes every image of the product.
+    fn delete_all_images(&self, product_id: i64) -> RemoteFuture<'_, ()>;
+
+    /// Images in the whole store.
+    fn count_store_images(&self) -> RemoteFuture<'_, u64>;
+
+    /// Downloads a picture from one of an image's `*_url` fields, refusing more than
+    /// `max_bytes`.
+    fn fetch_asset<'a>(&'a self, url: &'a str, max_bytes: usize) -> RemoteFuture<'a, Bytes>;
+
+    /// Sends a planned series of `sort_order` writes, in order, one PUT each.
+    fn apply_sort_writes<'a>(
+        &'a self,
+        product_id: i64,
+        writes: &'a [SortWrite],
+    ) -> RemoteFuture<'a, ()> {
+        Box::pin(async move {
+            for write in writes {
+                let change = ImageWrite {
+                    sort_order: Some(write.sort_order),
+                    ..ImageWrite::default()
+                };
+                self.update_image(product_id, write.image_id, &change)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Remote for Client {
+    fn list_all_products(&self) -> RemoteFuture<'_, Vec<Product>> {
+        Box::pin(Client::list_all_products(self))
+    }
+
+    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Vec<Image>> {
+        Box::pin(Client::list_all_images(self, product_id))
+    }
+
+    fn get_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, Image> {
+        Box::pin(Client::get_image(self, product_id, image_id))
+    }
+
+    fn create_image<'a>(
+        &'a self,
+        product_id: i64,
+        write: &'a ImageWrite,
+        idempotency_key: Option<&'a str>,
+    ) -> RemoteFuture<'a, Image> {
+        Box::pin(Client::create_image(
+            self,
+            product_id,
+            write,
+            idempotency_key,
+        ))
+    }
+
+    fn upload_image<'a>(
+        &'a self,
+        product_id: i64,
+        source: &'a UploadSource,
+        fields: &'a ImageWrite,
+        idempotency_key: Option<&'a str>,
+        progress: Option<Progress>,
+    ) -> RemoteFuture<'a, Image> {
+        Box::pin(Client::upload_image(
+            self,
+            product_id,
+            source,
+            fields,
+            idempotency_key,
+            progress,
+        ))
+    }
+
+    fn update_image<'a>(
+        &'a self,
+        product_id: i64,
+        image_id: i64,
+        write: &'a ImageWrite,
+    ) -> RemoteFuture<'a, Image> {
+        Box::pin(Client::update_image(self, product_id, image_id, write))
+    }
+
+    fn delete_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, ()> {
+        Box::pin(Client::delete_image(self, product_id, image_id))
+    }
+
+    fn delete_all_images(&self, product_id: i64) -> RemoteFuture<'_, ()> {
+        Box::pin(Client::delete_all_images(self, product_id, None))
+    }
+
+    fn count_store_images(&self) -> RemoteFuture<'_, u64> {
+        Box::pin(Client::count_store_images(self))
+    }
+
+    fn fetch_asset<'a>(&'a self, url: &'a str, max_bytes: usize) -> RemoteFuture<'a, Bytes> {
+        Box::pin(Client::fetch_asset(self, url, max_bytes))
+    }
+
+    fn apply_sort_writes<'a>(
+        &'a self,
+        product_id: i64,
+        writes: &'a [SortWrite],
+    ) -> RemoteFuture<'a, ()> {
+        Box::pin(Client::apply_sort_writes(self, product_id, writes))
+    }
+}
