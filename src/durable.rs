@@ -64,7 +64,12 @@ pub fn write_with(target: &Path, bytes: &[u8], options: &Options) -> std::io::Re
     sync_dir(dir)
 }
 
-fn write_then_rename(tmp: &Path, target: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
+fn write_then_rename(
+    tmp: &Path,
+    target: &Path,
+    bytes: &[u8],
+    access: Access,
+) -> std::io::Result<()> {
     let mut open = std::fs::OpenOptions::new();
     open.write(true).create_new(true);
     #[cfg(unix)]

@@ -196,10 +196,12 @@ fn sync(args: SyncArgs) -> anyhow::Result<()> {
             .filter(|entry| entry.failed.is_some())
             .collect();
         for entry in &refused {
+            let kind = entry
+                .kind
+                .map_or_else(|| "unreadable edit".to_owned(), |k| k.to_string());
             eprintln!(
-                "edit #{} ({}, product {}) was refused: {}",
+                "edit #{} ({kind}, product {}) was refused: {}",
                 entry.seq,
-                entry.kind,
                 entry.product_id,
                 entry.failed.as_deref().unwrap_or_default()
             );

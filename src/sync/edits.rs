@@ -14,9 +14,10 @@ use rand::RngCore as _;
 use sqlx::SqliteConnection;
 
 use super::SyncError;
-use super::model::{EditKind, ImageId};
-use super::replica::{self, ImageRow, OpRow, Payload, Replica, Source, now_ms};
-use crate::imaging;
+use super::model::ImageId;
+use super::outbox::{Base, Change, Edit, NewEdit, Outbox, Source, Successor, coalesce};
+use super::replica::{self, ImageRow, Replica};
+use crate::{durable, imaging};
 
 /// What an edit touched, for events and for cleaning up after the commit.
 #[derive(Debug, Default)]
@@ -24,7 +25,15 @@ pub(crate) struct Applied {
     pub products: Vec<i64>,
     /// Engine-owned picture copies no queued edit refers to any more.
     pub unused_blobs: Vec<String>,
-    pub image: Option<ImageId>,
+}
+
+impl Applied {
+    fn product(product_id: i64) -> Applied {
+        Applied {
+            products: vec![product_id],
+            unused_blobs: Vec::new(),
+        }
+    }
 }
 
 /// A new picture for an add or a replace, already copied into the engine's storage.
@@ -50,31 +59,16 @@ pub(crate) async fn copy_in(replica: &Replica, path: &Path) -> Result<NewPicture
     let dir = replica.blobs.clone();
     let size = bytes.len() as u64;
     let target = dir.join(&blob);
-    tokio::task::spawn_blocking(move || write_durably(&dir, &target, &bytes))
+    tokio::task::spawn_blocking(move || durable::write(&target, &bytes))
         .await
-        .map_err(|e| SyncError::io(path, std::io::Error::other(e)))??;
+        .map_err(|e| SyncError::io(path, std::io::Error::other(e)))?
+        .map_err(|e| SyncError::io(&dir, e))?;
     Ok(NewPicture {
         source: Source::File { blob, file_name },
         width: Some(probe.width),
         height: Some(probe.height),
         file_size: Some(size),
     })
-}
-
-fn write_durably(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), SyncError> {
-    use std::io::Write as _;
-    let tmp = dir.join(format!(".tmp-{}", random_hex()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, target)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| SyncError::io(target, e))
 }
 
 pub(crate) fn url_picture(url: &str) -> Result<NewPicture, SyncError> {
@@ -98,8 +92,8 @@ pub(crate) fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn blob_of(source: &Option<Source>) -> Option<String> {
-    source.as_ref().and_then(Source::blob)
+fn idempotency_key() -> String {
+    format!("imagedesk-{}", random_hex())
 }
 
 async fn visible_row(conn: &mut SqliteConnection, id: ImageId) -> Result<ImageRow, SyncError> {
@@ -109,95 +103,34 @@ async fn visible_row(conn: &mut SqliteConnection, id: ImageId) -> Result<ImageRo
     }
 }
 
-async fn pending_op(
+/// Lets the product's queue take a new edit (see `outbox::coalesce`), and forgets the rows of
+/// images the store never saw.
+async fn enqueue(
     conn: &mut SqliteConnection,
-    image: i64,
-    kind: EditKind,
-) -> Result<Option<OpRow>, SyncError> {
-    Ok(sqlx::query_as(
-        "SELECT * FROM outbox WHERE image_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(image)
-    .bind(kind.as_str())
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// A queued create that was never sent, or that the store refused: it can still be changed or
-/// cancelled without the store ever knowing.
-fn unsent_create(op: &Option<OpRow>) -> Option<&OpRow> {
-    op.as_ref()
-        .filter(|op| op.attempts == 0 || op.state == "failed")
-}
-
-struct NewOp<'a> {
-    kind: EditKind,
-    product_id: i64,
-    image: Option<i64>,
-    payload: &'a Payload,
-    base_modified: Option<&'a str>,
-    base_value: Option<&'a str>,
-    idempotency_key: Option<String>,
-}
-
-impl<'a> NewOp<'a> {
-    /// An edit that carries no details, base or key (a reorder, a delete, a delete-all).
-    fn bare(kind: EditKind, product_id: i64, image: Option<i64>, payload: &'a Payload) -> Self {
-        NewOp {
-            kind,
-            product_id,
-            image,
-            payload,
-            base_modified: None,
-            base_value: None,
-            idempotency_key: None,
-        }
+    new: NewEdit,
+    successor: Successor,
+    applied: &mut Applied,
+) -> Result<(), SyncError> {
+    let queue = Outbox::on(conn).of_product(new.product_id).await?;
+    let changes: Vec<Change> = coalesce(&queue, new, successor);
+    let done = Outbox::on(conn).apply(changes).await?;
+    applied.unused_blobs.extend(done.unused_blobs);
+    for image in done.forgotten {
+        sqlx::query("DELETE FROM images WHERE local_id = ?")
+            .bind(image.0)
+            .execute(&mut *conn)
+            .await?;
     }
-}
-
-async fn append(conn: &mut SqliteConnection, op: NewOp<'_>) -> Result<i64, SyncError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO outbox (kind, product_id, image_id, payload, base_modified, base_value,
-            idempotency_key, created_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-    )
-    .bind(op.kind.as_str())
-    .bind(op.product_id)
-    .bind(op.image)
-    .bind(to_json(op.payload))
-    .bind(op.base_modified)
-    .bind(op.base_value)
-    .bind(op.idempotency_key)
-    .bind(now_ms())
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Replaces a queued edit's payload and makes it pending again.
-async fn fold(conn: &mut SqliteConnection, seq: i64, payload: &Payload) -> Result<(), SyncError> {
-    sqlx::query(
-        "UPDATE outbox SET payload = ?, revision = revision + 1, state = 'pending',
-            last_error = NULL
-         WHERE seq = ?",
-    )
-    .bind(to_json(payload))
-    .bind(seq)
-    .execute(conn)
-    .await?;
     Ok(())
 }
 
-fn to_json(payload: &Payload) -> String {
-    // A struct of strings and integers always serialises.
-    serde_json::to_string(payload).unwrap_or_else(|_| "{}".into())
-}
-
+/// Adds an image at the end of the product; returns its handle.
 pub(crate) async fn add(
     replica: &Replica,
     product_id: i64,
     picture: NewPicture,
     description: &str,
-) -> Result<Applied, SyncError> {
+) -> Result<(Applied, ImageId), SyncError> {
     let mut tx = replica.writer.begin().await?;
     let known: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = ?")
         .bind(product_id)
@@ -213,13 +146,7 @@ pub(crate) async fn add(
     .bind(product_id)
     .fetch_one(&mut *tx)
     .await?;
-    let (image_file, local_file) = match &picture.source {
-        Source::File { blob, file_name } => (
-            file_name.clone(),
-            Some(replica.blob_path(blob).to_string_lossy().into_owned()),
-        ),
-        Source::Url { url } => (url.clone(), None),
-    };
+    let local_file = local_file_of(replica, &picture.source);
     let local_id: i64 = sqlx::query_scalar(
         "INSERT INTO images (product_id, position, is_thumbnail, description, image_file,
             width, height, file_size, local_file)
@@ -229,37 +156,34 @@ pub(crate) async fn add(
     .bind(next_position)
     .bind(visible == 0)
     .bind(description)
-    .bind(image_file)
+    .bind(picture.source.display_name())
     .bind(picture.width.map(i64::from))
     .bind(picture.height.map(i64::from))
     .bind(picture.file_size.and_then(|v| i64::try_from(v).ok()))
     .bind(local_file)
     .fetch_one(&mut *tx)
     .await?;
-    let payload = Payload {
-        description: Some(description.to_owned()),
-        source: Some(picture.source),
-        new_server_id: None,
-    };
-    append(
-        &mut tx,
-        NewOp {
-            kind: EditKind::Create,
-            product_id,
-            image: Some(local_id),
-            payload: &payload,
-            base_modified: None,
-            base_value: None,
-            idempotency_key: Some(format!("imagedesk-{}", random_hex())),
+    let image = ImageId(local_id);
+    let new = NewEdit {
+        product_id,
+        edit: Edit::Create {
+            image,
+            source: picture.source,
+            description: description.to_owned(),
         },
-    )
-    .await?;
+        base: Base::default(),
+        idempotency_key: Some(idempotency_key()),
+    };
+    let mut applied = Applied::product(product_id);
+    enqueue(&mut tx, new, Successor::NotThumbnail, &mut applied).await?;
     tx.commit().await?;
-    Ok(Applied {
-        products: vec![product_id],
-        unused_blobs: Vec::new(),
-        image: Some(ImageId(local_id)),
-    })
+    Ok((applied, image))
+}
+
+fn local_file_of(replica: &Replica, source: &Source) -> Option<String> {
+    source
+        .blob()
+        .map(|blob| replica.blob_path(&blob).to_string_lossy().into_owned())
 }
 
 pub(crate) async fn describe(
@@ -269,43 +193,23 @@ pub(crate) async fn describe(
 ) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let row = visible_row(&mut tx, id).await?;
-    let applied = Applied {
-        products: vec![row.product_id],
-        unused_blobs: Vec::new(),
-        image: Some(id),
-    };
-    if row.description == description {
+    let mut applied = Applied::product(row.product_id);
+    if row.record.description == description {
         return Ok(applied);
     }
-    let create = pending_op(&mut tx, id.0, EditKind::Create).await?;
-    if let Some(op) = unsent_create(&create) {
-        // The create has not gone out: it will carry the new description itself.
-        let mut payload = op.payload();
-        payload.description = Some(description.to_owned());
-        fold(&mut tx, op.seq, &payload).await?;
-    } else if let Some(op) = pending_op(&mut tx, id.0, EditKind::Describe).await? {
-        let mut payload = op.payload();
-        payload.description = Some(description.to_owned());
-        fold(&mut tx, op.seq, &payload).await?;
-    } else {
-        let payload = Payload {
-            description: Some(description.to_owned()),
-            ..Payload::default()
-        };
-        append(
-            &mut tx,
-            NewOp {
-                kind: EditKind::Describe,
-                product_id: row.product_id,
-                image: Some(id.0),
-                payload: &payload,
-                base_modified: row.date_modified.as_deref(),
-                base_value: Some(&row.description),
-                idempotency_key: None,
-            },
-        )
-        .await?;
-    }
+    let new = NewEdit {
+        product_id: row.product_id,
+        edit: Edit::Describe {
+            image: id,
+            description: description.to_owned(),
+        },
+        base: Base {
+            value: Some(row.record.description.clone()),
+            modified: row.record.date_modified.clone(),
+        },
+        idempotency_key: None,
+    };
+    enqueue(&mut tx, new, Successor::NotThumbnail, &mut applied).await?;
     sqlx::query("UPDATE images SET description = ? WHERE local_id = ?")
         .bind(description)
         .bind(id.0)
@@ -318,53 +222,26 @@ pub(crate) async fn describe(
 pub(crate) async fn set_thumbnail(replica: &Replica, id: ImageId) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let row = visible_row(&mut tx, id).await?;
-    let applied = Applied {
-        products: vec![row.product_id],
-        unused_blobs: Vec::new(),
-        image: Some(id),
-    };
-    if row.is_thumbnail {
+    let mut applied = Applied::product(row.product_id);
+    if row.record.is_thumbnail {
         return Ok(applied);
     }
-    let queued: Option<i64> = sqlx::query_scalar(
-        "SELECT seq FROM outbox WHERE product_id = ? AND kind = 'thumbnail'
-         ORDER BY seq DESC LIMIT 1",
+    let current: Option<i64> = sqlx::query_scalar(
+        "SELECT local_id FROM images WHERE product_id = ? AND is_thumbnail = 1 AND hidden = 0",
     )
     .bind(row.product_id)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some(seq) = queued {
-        sqlx::query(
-            "UPDATE outbox SET image_id = ?, revision = revision + 1, state = 'pending',
-                last_error = NULL
-             WHERE seq = ?",
-        )
-        .bind(id.0)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-    } else {
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT local_id FROM images WHERE product_id = ? AND is_thumbnail = 1 AND hidden = 0",
-        )
-        .bind(row.product_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let base = current.map(|c| ImageId(c).to_string()).unwrap_or_default();
-        append(
-            &mut tx,
-            NewOp {
-                kind: EditKind::SetThumbnail,
-                product_id: row.product_id,
-                image: Some(id.0),
-                payload: &Payload::default(),
-                base_modified: None,
-                base_value: Some(&base),
-                idempotency_key: None,
-            },
-        )
-        .await?;
-    }
+    let new = NewEdit {
+        product_id: row.product_id,
+        edit: Edit::SetThumbnail { image: id },
+        base: Base {
+            value: Some(current.map(|c| ImageId(c).to_string()).unwrap_or_default()),
+            modified: None,
+        },
+        idempotency_key: None,
+    };
+    enqueue(&mut tx, new, Successor::NotThumbnail, &mut applied).await?;
     sqlx::query("UPDATE images SET is_thumbnail = (local_id = ?) WHERE product_id = ?")
         .bind(id.0)
         .bind(row.product_id)
@@ -394,10 +271,7 @@ pub(crate) async fn reorder(
     if sorted_current != sorted_desired {
         return Err(SyncError::NotAPermutation);
     }
-    let applied = Applied {
-        products: vec![product_id],
-        ..Applied::default()
-    };
+    let mut applied = Applied::product(product_id);
     if current == desired {
         return Ok(applied);
     }
@@ -408,32 +282,8 @@ pub(crate) async fn reorder(
             .execute(&mut *tx)
             .await?;
     }
-    // One queued reorder serves every later move, as long as no create was queued after it:
-    // the image that create adds has no store id when that reorder is sent.
-    let absorbing: Option<i64> = sqlx::query_scalar(
-        "SELECT seq FROM outbox WHERE product_id = ?1 AND kind = 'reorder' AND state = 'pending'
-            AND seq > COALESCE((SELECT MAX(seq) FROM outbox
-                                WHERE product_id = ?1 AND kind = 'create'), 0)
-         ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(product_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    match absorbing {
-        Some(seq) => {
-            sqlx::query("UPDATE outbox SET revision = revision + 1 WHERE seq = ?")
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-        }
-        None => {
-            append(
-                &mut tx,
-                NewOp::bare(EditKind::Reorder, product_id, None, &Payload::default()),
-            )
-            .await?;
-        }
-    }
+    let new = NewEdit::plain(product_id, Edit::Reorder);
+    enqueue(&mut tx, new, Successor::NotThumbnail, &mut applied).await?;
     tx.commit().await?;
     Ok(applied)
 }
@@ -445,51 +295,24 @@ pub(crate) async fn replace(
 ) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let row = visible_row(&mut tx, id).await?;
-    let mut applied = Applied {
-        products: vec![row.product_id],
-        unused_blobs: Vec::new(),
-        image: Some(id),
+    let mut applied = Applied::product(row.product_id);
+    let local_file = local_file_of(replica, &picture.source);
+    let image_file = picture.source.display_name().to_owned();
+    let key = matches!(picture.source, Source::File { .. }).then(idempotency_key);
+    let new = NewEdit {
+        product_id: row.product_id,
+        edit: Edit::Replace {
+            image: id,
+            source: picture.source,
+            new_server_id: None,
+        },
+        base: Base {
+            value: Some(row.record.image_file.clone()),
+            modified: row.record.date_modified.clone(),
+        },
+        idempotency_key: key,
     };
-    let (image_file, local_file) = match &picture.source {
-        Source::File { blob, file_name } => (
-            file_name.clone(),
-            Some(replica.blob_path(blob).to_string_lossy().into_owned()),
-        ),
-        Source::Url { url } => (url.clone(), None),
-    };
-    let create = pending_op(&mut tx, id.0, EditKind::Create).await?;
-    let queued_replace = pending_op(&mut tx, id.0, EditKind::Replace).await?;
-    if let Some(op) = unsent_create(&create) {
-        let mut payload = op.payload();
-        applied.unused_blobs.extend(blob_of(&payload.source));
-        payload.source = Some(picture.source);
-        fold(&mut tx, op.seq, &payload).await?;
-    } else if let Some(op) = queued_replace.filter(|op| op.attempts == 0) {
-        let mut payload = op.payload();
-        applied.unused_blobs.extend(blob_of(&payload.source));
-        payload.source = Some(picture.source);
-        fold(&mut tx, op.seq, &payload).await?;
-    } else {
-        let key = matches!(picture.source, Source::File { .. })
-            .then(|| format!("imagedesk-{}", random_hex()));
-        let payload = Payload {
-            source: Some(picture.source),
-            ..Payload::default()
-        };
-        append(
-            &mut tx,
-            NewOp {
-                kind: EditKind::Replace,
-                product_id: row.product_id,
-                image: Some(id.0),
-                payload: &payload,
-                base_modified: row.date_modified.as_deref(),
-                base_value: Some(&row.image_file),
-                idempotency_key: key,
-            },
-        )
-        .await?;
-    }
+    enqueue(&mut tx, new, Successor::NotThumbnail, &mut applied).await?;
     sqlx::query(
         "UPDATE images SET image_file = ?, local_file = ?, width = ?, height = ?, file_size = ?
          WHERE local_id = ?",
@@ -514,30 +337,20 @@ pub(crate) async fn delete(replica: &Replica, ids: &[ImageId]) -> Result<Applied
         if !applied.products.contains(&row.product_id) {
             applied.products.push(row.product_id);
         }
-        let create = pending_op(&mut tx, id.0, EditKind::Create).await?;
-        if unsent_create(&create).is_some() {
-            // The store never saw this image: forget it and everything queued for it.
-            forget_image(&mut tx, id.0, &mut applied).await?;
-        } else {
-            drop_unsent_edits(&mut tx, Some(id.0), row.product_id, &mut applied).await?;
-            sqlx::query("UPDATE images SET hidden = 1, is_thumbnail = 0 WHERE local_id = ?")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
-            append(
-                &mut tx,
-                NewOp::bare(
-                    EditKind::Delete,
-                    row.product_id,
-                    Some(id.0),
-                    &Payload::default(),
-                ),
-            )
+        // Hidden first: the row stays (the delete is pending) unless the store never saw it.
+        sqlx::query("UPDATE images SET hidden = 1, is_thumbnail = 0 WHERE local_id = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
             .await?;
-        }
-        if row.is_thumbnail {
-            promote_first_thumbnail(&mut tx, row.product_id).await?;
-        }
+        let successor = if row.record.is_thumbnail {
+            promote_first_thumbnail(&mut tx, row.product_id)
+                .await?
+                .map_or(Successor::NoneLeft, Successor::Next)
+        } else {
+            Successor::NotThumbnail
+        };
+        let new = NewEdit::plain(row.product_id, Edit::Delete { image: id });
+        enqueue(&mut tx, new, successor, &mut applied).await?;
     }
     tx.commit().await?;
     Ok(applied)
@@ -545,156 +358,118 @@ pub(crate) async fn delete(replica: &Replica, ids: &[ImageId]) -> Result<Applied
 
 pub(crate) async fn delete_all(replica: &Replica, product_id: i64) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
-    let mut applied = Applied {
-        products: vec![product_id],
-        ..Applied::default()
-    };
-    for row in replica::product_rows(&mut tx, product_id).await? {
-        let create = pending_op(&mut tx, row.local_id, EditKind::Create).await?;
-        if unsent_create(&create).is_some() {
-            forget_image(&mut tx, row.local_id, &mut applied).await?;
-        }
-    }
-    drop_unsent_edits(&mut tx, None, product_id, &mut applied).await?;
+    let mut applied = Applied::product(product_id);
     sqlx::query("UPDATE images SET hidden = 1, is_thumbnail = 0 WHERE product_id = ?")
         .bind(product_id)
         .execute(&mut *tx)
         .await?;
-    append(
-        &mut tx,
-        NewOp::bare(EditKind::DeleteAll, product_id, None, &Payload::default()),
-    )
-    .await?;
+    let new = NewEdit::plain(product_id, Edit::DeleteAll);
+    enqueue(&mut tx, new, Successor::NoneLeft, &mut applied).await?;
     tx.commit().await?;
     Ok(applied)
 }
 
-/// Removes an image row and every queued edit for it.
+/// Removes an image row and every queued edit for it. Returns how many edits went.
 pub(crate) async fn forget_image(
     conn: &mut SqliteConnection,
-    local_id: i64,
+    image: ImageId,
     applied: &mut Applied,
 ) -> Result<usize, SyncError> {
-    let ops: Vec<OpRow> = sqlx::query_as("SELECT * FROM outbox WHERE image_id = ?")
-        .bind(local_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    for op in &ops {
-        applied.unused_blobs.extend(blob_of(&op.payload().source));
-    }
-    sqlx::query("DELETE FROM outbox WHERE image_id = ?")
-        .bind(local_id)
-        .execute(&mut *conn)
-        .await?;
+    let removed = Outbox::on(conn).remove_for_image(image).await?;
+    applied
+        .unused_blobs
+        .extend(removed.iter().filter_map(|q| q.edit.blob()));
     sqlx::query("DELETE FROM images WHERE local_id = ?")
-        .bind(local_id)
+        .bind(image.0)
         .execute(&mut *conn)
         .await?;
-    Ok(ops.len())
-}
-
-/// Drops queued field edits made moot by a delete: of one image, or (with `image == None`) of
-/// the whole product including its reorders. A replace whose first half may have reached the
-/// store stays, so that its new record is cleaned up.
-async fn drop_unsent_edits(
-    conn: &mut SqliteConnection,
-    image: Option<i64>,
-    product_id: i64,
-    applied: &mut Applied,
-) -> Result<(), SyncError> {
-    let ops: Vec<OpRow> = sqlx::query_as(
-        "SELECT * FROM outbox WHERE product_id = ?1
-            AND (?2 IS NULL OR image_id = ?2)
-            AND (kind IN ('describe', 'thumbnail')
-                 OR (kind = 'replace' AND attempts = 0)
-                 OR (kind = 'reorder' AND ?2 IS NULL))",
-    )
-    .bind(product_id)
-    .bind(image)
-    .fetch_all(&mut *conn)
-    .await?;
-    for op in ops {
-        applied.unused_blobs.extend(blob_of(&op.payload().source));
-        sqlx::query("DELETE FROM outbox WHERE seq = ?")
-            .bind(op.seq)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    Ok(removed.len())
 }
 
 /// Mirrors the store's rule locally: when the thumbnail goes, the first other image takes it.
+/// Returns that image.
 async fn promote_first_thumbnail(
     conn: &mut SqliteConnection,
     product_id: i64,
-) -> Result<(), SyncError> {
-    sqlx::query(
-        "UPDATE images SET is_thumbnail = 1 WHERE local_id = (
-            SELECT local_id FROM images WHERE product_id = ? AND hidden = 0
-            ORDER BY position, local_id LIMIT 1)",
+) -> Result<Option<ImageId>, SyncError> {
+    let first: Option<i64> = sqlx::query_scalar(
+        "SELECT local_id FROM images WHERE product_id = ? AND hidden = 0
+         ORDER BY position, local_id LIMIT 1",
     )
     .bind(product_id)
-    .execute(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(())
+    if let Some(first) = first {
+        sqlx::query("UPDATE images SET is_thumbnail = 1 WHERE local_id = ?")
+            .bind(first)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(first.map(ImageId))
 }
 
 pub(crate) async fn retry(replica: &Replica, seq: i64) -> Result<Applied, SyncError> {
-    let op: Option<OpRow> = sqlx::query_as("SELECT * FROM outbox WHERE seq = ?")
-        .bind(seq)
-        .fetch_optional(&replica.writer)
-        .await?;
-    let op = op.ok_or(SyncError::UnknownEdit(seq))?;
-    sqlx::query("UPDATE outbox SET state = 'pending', last_error = NULL WHERE seq = ?")
-        .bind(seq)
-        .execute(&replica.writer)
-        .await?;
-    Ok(Applied {
-        products: vec![op.product_id],
-        unused_blobs: Vec::new(),
-        image: op.image_id.map(ImageId),
-    })
+    let mut conn = replica.writer.acquire().await?;
+    let mut outbox = Outbox::on(&mut conn);
+    let product_id = match outbox.get(seq).await? {
+        Some(Ok(queued)) => queued.product_id,
+        Some(Err(unreadable)) => unreadable.product_id,
+        None => return Err(SyncError::UnknownEdit(seq)),
+    };
+    outbox.retry(seq).await?;
+    Ok(Applied::product(product_id))
 }
 
 /// Drops a queued edit and undoes its local effect where the next pull cannot: a discarded
 /// create removes its image, a discarded delete shows the image again.
 pub(crate) async fn discard(replica: &Replica, seq: i64) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
-    let op: Option<OpRow> = sqlx::query_as("SELECT * FROM outbox WHERE seq = ?")
-        .bind(seq)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let op = op.ok_or(SyncError::UnknownEdit(seq))?;
-    let mut applied = Applied {
-        products: vec![op.product_id],
-        unused_blobs: blob_of(&op.payload().source).into_iter().collect(),
-        image: op.image_id.map(ImageId),
-    };
-    match (op.kind(), op.image_id) {
-        (Some(EditKind::Create), Some(image)) => {
-            forget_image(&mut tx, image, &mut applied).await?;
+    let queued = match Outbox::on(&mut tx).get(seq).await? {
+        Some(Ok(queued)) => queued,
+        Some(Err(unreadable)) => {
+            // Nothing is known of its effect: the row simply goes, and the next pull shows
+            // the store's values.
+            Outbox::on(&mut tx).remove(seq).await?;
+            tx.commit().await?;
+            return Ok(Applied::product(unreadable.product_id));
         }
-        (Some(EditKind::Delete), Some(image)) => {
+        None => return Err(SyncError::UnknownEdit(seq)),
+    };
+    let mut applied = Applied::product(queued.product_id);
+    match &queued.edit {
+        Edit::Create { image, .. } => {
+            forget_image(&mut tx, *image, &mut applied).await?;
+        }
+        Edit::Delete { image } => {
             sqlx::query("UPDATE images SET hidden = 0 WHERE local_id = ?")
-                .bind(image)
+                .bind(image.0)
                 .execute(&mut *tx)
                 .await?;
         }
-        (Some(EditKind::DeleteAll), _) => {
-            sqlx::query(
-                "UPDATE images SET hidden = 0 WHERE product_id = ? AND local_id NOT IN (
-                    SELECT image_id FROM outbox WHERE kind = 'delete' AND image_id IS NOT NULL)",
-            )
-            .bind(op.product_id)
-            .execute(&mut *tx)
-            .await?;
+        Edit::DeleteAll => {
+            let still_deleted = Outbox::on(&mut tx).images_being_deleted().await?;
+            let hidden: Vec<(i64,)> =
+                sqlx::query_as("SELECT local_id FROM images WHERE product_id = ? AND hidden = 1")
+                    .bind(queued.product_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (local_id,) in hidden {
+                if !still_deleted.contains(&ImageId(local_id)) {
+                    sqlx::query("UPDATE images SET hidden = 0 WHERE local_id = ?")
+                        .bind(local_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         }
-        _ => {}
+        Edit::Describe { .. }
+        | Edit::Replace { .. }
+        | Edit::SetThumbnail { .. }
+        | Edit::Reorder => {}
     }
-    sqlx::query("DELETE FROM outbox WHERE seq = ?")
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
+    applied
+        .unused_blobs
+        .extend(Outbox::on(&mut tx).remove(seq).await?);
     tx.commit().await?;
     Ok(applied)
 }

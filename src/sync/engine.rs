@@ -178,7 +178,10 @@ impl Engine {
         let picture = edits::copy_in(&self.shared.replica, path.as_ref()).await?;
         let blob = picture.source.blob();
         match edits::add(&self.shared.replica, product_id, picture, description).await {
-            Ok(applied) => self.done(applied).await,
+            Ok((applied, image)) => {
+                self.done(applied).await;
+                Ok(image)
+            }
             Err(err) => {
                 edits::remove_blobs(&self.shared.replica, blob.as_slice());
                 Err(err)
@@ -194,26 +197,37 @@ impl Engine {
         description: &str,
     ) -> Result<ImageId, SyncError> {
         let picture = edits::url_picture(url)?;
-        let applied = edits::add(&self.shared.replica, product_id, picture, description).await?;
-        self.done(applied).await
+        let (applied, image) =
+            edits::add(&self.shared.replica, product_id, picture, description).await?;
+        self.done(applied).await;
+        Ok(image)
     }
 
     /// Sets the description (alt text).
     pub async fn describe(&self, id: ImageId, description: &str) -> Result<(), SyncError> {
         let applied = edits::describe(&self.shared.replica, id, description).await?;
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     /// Makes the image its product's thumbnail.
     pub async fn set_thumbnail(&self, id: ImageId) -> Result<(), SyncError> {
         let applied = edits::set_thumbnail(&self.shared.replica, id).await?;
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     /// Shows the product's images in `desired` order, which names each visible image once.
     pub async fn reorder(&self, product_id: i64, desired: &[ImageId]) -> Result<(), SyncError> {
         let applied = edits::reorder(&self.shared.replica, product_id, desired).await?;
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     /// Moves `moving` (in their current relative order) so that they start at `index` of the
@@ -246,7 +260,10 @@ impl Engine {
         let picture = edits::copy_in(&self.shared.replica, path.as_ref()).await?;
         let blob = picture.source.blob();
         match edits::replace(&self.shared.replica, id, picture).await {
-            Ok(applied) => self.done(applied).await.map(drop),
+            Ok(applied) => {
+                self.done(applied).await;
+                Ok(())
+            }
             Err(err) => {
                 edits::remove_blobs(&self.shared.replica, blob.as_slice());
                 Err(err)
@@ -258,19 +275,28 @@ impl Engine {
     pub async fn replace_url(&self, id: ImageId, url: &str) -> Result<(), SyncError> {
         let picture = edits::url_picture(url)?;
         let applied = edits::replace(&self.shared.replica, id, picture).await?;
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     /// Deletes images (all or none: an unknown id changes nothing).
     pub async fn delete(&self, ids: &[ImageId]) -> Result<(), SyncError> {
         let applied = edits::delete(&self.shared.replica, ids).await?;
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     /// Deletes every image of the product.
     pub async fn delete_all(&self, product_id: i64) -> Result<(), SyncError> {
         let applied = edits::delete_all(&self.shared.replica, product_id).await?;
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     // -- the queue -----------------------------------------------------------------------------
@@ -278,14 +304,20 @@ impl Engine {
     /// Sends a failed edit again.
     pub async fn retry(&self, seq: i64) -> Result<(), SyncError> {
         let applied = edits::retry(&self.shared.replica, seq).await?;
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     /// Drops a queued edit; the next pull shows the store's value again.
     pub async fn discard(&self, seq: i64) -> Result<(), SyncError> {
         let applied = edits::discard(&self.shared.replica, seq).await?;
         self.shared.pull_requested.store(true, Ordering::SeqCst);
-        self.done(applied).await.map(drop)
+        {
+            self.done(applied).await;
+            Ok(())
+        }
     }
 
     /// Stops sending edits (they keep queueing) until [`Engine::resume`].
@@ -316,12 +348,10 @@ impl Engine {
     }
 
     /// After an edit committed: tell the UI, count the queue, wake the worker.
-    async fn done(&self, applied: Applied) -> Result<ImageId, SyncError> {
+    async fn done(&self, applied: Applied) {
         self.shared.announce(&applied);
         self.shared.refresh_counts().await;
         self.shared.wake.notify_one();
-        // Every edit that returns an id names its image.
-        Ok(applied.image.unwrap_or(ImageId(-1)))
     }
 }
 

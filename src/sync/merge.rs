@@ -11,8 +11,9 @@ use sqlx::SqliteConnection;
 
 use super::SyncError;
 use super::edits::{Applied, forget_image};
-use super::model::{Conflict, ConflictField, EditKind, Event, ImageId};
-use super::replica::{self, Keep, OpRow, Replica};
+use super::model::{Conflict, ConflictField, Event, ImageId};
+use super::outbox::{Edit, Outbox, Queued};
+use super::replica::{self, Keep, Replica, StoreRecord};
 use crate::api::{Image, Product};
 
 /// What a merge found that the UI must hear about.
@@ -45,11 +46,14 @@ pub(crate) async fn merge_products(
         changed |= result.rows_affected() > 0;
     }
     let known: HashSet<i64> = products.iter().map(|p| p.id).collect();
-    let local: Vec<(i64,)> =
-        sqlx::query_as("SELECT id FROM products WHERE id NOT IN (SELECT product_id FROM outbox)")
-            .fetch_all(&mut *tx)
-            .await?;
-    for (id,) in local.into_iter().filter(|(id,)| !known.contains(id)) {
+    let with_edits = Outbox::on(&mut tx).products().await?;
+    let local: Vec<(i64,)> = sqlx::query_as("SELECT id FROM products")
+        .fetch_all(&mut *tx)
+        .await?;
+    for (id,) in local
+        .into_iter()
+        .filter(|(id,)| !known.contains(id) && !with_edits.contains(id))
+    {
         sqlx::query("DELETE FROM images WHERE product_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -67,47 +71,28 @@ pub(crate) async fn merge_products(
 /// The fields of one image that pending edits protect from the store's values.
 pub(crate) async fn keep_for(
     conn: &mut SqliteConnection,
-    local_id: i64,
+    image: ImageId,
     product_id: i64,
 ) -> Result<Keep, SyncError> {
-    let (describe, replace, thumbnail): (i64, i64, i64) = sqlx::query_as(
-        "SELECT
-            COALESCE(SUM(kind = 'describe' AND image_id = ?1), 0),
-            COALESCE(SUM(kind = 'replace' AND image_id = ?1), 0),
-            COALESCE(SUM(kind = 'thumbnail'), 0)
-         FROM outbox WHERE product_id = ?2",
-    )
-    .bind(local_id)
-    .bind(product_id)
-    .fetch_one(conn)
-    .await?;
+    let queue = Outbox::on(conn).of_product(product_id).await?;
     Ok(Keep {
-        description: describe > 0,
-        picture: replace > 0,
-        thumbnail: thumbnail > 0,
+        description: queue
+            .iter()
+            .any(|q| matches!(q.edit, Edit::Describe { image: i, .. } if i == image)),
+        picture: queue
+            .iter()
+            .any(|q| matches!(q.edit, Edit::Replace { image: i, .. } if i == image)),
+        thumbnail: queue
+            .iter()
+            .any(|q| matches!(q.edit, Edit::SetThumbnail { .. })),
     })
 }
 
 /// Whether the store changed a field since the edit was based on it. The values decide, not
 /// `date_modified`: it has one-second resolution, and it also moves when only another field
 /// (or the sort order) changed.
-fn store_changed(op: &OpRow, server_value: &str) -> bool {
-    op.base_value.as_deref() != Some(server_value)
-}
-
-async fn rebase(
-    conn: &mut SqliteConnection,
-    seq: i64,
-    value: &str,
-    modified: Option<&str>,
-) -> Result<(), SyncError> {
-    sqlx::query("UPDATE outbox SET base_value = ?, base_modified = ? WHERE seq = ?")
-        .bind(value)
-        .bind(modified)
-        .bind(seq)
-        .execute(conn)
-        .await?;
-    Ok(())
+fn store_changed(queued: &Queued, server_value: &str) -> bool {
+    queued.base.value.as_deref() != Some(server_value)
 }
 
 /// Folds the store's full image list of one product into the replica.
@@ -119,32 +104,35 @@ pub(crate) async fn merge_images(
     let mut report = MergeReport::default();
     let mut tx = replica.writer.begin().await?;
     let rows = replica::product_rows(&mut tx, product_id).await?;
-    let ops: Vec<OpRow> = sqlx::query_as("SELECT * FROM outbox WHERE product_id = ? ORDER BY seq")
-        .bind(product_id)
-        .fetch_all(&mut *tx)
-        .await?;
-    let by_kind = |kind: EditKind| -> HashMap<i64, &OpRow> {
-        ops.iter()
-            .filter(|op| op.kind() == Some(kind))
-            .filter_map(|op| Some((op.image_id?, op)))
-            .collect()
-    };
-    let describes = by_kind(EditKind::Describe);
-    let replaces = by_kind(EditKind::Replace);
-    let thumbnail_op = ops
+    let queue = Outbox::on(&mut tx).of_product(product_id).await?;
+    let mut describes: HashMap<ImageId, (&Queued, &str)> = HashMap::new();
+    let mut replaces: HashMap<ImageId, (&Queued, Option<i64>)> = HashMap::new();
+    for queued in &queue {
+        match &queued.edit {
+            Edit::Describe { image, description } => {
+                describes.insert(*image, (queued, description.as_str()));
+            }
+            Edit::Replace {
+                image,
+                new_server_id,
+                ..
+            } => {
+                replaces.insert(*image, (queued, *new_server_id));
+            }
+            _ => {}
+        }
+    }
+    let thumbnail_op = queue
         .iter()
         .rev()
-        .find(|op| op.kind() == Some(EditKind::SetThumbnail));
-    let reorder_pending = ops.iter().any(|op| op.kind() == Some(EditKind::Reorder));
+        .find(|q| matches!(q.edit, Edit::SetThumbnail { .. }));
+    let reorder_pending = queue.iter().any(|q| q.edit == Edit::Reorder);
     // A create or file replace that may have reached the store without us hearing back: its
     // record would look like a stranger's until the worker resends and adopts it.
-    let unconfirmed = ops.iter().any(|op| {
-        matches!(op.kind(), Some(EditKind::Create | EditKind::Replace)) && op.attempts > 0
-    });
-    let replacement_ids: HashSet<i64> = replaces
-        .values()
-        .filter_map(|op| op.payload().new_server_id)
-        .collect();
+    let unconfirmed = queue
+        .iter()
+        .any(|q| matches!(q.edit, Edit::Create { .. } | Edit::Replace { .. }) && q.attempts > 0);
+    let replacement_ids: HashSet<i64> = replaces.values().filter_map(|(_, id)| *id).collect();
     let server_by_id: HashMap<i64, &Image> = server.iter().map(|i| (i.id, i)).collect();
     let mut changed = false;
     let mut applied = Applied::default();
@@ -155,20 +143,21 @@ pub(crate) async fn merge_images(
             continue;
         };
         local_of_server.insert(server_id, row.local_id);
+        let local = ImageId(row.local_id);
         let Some(image) = server_by_id.get(&server_id) else {
             let replaced = replaces
-                .get(&row.local_id)
-                .and_then(|op| op.payload().new_server_id)
+                .get(&local)
+                .and_then(|(_, id)| *id)
                 .is_some_and(|id| server_by_id.contains_key(&id));
             if replaced {
                 continue;
             }
-            let edits = forget_image(&mut tx, row.local_id, &mut applied).await?;
+            let edits = forget_image(&mut tx, local, &mut applied).await?;
             changed = true;
             // A queued delete of an image the store already deleted is simply done.
-            let queued_delete = ops
+            let queued_delete = queue
                 .iter()
-                .any(|op| op.image_id == Some(row.local_id) && op.kind() == Some(EditKind::Delete));
+                .any(|q| q.edit == Edit::Delete { image: local });
             let dropped = edits - usize::from(queued_delete);
             if dropped > 0 {
                 report.events.push(Event::EditsDropped {
@@ -180,57 +169,44 @@ pub(crate) async fn merge_images(
             }
             continue;
         };
-        if let Some(op) = describes.get(&row.local_id) {
-            let local = op.payload().description.unwrap_or_default();
+        if let Some((op, mine)) = describes.get(&local) {
             if store_changed(op, &image.description) {
-                if image.description != local {
+                if image.description != *mine {
                     report.events.push(Event::Conflict(Conflict {
                         product_id,
-                        image: ImageId(row.local_id),
+                        image: local,
                         field: ConflictField::Description,
-                        local,
+                        local: (*mine).to_owned(),
                         server: image.description.clone(),
                     }));
                 }
-                rebase(
-                    &mut tx,
-                    op.seq,
-                    &image.description,
-                    image.date_modified.as_deref(),
-                )
-                .await?;
+                Outbox::on(&mut tx)
+                    .rebase(op.seq, &image.description, image.date_modified.as_deref())
+                    .await?;
             }
         }
-        if let Some(op) = replaces.get(&row.local_id)
+        if let Some((op, _)) = replaces.get(&local)
             && store_changed(op, &image.image_file)
         {
             report.events.push(Event::Conflict(Conflict {
                 product_id,
-                image: ImageId(row.local_id),
+                image: local,
                 field: ConflictField::Picture,
-                local: row.image_file.clone(),
+                local: row.record.image_file.clone(),
                 server: image.image_file.clone(),
             }));
-            rebase(
-                &mut tx,
-                op.seq,
-                &image.image_file,
-                image.date_modified.as_deref(),
-            )
-            .await?;
+            Outbox::on(&mut tx)
+                .rebase(op.seq, &image.image_file, image.date_modified.as_deref())
+                .await?;
         }
         let keep = Keep {
-            description: describes.contains_key(&row.local_id),
-            picture: replaces.contains_key(&row.local_id) || row.local_file.is_some(),
+            description: describes.contains_key(&local),
+            picture: replaces.contains_key(&local) || row.local_file.is_some(),
             thumbnail: thumbnail_op.is_some(),
         };
-        if row.date_modified != image.date_modified
-            || row.sort_order != image.sort_order
-            || (!keep.thumbnail && row.is_thumbnail != image.is_thumbnail)
-            || (!keep.description && row.description != image.description)
-            || (!keep.picture && row.image_file != image.image_file)
-        {
-            replica::write_server_fields(&mut tx, row.local_id, image, keep).await?;
+        // Whole records are compared, so a field the store adds syncs without a rule here.
+        if StoreRecord::from(*image).keeping(&row.record, keep) != row.record {
+            replica::write_server_fields(&mut tx, row, image, keep).await?;
             changed = true;
         }
     }
@@ -260,11 +236,8 @@ pub(crate) async fn merge_images(
         && let Some(&local_thumb) = local_of_server.get(&server_thumb.id)
     {
         let server_value = ImageId(local_thumb).to_string();
-        if op.base_value.as_deref() != Some(server_value.as_str()) {
-            let local = op
-                .image_id
-                .map(|i| ImageId(i).to_string())
-                .unwrap_or_default();
+        if op.base.value.as_deref() != Some(server_value.as_str()) {
+            let local = op.edit.image().map(|i| i.to_string()).unwrap_or_default();
             if server_value != local {
                 report.events.push(Event::Conflict(Conflict {
                     product_id,
@@ -274,7 +247,9 @@ pub(crate) async fn merge_images(
                     server: server_value.clone(),
                 }));
             }
-            rebase(&mut tx, op.seq, &server_value, None).await?;
+            Outbox::on(&mut tx)
+                .rebase(op.seq, &server_value, None)
+                .await?;
         }
     }
 

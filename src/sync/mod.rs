@@ -25,6 +25,7 @@ mod edits;
 mod engine;
 mod merge;
 mod model;
+mod outbox;
 mod remote;
 mod replica;
 mod tiles;
@@ -34,11 +35,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use engine::Engine;
-pub use remote::{Remote, RemoteFuture};
 pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage, OutboxEntry,
     ProductSummary, Status, SyncState,
 };
+pub use remote::{Remote, RemoteFuture};
 
 use crate::api::ApiError;
 use crate::imaging::ImagingError;

@@ -85,20 +85,6 @@ impl EditKind {
             EditKind::DeleteAll => "delete_all",
         }
     }
-
-    pub(crate) fn parse(s: &str) -> Option<EditKind> {
-        [
-            EditKind::Create,
-            EditKind::Describe,
-            EditKind::SetThumbnail,
-            EditKind::Reorder,
-            EditKind::Replace,
-            EditKind::Delete,
-            EditKind::DeleteAll,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
 }
 
 impl std::fmt::Display for EditKind {
@@ -119,7 +105,9 @@ impl std::fmt::Display for EditKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub seq: i64,
-    pub kind: EditKind,
+    /// `None` for an edit this version cannot read (queued by a newer imagedesk): it is never
+    /// sent; `failed` says why, and it waits for a discard.
+    pub kind: Option<EditKind>,
     pub product_id: i64,
     pub image: Option<ImageId>,
     /// `Some(reason)` when the store refused it; it then waits for retry or discard.
@@ -210,6 +198,13 @@ pub enum Event {
         kind: EditKind,
         image: Option<ImageId>,
         message: String,
+    },
+    /// A queued edit cannot be read by this version (a newer imagedesk queued it, or the file
+    /// was damaged). It is kept, never sent, and marked failed until discarded.
+    EditUnreadable {
+        seq: i64,
+        product_id: i64,
+        reason: String,
     },
     /// Bytes of an upload sent so far.
     UploadProgress {

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::SyncError;
-use super::model::{EditKind, ImageId, LocalImage, OutboxEntry, ProductSummary, SyncState};
+use super::model::{ImageId, LocalImage, OutboxEntry, ProductSummary, SyncState};
+use super::outbox::Outbox;
+use crate::api::Image;
 
 #[derive(Clone)]
 pub(crate) struct Replica {
@@ -51,25 +52,27 @@ impl Replica {
     }
 
     pub async fn products(&self) -> Result<Vec<ProductSummary>, SyncError> {
-        let rows: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
             "SELECT p.id, p.name, p.sku,
                 (SELECT COUNT(*) FROM images i WHERE i.product_id = p.id AND i.hidden = 0),
                 (SELECT COUNT(*) FROM images i WHERE i.product_id = p.id AND i.hidden = 0
-                    AND i.is_thumbnail = 1),
-                (SELECT COUNT(*) FROM outbox o WHERE o.product_id = p.id)
+                    AND i.is_thumbnail = 1)
              FROM products p ORDER BY p.id",
         )
         .fetch_all(&self.reader)
         .await?;
+        let pending = Outbox::on(&mut *self.reader.acquire().await?)
+            .count_by_product()
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, sku, count, thumbs, pending)| ProductSummary {
+            .map(|(id, name, sku, count, thumbs)| ProductSummary {
                 id,
                 name,
                 sku,
                 image_count: count.max(0) as u64,
                 has_thumbnail: thumbs > 0,
-                pending_edits: pending.max(0) as u64,
+                pending_edits: pending.get(&id).copied().unwrap_or(0),
             })
             .collect())
     }
@@ -88,7 +91,7 @@ impl Replica {
             .into_iter()
             .map(|row| {
                 let sync = states
-                    .get(&row.local_id)
+                    .get(&ImageId(row.local_id))
                     .cloned()
                     .unwrap_or(SyncState::Synced);
                 row.into_local(sync)
@@ -105,60 +108,29 @@ impl Replica {
         let Some(row) = row else { return Ok(None) };
         let states = self.sync_states(row.product_id).await?;
         let sync = states
-            .get(&row.local_id)
+            .get(&ImageId(row.local_id))
             .cloned()
             .unwrap_or(SyncState::Synced);
         Ok(Some(row.into_local(sync)))
     }
 
-    async fn sync_states(&self, product_id: i64) -> Result<HashMap<i64, SyncState>, SyncError> {
-        let ops: Vec<(Option<i64>, String, Option<String>)> = sqlx::query_as(
-            "SELECT image_id, state, last_error FROM outbox WHERE product_id = ? ORDER BY seq",
-        )
-        .bind(product_id)
-        .fetch_all(&self.reader)
-        .await?;
-        let mut states: HashMap<i64, SyncState> = HashMap::new();
-        for (image, state, error) in ops {
-            let Some(image) = image else { continue };
-            let entry = states.entry(image).or_insert(SyncState::Pending(0));
-            match (state.as_str(), &mut *entry) {
-                ("failed", SyncState::Failed(_)) => {}
-                ("failed", _) => *entry = SyncState::Failed(error.unwrap_or_default()),
-                (_, SyncState::Pending(n)) => *n += 1,
-                _ => {}
-            }
-        }
-        Ok(states)
+    async fn sync_states(&self, product_id: i64) -> Result<HashMap<ImageId, SyncState>, SyncError> {
+        Outbox::on(&mut *self.reader.acquire().await?)
+            .sync_states(product_id)
+            .await
     }
 
     pub async fn outbox(&self) -> Result<Vec<OutboxEntry>, SyncError> {
-        let rows: Vec<OpRow> = sqlx::query_as("SELECT * FROM outbox ORDER BY seq")
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|op| {
-                Some(OutboxEntry {
-                    seq: op.seq,
-                    kind: op.kind()?,
-                    product_id: op.product_id,
-                    image: op.image_id.map(ImageId),
-                    failed: (op.state == "failed").then(|| op.last_error.unwrap_or_default()),
-                })
-            })
-            .collect())
+        Outbox::on(&mut *self.reader.acquire().await?)
+            .entries()
+            .await
     }
 
-    /// (pending, failed) edit counts.
+    /// (pending, failed) edit counts, read on the writer so that an edit just made counts.
     pub async fn queue_counts(&self) -> Result<(u64, u64), SyncError> {
-        let (pending, failed): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'failed'), 0)
-             FROM outbox",
-        )
-        .fetch_one(&self.writer)
-        .await?;
-        Ok((pending.max(0) as u64, failed.max(0) as u64))
+        Outbox::on(&mut *self.writer.acquire().await?)
+            .counts()
+            .await
     }
 
     pub fn blob_path(&self, blob: &str) -> PathBuf {
@@ -168,19 +140,9 @@ impl Replica {
     /// Removes engine-owned picture copies that no queued edit refers to (left by a crash
     /// between writing the copy and committing its edit).
     pub async fn remove_orphan_blobs(&self) -> Result<usize, SyncError> {
-        let payloads: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox")
-            .fetch_all(&self.writer)
+        let known = Outbox::on(&mut *self.writer.acquire().await?)
+            .blobs()
             .await?;
-        let mut known = std::collections::HashSet::new();
-        for (payload,) in payloads {
-            if let Ok(Payload {
-                source: Some(Source::File { blob, .. }),
-                ..
-            }) = serde_json::from_str(&payload)
-            {
-                known.insert(blob);
-            }
-        }
         let entries = std::fs::read_dir(&self.blobs).map_err(|e| SyncError::io(&self.blobs, e))?;
         let mut removed = 0;
         for entry in entries.flatten() {
@@ -193,13 +155,11 @@ impl Replica {
     }
 }
 
-/// An `images` row.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct ImageRow {
-    pub local_id: i64,
-    pub server_id: Option<i64>,
-    pub product_id: i64,
-    pub position: i64,
+/// The store's record of an image, as the replica keeps it: every field the store owns. A pull
+/// compares whole records, so a field added here (and to the wire type and the table) syncs
+/// without touching the merge.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct StoreRecord {
     pub sort_order: i64,
     pub is_thumbnail: bool,
     pub description: String,
@@ -213,28 +173,85 @@ pub(crate) struct ImageRow {
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub file_size: Option<i64>,
+}
+
+impl From<&Image> for StoreRecord {
+    fn from(image: &Image) -> StoreRecord {
+        StoreRecord {
+            sort_order: image.sort_order,
+            is_thumbnail: image.is_thumbnail,
+            description: image.description.clone(),
+            image_file: image.image_file.clone(),
+            date_created: image.date_created.clone(),
+            date_modified: image.date_modified.clone(),
+            zoom_url: image.zoom_url.clone(),
+            standard_url: image.standard_url.clone(),
+            thumbnail_url: image.thumbnail_url.clone(),
+            tiny_url: image.tiny_url.clone(),
+            width: image.width.map(i64::from),
+            height: image.height.map(i64::from),
+            file_size: image.file_size.and_then(|v| i64::try_from(v).ok()),
+        }
+    }
+}
+
+impl StoreRecord {
+    /// The store's record with the fields that pending local edits protect taken from
+    /// `local` instead: what the row should hold after a pull.
+    pub fn keeping(mut self, local: &StoreRecord, keep: Keep) -> StoreRecord {
+        if keep.description {
+            self.description.clone_from(&local.description);
+        }
+        if keep.thumbnail {
+            self.is_thumbnail = local.is_thumbnail;
+        }
+        if keep.picture {
+            // The picture is the file and everything derived from it.
+            self.image_file.clone_from(&local.image_file);
+            self.zoom_url.clone_from(&local.zoom_url);
+            self.standard_url.clone_from(&local.standard_url);
+            self.thumbnail_url.clone_from(&local.thumbnail_url);
+            self.tiny_url.clone_from(&local.tiny_url);
+            self.width = local.width;
+            self.height = local.height;
+            self.file_size = local.file_size;
+        }
+        self
+    }
+}
+
+/// An `images` row: the store's record plus what only the replica knows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ImageRow {
+    pub local_id: i64,
+    pub server_id: Option<i64>,
+    pub product_id: i64,
+    pub position: i64,
+    #[sqlx(flatten)]
+    pub record: StoreRecord,
     pub local_file: Option<String>,
     pub hidden: bool,
 }
 
 impl ImageRow {
     fn into_local(self, sync: SyncState) -> LocalImage {
+        let record = self.record;
         LocalImage {
             id: ImageId(self.local_id),
             server_id: self.server_id,
             product_id: self.product_id,
-            is_thumbnail: self.is_thumbnail,
-            description: self.description,
-            image_file: self.image_file,
-            date_created: self.date_created,
-            date_modified: self.date_modified,
-            zoom_url: self.zoom_url,
-            standard_url: self.standard_url,
-            thumbnail_url: self.thumbnail_url,
-            tiny_url: self.tiny_url,
-            width: self.width.and_then(|v| u32::try_from(v).ok()),
-            height: self.height.and_then(|v| u32::try_from(v).ok()),
-            file_size: self.file_size.and_then(|v| u64::try_from(v).ok()),
+            is_thumbnail: record.is_thumbnail,
+            description: record.description,
+            image_file: record.image_file,
+            date_created: record.date_created,
+            date_modified: record.date_modified,
+            zoom_url: record.zoom_url,
+            standard_url: record.standard_url,
+            thumbnail_url: record.thumbnail_url,
+            tiny_url: record.tiny_url,
+            width: record.width.and_then(|v| u32::try_from(v).ok()),
+            height: record.height.and_then(|v| u32::try_from(v).ok()),
+            file_size: record.file_size.and_then(|v| u64::try_from(v).ok()),
             local_file: self.local_file.map(PathBuf::from),
             sync,
         }
@@ -263,53 +280,53 @@ pub(crate) async fn product_rows(
     )
 }
 
-/// Copies the store's record into a row, except the fields named in `keep`.
+/// Writes the store's record into a row, except the fields named in `keep`; the local copy
+/// of an upload goes once the picture is the store's.
 pub(crate) async fn write_server_fields(
     conn: &mut SqliteConnection,
-    local_id: i64,
-    image: &crate::api::Image,
+    row: &ImageRow,
+    image: &Image,
     keep: Keep,
 ) -> Result<(), SyncError> {
+    let record = StoreRecord::from(image).keeping(&row.record, keep);
+    let local_file = if keep.picture {
+        row.local_file.as_deref()
+    } else {
+        None
+    };
+    write_record(conn, row.local_id, image.id, &record, local_file).await
+}
+
+/// The one statement that stores a record in a row.
+async fn write_record(
+    conn: &mut SqliteConnection,
+    local_id: i64,
+    server_id: i64,
+    record: &StoreRecord,
+    local_file: Option<&str>,
+) -> Result<(), SyncError> {
     sqlx::query(
-        "UPDATE images SET server_id = ?, sort_order = ?, date_created = ?, date_modified = ?,
-            description = CASE WHEN ? THEN description ELSE ? END,
-            is_thumbnail = CASE WHEN ? THEN is_thumbnail ELSE ? END,
-            image_file = CASE WHEN ? THEN image_file ELSE ? END,
-            zoom_url = CASE WHEN ? THEN zoom_url ELSE ? END,
-            standard_url = CASE WHEN ? THEN standard_url ELSE ? END,
-            thumbnail_url = CASE WHEN ? THEN thumbnail_url ELSE ? END,
-            tiny_url = CASE WHEN ? THEN tiny_url ELSE ? END,
-            width = CASE WHEN ? THEN width ELSE ? END,
-            height = CASE WHEN ? THEN height ELSE ? END,
-            file_size = CASE WHEN ? THEN file_size ELSE ? END,
-            local_file = CASE WHEN ? THEN local_file ELSE NULL END
+        "UPDATE images SET server_id = ?, sort_order = ?, is_thumbnail = ?, description = ?,
+            image_file = ?, date_created = ?, date_modified = ?, zoom_url = ?,
+            standard_url = ?, thumbnail_url = ?, tiny_url = ?, width = ?, height = ?,
+            file_size = ?, local_file = ?
          WHERE local_id = ?",
     )
-    .bind(image.id)
-    .bind(image.sort_order)
-    .bind(&image.date_created)
-    .bind(&image.date_modified)
-    .bind(keep.description)
-    .bind(&image.description)
-    .bind(keep.thumbnail)
-    .bind(image.is_thumbnail)
-    .bind(keep.picture)
-    .bind(&image.image_file)
-    .bind(keep.picture)
-    .bind(&image.zoom_url)
-    .bind(keep.picture)
-    .bind(&image.standard_url)
-    .bind(keep.picture)
-    .bind(&image.thumbnail_url)
-    .bind(keep.picture)
-    .bind(&image.tiny_url)
-    .bind(keep.picture)
-    .bind(image.width.map(i64::from))
-    .bind(keep.picture)
-    .bind(image.height.map(i64::from))
-    .bind(keep.picture)
-    .bind(image.file_size.and_then(|v| i64::try_from(v).ok()))
-    .bind(keep.picture)
+    .bind(server_id)
+    .bind(record.sort_order)
+    .bind(record.is_thumbnail)
+    .bind(&record.description)
+    .bind(&record.image_file)
+    .bind(&record.date_created)
+    .bind(&record.date_modified)
+    .bind(&record.zoom_url)
+    .bind(&record.standard_url)
+    .bind(&record.thumbnail_url)
+    .bind(&record.tiny_url)
+    .bind(record.width)
+    .bind(record.height)
+    .bind(record.file_size)
+    .bind(local_file)
     .bind(local_id)
     .execute(conn)
     .await?;
@@ -326,7 +343,7 @@ pub(crate) struct Keep {
 
 pub(crate) async fn insert_server_image(
     conn: &mut SqliteConnection,
-    image: &crate::api::Image,
+    image: &Image,
     position: i64,
 ) -> Result<i64, SyncError> {
     let local_id: i64 = sqlx::query_scalar(
@@ -337,72 +354,8 @@ pub(crate) async fn insert_server_image(
     .bind(position)
     .fetch_one(&mut *conn)
     .await?;
-    write_server_fields(conn, local_id, image, Keep::default()).await?;
+    write_record(conn, local_id, image.id, &StoreRecord::from(image), None).await?;
     Ok(local_id)
-}
-
-/// Where a queued picture comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "from", rename_all = "snake_case")]
-pub(crate) enum Source {
-    /// A copy in the engine's blob directory, and the name the user's file had.
-    File {
-        blob: String,
-        file_name: String,
-    },
-    Url {
-        url: String,
-    },
-}
-
-impl Source {
-    /// The engine-owned copy this source refers to, if any.
-    pub fn blob(&self) -> Option<String> {
-        match self {
-            Source::File { blob, .. } => Some(blob.clone()),
-            Source::Url { .. } => None,
-        }
-    }
-}
-
-/// The details of a queued edit (which fields are used depends on its kind).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Payload {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<Source>,
-    /// Replacing from a file: the store's new record once created, before the old is deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_server_id: Option<i64>,
-}
-
-/// An `outbox` row.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct OpRow {
-    pub seq: i64,
-    pub kind: String,
-    pub product_id: i64,
-    pub image_id: Option<i64>,
-    pub payload: String,
-    pub revision: i64,
-    pub base_value: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub state: String,
-    pub attempts: i64,
-    pub last_attempt_ms: Option<i64>,
-    pub last_error: Option<String>,
-}
-
-impl OpRow {
-    pub fn kind(&self) -> Option<EditKind> {
-        EditKind::parse(&self.kind)
-    }
-
-    pub fn payload(&self) -> Payload {
-        // Rows are only written by this module; an unreadable payload means an empty one.
-        serde_json::from_str(&self.payload).unwrap_or_default()
-    }
 }
 
 pub(crate) fn now_ms() -> i64 {

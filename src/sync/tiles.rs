@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::SyncError;
-use super::edits::random_hex;
 use super::model::{ImageId, LocalImage};
 use super::replica::now_ms;
 use super::worker::Shared;
+use crate::durable;
 
 /// A picture bigger than this is no tile; refuse it rather than fill the cache.
 const MAX_TILE_BYTES: usize = 8 * 1024 * 1024;
@@ -116,14 +116,12 @@ async fn store(shared: &Shared, dir: &Path, url: &str, bytes: &Bytes) -> Result<
     .bind(now_ms())
     .fetch_one(&mut *tx)
     .await?;
-    // A cache may lose a file in a crash, never show a half-written one: temporary name, rename.
-    let tmp = dir.join(format!(".tmp-{}", random_hex()));
+    // The row commits after the file is in place, so a row never names a half-written file.
     let target = tile_path(dir, tile_id);
-    tokio::fs::write(&tmp, bytes)
+    let (path, contents) = (target.clone(), bytes.clone());
+    tokio::task::spawn_blocking(move || durable::write(&path, &contents))
         .await
-        .map_err(|e| SyncError::io(&tmp, e))?;
-    tokio::fs::rename(&tmp, &target)
-        .await
+        .map_err(|e| SyncError::io(&target, std::io::Error::other(e)))?
         .map_err(|e| SyncError::io(&target, e))?;
     let mut evicted = Vec::new();
     loop {

@@ -16,11 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::edits::{Applied, forget_image, random_hex, remove_blobs};
 use super::merge::{self, keep_for};
-use super::model::{Connection, EditKind, Event, ImageId, Status};
-use super::replica::{self, OpRow, Payload, Replica, Source, now_ms};
+use super::model::{Connection, Event, ImageId, Status};
+use super::outbox::{Edit, Outbox, Queued, Source, Unreadable};
+use super::remote::Remote;
+use super::replica::{self, Replica, now_ms};
 use super::{EngineConfig, SyncError};
 use crate::api::reorder::plan_reorder;
-use super::remote::Remote;
 use crate::api::{ApiError, Image, ImageWrite, UploadSource};
 
 /// State shared by the engine handle and its worker.
@@ -180,33 +181,34 @@ pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(),
 /// Sends every ready edit, oldest first. Returns early (leaving the queue as it is) when the
 /// store cannot be reached.
 async fn push(shared: &Shared) -> Result<(), SyncError> {
-    let products: Vec<(i64,)> =
-        sqlx::query_as("SELECT DISTINCT product_id FROM outbox WHERE state = 'pending'")
-            .fetch_all(&shared.replica.writer)
-            .await?;
+    let products = Outbox::on(&mut *shared.replica.writer.acquire().await?)
+        .products_with_pending()
+        .await?;
     if products.is_empty() {
         return Ok(());
     }
     shared.set_status(|s| s.connection = Connection::Syncing);
     // A fresh look at the store first, so edits are checked against what it holds now.
-    for &(product_id,) in &products {
+    for &product_id in &products {
         pull_product(shared, product_id).await?;
     }
     let mut touched = BTreeSet::new();
     while !shared.paused.load(Ordering::SeqCst) {
-        let Some(op) = next_ready(&shared.replica).await? else {
+        let Some(next) = next_ready(&shared.replica).await? else {
             break;
         };
-        touched.insert(op.product_id);
-        let Some(kind) = op.kind() else {
-            // Written by a newer version of imagedesk: leave it for that version.
-            mark_failed(shared, &op, "unknown kind of edit").await?;
-            continue;
+        let op = match next {
+            Ok(op) => op,
+            Err(unreadable) => {
+                report_unreadable(shared, &unreadable).await?;
+                continue;
+            }
         };
-        match send(shared, &op, kind).await {
+        touched.insert(op.product_id);
+        match send(shared, &op).await {
             Ok(()) => {}
             Err(err) if is_transient(&err) => return Err(err),
-            Err(SyncError::Api(err)) if err.is_not_found() && op.image_id.is_some() => {
+            Err(SyncError::Api(err)) if err.is_not_found() && op.edit.image().is_some() => {
                 image_gone(shared, &op).await?;
             }
             Err(SyncError::Api(err)) => mark_failed(shared, &op, &err.to_string()).await?,
@@ -224,47 +226,51 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// The oldest pending edit that can go now: one whose image the store already knows, or one
-/// that needs no store id (a create, a reorder, a delete-all). Edits of an image whose create
-/// failed wait for it.
-async fn next_ready(replica: &Replica) -> Result<Option<OpRow>, SyncError> {
-    Ok(sqlx::query_as(
-        "SELECT o.* FROM outbox o LEFT JOIN images i ON i.local_id = o.image_id
-         WHERE o.state = 'pending' AND (
-            o.kind IN ('create', 'reorder', 'delete_all') OR o.image_id IS NULL
-            OR i.local_id IS NULL OR i.server_id IS NOT NULL)
-         ORDER BY o.seq LIMIT 1",
-    )
-    .fetch_optional(&replica.writer)
-    .await?)
+async fn next_ready(replica: &Replica) -> Result<Option<Result<Queued, Unreadable>>, SyncError> {
+    Outbox::on(&mut *replica.writer.acquire().await?)
+        .next_ready()
+        .await
 }
 
-async fn mark_failed(shared: &Shared, op: &OpRow, message: &str) -> Result<(), SyncError> {
-    // A refused create created nothing: a later retry starts over with a fresh key.
-    sqlx::query(
-        "UPDATE outbox SET state = 'failed', last_error = ?,
-            attempts = CASE WHEN kind = 'create' THEN 0 ELSE attempts END,
-            idempotency_key = CASE WHEN kind = 'create' THEN ? ELSE idempotency_key END
-         WHERE seq = ?",
-    )
-    .bind(message)
-    .bind(format!("imagedesk-{}", random_hex()))
-    .bind(op.seq)
-    .execute(&shared.replica.writer)
-    .await?;
+/// A row this version cannot read (written by a newer imagedesk, or damaged) is never sent and
+/// never guessed at: it is parked as failed, which reports it once, and waits for a discard.
+async fn report_unreadable(shared: &Shared, unreadable: &Unreadable) -> Result<(), SyncError> {
+    Outbox::on(&mut *shared.replica.writer.acquire().await?)
+        .mark_unreadable(unreadable)
+        .await?;
+    tracing::warn!(
+        "queued edit {} cannot be read: {}",
+        unreadable.seq,
+        unreadable.reason
+    );
+    shared.emit(Event::EditUnreadable {
+        seq: unreadable.seq,
+        product_id: unreadable.product_id,
+        reason: unreadable.reason.clone(),
+    });
+    shared.emit(Event::ImagesChanged {
+        product_id: unreadable.product_id,
+    });
+    Ok(())
+}
+
+async fn mark_failed(shared: &Shared, op: &Queued, message: &str) -> Result<(), SyncError> {
+    Outbox::on(&mut *shared.replica.writer.acquire().await?)
+        .mark_failed(op.seq, message, &format!("imagedesk-{}", random_hex()))
+        .await?;
     tracing::warn!("the store refused edit {}: {message}", op.seq);
     shared.emit(Event::EditFailed {
         seq: op.seq,
-        kind: op.kind().unwrap_or(EditKind::Describe),
-        image: op.image_id.map(ImageId),
+        kind: op.edit.kind(),
+        image: op.edit.image(),
         message: message.to_owned(),
     });
     Ok(())
 }
 
 /// The store no longer has the edit's image: drop it and what else was queued for it.
-async fn image_gone(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
-    let Some(image) = op.image_id else {
+async fn image_gone(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
+    let Some(image) = op.edit.image() else {
         return Ok(());
     };
     let mut applied = Applied::default();
@@ -272,10 +278,10 @@ async fn image_gone(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
     let edits = forget_image(&mut tx, image, &mut applied).await?;
     tx.commit().await?;
     remove_blobs(&shared.replica, &applied.unused_blobs);
-    if op.kind() != Some(EditKind::Delete) {
+    if !matches!(op.edit, Edit::Delete { .. }) {
         shared.emit(Event::EditsDropped {
             product_id: op.product_id,
-            image: ImageId(image),
+            image,
             edits,
             reason: "the image was deleted on the store".into(),
         });
@@ -287,31 +293,27 @@ async fn image_gone(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
 /// it stays, to send the newer value). Copies the store's record into the image row.
 async fn confirm(
     shared: &Shared,
-    op: &OpRow,
+    op: &Queued,
     record: Option<&Image>,
     unused_blob: Option<String>,
 ) -> Result<(), SyncError> {
     let mut tx = shared.replica.writer.begin().await?;
-    let retired = sqlx::query("DELETE FROM outbox WHERE seq = ? AND revision = ?")
-        .bind(op.seq)
-        .bind(op.revision)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        > 0;
-    if let (Some(image), Some(local_id)) = (record, op.image_id) {
+    let retired = Outbox::on(&mut tx).retire(op.seq, op.revision).await?;
+    if let (Some(image), Some(local)) = (record, op.edit.image()) {
         // Another row may already show this record (a pull saw it first): one row per record.
         let twin: Option<i64> =
             sqlx::query_scalar("SELECT local_id FROM images WHERE server_id = ? AND local_id != ?")
                 .bind(image.id)
-                .bind(local_id)
+                .bind(local.0)
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(twin) = twin {
-            forget_image(&mut tx, twin, &mut Applied::default()).await?;
+            forget_image(&mut tx, ImageId(twin), &mut Applied::default()).await?;
         }
-        let keep = keep_for(&mut tx, local_id, op.product_id).await?;
-        replica::write_server_fields(&mut tx, local_id, image, keep).await?;
+        let keep = keep_for(&mut tx, local, op.product_id).await?;
+        if let Some(row) = replica::image_row(&mut tx, local.0).await? {
+            replica::write_server_fields(&mut tx, &row, image, keep).await?;
+        }
     }
     tx.commit().await?;
     if retired && let Some(blob) = unused_blob {
@@ -320,67 +322,54 @@ async fn confirm(
     Ok(())
 }
 
-async fn image_row(shared: &Shared, op: &OpRow) -> Result<Option<replica::ImageRow>, SyncError> {
-    let Some(id) = op.image_id else {
-        return Ok(None);
-    };
-    let mut conn = shared.replica.writer.acquire().await?;
-    replica::image_row(&mut conn, id).await
-}
-
-async fn drop_op(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
-    sqlx::query("DELETE FROM outbox WHERE seq = ?")
-        .bind(op.seq)
-        .execute(&shared.replica.writer)
+async fn drop_op(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
+    Outbox::on(&mut *shared.replica.writer.acquire().await?)
+        .remove(op.seq)
         .await?;
     Ok(())
 }
 
-async fn send(shared: &Shared, op: &OpRow, kind: EditKind) -> Result<(), SyncError> {
+/// Sends one edit and records the store's answer.
+async fn send(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
     let client = &shared.client;
     let product_id = op.product_id;
-    if matches!(kind, EditKind::Reorder) {
-        return send_reorder(shared, op).await;
-    }
-    if matches!(kind, EditKind::DeleteAll) {
-        client.delete_all_images(product_id).await?;
-        let mut tx = shared.replica.writer.begin().await?;
-        sqlx::query("DELETE FROM outbox WHERE seq = ?")
-            .bind(op.seq)
-            .execute(&mut *tx)
-            .await?;
-        let gone: Vec<(i64,)> = sqlx::query_as(
-            "SELECT local_id FROM images WHERE product_id = ? AND hidden = 1
-                AND server_id IS NOT NULL",
-        )
-        .bind(product_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut applied = Applied::default();
-        for (local_id,) in gone {
-            forget_image(&mut tx, local_id, &mut applied).await?;
+    // Edits about one image need its row (and so its store id); the rest do not.
+    let row = match op.edit.image() {
+        Some(image) => {
+            let mut conn = shared.replica.writer.acquire().await?;
+            match replica::image_row(&mut conn, image.0).await? {
+                Some(row) => Some(row),
+                // The image is gone locally (deleted with everything queued for it).
+                None => {
+                    drop(conn);
+                    return drop_op(shared, op).await;
+                }
+            }
         }
-        tx.commit().await?;
-        remove_blobs(&shared.replica, &applied.unused_blobs);
-        return Ok(());
-    }
-    let Some(row) = image_row(shared, op).await? else {
-        // The image is gone locally (deleted with everything queued for it): nothing to send.
-        return drop_op(shared, op).await;
+        None => None,
     };
-    let payload = op.payload();
-    match kind {
-        EditKind::Create => send_create(shared, op, &row).await,
-        EditKind::Describe => {
-            let server_id = server_id(&row)?;
+    match (&op.edit, row) {
+        (Edit::Reorder, _) => send_reorder(shared, op).await,
+        (Edit::DeleteAll, _) => send_delete_all(shared, op).await,
+        (
+            Edit::Create {
+                source,
+                description,
+                ..
+            },
+            Some(row),
+        ) => send_create(shared, op, &row, source, description).await,
+        (Edit::Describe { description, .. }, Some(row)) => {
             let write = ImageWrite {
-                description: payload.description,
+                description: Some(description.clone()),
                 ..ImageWrite::default()
             };
-            let image = client.update_image(product_id, server_id, &write).await?;
+            let image = client
+                .update_image(product_id, server_id(&row)?, &write)
+                .await?;
             confirm(shared, op, Some(&image), None).await
         }
-        EditKind::SetThumbnail => {
+        (Edit::SetThumbnail { .. }, Some(row)) => {
             let write = ImageWrite {
                 is_thumbnail: Some(true),
                 ..ImageWrite::default()
@@ -390,32 +379,70 @@ async fn send(shared: &Shared, op: &OpRow, kind: EditKind) -> Result<(), SyncErr
                 .await?;
             confirm(shared, op, Some(&image), None).await
         }
-        EditKind::Replace => match payload.source {
-            Some(Source::Url { url }) => {
-                let write = ImageWrite {
-                    image_file: Some(url),
-                    ..ImageWrite::default()
-                };
-                let image = client
-                    .update_image(product_id, server_id(&row)?, &write)
-                    .await?;
-                confirm(shared, op, Some(&image), None).await
-            }
-            Some(Source::File { .. }) => send_replace_file(shared, op, &row).await,
-            None => drop_op(shared, op).await,
-        },
-        EditKind::Delete => {
+        (
+            Edit::Replace {
+                source: Source::Url { url },
+                ..
+            },
+            Some(row),
+        ) => {
+            let write = ImageWrite {
+                image_file: Some(url.clone()),
+                ..ImageWrite::default()
+            };
+            let image = client
+                .update_image(product_id, server_id(&row)?, &write)
+                .await?;
+            confirm(shared, op, Some(&image), None).await
+        }
+        (
+            Edit::Replace {
+                source: source @ Source::File { .. },
+                new_server_id,
+                ..
+            },
+            Some(row),
+        ) => send_replace_file(shared, op, &row, source, *new_server_id).await,
+        (Edit::Delete { .. }, Some(row)) => {
             match client.delete_image(product_id, server_id(&row)?).await {
                 Err(err) if err.is_not_found() => {}
                 other => other?,
             }
             let mut tx = shared.replica.writer.begin().await?;
-            forget_image(&mut tx, row.local_id, &mut Applied::default()).await?;
+            forget_image(&mut tx, ImageId(row.local_id), &mut Applied::default()).await?;
             tx.commit().await?;
             Ok(())
         }
-        EditKind::Reorder | EditKind::DeleteAll => Ok(()),
+        // Every edit about an image has one; the match above found its row.
+        (
+            Edit::Create { .. }
+            | Edit::Describe { .. }
+            | Edit::SetThumbnail { .. }
+            | Edit::Replace { .. }
+            | Edit::Delete { .. },
+            None,
+        ) => drop_op(shared, op).await,
     }
+}
+
+async fn send_delete_all(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
+    shared.client.delete_all_images(op.product_id).await?;
+    let mut tx = shared.replica.writer.begin().await?;
+    Outbox::on(&mut tx).remove(op.seq).await?;
+    let gone: Vec<(i64,)> = sqlx::query_as(
+        "SELECT local_id FROM images WHERE product_id = ? AND hidden = 1
+            AND server_id IS NOT NULL",
+    )
+    .bind(op.product_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut applied = Applied::default();
+    for (local_id,) in gone {
+        forget_image(&mut tx, ImageId(local_id), &mut applied).await?;
+    }
+    tx.commit().await?;
+    remove_blobs(&shared.replica, &applied.unused_blobs);
+    Ok(())
 }
 
 fn server_id(row: &replica::ImageRow) -> Result<i64, SyncError> {
@@ -426,21 +453,9 @@ fn server_id(row: &replica::ImageRow) -> Result<i64, SyncError> {
 
 /// Counts an attempt before it is made, so that after a crash the worker knows the create may
 /// have landed. Returns the edit as it is now (a fold may have changed it just before).
-async fn begin_attempt(shared: &Shared, op: &OpRow) -> Result<Option<OpRow>, SyncError> {
+async fn begin_attempt(shared: &Shared, op: &Queued) -> Result<Option<Queued>, SyncError> {
     let mut tx = shared.replica.writer.begin().await?;
-    sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, last_attempt_ms = ?
-         WHERE seq = ? AND state = 'pending'",
-    )
-    .bind(now_ms())
-    .bind(op.seq)
-    .execute(&mut *tx)
-    .await?;
-    let current: Option<OpRow> =
-        sqlx::query_as("SELECT * FROM outbox WHERE seq = ? AND state = 'pending'")
-            .bind(op.seq)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let current = Outbox::on(&mut tx).begin_attempt(op.seq).await?;
     tx.commit().await?;
     Ok(current)
 }
@@ -451,7 +466,7 @@ async fn begin_attempt(shared: &Shared, op: &OpRow) -> Result<Option<OpRow>, Syn
 /// (the connection died, not the request), so the look waits until it must have finished.
 async fn find_landed(
     shared: &Shared,
-    previous: &OpRow,
+    previous: &Queued,
     description: &str,
     name_hint: &str,
 ) -> Result<Option<Image>, SyncError> {
@@ -494,11 +509,10 @@ fn name_key(name: &str) -> String {
         .collect()
 }
 
-fn name_hint(source: &Option<Source>) -> String {
+fn name_hint(source: &Source) -> String {
     match source {
-        Some(Source::File { file_name, .. }) => file_name.clone(),
-        Some(Source::Url { url }) => url.rsplit('/').next().unwrap_or_default().to_owned(),
-        None => String::new(),
+        Source::File { file_name, .. } => file_name.clone(),
+        Source::Url { url } => url.rsplit('/').next().unwrap_or_default().to_owned(),
     }
 }
 
@@ -548,8 +562,10 @@ async fn upload(
 
 async fn send_create(
     shared: &Shared,
-    op: &OpRow,
+    op: &Queued,
     row: &replica::ImageRow,
+    source: &Source,
+    description: &str,
 ) -> Result<(), SyncError> {
     if row.server_id.is_some() {
         return drop_op(shared, op).await;
@@ -558,14 +574,18 @@ async fn send_create(
     let Some(op) = begin_attempt(shared, op).await? else {
         return Ok(());
     };
-    let payload: Payload = op.payload();
-    let Some(source) = payload.source.clone() else {
-        return drop_op(shared, &op).await;
+    // A fold just before the attempt may have changed the picture or the description.
+    let (source, description) = match &op.edit {
+        Edit::Create {
+            source,
+            description,
+            ..
+        } => (source.clone(), description.clone()),
+        _ => (source.clone(), description.to_owned()),
     };
-    let description = payload.description.clone().unwrap_or_default();
     let resent = op.attempts > 1;
     let landed = if resent && !shared.config.send_idempotency_keys {
-        find_landed(shared, previous, &description, &name_hint(&payload.source)).await?
+        find_landed(shared, previous, &description, &name_hint(&source)).await?
     } else {
         None
     };
@@ -593,10 +613,9 @@ async fn send_create(
             .await?
         }
     };
-    let blob = source.blob();
     // The create itself carried the picture: nothing queued keeps the local copy now, unless a
     // replace is queued behind it.
-    confirm(shared, &op, Some(&image), blob).await
+    confirm(shared, &op, Some(&image), source.blob()).await
 }
 
 /// A picture from a file cannot go by PUT (multipart is POST-only), so a replace uploads a new
@@ -605,16 +624,14 @@ async fn send_create(
 /// the next begins, so a crash repeats neither.
 async fn send_replace_file(
     shared: &Shared,
-    op: &OpRow,
+    op: &Queued,
     row: &replica::ImageRow,
+    source: &Source,
+    new_server_id: Option<i64>,
 ) -> Result<(), SyncError> {
     let client = &shared.client;
     let old_id = server_id(row)?;
-    let mut payload = op.payload();
-    let Some(source) = payload.source.clone() else {
-        return drop_op(shared, op).await;
-    };
-    let new = match payload.new_server_id {
+    let new = match new_server_id {
         Some(id) => client.get_image(op.product_id, id).await?,
         None => {
             let old = client.get_image(op.product_id, old_id).await?;
@@ -622,7 +639,7 @@ async fn send_replace_file(
                 return Ok(());
             };
             let landed = if current.attempts > 1 && !shared.config.send_idempotency_keys {
-                find_landed(shared, op, &old.description, &name_hint(&payload.source)).await?
+                find_landed(shared, op, &old.description, &name_hint(source)).await?
             } else {
                 None
             };
@@ -639,21 +656,20 @@ async fn send_replace_file(
                         shared,
                         op.product_id,
                         row.local_id,
-                        &source,
+                        source,
                         write,
                         current.idempotency_key.as_deref(),
                     )
                     .await?
                 }
             };
-            payload.new_server_id = Some(new.id);
-            sqlx::query("UPDATE outbox SET payload = ? WHERE seq = ?")
-                .bind(
-                    serde_json::to_string(&payload)
-                        .map_err(|e| SyncError::Corrupt(e.to_string()))?,
-                )
-                .bind(op.seq)
-                .execute(&shared.replica.writer)
+            let progressed = Edit::Replace {
+                image: ImageId(row.local_id),
+                source: source.clone(),
+                new_server_id: Some(new.id),
+            };
+            Outbox::on(&mut *shared.replica.writer.acquire().await?)
+                .record_progress(op.seq, &progressed)
                 .await?;
             new
         }
@@ -662,21 +678,21 @@ async fn send_replace_file(
         Err(err) if err.is_not_found() => {}
         other => other?,
     }
-    let blob = source.blob();
-    // Retire by sequence only: the revision may have moved when the payload was updated above.
+    // Retire by sequence only: the revision may have moved while the upload ran.
     let mut current = op.clone();
-    current.revision = sqlx::query_scalar("SELECT revision FROM outbox WHERE seq = ?")
-        .bind(op.seq)
-        .fetch_optional(&shared.replica.writer)
+    if let Some(Ok(now)) = Outbox::on(&mut *shared.replica.writer.acquire().await?)
+        .get(op.seq)
         .await?
-        .unwrap_or(op.revision);
-    confirm(shared, &current, Some(&new), blob).await
+    {
+        current.revision = now.revision;
+    }
+    confirm(shared, &current, Some(&new), source.blob()).await
 }
 
 /// Makes the store's order match the replica's with the planner's fewest writes, computed now
 /// from the store's current values. Images the replica does not show (new on the store, or
 /// being deleted) keep their places.
-async fn send_reorder(shared: &Shared, op: &OpRow) -> Result<(), SyncError> {
+async fn send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
     let client = &shared.client;
     let server = client.list_all_images(op.product_id).await?;
     let local: Vec<(i64,)> = sqlx::query_as(

@@ -384,6 +384,12 @@ impl ImageDeskApp {
                 self.notices
                     .push(format!("The store refused \"{kind}\": {message}"));
             }
+            Event::EditUnreadable { seq, reason, .. } => {
+                self.notices.push(format!(
+                    "Queued edit #{seq} cannot be read by this version of imagedesk ({reason}); \
+                     it will not be sent."
+                ));
+            }
             Event::UploadProgress { image, sent, total } => {
                 self.uploads.insert(image, (sent, total));
             }
