@@ -25,6 +25,7 @@ mod edits;
 mod engine;
 mod merge;
 mod model;
+mod open;
 mod remote;
 mod replica;
 mod tiles;
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use engine::Engine;
+pub use open::{StoreAddress, open_store};
 pub use remote::{Remote, RemoteFuture};
 pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage, OutboxEntry,

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 use super::profiles::{Profile, token_path};
-use crate::api::{Client, Credentials};
-use crate::desktop::write_private;
-use crate::imaging;
 use crate::sync::{Engine, Event, ImageId, LocalImage, ProductSummary, Status, SyncError};
-use crate::sync::{EngineConfig, profile_name};
+use crate::sync::{EngineConfig, open_store, profile_name};
+use crate::{durable, imaging};
 
 /// The longest side of a decoded grid tile, in pixels.
 pub const TILE_PIXELS: u32 = 256;
@@ -302,21 +300,17 @@ impl Backend {
         });
     }
 
-    /// Writes a file under a temporary name and renames it, so a reader never sees half of it.
+    /// Writes a file durably (see [`durable`]), so a reader never sees half of it.
     pub fn write_file(&self, path: PathBuf, contents: String) {
         self.spawn(async move {
-            let tmp = path.with_extension("imagedesk-tmp");
-            let written = async {
-                tokio::fs::write(&tmp, contents.as_bytes()).await?;
-                tokio::fs::rename(&tmp, &path).await
-            }
-            .await;
+            let target = path.clone();
+            let written =
+                tokio::task::spawn_blocking(move || durable::write(&target, contents.as_bytes()))
+                    .await
+                    .unwrap_or_else(|stopped| Err(std::io::Error::other(stopped)));
             Some(match written {
                 Ok(()) => Message::Saved(path),
-                Err(err) => {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    Message::Error(format!("Could not write {}: {err}", path.display()))
-                }
+                Err(err) => Message::Error(format!("Could not write {}: {err}", path.display())),
             })
         });
     }
@@ -336,14 +330,12 @@ impl Backend {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                write_private(&path, &token)
+                durable::write_private(&path, token.as_bytes())
             })
-            .await;
+            .await
+            .unwrap_or_else(|stopped| Err(std::io::Error::other(stopped)));
             Some(match written {
-                Ok(Ok(())) => Message::TokenSaved(name),
-                Ok(Err(err)) => {
-                    Message::Error(format!("Could not save the token of {name}: {err}"))
-                }
+                Ok(()) => Message::TokenSaved(name),
                 Err(err) => Message::Error(format!("Could not save the token of {name}: {err}")),
             })
         });
@@ -375,7 +367,7 @@ impl Backend {
             return;
         };
         self.spawn(async move {
-            match open_store(&dir, &profile, token).await {
+            match open_profile(&dir, &profile, token).await {
                 Ok(engine) => Some(Message::Connected {
                     backend: Box::new(Backend::new(engine, Handle::current()).with_data_dir(dir)),
                     title: profile.name,
@@ -407,7 +399,7 @@ impl Backend {
     }
 }
 
-async fn open_store(
+async fn open_profile(
     dir: &std::path::Path,
     profile: &Profile,
     token: Option<String>,
@@ -424,16 +416,8 @@ async fn open_store(
                 })?
         }
     };
-    let credentials = match &profile.user {
-        Some(username) => Credentials::Basic {
-            username: username.clone(),
-            token,
-        },
-        None => Credentials::Token(token),
-    };
-    let client = Client::new(&profile.api_url, credentials).map_err(|e| e.to_string())?;
     let config = EngineConfig::in_dir(dir.join("profiles").join(profile_name(&profile.api_url)));
-    Engine::open(config, client)
+    open_store(&profile.address(token), config)
         .await
         .map_err(|e| e.to_string())
 }

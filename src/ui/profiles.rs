@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sync::profile_name;
+use crate::sync::{StoreAddress, profile_name};
 
 /// The key of the profile list in eframe's storage.
 pub const STORAGE_KEY: &str = "imagedesk.profiles";
@@ -17,6 +17,17 @@ pub struct Profile {
     pub api_url: String,
     /// For HTTP Basic credentials; `None` sends the token as X-Auth-Token.
     pub user: Option<String>,
+}
+
+impl Profile {
+    /// Where to connect, with `token` (typed, or read from the profile's token file).
+    pub fn address(&self, token: String) -> StoreAddress {
+        StoreAddress {
+            api_url: self.api_url.clone(),
+            user: self.user.clone(),
+            token,
+        }
+    }
 }
 
 /// Where a profile's token is kept (mode 0600).
