@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::api::{Client, Credentials};
+use crate::api::{StoreAddress, connect};
+use crate::durable;
 use crate::server::{Config, RunningServer, Server};
 use crate::sync::{Engine, EngineConfig, profile_name};
 use crate::ui::Backend;
@@ -49,14 +50,15 @@ pub fn run(options: Options) -> anyhow::Result<()> {
                 let token = options
                     .token
                     .context("--api needs --token (or IMAGEDESK_TOKEN)")?;
-                let credentials = match options.user {
-                    Some(username) => Credentials::Basic { username, token },
-                    None => Credentials::Token(token),
+                let address = StoreAddress {
+                    api_url: api.clone(),
+                    user: options.user,
+                    token,
                 };
                 let config =
                     EngineConfig::in_dir(data_dir.join("profiles").join(profile_name(&api)));
                 (
-                    Client::new(&api, credentials)?,
+                    connect(&address)?,
                     config,
                     format!("imagedesk — {api}"),
                     None,
@@ -64,7 +66,11 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             }
             None => {
                 let (server, token) = start_embedded(&data_dir).await?;
-                let client = Client::new(&server.api_url(), Credentials::Token(token))?;
+                let client = connect(&StoreAddress {
+                    api_url: server.api_url(),
+                    user: None,
+                    token,
+                })?;
                 let config = EngineConfig::in_dir(data_dir.join("profiles").join("embedded"));
                 (
                     client,
@@ -100,28 +106,13 @@ async fn start_embedded(data_dir: &Path) -> anyhow::Result<(RunningServer, Strin
         .context("could not start the embedded store")?
         .spawn();
     tracing::info!("embedded store at {}", server.base_url());
-    write_private(
-        &data_dir.join(CONNECTION_FILE),
-        &serde_json::json!({ "api_url": server.api_url(), "token": token }).to_string(),
-    )
+    let connection = serde_json::json!({ "api_url": server.api_url(), "token": token });
+    let path = data_dir.join(CONNECTION_FILE);
+    tokio::task::spawn_blocking(move || {
+        durable::write_private(&path, connection.to_string().as_bytes())
+    })
+    .await
+    .context("the connection file's writer stopped")?
     .context("could not write the embedded store's connection file")?;
     Ok((server, token))
-}
-
-/// Writes a file only its owner can read, under a temporary name then renamed.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
 }

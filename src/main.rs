@@ -163,17 +163,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn sync(args: SyncArgs) -> anyhow::Result<()> {
-    use imagedesk::api::{Client, Credentials};
+    use imagedesk::api::{StoreAddress, connect};
     use imagedesk::sync::{Engine, EngineConfig};
 
-    let credentials = match args.user {
-        Some(username) => Credentials::Basic {
-            username,
-            token: args.token,
-        },
-        None => Credentials::Token(args.token),
-    };
-    let client = Client::new(&args.api, credentials)?;
+    let client = connect(&StoreAddress {
+        api_url: args.api.clone(),
+        user: args.user,
+        token: args.token,
+    })?;
     let mut config = match args.replica_dir {
         Some(dir) => EngineConfig::in_dir(dir),
         None => EngineConfig::for_store(&args.api)?,

@@ -16,6 +16,9 @@ use imagedesk::ui::{Backend, ImageDeskApp};
 struct Rig {
     runtime: tokio::runtime::Runtime,
     store: Option<TestStore>,
+    /// The app's engine, for tests that pause it (the app itself reaches it only through its
+    /// session).
+    engine: std::sync::Arc<Engine>,
     product: i64,
     /// The app's data directory (token files, other stores' replicas); the replica is inside.
     data: tempfile::TempDir,
@@ -62,7 +65,9 @@ impl Rig {
                 .unwrap();
             (store, product, engine)
         });
-        let backend = Backend::new(engine, runtime.handle().clone()).with_data_dir(data.path());
+        let engine = std::sync::Arc::new(engine);
+        let backend =
+            Backend::new(engine.clone(), runtime.handle().clone()).with_data_dir(data.path());
         let app = ImageDeskApp::new(backend).with_delete_grace(delete_grace);
         let mut builder = Harness::builder()
             .with_size(egui::Vec2::new(1280.0, 800.0))
@@ -75,6 +80,7 @@ impl Rig {
         let rig = Rig {
             runtime,
             store: Some(store),
+            engine,
             product,
             data,
         };
@@ -565,7 +571,7 @@ fn replacing_a_picture_keeps_its_place_and_description() {
 fn a_conflict_shows_both_values_and_can_take_the_stores() {
     let (rig, mut harness) = Rig::new();
     open_lamp(&mut harness);
-    let engine = harness.state().backend().engine().clone();
+    let engine = rig.engine.clone();
     engine.pause();
     harness.get_by_label("Image 1: img-0 (thumbnail)").click();
     harness.step();

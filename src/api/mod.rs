@@ -2,10 +2,12 @@
 //! code that knows the HTTP details of the store; callers use typed methods.
 
 mod client;
+mod connect;
 mod error;
 pub mod reorder;
 pub mod types;
 
 pub use client::{Client, Credentials, Progress, RetryPolicy, UploadSource};
+pub use connect::{StoreAddress, connect};
 pub use error::ApiError;
 pub use types::{Count, Image, ImageWrite, NewProduct, Page, Product};

@@ -25,6 +25,7 @@ mod edits;
 mod engine;
 mod merge;
 mod model;
+mod open;
 mod outbox;
 mod remote;
 mod replica;
@@ -39,6 +40,7 @@ pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage, OutboxEntry,
     ProductSummary, Status, SyncState,
 };
+pub use open::{StoreAddress, open_store};
 pub use remote::{Remote, RemoteFuture};
 
 use crate::api::ApiError;

@@ -1,5 +1,6 @@
-//! The UI's link to the engine: every call spawns a task on the tokio runtime, and every result
-//! comes back as a [`Message`] on a channel that the UI drains once per frame.
+//! The session's link to the engine and the disk: every call spawns a task on the tokio runtime,
+//! and every result comes back as a [`Message`] on a channel that the UI drains once per frame.
+//! Edits arrive as [`Edit`] values and are turned into engine calls here, and only here.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -9,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
+use super::controller::{Edit, restored_order, sends_as_delete_all};
 use super::profiles::{Profile, token_path};
-use crate::api::{Client, Credentials};
-use crate::desktop::write_private;
-use crate::imaging;
 use crate::sync::{Engine, Event, ImageId, LocalImage, ProductSummary, Status, SyncError};
-use crate::sync::{EngineConfig, profile_name};
+use crate::sync::{EngineConfig, open_store, profile_name};
+use crate::{durable, imaging};
 
 /// The longest side of a decoded grid tile, in pixels.
 pub const TILE_PIXELS: u32 = 256;
@@ -87,10 +87,10 @@ pub struct Backend {
 
 impl Backend {
     /// Wraps an engine running on `runtime`, and starts forwarding its events and status.
-    pub fn new(engine: Engine, runtime: Handle) -> Backend {
+    pub fn new(engine: impl Into<Arc<Engine>>, runtime: Handle) -> Backend {
         let (tx, rx) = channel();
         let backend = Backend {
-            engine: Arc::new(engine),
+            engine: engine.into(),
             data_dir: None,
             runtime,
             tx,
@@ -109,10 +109,6 @@ impl Backend {
 
     pub fn data_dir(&self) -> Option<&PathBuf> {
         self.data_dir.as_ref()
-    }
-
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
     }
 
     /// Gives the backend the context to wake when a message arrives (once, on the first frame).
@@ -220,18 +216,25 @@ impl Backend {
     }
 
     /// Runs an edit; a failure comes back as [`Message::Error`], success as engine events.
-    pub fn edit<F, Fut>(&self, what: &'static str, edit: F)
-    where
-        F: FnOnce(Arc<Engine>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), SyncError>> + Send + 'static,
-    {
+    pub fn apply(&self, edit: Edit) {
         let engine = self.engine.clone();
         self.spawn(async move {
-            match edit(engine).await {
+            let what = edit.what();
+            match run_edit(&engine, edit).await {
                 Ok(()) => None,
                 Err(err) => Some(Message::Error(format!("Could not {what}: {err}"))),
             }
         });
+    }
+
+    /// Runs an edit to completion, blocking: only for the last edits when the window closes.
+    pub fn apply_before_exit(&self, edit: Edit) -> Result<(), SyncError> {
+        self.runtime.block_on(run_edit(&self.engine, edit))
+    }
+
+    /// Pulls the store now (and retries at once if it was unreachable).
+    pub fn refresh(&self) {
+        self.engine.refresh();
     }
 
     /// Loads and decodes an image's largest picture for the preview.
@@ -302,21 +305,17 @@ impl Backend {
         });
     }
 
-    /// Writes a file under a temporary name and renames it, so a reader never sees half of it.
+    /// Writes a file durably (see [`durable`]), so a reader never sees half of it.
     pub fn write_file(&self, path: PathBuf, contents: String) {
         self.spawn(async move {
-            let tmp = path.with_extension("imagedesk-tmp");
-            let written = async {
-                tokio::fs::write(&tmp, contents.as_bytes()).await?;
-                tokio::fs::rename(&tmp, &path).await
-            }
-            .await;
+            let target = path.clone();
+            let written =
+                tokio::task::spawn_blocking(move || durable::write(&target, contents.as_bytes()))
+                    .await
+                    .unwrap_or_else(|stopped| Err(std::io::Error::other(stopped)));
             Some(match written {
                 Ok(()) => Message::Saved(path),
-                Err(err) => {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    Message::Error(format!("Could not write {}: {err}", path.display()))
-                }
+                Err(err) => Message::Error(format!("Could not write {}: {err}", path.display())),
             })
         });
     }
@@ -336,14 +335,12 @@ impl Backend {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                write_private(&path, &token)
+                durable::write_private(&path, token.as_bytes())
             })
-            .await;
+            .await
+            .unwrap_or_else(|stopped| Err(std::io::Error::other(stopped)));
             Some(match written {
-                Ok(Ok(())) => Message::TokenSaved(name),
-                Ok(Err(err)) => {
-                    Message::Error(format!("Could not save the token of {name}: {err}"))
-                }
+                Ok(()) => Message::TokenSaved(name),
                 Err(err) => Message::Error(format!("Could not save the token of {name}: {err}")),
             })
         });
@@ -375,7 +372,7 @@ impl Backend {
             return;
         };
         self.spawn(async move {
-            match open_store(&dir, &profile, token).await {
+            match open_profile(&dir, &profile, token).await {
                 Ok(engine) => Some(Message::Connected {
                     backend: Box::new(Backend::new(engine, Handle::current()).with_data_dir(dir)),
                     title: profile.name,
@@ -387,27 +384,9 @@ impl Backend {
             }
         });
     }
-
-    /// Runs an edit to completion, blocking: only for the last edits when the window closes.
-    pub fn edit_before_exit<F, Fut>(&self, edit: F) -> Result<(), SyncError>
-    where
-        F: FnOnce(Arc<Engine>) -> Fut,
-        Fut: Future<Output = Result<(), SyncError>>,
-    {
-        self.runtime.block_on(edit(self.engine.clone()))
-    }
-
-    pub fn add_files(&self, product_id: i64, paths: Vec<PathBuf>) {
-        self.edit("add the file", move |engine| async move {
-            for path in paths {
-                engine.add_file(product_id, &path, "").await?;
-            }
-            Ok(())
-        });
-    }
 }
 
-async fn open_store(
+async fn open_profile(
     dir: &std::path::Path,
     profile: &Profile,
     token: Option<String>,
@@ -424,18 +403,48 @@ async fn open_store(
                 })?
         }
     };
-    let credentials = match &profile.user {
-        Some(username) => Credentials::Basic {
-            username: username.clone(),
-            token,
-        },
-        None => Credentials::Token(token),
-    };
-    let client = Client::new(&profile.api_url, credentials).map_err(|e| e.to_string())?;
     let config = EngineConfig::in_dir(dir.join("profiles").join(profile_name(&profile.api_url)));
-    Engine::open(config, client)
+    open_store(&profile.address(token), config)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The one place where an [`Edit`] becomes engine calls.
+async fn run_edit(engine: &Engine, edit: Edit) -> Result<(), SyncError> {
+    match edit {
+        Edit::Describe { id, text } | Edit::UseStoreDescription { id, text } => {
+            engine.describe(id, &text).await
+        }
+        Edit::SetThumbnail(id) | Edit::UseStoreThumbnail(id) => engine.set_thumbnail(id).await,
+        Edit::Move {
+            product,
+            moving,
+            index,
+        } => engine.move_images(product, &moving, index).await,
+        Edit::RestoreOrder { product, order } => {
+            let now = image_ids(engine, product).await?;
+            engine.reorder(product, &restored_order(order, now)).await
+        }
+        Edit::Delete(held) => {
+            // One request for the lot, unless images were added since the user confirmed.
+            if held.all && sends_as_delete_all(&held, &image_ids(engine, held.product).await?) {
+                return engine.delete_all(held.product).await;
+            }
+            engine.delete(&held.ids).await
+        }
+        Edit::AddFiles { product, paths } => {
+            for path in paths {
+                engine.add_file(product, &path, "").await?;
+            }
+            Ok(())
+        }
+        Edit::AddUrl { product, url } => engine.add_url(product, &url, "").await.map(drop),
+        Edit::Replace { id, path } => engine.replace_file(id, &path).await,
+    }
+}
+
+async fn image_ids(engine: &Engine, product: i64) -> Result<Vec<ImageId>, SyncError> {
+    Ok(engine.images(product).await?.iter().map(|i| i.id).collect())
 }
 
 fn reply<T>(result: Result<T, SyncError>, wrap: impl FnOnce(T) -> Message) -> Message {

@@ -4,6 +4,7 @@
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
+use super::command::Command;
 use crate::sync::ProductSummary;
 
 /// Which column the table is sorted by.
@@ -32,18 +33,6 @@ impl Default for CountsView {
             export_path: String::new(),
         }
     }
-}
-
-/// What the view asks for.
-pub enum CountsAction {
-    None,
-    /// Write the CSV to this path (typed).
-    Export(String),
-    /// Ask where to write it (a save dialog).
-    ExportDialog,
-    /// Ask the store for its total again.
-    RecountStore,
-    Open(i64),
 }
 
 /// The store-wide total as last asked.
@@ -103,8 +92,8 @@ impl CountsView {
         ui: &mut egui::Ui,
         products: &[ProductSummary],
         store: &StoreCount,
-    ) -> CountsAction {
-        let mut action = CountsAction::None;
+        commands: &mut Vec<Command>,
+    ) {
         ui.heading("Image counts");
         let local: u64 = products.iter().map(|p| p.image_count).sum();
         let without = products
@@ -127,7 +116,7 @@ impl CountsView {
                 .on_hover_text("Ask the store for its total again")
                 .clicked()
             {
-                action = CountsAction::RecountStore;
+                commands.push(Command::RecountStore);
             }
             ui.separator();
             ui.label(format!(
@@ -140,11 +129,10 @@ impl CountsView {
             ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(260.0))
                 .labelled_by(label.id);
             if ui.button("Export CSV").clicked() {
-                action = if self.export_path.trim().is_empty() {
-                    CountsAction::ExportDialog
-                } else {
-                    CountsAction::Export(self.export_path.trim().to_owned())
-                };
+                commands.push(match self.export_path.trim() {
+                    "" => Command::ChooseCsvPath,
+                    path => Command::ExportCsv(path.into()),
+                });
             }
         });
         ui.separator();
@@ -186,7 +174,7 @@ impl CountsView {
                                 .on_hover_text("Open this product's images")
                                 .clicked()
                             {
-                                action = CountsAction::Open(product.id);
+                                commands.push(Command::SelectProduct(product.id));
                             }
                             ui.label(&product.sku);
                             ui.label(product.image_count.to_string());
@@ -196,7 +184,6 @@ impl CountsView {
                         }
                     });
             });
-        action
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use egui::{Align2, Color32, FontId, Id, Rect, Role, Sense, Stroke, Vec2, WidgetInfo};
 
-use super::backend::Backend;
+use super::command::Command;
 use super::tiles::{Tile, TileCache};
 use crate::sync::{ImageId, LocalImage, SyncState};
 
@@ -13,32 +13,14 @@ const TILE: f32 = 150.0;
 const CAPTION: f32 = 34.0;
 const GAP: f32 = 10.0;
 
-/// What the user did in the grid this frame.
-pub enum GridAction {
-    None,
-    /// Click, Ctrl+click or Shift+click on a tile.
-    Select {
-        id: ImageId,
-        add: bool,
-        extend: bool,
-    },
-    /// Double-click: open the preview.
-    Open(ImageId),
-    /// A tile was dragged and dropped onto another tile.
-    Move {
-        dragged: ImageId,
-        onto: ImageId,
-    },
-}
-
+/// Draws the grid; a click, double-click or drop becomes a [`Command`].
 pub fn grid_ui(
     ui: &mut egui::Ui,
     images: &[LocalImage],
     selection: &BTreeSet<ImageId>,
     tiles: &mut TileCache,
-    backend: &Backend,
-) -> GridAction {
-    let mut action = GridAction::None;
+    commands: &mut Vec<Command>,
+) {
     let columns = ((ui.available_width() + GAP) / (TILE + GAP))
         .floor()
         .max(1.0) as usize;
@@ -53,15 +35,12 @@ pub fn grid_ui(
                     let end = (start + columns).min(images.len());
                     for (index, image) in images.iter().enumerate().take(end).skip(start) {
                         let selected = selection.contains(&image.id);
-                        if let Some(a) = tile_ui(ui, index, image, selected, tiles, backend) {
-                            action = a;
-                        }
+                        commands.extend(tile_ui(ui, index, image, selected, tiles));
                     }
                 });
                 ui.add_space(GAP);
             }
         });
-    action
 }
 
 fn tile_ui(
@@ -70,8 +49,7 @@ fn tile_ui(
     image: &LocalImage,
     selected: bool,
     tiles: &mut TileCache,
-    backend: &Backend,
-) -> Option<GridAction> {
+) -> Option<Command> {
     let (rect, _) = ui.allocate_exact_size(Vec2::new(TILE, TILE + CAPTION), Sense::hover());
     let response = ui.interact(
         rect,
@@ -87,7 +65,7 @@ fn tile_ui(
     let painter = ui.painter_at(rect);
     let visuals = ui.visuals();
     painter.rect_filled(picture, 6.0, visuals.extreme_bg_color);
-    match tiles.get(image, backend) {
+    match tiles.get(image) {
         Tile::Ready(texture) => {
             let size = texture.size_vec2();
             let scale = (TILE / size.x).min(TILE / size.y);
@@ -159,17 +137,17 @@ fn tile_ui(
     if let Some(dragged) = response.dnd_release_payload::<ImageId>()
         && *dragged != image.id
     {
-        return Some(GridAction::Move {
+        return Some(Command::Move {
             dragged: *dragged,
             onto: image.id,
         });
     }
     if response.double_clicked() {
-        return Some(GridAction::Open(image.id));
+        return Some(Command::Open(image.id));
     }
     if response.clicked() {
         let modifiers = ui.input(|i| i.modifiers);
-        return Some(GridAction::Select {
+        return Some(Command::Click {
             id: image.id,
             add: modifiers.command,
             extend: modifiers.shift,

@@ -23,10 +23,15 @@ pub enum Change {
         before: Option<ImageId>,
         after: ImageId,
     },
-    Order {
+    /// A drag: `moving` went to `index` of the list without them ([`Engine::move_images`]'s
+    /// arguments, so a redo is the same call); `before` is the whole order it replaced.
+    ///
+    /// [`Engine::move_images`]: crate::sync::Engine::move_images
+    Move {
         product: i64,
         before: Vec<ImageId>,
-        after: Vec<ImageId>,
+        moving: Vec<ImageId>,
+        index: usize,
     },
     Delete(HeldDelete),
 }
@@ -37,7 +42,7 @@ impl Change {
         match self {
             Change::Describe { .. } => "description change",
             Change::Thumbnail { .. } => "thumbnail change",
-            Change::Order { .. } => "move",
+            Change::Move { .. } => "move",
             Change::Delete(d) if d.all => "delete all",
             Change::Delete(_) => "delete",
         }

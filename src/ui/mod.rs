@@ -1,19 +1,28 @@
 //! The desktop app (eframe/egui): draws the replica's state each frame and turns gestures into
-//! engine edits. Nothing here blocks: engine calls, disk reads and decoding run on the tokio
-//! runtime ([`backend`]) and come back as messages, with `request_repaint()`.
+//! engine edits. Drawing code emits [`Command`](command::Command)s that the app applies in one
+//! place; everything about one store lives in a [`StoreSession`](session::StoreSession), whose
+//! editing rules (`controller.rs`) know nothing of egui. Nothing here blocks: engine calls, disk
+//! reads and writes and decoding run on the tokio runtime ([`backend`]) and come back as
+//! messages, with `request_repaint()`.
 
 mod app;
 mod backend;
+mod command;
+mod controller;
 mod counts;
 mod grid;
 mod history;
+mod overlays;
 mod panels;
 mod preview;
 pub mod profiles;
+mod session;
+mod stores_dialog;
 mod tiles;
 
-pub use app::{ImageDeskApp, View};
+pub use app::ImageDeskApp;
 pub use backend::Backend;
+pub use command::View;
 
 /// Opens the window and runs until it is closed. The window's settings and the saved store
 /// profiles live in `<data dir>/app.ron` (eframe persistence).

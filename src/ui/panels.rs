@@ -2,15 +2,17 @@
 
 use egui::RichText;
 
+use super::command::Command;
 use crate::sync::{Connection, LocalImage, ProductSummary, Status};
 
-/// The product list; returns the product the user picked.
+/// The product list; a click asks to show that product.
 pub fn products_ui(
     ui: &mut egui::Ui,
     products: &[ProductSummary],
     filter: &mut String,
     selected: Option<i64>,
-) -> Option<i64> {
+    commands: &mut Vec<Command>,
+) {
     ui.heading("Products");
     let label = ui.label("Search products");
     ui.add(
@@ -21,7 +23,6 @@ pub fn products_ui(
     .labelled_by(label.id);
     ui.separator();
     let needle = filter.trim().to_lowercase();
-    let mut picked = None;
     egui::ScrollArea::vertical().show(ui, |ui| {
         for product in products.iter().filter(|p| matches(p, &needle)) {
             let mut text = format!("{} ({})", product.name, product.image_count);
@@ -33,11 +34,10 @@ pub fn products_ui(
             }
             let response = ui.selectable_label(selected == Some(product.id), text);
             if response.clicked() {
-                picked = Some(product.id);
+                commands.push(Command::SelectProduct(product.id));
             }
         }
     });
-    picked
 }
 
 fn matches(product: &ProductSummary, needle: &str) -> bool {
@@ -47,25 +47,14 @@ fn matches(product: &ProductSummary, needle: &str) -> bool {
         || product.id.to_string() == needle
 }
 
-/// What the details panel asks for.
-pub enum DetailsAction {
-    None,
-    SaveDescription(String),
-    SetThumbnail,
-    Preview,
-    /// Replace the picture with the file at this (typed) path.
-    Replace(String),
-    /// Replace the picture with a file chosen in a dialog.
-    ReplaceDialog,
-}
-
+/// The focused image's details: description editor, thumbnail, preview, replacement, facts.
 pub fn details_ui(
     ui: &mut egui::Ui,
     image: &LocalImage,
     draft: &mut String,
     replace_path: &mut String,
-) -> DetailsAction {
-    let mut action = DetailsAction::None;
+    commands: &mut Vec<Command>,
+) {
     ui.heading("Details");
     ui.separator();
     let label = ui.label("Description (alt text)");
@@ -77,13 +66,16 @@ pub fn details_ui(
             .add_enabled(changed, egui::Button::new("Save description"))
             .clicked()
         {
-            action = DetailsAction::SaveDescription(draft.clone());
+            commands.push(Command::SaveDescription {
+                id: image.id,
+                text: draft.clone(),
+            });
         }
         if ui
             .add_enabled(!image.is_thumbnail, egui::Button::new("Set as thumbnail"))
             .clicked()
         {
-            action = DetailsAction::SetThumbnail;
+            commands.push(Command::SetThumbnail(image.id));
         }
     });
     if ui
@@ -91,7 +83,7 @@ pub fn details_ui(
         .on_hover_text("Show it large (double-click, Enter)")
         .clicked()
     {
-        action = DetailsAction::Preview;
+        commands.push(Command::Preview(image.id));
     }
     ui.separator();
     let label = ui.label("Replacement file path");
@@ -103,11 +95,13 @@ pub fn details_ui(
             .on_hover_text("Upload the file at this path in place of the picture, keeping its place and description")
             .clicked()
         {
-            action = if replace_path.trim().is_empty() {
-                DetailsAction::ReplaceDialog
-            } else {
-                DetailsAction::Replace(replace_path.trim().to_owned())
-            };
+            commands.push(match replace_path.trim() {
+                "" => Command::ChooseReplacement(image.id),
+                path => Command::Replace {
+                    id: image.id,
+                    path: path.into(),
+                },
+            });
         }
     });
     ui.separator();
@@ -143,7 +137,6 @@ pub fn details_ui(
             ui.hyperlink_to(name, url);
         }
     }
-    action
 }
 
 pub fn status_ui(ui: &mut egui::Ui, status: &Status, store_images: Option<u64>) {

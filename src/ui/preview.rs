@@ -3,6 +3,7 @@
 
 use egui::{Key, TextureHandle, TextureOptions};
 
+use super::command::Command;
 use crate::sync::{ImageId, LocalImage};
 
 pub struct Preview {
@@ -12,12 +13,6 @@ pub struct Preview {
     missing: bool,
     /// The pass it opened in: the click that opened it must not count as a click outside.
     opened_in_pass: Option<u64>,
-}
-
-pub enum PreviewAction {
-    None,
-    Close,
-    Show(ImageId),
 }
 
 impl Preview {
@@ -44,7 +39,13 @@ impl Preview {
         }
     }
 
-    pub fn preview_ui(&mut self, ui: &mut egui::Ui, images: &[LocalImage]) -> PreviewAction {
+    /// Draws the preview; stepping to another image or closing becomes a [`Command`].
+    pub fn preview_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        images: &[LocalImage],
+        commands: &mut Vec<Command>,
+    ) {
         let pass = ui.ctx().cumulative_pass_nr();
         let first_pass = *self.opened_in_pass.get_or_insert(pass) == pass;
         let index = images.iter().position(|i| i.id == self.id);
@@ -56,7 +57,7 @@ impl Preview {
                 .map(|i| i.id)
         };
         let (previous, next) = (step(-1), step(1));
-        let mut action = PreviewAction::None;
+        let mut action = None;
         let screen = ui.ctx().content_rect().size();
         let modal = egui::Modal::new(egui::Id::unique("preview")).show(ui.ctx(), |ui| {
             let title = match index {
@@ -88,7 +89,7 @@ impl Preview {
                     .clicked()
                     && let Some(id) = previous
                 {
-                    action = PreviewAction::Show(id);
+                    action = Some(Command::Open(id));
                 }
                 if ui
                     .add_enabled(next.is_some(), egui::Button::new("Next"))
@@ -96,10 +97,10 @@ impl Preview {
                     .clicked()
                     && let Some(id) = next
                 {
-                    action = PreviewAction::Show(id);
+                    action = Some(Command::Open(id));
                 }
                 if ui.button("Close").on_hover_text("Esc").clicked() {
-                    action = PreviewAction::Close;
+                    action = Some(Command::ClosePreview);
                 }
             });
         });
@@ -110,14 +111,14 @@ impl Preview {
             )
         });
         if left && let Some(id) = previous {
-            action = PreviewAction::Show(id);
+            action = Some(Command::Open(id));
         }
         if right && let Some(id) = next {
-            action = PreviewAction::Show(id);
+            action = Some(Command::Open(id));
         }
         if modal.should_close() && !first_pass {
-            action = PreviewAction::Close;
+            action = Some(Command::ClosePreview);
         }
-        action
+        commands.extend(action);
     }
 }

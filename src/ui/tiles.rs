@@ -1,10 +1,10 @@
-//! Grid textures, kept in a least-recently-used cache bounded by their memory.
+//! Grid textures, kept in a least-recently-used cache bounded by their memory. The cache does
+//! not load anything itself: it lists the tiles it lacks, and the session asks for them.
 
 use std::collections::HashMap;
 
 use egui::TextureHandle;
 
-use super::backend::Backend;
 use crate::sync::{ImageId, LocalImage};
 
 /// What the grid can draw for an image now.
@@ -28,6 +28,8 @@ pub struct TileCache {
     bytes: usize,
     budget: usize,
     clock: u64,
+    /// Tiles drawn while missing or stale, not asked for yet: (image, key).
+    wanted: Vec<(ImageId, String)>,
 }
 
 /// What a tile is made from: a new picture (replaced, or uploaded) needs a new texture.
@@ -46,11 +48,12 @@ impl TileCache {
             bytes: 0,
             budget: budget_bytes,
             clock: 0,
+            wanted: Vec::new(),
         }
     }
 
-    /// The tile of an image, asking the backend to load it when it is missing or stale.
-    pub fn get(&mut self, image: &LocalImage, backend: &Backend) -> Tile<'_> {
+    /// The tile of an image; one missing or stale is listed for [`TileCache::take_wanted`].
+    pub fn get(&mut self, image: &LocalImage) -> Tile<'_> {
         self.clock += 1;
         let key = tile_key(image);
         let stale = self.entries.get(&image.id).is_none_or(|e| e.key != key);
@@ -58,7 +61,7 @@ impl TileCache {
             if let Some(old) = self.entries.remove(&image.id) {
                 self.bytes -= old.bytes;
             }
-            backend.load_tile(image.id, key.clone());
+            self.wanted.push((image.id, key.clone()));
             self.entries.insert(
                 image.id,
                 Entry {
@@ -122,6 +125,11 @@ impl TileCache {
                 self.bytes -= entry.bytes;
             }
         }
+    }
+
+    /// The tiles to load: drawn since the last call, and missing or stale.
+    pub fn take_wanted(&mut self) -> Vec<(ImageId, String)> {
+        std::mem::take(&mut self.wanted)
     }
 
     /// Bytes of texture memory held.

@@ -1,0 +1,104 @@
+//! Everything the user can ask of the app, as one enum. Drawing code never changes the app: it
+//! pushes [`Command`]s, and `ImageDeskApp::apply` carries each out, in one place.
+
+use std::path::PathBuf;
+
+use super::profiles::Profile;
+use crate::sync::ImageId;
+
+/// What the centre of the window shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Images,
+    Counts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    // -- the window ----------------------------------------------------------------------------
+    ShowView(View),
+    OpenStoresDialog,
+    /// Save a store's profile, and its token if one was typed.
+    SaveStore {
+        profile: Profile,
+        token: String,
+    },
+    /// Save a store's profile (and token), then switch the window to it.
+    SaveAndConnect {
+        profile: Profile,
+        token: String,
+    },
+    /// Switch the window to a saved store, with its saved token.
+    ConnectSaved(Profile),
+    ForgetStore(Profile),
+    DismissNotice(usize),
+    Quit,
+
+    // -- the store shown -----------------------------------------------------------------------
+    /// Pull the store now, and ask for its total.
+    Refresh,
+    RecountStore,
+    /// Show a product's images (from the product list or the counts table).
+    SelectProduct(i64),
+    /// A click on a tile: `add` with Ctrl, `extend` with Shift.
+    Click {
+        id: ImageId,
+        add: bool,
+        extend: bool,
+    },
+    SelectAll,
+    ClearSelection,
+    /// Select an image and show it in the preview (a double-click, the preview's arrows).
+    Open(ImageId),
+    /// Show an image in the preview, leaving the selection as it is.
+    Preview(ImageId),
+    ClosePreview,
+    /// A tile dragged onto another.
+    Move {
+        dragged: ImageId,
+        onto: ImageId,
+    },
+    SaveDescription {
+        id: ImageId,
+        text: String,
+    },
+    SetThumbnail(ImageId),
+    Undo,
+    Redo,
+    DeleteSelection,
+    /// Ask before deleting all images of the product shown.
+    AskDeleteAll,
+    ConfirmDeleteAll,
+    CancelDeleteAll,
+    /// The Undo button of a held delete's toast.
+    UndoHeldDelete(Vec<ImageId>),
+    /// A conflict's "Keep mine" (`take_store: false`) or "Use the store's".
+    SettleConflict {
+        index: usize,
+        take_store: bool,
+    },
+
+    // -- adding and replacing pictures, exporting ----------------------------------------------
+    /// Open the file dialog to add images to the product shown.
+    ChooseFiles,
+    /// Add the file typed in the "File path" field.
+    AddFromPath,
+    /// Add the image at the URL typed in the "Image URL" field.
+    AddFromUrl,
+    /// Files dropped on the window: added to the product shown.
+    DropFiles(Vec<PathBuf>),
+    /// Files chosen in the dialog for `product` (the one shown when it opened).
+    AddFiles {
+        product: i64,
+        paths: Vec<PathBuf>,
+    },
+    Replace {
+        id: ImageId,
+        path: PathBuf,
+    },
+    /// Open the file dialog to pick a replacement picture.
+    ChooseReplacement(ImageId),
+    ExportCsv(PathBuf),
+    /// Open the save dialog for the CSV.
+    ChooseCsvPath,
+}

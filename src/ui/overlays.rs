@@ -1,0 +1,142 @@
+//! What floats over the window: the messages in the bottom-right corner (Undo toasts of held
+//! deletes, conflicts, notices) and the "Delete all images?" question.
+
+use std::time::{Duration, Instant};
+
+use super::command::Command;
+use super::history::HeldDelete;
+use super::session::ConfirmDeleteAll;
+use crate::sync::{Conflict, ConflictField};
+
+/// Toasts, conflicts and notices float above the bottom-right corner, so that they never move
+/// what is under the pointer. `product_name` names a conflict's product.
+pub fn messages_ui(
+    ui: &mut egui::Ui,
+    held: &[HeldDelete],
+    conflicts: &[Conflict],
+    notices: &[String],
+    product_name: impl Fn(i64) -> String,
+    commands: &mut Vec<Command>,
+) {
+    if held.is_empty() && conflicts.is_empty() && notices.is_empty() {
+        return;
+    }
+    egui::Area::new(egui::Id::unique("messages"))
+        .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
+        .order(egui::Order::Foreground)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.set_max_width(560.0);
+                held_deletes_ui(ui, held, commands);
+                conflicts_ui(ui, conflicts, product_name, commands);
+                notices_ui(ui, notices, commands);
+            });
+        });
+}
+
+/// The Undo toasts of deletes that have not gone to the engine yet.
+fn held_deletes_ui(ui: &mut egui::Ui, held: &[HeldDelete], commands: &mut Vec<Command>) {
+    for held in held {
+        ui.horizontal(|ui| {
+            let count = held.ids.len();
+            ui.label(format!(
+                "Deleted {count} image{} of \"{}\".",
+                if count == 1 { "" } else { "s" },
+                held.product_name
+            ));
+            let left = held.until.saturating_duration_since(Instant::now());
+            if ui
+                .button("Undo delete")
+                .on_hover_text(format!("{} s left to undo (Ctrl+Z)", left.as_secs() + 1))
+                .clicked()
+            {
+                commands.push(Command::UndoHeldDelete(held.ids.clone()));
+            }
+        });
+    }
+}
+
+fn conflicts_ui(
+    ui: &mut egui::Ui,
+    conflicts: &[Conflict],
+    product_name: impl Fn(i64) -> String,
+    commands: &mut Vec<Command>,
+) {
+    for (index, conflict) in conflicts.iter().enumerate() {
+        ui.horizontal_wrapped(|ui| {
+            let (what, choice) = match conflict.field {
+                ConflictField::Description => ("description", true),
+                ConflictField::Thumbnail => ("thumbnail", true),
+                // The store's earlier picture is gone once yours replaced it.
+                ConflictField::Picture => ("picture", false),
+            };
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "Image {} of \"{}\": the store changed its {what} to \"{}\" while you changed it to \"{}\". Yours was kept.",
+                    conflict.image,
+                    product_name(conflict.product_id),
+                    conflict.server,
+                    conflict.local
+                ),
+            );
+            if ui.small_button("Keep mine").clicked() {
+                commands.push(Command::SettleConflict {
+                    index,
+                    take_store: false,
+                });
+            }
+            if choice && ui.small_button("Use the store's").clicked() {
+                commands.push(Command::SettleConflict {
+                    index,
+                    take_store: true,
+                });
+            }
+        });
+    }
+}
+
+fn notices_ui(ui: &mut egui::Ui, notices: &[String], commands: &mut Vec<Command>) {
+    for (index, notice) in notices.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.colored_label(ui.visuals().warn_fg_color, notice);
+            if ui.small_button("Dismiss").clicked() {
+                commands.push(Command::DismissNotice(index));
+            }
+        });
+    }
+}
+
+/// "Delete all images?" with the product's name and count; `grace` is how long Undo works.
+pub fn confirm_delete_all_ui(
+    ui: &mut egui::Ui,
+    confirm: &ConfirmDeleteAll,
+    grace: Duration,
+    commands: &mut Vec<Command>,
+) {
+    let mut decided = None;
+    let modal = egui::Modal::new(egui::Id::unique("confirm-delete-all")).show(ui.ctx(), |ui| {
+        ui.heading("Delete all images?");
+        ui.label(format!(
+            "This deletes all {} images of \"{}\" from the store. You can undo it for {} seconds; after that they are gone.",
+            confirm.count,
+            confirm.name,
+            grace.as_secs()
+        ));
+        ui.horizontal(|ui| {
+            if ui
+                .button(format!("Delete all {} images", confirm.count))
+                .clicked()
+            {
+                decided = Some(Command::ConfirmDeleteAll);
+            }
+            if ui.button("Cancel").clicked() {
+                decided = Some(Command::CancelDeleteAll);
+            }
+        });
+    });
+    if modal.should_close() {
+        decided = Some(Command::CancelDeleteAll);
+    }
+    commands.extend(decided);
+}

@@ -1,0 +1,514 @@
+//! Everything the window knows about one store: its products, the product shown, its images,
+//! selection, held deletes and undo history (in the [`Controller`]), tiles, the preview,
+//! conflicts, the sync status and the store-wide count. Switching stores builds a new session
+//! instead of resetting fields one by one.
+//!
+//! The session is the app's only way to the store: it hands the controller's [`Edit`]s and its
+//! own reads to the [`Backend`], which runs them on the tokio runtime.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::backend::{Backend, Message, Pick};
+use super::controller::{Controller, Edit, store_side};
+use super::counts::StoreCount;
+use super::history::{HeldDelete, History};
+use super::preview::Preview;
+use super::profiles::Profile;
+use super::tiles::TileCache;
+use crate::sync::{Conflict, Event, ImageId, LocalImage, ProductSummary, Status};
+
+/// Texture memory the grid may hold (decoded RGBA tiles).
+const TILE_BUDGET_BYTES: usize = 192 * 1024 * 1024;
+
+/// The store-wide count is asked again after changes, but not more often than this.
+const RECOUNT_EVERY: Duration = Duration::from_secs(3);
+
+/// "Delete all images" waiting for the user's yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmDeleteAll {
+    pub product: i64,
+    pub name: String,
+    pub count: usize,
+}
+
+pub struct StoreSession {
+    backend: Backend,
+    started: bool,
+    products: Vec<ProductSummary>,
+    controller: Controller,
+    tiles: TileCache,
+    /// Uploads in flight: (bytes sent, total).
+    uploads: HashMap<ImageId, (u64, u64)>,
+    conflicts: Vec<Conflict>,
+    status: Status,
+    store_count: StoreCount,
+    store_count_asked: Option<Instant>,
+    /// A recount was skipped to keep to [`RECOUNT_EVERY`]; it is owed.
+    recount_owed: bool,
+    preview: Option<Preview>,
+    confirm_delete_all: Option<ConfirmDeleteAll>,
+}
+
+impl StoreSession {
+    /// A session over `backend`'s store; deletes wait `delete_grace` for Undo.
+    pub fn new(backend: Backend, delete_grace: Duration) -> StoreSession {
+        StoreSession {
+            backend,
+            started: false,
+            products: Vec::new(),
+            controller: Controller::new(delete_grace),
+            tiles: TileCache::new(TILE_BUDGET_BYTES),
+            uploads: HashMap::new(),
+            conflicts: Vec::new(),
+            status: Status::default(),
+            store_count: StoreCount::NotAsked,
+            store_count_asked: None,
+            recount_owed: false,
+            preview: None,
+            confirm_delete_all: None,
+        }
+    }
+
+    /// Deletes wait `grace` for Undo; only before the session is used (it starts over).
+    pub fn with_delete_grace(mut self, grace: Duration) -> StoreSession {
+        self.controller = Controller::new(grace);
+        self
+    }
+
+    /// On the first frame: wake this window when answers arrive, load the products, count.
+    pub fn start(&mut self, ctx: &egui::Context) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.backend.attach(ctx);
+        self.backend.load_products();
+        self.recount_store(true);
+    }
+
+    /// Answers that arrived since the last frame.
+    pub fn poll(&self) -> Vec<Message> {
+        self.backend.poll()
+    }
+
+    // -- what is shown -------------------------------------------------------------------------
+
+    pub fn products(&self) -> &[ProductSummary] {
+        &self.products
+    }
+
+    pub fn product(&self) -> Option<i64> {
+        self.controller.product()
+    }
+
+    /// The images shown, in order.
+    pub fn images(&self) -> &[LocalImage] {
+        self.controller.images()
+    }
+
+    pub fn selection(&self) -> &BTreeSet<ImageId> {
+        self.controller.selection()
+    }
+
+    pub fn focus(&self) -> Option<ImageId> {
+        self.controller.focus()
+    }
+
+    pub fn history(&self) -> &History {
+        self.controller.history()
+    }
+
+    pub fn held(&self) -> &[HeldDelete] {
+        self.controller.held()
+    }
+
+    pub fn conflicts(&self) -> &[Conflict] {
+        &self.conflicts
+    }
+
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    pub fn store_count(&self) -> &StoreCount {
+        &self.store_count
+    }
+
+    pub fn uploads(&self) -> &HashMap<ImageId, (u64, u64)> {
+        &self.uploads
+    }
+
+    pub fn delete_grace(&self) -> Duration {
+        self.controller.delete_grace()
+    }
+
+    pub fn confirm_delete_all(&self) -> Option<&ConfirmDeleteAll> {
+        self.confirm_delete_all.as_ref()
+    }
+
+    pub fn previewing(&self) -> Option<ImageId> {
+        self.preview.as_ref().map(|p| p.id)
+    }
+
+    pub fn tiles(&self) -> &TileCache {
+        &self.tiles
+    }
+
+    /// The images, selection and tiles, for the grid.
+    pub fn grid_parts(&mut self) -> (&[LocalImage], &BTreeSet<ImageId>, &mut TileCache) {
+        (
+            self.controller.images(),
+            self.controller.selection(),
+            &mut self.tiles,
+        )
+    }
+
+    /// The focused image, its description editor's text and the tiles, for the details panel.
+    pub fn details_parts(&mut self) -> Option<(LocalImage, &mut String, &mut TileCache)> {
+        let image = self.controller.focused_image()?.clone();
+        Some((image, &mut self.controller.draft, &mut self.tiles))
+    }
+
+    /// The open preview and the images it steps through.
+    pub fn preview_parts(&mut self) -> Option<(&mut Preview, &[LocalImage])> {
+        let preview = self.preview.as_mut()?;
+        Some((preview, self.controller.images()))
+    }
+
+    pub fn product_name(&self, product: i64) -> String {
+        self.products
+            .iter()
+            .find(|p| p.id == product)
+            .map_or_else(|| format!("product {product}"), |p| p.name.clone())
+    }
+
+    // -- answers from the backend ----------------------------------------------------------------
+
+    pub fn set_products(&mut self, products: Vec<ProductSummary>) {
+        self.products = products;
+        if self.controller.product().is_none()
+            && let Some(first) = self.products.first().map(|p| p.id)
+        {
+            self.select_product(first);
+        }
+    }
+
+    pub fn set_images(&mut self, product_id: i64, images: Vec<LocalImage>) {
+        self.controller.set_images(product_id, images);
+        self.close_hidden_preview();
+    }
+
+    pub fn tile_arrived(
+        &mut self,
+        ctx: &egui::Context,
+        id: ImageId,
+        key: &str,
+        image: Option<egui::ColorImage>,
+    ) {
+        self.tiles.insert(ctx, id, key, image);
+    }
+
+    pub fn preview_arrived(
+        &mut self,
+        ctx: &egui::Context,
+        id: ImageId,
+        image: Option<egui::ColorImage>,
+    ) {
+        if let Some(preview) = &mut self.preview {
+            preview.loaded(ctx, id, image);
+        }
+    }
+
+    pub fn set_store_count(&mut self, count: Result<u64, String>) {
+        self.store_count = match count {
+            Ok(n) => StoreCount::Known(n),
+            Err(why) => StoreCount::Failed(why),
+        };
+    }
+
+    pub fn set_status(&mut self, status: Status) {
+        self.status = status;
+    }
+
+    /// An engine event; returns what the user should be told, if anything.
+    pub fn on_event(&mut self, event: Event) -> Option<String> {
+        match event {
+            Event::ProductsChanged => {
+                self.backend.load_products();
+                self.recount_store(false);
+            }
+            Event::ImagesChanged { product_id } => {
+                self.backend.load_products();
+                if Some(product_id) == self.controller.product() {
+                    self.backend.load_images(product_id);
+                }
+                self.recount_store(false);
+            }
+            Event::Conflict(conflict) => self.conflicts.push(conflict),
+            Event::EditsDropped {
+                image,
+                edits,
+                reason,
+                ..
+            } => {
+                return Some(format!(
+                    "{edits} edit(s) of image {image} were dropped: {reason}."
+                ));
+            }
+            Event::EditFailed { kind, message, .. } => {
+                return Some(format!("The store refused \"{kind}\": {message}"));
+            }
+            Event::EditUnreadable { seq, reason, .. } => {
+                return Some(format!(
+                    "Queued edit #{seq} cannot be read by this version of imagedesk \
+                     ({reason}); it will not be sent."
+                ));
+            }
+            Event::UploadProgress { image, sent, total } => {
+                self.uploads.insert(image, (sent, total));
+            }
+            Event::StatusChanged => {}
+        }
+        None
+    }
+
+    // -- once per frame ------------------------------------------------------------------------
+
+    /// Hands deletes whose grace period ended to the engine and asks again for the store's
+    /// count if a recount is owed; wakes the window when the next one is due.
+    pub fn tick(&mut self, ctx: &egui::Context) {
+        let now = Instant::now();
+        let (due, next) = self.controller.take_due_deletes(now);
+        if let Some(next) = next {
+            ctx.request_repaint_after(next.saturating_duration_since(now));
+        }
+        for edit in due {
+            self.backend.apply(edit);
+        }
+        if self.recount_owed
+            && let Some(asked) = self.store_count_asked
+        {
+            let wait = RECOUNT_EVERY.saturating_sub(asked.elapsed());
+            if wait.is_zero() {
+                self.recount_store(true);
+            } else {
+                ctx.request_repaint_after(wait);
+            }
+        }
+    }
+
+    /// After drawing: loads the tiles the frame drew without a texture.
+    pub fn load_wanted_tiles(&mut self) {
+        for (id, key) in self.tiles.take_wanted() {
+            self.backend.load_tile(id, key);
+        }
+    }
+
+    // -- what the user asked for -----------------------------------------------------------------
+
+    pub fn select_product(&mut self, product: i64) {
+        self.controller.select_product(product);
+        self.close_hidden_preview();
+        self.backend.load_images(product);
+    }
+
+    pub fn click(&mut self, id: ImageId, add: bool, extend: bool) {
+        self.controller.click(id, add, extend);
+    }
+
+    pub fn select_all(&mut self) {
+        self.controller.select_all();
+    }
+
+    pub fn clear_selection(&mut self) {
+        self.controller.clear_selection();
+    }
+
+    pub fn open_preview(&mut self, id: ImageId) {
+        self.preview = Some(Preview::new(id));
+        self.backend.load_preview(id);
+    }
+
+    pub fn close_preview(&mut self) {
+        self.preview = None;
+    }
+
+    pub fn move_onto(&mut self, dragged: ImageId, onto: ImageId) {
+        let edit = self.controller.move_onto(dragged, onto);
+        self.apply(edit);
+    }
+
+    pub fn describe(&mut self, id: ImageId, text: String) {
+        let edit = self.controller.describe(id, text);
+        self.apply(edit);
+    }
+
+    pub fn set_thumbnail(&mut self, id: ImageId) {
+        let edit = self.controller.set_thumbnail(id);
+        self.apply(edit);
+    }
+
+    /// Undoes the last change; returns why nothing was sent, when the user should know.
+    pub fn undo(&mut self) -> Option<String> {
+        let undone = self.controller.undo();
+        self.close_hidden_preview();
+        match undone {
+            Ok(edit) => {
+                self.apply(edit);
+                None
+            }
+            Err(refused) => Some(refused.to_string()),
+        }
+    }
+
+    pub fn redo(&mut self) {
+        let edit = self.controller.redo(Instant::now());
+        self.close_hidden_preview();
+        self.apply(edit);
+    }
+
+    pub fn delete_selection(&mut self) {
+        let Some(product) = self.controller.product() else {
+            return;
+        };
+        let name = self.product_name(product);
+        self.controller.delete_selection(name, Instant::now());
+        self.close_hidden_preview();
+    }
+
+    pub fn ask_delete_all(&mut self) {
+        let Some(product) = self.controller.product() else {
+            return;
+        };
+        let count = self.controller.images().len();
+        if count == 0 {
+            return;
+        }
+        self.confirm_delete_all = Some(ConfirmDeleteAll {
+            product,
+            name: self.product_name(product),
+            count,
+        });
+    }
+
+    pub fn confirm_delete_all_images(&mut self) {
+        if let Some(confirm) = self.confirm_delete_all.take() {
+            self.controller
+                .delete_all(confirm.product, confirm.name, Instant::now());
+            self.close_hidden_preview();
+        }
+    }
+
+    pub fn cancel_delete_all(&mut self) {
+        self.confirm_delete_all = None;
+    }
+
+    /// The toast's Undo: the held delete of `ids` is let go.
+    pub fn release_held(&mut self, ids: &[ImageId]) {
+        self.controller.release_held(ids);
+    }
+
+    /// Settles a conflict: "Keep mine" drops it, "Use the store's" edits the store's value in.
+    pub fn settle_conflict(&mut self, index: usize, take_store: bool) {
+        if index >= self.conflicts.len() {
+            return;
+        }
+        let conflict = self.conflicts.remove(index);
+        if take_store {
+            self.apply(store_side(conflict));
+        }
+    }
+
+    pub fn add_files(&mut self, product: i64, paths: Vec<PathBuf>) {
+        self.backend.apply(Edit::AddFiles { product, paths });
+    }
+
+    pub fn add_url(&mut self, product: i64, url: String) {
+        self.backend.apply(Edit::AddUrl { product, url });
+    }
+
+    pub fn replace(&mut self, id: ImageId, path: PathBuf) {
+        self.backend.apply(Edit::Replace { id, path });
+    }
+
+    /// Pulls the store now and asks for its total.
+    pub fn refresh(&mut self) {
+        self.backend.refresh();
+        self.recount_store(true);
+    }
+
+    /// Asks the store for its total, at most every few seconds unless `now`.
+    pub fn recount_store(&mut self, now: bool) {
+        let recent = self
+            .store_count_asked
+            .is_some_and(|at| at.elapsed() < RECOUNT_EVERY);
+        if recent && !now {
+            self.recount_owed = true;
+            return;
+        }
+        self.recount_owed = false;
+        self.store_count_asked = Some(Instant::now());
+        if !matches!(self.store_count, StoreCount::Known(_)) {
+            self.store_count = StoreCount::Asking;
+        }
+        self.backend.load_store_count();
+    }
+
+    // -- files and other stores (through the backend, off the UI thread) ------------------------
+
+    pub fn pick(&self, purpose: Pick) {
+        self.backend.pick(purpose);
+    }
+
+    pub fn write_file(&self, path: PathBuf, contents: String) {
+        self.backend.write_file(path, contents);
+    }
+
+    pub fn save_token(&self, profile: &Profile, token: String) {
+        self.backend.save_token(profile, token);
+    }
+
+    pub fn forget_token(&self, profile: &Profile) {
+        self.backend.forget_token(profile);
+    }
+
+    /// Opens another store; a [`Message::Connected`] brings the backend of its session.
+    pub fn connect(&self, profile: Profile, token: Option<String>) {
+        self.backend.connect(profile, token);
+    }
+
+    /// Hands every held delete to the engine now, without waiting: the store is being switched.
+    pub fn hand_over_held_deletes(&mut self) {
+        for edit in self.controller.take_held() {
+            self.backend.apply(edit);
+        }
+    }
+
+    /// Hands every held delete to the engine and waits until each is queued: the window is
+    /// closing, and what the user saw deleted must stay deleted.
+    pub fn flush_held_deletes(&mut self) {
+        for edit in self.controller.take_held() {
+            let what = edit.what();
+            if let Err(err) = self.backend.apply_before_exit(edit) {
+                tracing::error!("could not {what} before closing: {err}");
+            }
+        }
+    }
+
+    fn apply(&self, edit: Option<Edit>) {
+        if let Some(edit) = edit {
+            self.backend.apply(edit);
+        }
+    }
+
+    /// The preview closes when its image is no longer shown (deleted, or another product).
+    fn close_hidden_preview(&mut self) {
+        if let Some(preview) = &self.preview
+            && !self.controller.is_shown(preview.id)
+        {
+            self.preview = None;
+        }
+    }
+}
