@@ -21,6 +21,7 @@
 //! plan. A field with a pending edit is never overwritten by a pull; when the store changed it
 //! too, the local value wins and a [`Conflict`] carries both.
 
+mod clock;
 mod edits;
 mod engine;
 mod merge;

@@ -357,10 +357,3 @@ pub(crate) async fn insert_server_image(
     write_record(conn, local_id, image.id, &StoreRecord::from(image), None).await?;
     Ok(local_id)
 }
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}

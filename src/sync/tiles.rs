@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::SyncError;
+use super::clock::now_ms;
 use super::model::{ImageId, LocalImage};
-use super::replica::now_ms;
 use super::worker::Shared;
 use crate::durable;
 

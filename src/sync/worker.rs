@@ -14,12 +14,13 @@ use rand::Rng as _;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::clock::now_ms;
 use super::edits::{Applied, forget_image, random_hex, remove_blobs};
 use super::merge::{self, keep_for};
 use super::model::{Connection, Event, ImageId, Status};
 use super::outbox::{Edit, Outbox, Queued, Source, Unreadable};
 use super::remote::Remote;
-use super::replica::{self, Replica, now_ms};
+use super::replica::{self, Replica};
 use super::{EngineConfig, SyncError};
 use crate::api::reorder::plan_reorder;
 use crate::api::{ApiError, Image, ImageWrite, UploadSource};

@@ -15,8 +15,8 @@ pub(crate) use coalesce::{Change, Successor, coalesce};
 pub(crate) use edit::{Base, Edit, EditState, NewEdit, Queued, Source, Unreadable};
 
 use super::SyncError;
+use super::clock::now_ms;
 use super::model::{ImageId, OutboxEntry, SyncState};
-use super::replica::now_ms;
 
 /// A row as SQLite holds it; only this module sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
