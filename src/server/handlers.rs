@@ -20,7 +20,7 @@ use super::files::Copy;
 use super::input::{self, BodyKind, ImageSource, WriteFields};
 use super::list_cache::ListKey;
 use super::repo::{self, ImageRow, ProductRow, StoredFile};
-use super::routes::AppState;
+use super::state::AppState;
 use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct, Product};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
