@@ -19,6 +19,7 @@ mod list_cache;
 mod metrics;
 mod naming;
 mod openapi;
+mod path_ids;
 mod rate_limit;
 mod repo;
 mod routes;
