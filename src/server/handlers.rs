@@ -37,14 +37,6 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// RFC 2822 with `+0000`, as v2 stores write dates.
-fn rfc2822(timestamp: i64) -> String {
-    chrono::DateTime::from_timestamp(timestamp, 0)
-        .unwrap_or_default()
-        .format("%a, %d %b %Y %H:%M:%S +0000")
-        .to_string()
-}
-
 /// `http://host:port` as the client addressed the server, for the absolute `*_url` fields.
 pub struct BaseUrl(String);
 
@@ -62,43 +54,6 @@ impl FromRequestParts<Arc<AppState>> for BaseUrl {
             .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
             .map_or_else(|| state.config.listen.to_string(), str::to_owned);
         Ok(BaseUrl(format!("http://{host}")))
-    }
-}
-
-fn image_json(row: &ImageRow, base: &BaseUrl) -> Image {
-    let url = |v: Variant| {
-        Some(format!(
-            "{}/product_images/{}/{}",
-            base.0,
-            v.as_str(),
-            row.image_file
-        ))
-    };
-    Image {
-        id: row.id,
-        product_id: row.product_id,
-        image_file: row.image_file.clone(),
-        is_thumbnail: row.is_thumbnail,
-        sort_order: row.sort_order,
-        description: row.description.clone(),
-        date_created: rfc2822(row.date_created),
-        date_modified: Some(rfc2822(row.date_modified)),
-        zoom_url: url(Variant::Zoom),
-        standard_url: url(Variant::Standard),
-        thumbnail_url: url(Variant::Thumbnail),
-        tiny_url: url(Variant::Tiny),
-        width: u32::try_from(row.width).ok(),
-        height: u32::try_from(row.height).ok(),
-        file_size: u64::try_from(row.file_size).ok(),
-    }
-}
-
-fn product_json(row: ProductRow) -> Product {
-    Product {
-        id: row.id,
-        name: row.name,
-        sku: row.sku,
-        date_created: rfc2822(row.date_created),
     }
 }
 
@@ -174,7 +129,7 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         paging.window(),
     )
     .await?;
-    let products: Vec<Product> = rows.into_iter().map(product_json).collect();
+    let products: Vec<Product> = rows.into_iter().map(ProductRow::to_wire).collect();
     Ok(Json(products).into_response())
 }
 
@@ -198,7 +153,7 @@ pub async fn create_product(
         .await?
         .ok_or_else(|| ApiError::internal("create product", "row vanished"))?;
     tx.commit().await?;
-    let body = to_json_string(&product_json(row))?;
+    let body = to_json_string(&row.to_wire())?;
     Ok(json_response(
         StatusCode::CREATED,
         body,
@@ -226,7 +181,7 @@ pub async fn get_product(
     let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
-    Ok(Json(product_json(row)))
+    Ok(Json(row.to_wire()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +235,7 @@ pub async fn list_images(
     let paging = paging?;
     let rows = repo::list_images(&mut conn, product_id, Some(paging.window())).await?;
     drop(conn);
-    let images: Vec<Image> = rows.iter().map(|r| image_json(r, &base)).collect();
+    let images: Vec<Image> = rows.iter().map(|r| r.to_wire(&base.0)).collect();
     let body = Bytes::from(
         serde_json::to_vec(&images).map_err(|e| ApiError::internal("rendering the list", e))?,
     );
@@ -325,7 +280,7 @@ pub async fn get_image(
     base: BaseUrl,
 ) -> ApiResult<Json<Image>> {
     let row = require_image(&state, product_id, image_id).await?;
-    Ok(Json(image_json(&row, &base)))
+    Ok(Json(row.to_wire(&base.0)))
 }
 
 /// The validated `Idempotency-Key` header, if sent.
@@ -425,7 +380,7 @@ pub async fn create_image(
         let row = repo::get_image(&mut tx, product_id, id)
             .await?
             .ok_or_else(|| ApiError::internal("create image", "row vanished"))?;
-        let body = to_json_string(&image_json(&row, &base))?;
+        let body = to_json_string(&row.to_wire(&base.0))?;
         if let Some(key) = &key {
             repo::remember_idempotent(&mut tx, product_id, key, 201, id, &body, now).await?;
         }
@@ -471,7 +426,7 @@ pub async fn update_image(
     let fields = parse_write(&headers, body, false).await?;
     check_product_id(&fields, product_id)?;
     let new_source = match fields.image_file {
-        Some(ImageSource::Reference(r)) if r == current.image_file => None,
+        Some(ImageSource::Reference(r)) if r == current.file.image_file => None,
         other => other,
     };
     let stored = match new_source {
@@ -497,7 +452,7 @@ pub async fn update_image(
             .await?
             .ok_or_else(|| ApiError::internal("update image", "row vanished"))?;
         tx.commit().await?;
-        Ok::<_, ApiError>((row.image_file, updated))
+        Ok::<_, ApiError>((row.file.image_file, updated))
     }
     .await;
 
@@ -506,7 +461,7 @@ pub async fn update_image(
             if new_file.is_some() {
                 remove_files(&state, old_file).await;
             }
-            Ok(Json(image_json(&updated, &base)))
+            Ok(Json(updated.to_wire(&base.0)))
         }
         Err(err) => {
             if let Some(file) = new_file {
