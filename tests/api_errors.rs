@@ -452,6 +452,19 @@ async fn operations_and_openapi() {
         );
     }
     assert_eq!(paths.len(), 7, "every described path is one the SPEC lists");
+    // Ids in paths are described as integers, whatever extracts them.
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "path" {
+                    assert_eq!(
+                        parameter["schema"]["type"], "integer",
+                        "{method} {path}: {parameter}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Every id in a path that is not a positive decimal integer answers the v2 404 of its kind,
