@@ -483,18 +483,30 @@ async fn path_ids_answer_the_v2_not_found_of_their_kind() {
         for (method, path) in [
             (reqwest::Method::GET, format!("/api/v2/products/{bad}")),
             (reqwest::Method::GET, format!("/api/v2/products/{bad}.json")),
-            (reqwest::Method::GET, format!("/api/v2/products/{bad}/images")),
+            (
+                reqwest::Method::GET,
+                format!("/api/v2/products/{bad}/images"),
+            ),
             (
                 reqwest::Method::GET,
                 format!("/api/v2/products/{bad}/images/count"),
             ),
-            (reqwest::Method::POST, format!("/api/v2/products/{bad}/images")),
+            (
+                reqwest::Method::POST,
+                format!("/api/v2/products/{bad}/images"),
+            ),
             (
                 reqwest::Method::DELETE,
                 format!("/api/v2/products/{bad}/images"),
             ),
-            (reqwest::Method::GET, format!("/api/v2/products/{bad}/images/1")),
-            (reqwest::Method::PUT, format!("/api/v2/products/{bad}/images/1")),
+            (
+                reqwest::Method::GET,
+                format!("/api/v2/products/{bad}/images/1"),
+            ),
+            (
+                reqwest::Method::PUT,
+                format!("/api/v2/products/{bad}/images/1"),
+            ),
             (
                 reqwest::Method::DELETE,
                 format!("/api/v2/products/{bad}/images/1"),

@@ -187,7 +187,9 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let store = FileStore::open(data.path()).unwrap();
         let variants: Vec<EncodedImage> = Variant::ALL.iter().map(|_| encoded(b"v")).collect();
-        store.write_set("a/001/x__00001.jpg", b"original", &variants).unwrap();
+        store
+            .write_set("a/001/x__00001.jpg", b"original", &variants)
+            .unwrap();
         for copy in Copy::all() {
             let path = store.path_of(copy, "a/001/x__00001.jpg").unwrap();
             assert!(path.is_file(), "{}", path.display());
@@ -200,8 +202,12 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let store = FileStore::open(data.path()).unwrap();
         let variants: Vec<EncodedImage> = Variant::ALL.iter().map(|_| encoded(b"v")).collect();
-        store.write_set("a/001/kept__00001.jpg", b"k", &variants).unwrap();
-        store.write_set("b/002/orphan__00002.jpg", b"o", &variants).unwrap();
+        store
+            .write_set("a/001/kept__00001.jpg", b"k", &variants)
+            .unwrap();
+        store
+            .write_set("b/002/orphan__00002.jpg", b"o", &variants)
+            .unwrap();
         // What an interrupted durable write leaves: its temporary file in tmp/.
         std::fs::write(data.path().join("tmp").join(".imagedesk-0123.tmp"), b"half").unwrap();
         let known = HashSet::from(["a/001/kept__00001.jpg".to_owned()]);
@@ -209,8 +215,18 @@ mod tests {
         assert_eq!(removed, 1 + Copy::all().count());
         assert_eq!(files_in(&data.path().join("tmp")), 0);
         for copy in Copy::all() {
-            assert!(store.path_of(copy, "a/001/kept__00001.jpg").unwrap().is_file());
-            assert!(!store.path_of(copy, "b/002/orphan__00002.jpg").unwrap().exists());
+            assert!(
+                store
+                    .path_of(copy, "a/001/kept__00001.jpg")
+                    .unwrap()
+                    .is_file()
+            );
+            assert!(
+                !store
+                    .path_of(copy, "b/002/orphan__00002.jpg")
+                    .unwrap()
+                    .exists()
+            );
         }
     }
 }

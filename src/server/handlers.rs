@@ -129,7 +129,7 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         paging.window(),
     )
     .await?;
-    let products: Vec<Product> = rows.into_iter().map(ProductRow::to_wire).collect();
+    let products: Vec<Product> = rows.into_iter().map(ProductRow::into_wire).collect();
     Ok(Json(products).into_response())
 }
 
@@ -153,7 +153,7 @@ pub async fn create_product(
         .await?
         .ok_or_else(|| ApiError::internal("create product", "row vanished"))?;
     tx.commit().await?;
-    let body = to_json_string(&row.to_wire())?;
+    let body = to_json_string(&row.into_wire())?;
     Ok(json_response(
         StatusCode::CREATED,
         body,
@@ -181,7 +181,7 @@ pub async fn get_product(
     let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
-    Ok(Json(row.to_wire()))
+    Ok(Json(row.into_wire()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -159,9 +159,8 @@ fn trimmed_text(field: &str, data: &[u8]) -> ApiResult<String> {
 
 fn decimal(field: &str, data: &[u8]) -> ApiResult<i64> {
     let text = trimmed_text(field, data)?;
-    text.parse::<i64>().map_err(|_| {
-        ApiError::invalid_field(field, format!("'{text}' is not a decimal integer"))
-    })
+    text.parse::<i64>()
+        .map_err(|_| ApiError::invalid_field(field, format!("'{text}' is not a decimal integer")))
 }
 
 /// What kind of body a request carries, from its `Content-Type`.

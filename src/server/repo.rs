@@ -109,7 +109,7 @@ pub struct ProductRow {
 }
 
 impl ProductRow {
-    pub fn to_wire(self) -> Product {
+    pub fn into_wire(self) -> Product {
         Product {
             id: self.id,
             name: self.name,
