@@ -452,4 +452,127 @@ async fn operations_and_openapi() {
         );
     }
     assert_eq!(paths.len(), 7, "every described path is one the SPEC lists");
+    // Ids in paths are described as integers, whatever extracts them.
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "path" {
+                    assert_eq!(
+                        parameter["schema"]["type"], "integer",
+                        "{method} {path}: {parameter}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every id in a path that is not a positive decimal integer answers the v2 404 of its kind,
+/// on every route and method; the product is judged before the image (SPEC's precedence), so
+/// a bad image id under a missing product is "product not found".
+#[tokio::test]
+async fn path_ids_answer_the_v2_not_found_of_their_kind() {
+    let store = start().await;
+    let product = store.product("Path ids").await;
+    let http = store.raw();
+    const PRODUCT: &str = "The requested product was not found.";
+    const IMAGE: &str = "The requested image was not found.";
+    let bad_ids = ["abc", "0", "-1", "1.5", "99999999999999999999", "%20"];
+    let mut cases: Vec<(reqwest::Method, String, &str)> = Vec::new();
+    for bad in bad_ids {
+        for (method, path) in [
+            (reqwest::Method::GET, format!("/api/v2/products/{bad}")),
+            (reqwest::Method::GET, format!("/api/v2/products/{bad}.json")),
+            (
+                reqwest::Method::GET,
+                format!("/api/v2/products/{bad}/images"),
+            ),
+            (
+                reqwest::Method::GET,
+                format!("/api/v2/products/{bad}/images/count"),
+            ),
+            (
+                reqwest::Method::POST,
+                format!("/api/v2/products/{bad}/images"),
+            ),
+            (
+                reqwest::Method::DELETE,
+                format!("/api/v2/products/{bad}/images"),
+            ),
+            (
+                reqwest::Method::GET,
+                format!("/api/v2/products/{bad}/images/1"),
+            ),
+            (
+                reqwest::Method::PUT,
+                format!("/api/v2/products/{bad}/images/1"),
+            ),
+            (
+                reqwest::Method::DELETE,
+                format!("/api/v2/products/{bad}/images/1"),
+            ),
+            // The product is judged first, even when the image id is bad too.
+            (
+                reqwest::Method::GET,
+                format!("/api/v2/products/999999/images/{bad}"),
+            ),
+            (
+                reqwest::Method::PUT,
+                format!("/api/v2/products/999999/images/{bad}"),
+            ),
+            (
+                reqwest::Method::DELETE,
+                format!("/api/v2/products/999999/images/{bad}.json"),
+            ),
+        ] {
+            cases.push((method, path, PRODUCT));
+        }
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            cases.push((
+                method,
+                format!("/api/v2/products/{product}/images/{bad}"),
+                IMAGE,
+            ));
+        }
+    }
+    for (method, path, message) in cases {
+        let response = http
+            .request(method.clone(), store.url(&path))
+            .header("X-Auth-Token", TOKEN)
+            .header("Content-Type", "application/json")
+            .body(r#"{"description": "x"}"#)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body[0]["message"], message, "{method} {path}: {body}");
+        assert!(body[0].get("details").is_none(), "{method} {path}: {body}");
+    }
+
+    // A segment that is not UTF-8 keeps axum's rejection, in the v2 shape.
+    for path in [
+        "/api/v2/products/%FF/images".to_owned(),
+        format!("/api/v2/products/{product}/images/%FF"),
+    ] {
+        let response = http
+            .get(store.url(&path))
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body[0]["message"], "Bad Request", "{path}: {body}");
+        assert!(
+            body[0]["details"]["invalid_reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("Invalid URL: Invalid UTF-8 in `")),
+            "{path}: {body}"
+        );
+    }
 }

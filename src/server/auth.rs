@@ -12,7 +12,7 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
 use super::error::ApiError;
-use super::routes::AppState;
+use super::state::AppState;
 
 pub async fn api_guard(
     State(state): State<Arc<AppState>>,

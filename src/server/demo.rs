@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::handlers::store_picture;
 use super::input::ImageSource;
 use super::repo;
-use super::routes::AppState;
+use super::state::AppState;
 
 const SEEDED_SETTING: &str = "demo_seeded";
 

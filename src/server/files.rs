@@ -1,14 +1,14 @@
-//! Image files on disk. Every file is written under `tmp/`, flushed, and renamed into place, so
-//! that a crash leaves either the whole file or nothing at its final name. Files are written
+//! Image files on disk. Every file is written with `durable::write_with`, its temporary copy
+//! under `tmp/` (so that whatever a crash leaves half-written is in one folder, emptied at the
+//! next start), then fsynced and renamed into place: a crash leaves either the whole file or
+//! nothing at its final name, and the rename itself survives a power cut. Files are written
 //! before the record that names them is committed and removed after the record is deleted; a
 //! crash between the two leaves an orphan, which `remove_orphans` deletes at the next start.
 
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use rand::Rng as _;
-
+use crate::durable;
 use crate::imaging::{EncodedImage, Variant};
 
 /// Which stored copy of an image.
@@ -66,6 +66,10 @@ impl FileStore {
         original: &[u8],
         variants: &[EncodedImage],
     ) -> std::io::Result<()> {
+        let options = durable::Options {
+            temp_dir: Some(self.tmp.clone()),
+            ..durable::Options::default()
+        };
         let mut written = Vec::with_capacity(1 + variants.len());
         let copies = std::iter::once((Copy::Original, original)).chain(
             Variant::ALL
@@ -74,7 +78,7 @@ impl FileStore {
                 .map(|(v, e)| (Copy::Variant(v), e.bytes.as_slice())),
         );
         for (copy, bytes) in copies {
-            match self.write_one(copy, image_file, bytes) {
+            match self.write_one(copy, image_file, bytes, &options) {
                 Ok(path) => written.push(path),
                 Err(err) => {
                     for path in written {
@@ -87,26 +91,21 @@ impl FileStore {
         Ok(())
     }
 
-    fn write_one(&self, copy: Copy, image_file: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    fn write_one(
+        &self,
+        copy: Copy,
+        image_file: &str,
+        bytes: &[u8],
+        options: &durable::Options,
+    ) -> std::io::Result<PathBuf> {
         let target = self.path_of(copy, image_file).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe image path")
         })?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let tmp = self
-            .tmp
-            .join(format!("{:016x}.part", rand::rng().random::<u64>()));
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &target)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map(|()| target)
+        durable::write_with(&target, bytes, options)?;
+        Ok(target)
     }
 
     /// Removes every copy of an image; missing files are fine (already gone).
@@ -163,4 +162,71 @@ fn remove_unknown_files(
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::ImageFormat;
+
+    fn encoded(bytes: &[u8]) -> EncodedImage {
+        EncodedImage {
+            format: ImageFormat::Jpeg,
+            width: 1,
+            height: 1,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    fn files_in(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn a_written_set_is_in_place_and_tmp_is_left_empty() {
+        let data = tempfile::tempdir().unwrap();
+        let store = FileStore::open(data.path()).unwrap();
+        let variants: Vec<EncodedImage> = Variant::ALL.iter().map(|_| encoded(b"v")).collect();
+        store
+            .write_set("a/001/x__00001.jpg", b"original", &variants)
+            .unwrap();
+        for copy in Copy::all() {
+            let path = store.path_of(copy, "a/001/x__00001.jpg").unwrap();
+            assert!(path.is_file(), "{}", path.display());
+        }
+        assert_eq!(files_in(&data.path().join("tmp")), 0);
+    }
+
+    #[test]
+    fn orphans_and_half_written_files_are_removed_at_start() {
+        let data = tempfile::tempdir().unwrap();
+        let store = FileStore::open(data.path()).unwrap();
+        let variants: Vec<EncodedImage> = Variant::ALL.iter().map(|_| encoded(b"v")).collect();
+        store
+            .write_set("a/001/kept__00001.jpg", b"k", &variants)
+            .unwrap();
+        store
+            .write_set("b/002/orphan__00002.jpg", b"o", &variants)
+            .unwrap();
+        // What an interrupted durable write leaves: its temporary file in tmp/.
+        std::fs::write(data.path().join("tmp").join(".imagedesk-0123.tmp"), b"half").unwrap();
+        let known = HashSet::from(["a/001/kept__00001.jpg".to_owned()]);
+        let removed = store.remove_orphans(&known).unwrap();
+        assert_eq!(removed, 1 + Copy::all().count());
+        assert_eq!(files_in(&data.path().join("tmp")), 0);
+        for copy in Copy::all() {
+            assert!(
+                store
+                    .path_of(copy, "a/001/kept__00001.jpg")
+                    .unwrap()
+                    .is_file()
+            );
+            assert!(
+                !store
+                    .path_of(copy, "b/002/orphan__00002.jpg")
+                    .unwrap()
+                    .exists()
+            );
+        }
+    }
 }

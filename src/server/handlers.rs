@@ -1,6 +1,7 @@
 //! The `/api/v2` handlers and the file routes. Each handler checks in SPEC's order of precedence
-//! (404, 413, 415, 400, 409; the guard did 401, 429 and 406 before), does slow work (downloads,
-//! decoding, file writes) before opening its transaction, and keeps the transaction short.
+//! (404, 413, 415, 400, 409; the guard did 401, 429 and 406 before, and the path extractors of
+//! `path_ids.rs` judge the ids first), does slow work (downloads, decoding, file writes) before
+//! opening its transaction, and keeps the transaction short.
 
 use std::sync::Arc;
 
@@ -19,8 +20,9 @@ use super::error::{ApiError, ApiResult};
 use super::files::Copy;
 use super::input::{self, BodyKind, ImageSource, WriteFields};
 use super::list_cache::ListKey;
+use super::path_ids::{ExistingProduct, ImageId, ProductId};
 use super::repo::{self, ImageRow, ProductRow, StoredFile};
-use super::routes::AppState;
+use super::state::AppState;
 use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct, Product};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
@@ -33,14 +35,6 @@ const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-/// RFC 2822 with `+0000`, as v2 stores write dates.
-fn rfc2822(timestamp: i64) -> String {
-    chrono::DateTime::from_timestamp(timestamp, 0)
-        .unwrap_or_default()
-        .format("%a, %d %b %Y %H:%M:%S +0000")
-        .to_string()
 }
 
 /// `http://host:port` as the client addressed the server, for the absolute `*_url` fields.
@@ -63,66 +57,14 @@ impl FromRequestParts<Arc<AppState>> for BaseUrl {
     }
 }
 
-fn image_json(row: &ImageRow, base: &BaseUrl) -> Image {
-    let url = |v: Variant| {
-        Some(format!(
-            "{}/product_images/{}/{}",
-            base.0,
-            v.as_str(),
-            row.image_file
-        ))
-    };
-    Image {
-        id: row.id,
-        product_id: row.product_id,
-        image_file: row.image_file.clone(),
-        is_thumbnail: row.is_thumbnail,
-        sort_order: row.sort_order,
-        description: row.description.clone(),
-        date_created: rfc2822(row.date_created),
-        date_modified: Some(rfc2822(row.date_modified)),
-        zoom_url: url(Variant::Zoom),
-        standard_url: url(Variant::Standard),
-        thumbnail_url: url(Variant::Thumbnail),
-        tiny_url: url(Variant::Tiny),
-        width: u32::try_from(row.width).ok(),
-        height: u32::try_from(row.height).ok(),
-        file_size: u64::try_from(row.file_size).ok(),
-    }
-}
-
-fn product_json(row: ProductRow) -> Product {
-    Product {
-        id: row.id,
-        name: row.name,
-        sku: row.sku,
-        date_created: rfc2822(row.date_created),
-    }
-}
-
-/// Ids are positive decimal integers; anything else names no resource.
-fn parse_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
-}
-
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
 }
 
-async fn require_product(state: &AppState, raw: &str) -> ApiResult<i64> {
-    let id = parse_id(raw).ok_or_else(ApiError::product_not_found)?;
-    if repo::product_exists(&mut *state.db.reader.acquire().await?, id).await? {
-        Ok(id)
-    } else {
-        Err(ApiError::product_not_found())
-    }
-}
-
-async fn require_image(state: &AppState, product_id: i64, raw: &str) -> ApiResult<ImageRow> {
-    let id = parse_id(raw).ok_or_else(ApiError::image_not_found)?;
-    repo::get_image(&mut *state.db.reader.acquire().await?, product_id, id)
+async fn require_image(state: &AppState, product_id: i64, image_id: i64) -> ApiResult<ImageRow> {
+    repo::get_image(&mut *state.db.reader.acquire().await?, product_id, image_id)
         .await?
         .ok_or_else(ApiError::image_not_found)
 }
@@ -187,7 +129,7 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         paging.window(),
     )
     .await?;
-    let products: Vec<Product> = rows.into_iter().map(product_json).collect();
+    let products: Vec<Product> = rows.into_iter().map(ProductRow::into_wire).collect();
     Ok(Json(products).into_response())
 }
 
@@ -211,7 +153,7 @@ pub async fn create_product(
         .await?
         .ok_or_else(|| ApiError::internal("create product", "row vanished"))?;
     tx.commit().await?;
-    let body = to_json_string(&product_json(row))?;
+    let body = to_json_string(&row.into_wire())?;
     Ok(json_response(
         StatusCode::CREATED,
         body,
@@ -234,13 +176,12 @@ pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
     responses((status = 200, body = Product), (status = 404, body = [ErrorEntry])))]
 pub async fn get_product(
     State(state): Shared,
-    Path(product_id): Path<String>,
+    ProductId(id): ProductId,
 ) -> ApiResult<Json<Product>> {
-    let id = parse_id(&product_id).ok_or_else(ApiError::product_not_found)?;
     let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
-    Ok(Json(product_json(row)))
+    Ok(Json(row.into_wire()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,20 +205,18 @@ pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> 
               (status = 404, body = [ErrorEntry])))]
 pub async fn list_images(
     State(state): Shared,
-    Path(product_id): Path<String>,
+    ProductId(product_id): ProductId,
     RawQuery(query): RawQuery,
     base: BaseUrl,
 ) -> ApiResult<Response> {
     // A well-formed request may be answered from the cache; anything else takes the full road
     // below, so errors come out exactly as they always did.
-    let key = match (
-        parse_id(&product_id),
-        input::paging(&query_pairs(query.as_deref())),
-    ) {
-        (Some(id), Ok(paging)) if state.config.cache_lists => {
+    let paging = input::paging(&query_pairs(query.as_deref()));
+    let key = match &paging {
+        Ok(paging) if state.config.cache_lists => {
             let window = paging.window();
             Some(ListKey {
-                product_id: id,
+                product_id,
                 offset: window.offset,
                 limit: window.limit,
                 base_url: base.0.clone(),
@@ -290,14 +229,13 @@ pub async fn list_images(
     }
     let generation = state.lists.generation();
     let mut conn = state.db.reader.acquire().await?;
-    let product_id = parse_id(&product_id).ok_or_else(ApiError::product_not_found)?;
     if !repo::product_exists(&mut conn, product_id).await? {
         return Err(ApiError::product_not_found());
     }
-    let paging = input::paging(&query_pairs(query.as_deref()))?;
+    let paging = paging?;
     let rows = repo::list_images(&mut conn, product_id, Some(paging.window())).await?;
     drop(conn);
-    let images: Vec<Image> = rows.iter().map(|r| image_json(r, &base)).collect();
+    let images: Vec<Image> = rows.iter().map(|r| r.to_wire(&base.0)).collect();
     let body = Bytes::from(
         serde_json::to_vec(&images).map_err(|e| ApiError::internal("rendering the list", e))?,
     );
@@ -322,9 +260,8 @@ fn json_bytes(body: Bytes) -> Response {
     responses((status = 200, body = Count), (status = 404, body = [ErrorEntry])))]
 pub async fn count_product_images(
     State(state): Shared,
-    Path(product_id): Path<String>,
+    ExistingProduct(product_id): ExistingProduct,
 ) -> ApiResult<Json<Count>> {
-    let product_id = require_product(&state, &product_id).await?;
     let count = repo::count_images(&mut *state.db.reader.acquire().await?, product_id).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
@@ -338,12 +275,12 @@ pub async fn count_product_images(
     responses((status = 200, body = Image), (status = 404, body = [ErrorEntry])))]
 pub async fn get_image(
     State(state): Shared,
-    Path((product_id, image_id)): Path<(String, String)>,
+    ExistingProduct(product_id): ExistingProduct,
+    ImageId(image_id): ImageId,
     base: BaseUrl,
 ) -> ApiResult<Json<Image>> {
-    let product_id = require_product(&state, &product_id).await?;
-    let row = require_image(&state, product_id, &image_id).await?;
-    Ok(Json(image_json(&row, &base)))
+    let row = require_image(&state, product_id, image_id).await?;
+    Ok(Json(row.to_wire(&base.0)))
 }
 
 /// The validated `Idempotency-Key` header, if sent.
@@ -379,12 +316,11 @@ enum CreateOutcome {
               (status = 415, body = [ErrorEntry])))]
 pub async fn create_image(
     State(state): Shared,
-    Path(product_id): Path<String>,
+    ExistingProduct(product_id): ExistingProduct,
     base: BaseUrl,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let product_id = require_product(&state, &product_id).await?;
     let body = read_body(&headers, body).await?;
     let fields = parse_write(&headers, body, true).await?;
     let key = idempotency_key(&headers)?;
@@ -444,7 +380,7 @@ pub async fn create_image(
         let row = repo::get_image(&mut tx, product_id, id)
             .await?
             .ok_or_else(|| ApiError::internal("create image", "row vanished"))?;
-        let body = to_json_string(&image_json(&row, &base))?;
+        let body = to_json_string(&row.to_wire(&base.0))?;
         if let Some(key) = &key {
             repo::remember_idempotent(&mut tx, product_id, key, 201, id, &body, now).await?;
         }
@@ -479,18 +415,18 @@ pub async fn create_image(
               (status = 415, body = [ErrorEntry])))]
 pub async fn update_image(
     State(state): Shared,
-    Path((product_id, image_id)): Path<(String, String)>,
+    ExistingProduct(product_id): ExistingProduct,
+    ImageId(image_id): ImageId,
     base: BaseUrl,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Image>> {
-    let product_id = require_product(&state, &product_id).await?;
-    let current = require_image(&state, product_id, &image_id).await?;
+    let current = require_image(&state, product_id, image_id).await?;
     let body = read_body(&headers, body).await?;
     let fields = parse_write(&headers, body, false).await?;
     check_product_id(&fields, product_id)?;
     let new_source = match fields.image_file {
-        Some(ImageSource::Reference(r)) if r == current.image_file => None,
+        Some(ImageSource::Reference(r)) if r == current.file.image_file => None,
         other => other,
     };
     let stored = match new_source {
@@ -516,7 +452,7 @@ pub async fn update_image(
             .await?
             .ok_or_else(|| ApiError::internal("update image", "row vanished"))?;
         tx.commit().await?;
-        Ok::<_, ApiError>((row.image_file, updated))
+        Ok::<_, ApiError>((row.file.image_file, updated))
     }
     .await;
 
@@ -525,7 +461,7 @@ pub async fn update_image(
             if new_file.is_some() {
                 remove_files(&state, old_file).await;
             }
-            Ok(Json(image_json(&updated, &base)))
+            Ok(Json(updated.to_wire(&base.0)))
         }
         Err(err) => {
             if let Some(file) = new_file {
@@ -543,10 +479,9 @@ pub async fn update_image(
     responses((status = 204), (status = 404, body = [ErrorEntry])))]
 pub async fn delete_image(
     State(state): Shared,
-    Path((product_id, image_id)): Path<(String, String)>,
+    ExistingProduct(product_id): ExistingProduct,
+    ImageId(image_id): ImageId,
 ) -> ApiResult<StatusCode> {
-    let product_id = require_product(&state, &product_id).await?;
-    let image_id = parse_id(&image_id).ok_or_else(ApiError::image_not_found)?;
     let mut tx = state.db.writer.begin().await?;
     let file = repo::delete_image(&mut tx, product_id, image_id, now())
         .await?
@@ -564,10 +499,9 @@ pub async fn delete_image(
     responses((status = 204), (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry])))]
 pub async fn delete_images(
     State(state): Shared,
-    Path(product_id): Path<String>,
+    ExistingProduct(product_id): ExistingProduct,
     RawQuery(query): RawQuery,
 ) -> ApiResult<StatusCode> {
-    let product_id = require_product(&state, &product_id).await?;
     let paging = input::paging(&query_pairs(query.as_deref()))?;
     let window = paging.explicit.then(|| paging.window());
     let mut tx = state.db.writer.begin().await?;

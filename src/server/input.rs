@@ -2,32 +2,40 @@
 //! record's read-only fields are ignored (so a client may send back what it read), and every
 //! refusal names the field.
 
+use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
+use std::sync::LazyLock;
 
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use bytes::Bytes;
 use serde_json::{Map, Value};
+use utoipa::openapi::{RefOr, Schema};
 
 use super::error::{ApiError, ApiResult};
+use crate::api::types::{Image, ImageWrite};
 
 pub const MAX_SORT_ORDER: i64 = 2_147_483_647;
 const MAX_DESCRIPTION_CHARS: usize = 65_535;
 const MAX_NAME_CHARS: usize = 255;
 
-/// Fields of the record that clients read but never write; sent back, they are ignored.
-const READ_ONLY_FIELDS: [&str; 10] = [
-    "id",
-    "date_created",
-    "date_modified",
-    "zoom_url",
-    "standard_url",
-    "thumbnail_url",
-    "tiny_url",
-    "width",
-    "height",
-    "file_size",
-];
+/// Fields of the record that clients read but never write; sent back, they are ignored. They are
+/// the wire `Image`'s fields that `ImageWrite` lacks, taken from their OpenAPI schemas (which
+/// follow serde's names), so that a new read-only field of `Image` needs no change here.
+static READ_ONLY_FIELDS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+    let writable = field_names::<ImageWrite>();
+    field_names::<Image>()
+        .into_iter()
+        .filter(|name| !writable.contains(name))
+        .collect()
+});
+
+fn field_names<T: utoipa::PartialSchema>() -> BTreeSet<String> {
+    match T::schema() {
+        RefOr::T(Schema::Object(object)) => object.properties.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    }
+}
 
 /// Where the picture of a write comes from.
 #[derive(Debug)]
@@ -41,6 +49,7 @@ pub enum ImageSource {
     },
 }
 
+/// The fields of an image write (`POST`/`PUT`), from a JSON or a multipart body.
 #[derive(Debug, Default)]
 pub struct WriteFields {
     pub image_file: Option<ImageSource>,
@@ -48,6 +57,110 @@ pub struct WriteFields {
     pub sort_order: Option<i64>,
     pub description: Option<String>,
     pub product_id: Option<i64>,
+}
+
+impl WriteFields {
+    /// Takes one field of a write body. The one place that names the writable fields, for both
+    /// encodings; how each encoding spells a value is `FieldValue`'s business.
+    fn set(&mut self, name: &str, value: FieldValue) -> ApiResult<()> {
+        match name {
+            "image_file" => self.image_file = Some(value.image_source()?),
+            "is_thumbnail" => self.is_thumbnail = Some(value.boolean(name)?),
+            "sort_order" => self.sort_order = Some(value.sort_order()?),
+            "description" => self.description = Some(description(&value.string(name)?)?),
+            "product_id" => self.product_id = Some(value.integer(name)?),
+            other if READ_ONLY_FIELDS.contains(other) => {}
+            other => return Err(unknown_field(other)),
+        }
+        Ok(())
+    }
+}
+
+/// One field of a write body as it came: JSON keeps its type; a multipart part is bytes, text
+/// unless it is the uploaded file.
+enum FieldValue {
+    Json(Value),
+    Part {
+        filename: Option<String>,
+        data: Bytes,
+    },
+}
+
+impl FieldValue {
+    /// A URL or import path, or (multipart, a part with a file name) the uploaded file.
+    fn image_source(self) -> ApiResult<ImageSource> {
+        match self {
+            FieldValue::Json(value) => value
+                .as_str()
+                .map(|s| ImageSource::Reference(s.to_owned()))
+                .ok_or_else(|| ApiError::invalid_field("image_file", "must be a string")),
+            FieldValue::Part {
+                filename: Some(filename),
+                data,
+            } => Ok(ImageSource::Upload {
+                filename: Some(filename),
+                bytes: data,
+            }),
+            FieldValue::Part {
+                filename: None,
+                data,
+            } => Ok(ImageSource::Reference(trimmed_text("image_file", &data)?)),
+        }
+    }
+
+    fn boolean(self, field: &str) -> ApiResult<bool> {
+        let refused = || ApiError::invalid_field(field, "must be true or false");
+        match self {
+            FieldValue::Json(value) => value.as_bool().ok_or_else(refused),
+            FieldValue::Part { data, .. } => match trimmed_text(field, &data)?.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(refused()),
+            },
+        }
+    }
+
+    fn integer(self, field: &str) -> ApiResult<i64> {
+        match self {
+            FieldValue::Json(value) => value
+                .as_i64()
+                .ok_or_else(|| ApiError::invalid_field(field, "must be an integer")),
+            FieldValue::Part { data, .. } => decimal(field, &data),
+        }
+    }
+
+    fn sort_order(self) -> ApiResult<i64> {
+        match self {
+            FieldValue::Json(value) => sort_order_from_json(&value),
+            FieldValue::Part { data, .. } => sort_order(decimal("sort_order", &data)?),
+        }
+    }
+
+    /// A string as sent, surrounding spaces included.
+    fn string(self, field: &str) -> ApiResult<String> {
+        match self {
+            FieldValue::Json(value) => value
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::invalid_field(field, "must be a string")),
+            FieldValue::Part { data, .. } => std::str::from_utf8(&data)
+                .map(str::to_owned)
+                .map_err(|_| ApiError::invalid_field(field, "must be UTF-8 text")),
+        }
+    }
+}
+
+/// A multipart part's text without surrounding spaces (form fields often carry a newline).
+fn trimmed_text(field: &str, data: &[u8]) -> ApiResult<String> {
+    std::str::from_utf8(data)
+        .map(|s| s.trim().to_owned())
+        .map_err(|_| ApiError::invalid_field(field, "must be UTF-8 text"))
+}
+
+fn decimal(field: &str, data: &[u8]) -> ApiResult<i64> {
+    let text = trimmed_text(field, data)?;
+    text.parse::<i64>()
+        .map_err(|_| ApiError::invalid_field(field, format!("'{text}' is not a decimal integer")))
 }
 
 /// What kind of body a request carries, from its `Content-Type`.
@@ -96,34 +209,7 @@ fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
 pub fn parse_json_write(body: &[u8]) -> ApiResult<WriteFields> {
     let mut fields = WriteFields::default();
     for (name, value) in json_object(body)? {
-        match name.as_str() {
-            "image_file" => {
-                let s = value
-                    .as_str()
-                    .ok_or_else(|| ApiError::invalid_field("image_file", "must be a string"))?;
-                fields.image_file = Some(ImageSource::Reference(s.to_owned()));
-            }
-            "is_thumbnail" => {
-                fields.is_thumbnail = Some(value.as_bool().ok_or_else(|| {
-                    ApiError::invalid_field("is_thumbnail", "must be true or false")
-                })?);
-            }
-            "sort_order" => fields.sort_order = Some(sort_order_from_json(&value)?),
-            "description" => {
-                let s = value
-                    .as_str()
-                    .ok_or_else(|| ApiError::invalid_field("description", "must be a string"))?;
-                fields.description = Some(description(s)?);
-            }
-            "product_id" => {
-                fields.product_id =
-                    Some(value.as_i64().ok_or_else(|| {
-                        ApiError::invalid_field("product_id", "must be an integer")
-                    })?);
-            }
-            other if READ_ONLY_FIELDS.contains(&other) => {}
-            other => return Err(unknown_field(other)),
-        }
+        fields.set(&name, FieldValue::Json(value))?;
     }
     Ok(fields)
 }
@@ -181,52 +267,7 @@ pub async fn parse_multipart_write(content_type: &str, body: Bytes) -> ApiResult
         let name = field.name().unwrap_or_default().to_owned();
         let filename = field.file_name().map(str::to_owned);
         let data = field.bytes().await.map_err(malformed)?;
-        let text = || {
-            std::str::from_utf8(&data)
-                .map(|s| s.trim().to_owned())
-                .map_err(|_| ApiError::invalid_field(&name, "must be UTF-8 text"))
-        };
-        match name.as_str() {
-            "image_file" if filename.is_some() => {
-                fields.image_file = Some(ImageSource::Upload {
-                    filename,
-                    bytes: data.clone(),
-                });
-            }
-            "image_file" => fields.image_file = Some(ImageSource::Reference(text()?)),
-            "is_thumbnail" => {
-                fields.is_thumbnail = Some(match text()?.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(ApiError::invalid_field(
-                            "is_thumbnail",
-                            "must be true or false",
-                        ));
-                    }
-                });
-            }
-            "sort_order" => {
-                let t = text()?;
-                let k = t.parse::<i64>().map_err(|_| {
-                    ApiError::invalid_field("sort_order", format!("'{t}' is not a decimal integer"))
-                })?;
-                fields.sort_order = Some(sort_order(k)?);
-            }
-            "description" => {
-                let s = std::str::from_utf8(&data)
-                    .map_err(|_| ApiError::invalid_field("description", "must be UTF-8 text"))?;
-                fields.description = Some(description(s)?);
-            }
-            "product_id" => {
-                let t = text()?;
-                fields.product_id = Some(t.parse::<i64>().map_err(|_| {
-                    ApiError::invalid_field("product_id", format!("'{t}' is not a decimal integer"))
-                })?);
-            }
-            other if READ_ONLY_FIELDS.contains(&other) => {}
-            other => return Err(unknown_field(other)),
-        }
+        fields.set(&name, FieldValue::Part { filename, data })?;
     }
     Ok(fields)
 }
@@ -375,6 +416,68 @@ mod tests {
         assert!(parse_json_write(br#"{"is_thumbnail": "yes"}"#).is_err());
         assert!(parse_json_write(br#"[1]"#).is_err());
         assert!(parse_json_write(b"{").is_err());
+    }
+
+    #[test]
+    fn read_only_fields_are_the_wire_fields_a_write_lacks() {
+        let names: Vec<&str> = READ_ONLY_FIELDS.iter().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "date_created",
+                "date_modified",
+                "file_size",
+                "height",
+                "id",
+                "standard_url",
+                "thumbnail_url",
+                "tiny_url",
+                "width",
+                "zoom_url",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn multipart_writes_follow_the_same_field_rules() {
+        let body = "--b\r\n\
+                    Content-Disposition: form-data; name=\"sort_order\"\r\n\r\n 4 \r\n\
+                    --b\r\n\
+                    Content-Disposition: form-data; name=\"description\"\r\n\r\n kept \r\n\
+                    --b\r\n\
+                    Content-Disposition: form-data; name=\"zoom_url\"\r\n\r\nx\r\n\
+                    --b\r\n\
+                    Content-Disposition: form-data; name=\"image_file\"; filename=\"a.jpg\"\r\n\r\n\
+                    JPEG\r\n\
+                    --b--\r\n";
+        let fields = parse_multipart_write("multipart/form-data; boundary=b", body.into())
+            .await
+            .unwrap();
+        assert_eq!(fields.sort_order, Some(4));
+        assert_eq!(fields.description.as_deref(), Some(" kept "));
+        assert!(matches!(
+            fields.image_file,
+            Some(ImageSource::Upload { filename: Some(ref f), ref bytes }) if f == "a.jpg" && bytes.as_ref() == b"JPEG"
+        ));
+        let refused = |part: &str, value: &str| {
+            format!(
+                "--b\r\nContent-Disposition: form-data; name=\"{part}\"\r\n\r\n{value}\r\n--b--\r\n"
+            )
+        };
+        for (part, value) in [
+            ("sort_order", "x"),
+            ("is_thumbnail", "yes"),
+            ("product_id", "1.5"),
+            ("colour", "red"),
+        ] {
+            let body = refused(part, value);
+            assert!(
+                parse_multipart_write("multipart/form-data; boundary=b", body.into())
+                    .await
+                    .is_err(),
+                "{part}={value}"
+            );
+        }
     }
 
     #[test]

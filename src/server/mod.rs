@@ -19,9 +19,11 @@ mod list_cache;
 mod metrics;
 mod naming;
 mod openapi;
+mod path_ids;
 mod rate_limit;
 mod repo;
 mod routes;
+mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +34,7 @@ use tokio::net::TcpListener;
 
 pub use fetch::is_public_ip;
 pub use handlers::MAX_IMAGES_PER_PRODUCT;
-pub use openapi::openapi_json;
+pub use routes::openapi_json;
 
 /// Everything `imagedesk serve` can be told.
 #[derive(Debug, Clone)]
@@ -86,7 +88,7 @@ impl Server {
     /// interrupted write, seeds the demo store if asked, and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         anyhow::ensure!(!config.token.is_empty(), "the API token must not be empty");
-        let state = Arc::new(routes::AppState::open(&config).await?);
+        let state = Arc::new(state::AppState::open(&config).await?);
         if config.seed_demo {
             demo::seed(&state)
                 .await

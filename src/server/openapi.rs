@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 description, generated from the handlers' annotations (utoipa) and served at
-//! `/api/v2/openapi.json`.
+//! `/api/v2/openapi.json`. This module holds the parts that are not routes; `routes.rs` adds the
+//! paths, so that the dependency runs one way.
 
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -49,10 +50,4 @@ pub fn render(doc: &OpenApiDoc) -> String {
     doc.to_pretty_json().unwrap_or_else(|e| {
         format!("{{\"error\": \"could not render the OpenAPI document: {e}\"}}")
     })
-}
-
-/// The full document, as served (for tools that want it without a running server).
-pub fn openapi_json() -> String {
-    let (_, doc) = super::routes::api_routes().split_for_parts();
-    render(&doc)
 }

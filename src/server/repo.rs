@@ -1,23 +1,103 @@
-//! SQL of the store. Each write function runs inside a transaction the caller opened on the
-//! writer pool, so that the sort_order shift and the one-thumbnail invariant are never seen half
-//! done.
+//! SQL of the store, and the rows it reads with their one conversion each to the wire types.
+//! Each write function runs inside a transaction the caller opened on the writer pool, so that
+//! the sort_order shift and the one-thumbnail invariant are never seen half done.
+//!
+//! The image record is declared once on the server: [`ImageRow`], whose picture columns are
+//! [`StoredFile`]. Its columns are listed once (`RECORD_COLUMNS`, `StoredFile::COLUMNS`), every
+//! statement is built from those lists, and the picture's values are bound in one place
+//! (`StoredFile::bind`), so a new column is added in this file and in a migration.
 
-use sqlx::{FromRow, SqliteConnection};
+use std::sync::LazyLock;
 
-/// An image row as stored.
+use sqlx::sqlite::{Sqlite, SqliteArguments};
+use sqlx::{FromRow, Row as _, SqliteConnection};
+
+use crate::api::types::{Image, Product};
+use crate::imaging::Variant;
+
+/// An image row as stored: the server's one image record.
 #[derive(Debug, Clone, FromRow)]
 pub struct ImageRow {
     pub id: i64,
     pub product_id: i64,
-    pub image_file: String,
     pub is_thumbnail: bool,
     pub sort_order: i64,
     pub description: String,
     pub date_created: i64,
     pub date_modified: i64,
+    /// The picture the record names; replaced as a whole when a PUT sends a new one.
+    #[sqlx(flatten)]
+    pub file: StoredFile,
+}
+
+/// The columns of [`ImageRow`] other than its picture's.
+const RECORD_COLUMNS: [&str; 7] = [
+    "id",
+    "product_id",
+    "is_thumbnail",
+    "sort_order",
+    "description",
+    "date_created",
+    "date_modified",
+];
+
+impl ImageRow {
+    /// The record as the API sends it: dates in RFC 2822, the variants' URLs under `base_url`
+    /// (`http://host:port` as the client addressed the server).
+    pub fn to_wire(&self, base_url: &str) -> Image {
+        let url = |v: Variant| {
+            Some(format!(
+                "{base_url}/product_images/{}/{}",
+                v.as_str(),
+                self.file.image_file
+            ))
+        };
+        Image {
+            id: self.id,
+            product_id: self.product_id,
+            image_file: self.file.image_file.clone(),
+            is_thumbnail: self.is_thumbnail,
+            sort_order: self.sort_order,
+            description: self.description.clone(),
+            date_created: rfc2822(self.date_created),
+            date_modified: Some(rfc2822(self.date_modified)),
+            zoom_url: url(Variant::Zoom),
+            standard_url: url(Variant::Standard),
+            thumbnail_url: url(Variant::Thumbnail),
+            tiny_url: url(Variant::Tiny),
+            width: u32::try_from(self.file.width).ok(),
+            height: u32::try_from(self.file.height).ok(),
+            file_size: u64::try_from(self.file.file_size).ok(),
+        }
+    }
+}
+
+/// A stored picture: what a new or replaced image record points to, and what was measured when
+/// it was written.
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredFile {
+    pub image_file: String,
     pub width: i64,
     pub height: i64,
     pub file_size: i64,
+}
+
+impl StoredFile {
+    /// Its columns, in the order [`StoredFile::bind`] binds them.
+    const COLUMNS: [&str; 4] = ["image_file", "width", "height", "file_size"];
+
+    /// Binds the picture's values in `COLUMNS` order; `None` binds NULLs, which an update reads
+    /// as "keep the picture".
+    fn bind<'q>(
+        file: Option<&'q StoredFile>,
+        query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+        query
+            .bind(file.map(|f| f.image_file.as_str()))
+            .bind(file.map(|f| f.width))
+            .bind(file.map(|f| f.height))
+            .bind(file.map(|f| f.file_size))
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -28,13 +108,23 @@ pub struct ProductRow {
     pub date_created: i64,
 }
 
-/// A stored picture: what a new or replaced image record points to.
-#[derive(Debug, Clone)]
-pub struct StoredFile {
-    pub image_file: String,
-    pub width: i64,
-    pub height: i64,
-    pub file_size: i64,
+impl ProductRow {
+    pub fn into_wire(self) -> Product {
+        Product {
+            id: self.id,
+            name: self.name,
+            sku: self.sku,
+            date_created: rfc2822(self.date_created),
+        }
+    }
+}
+
+/// RFC 2822 with `+0000`, as v2 stores write dates.
+fn rfc2822(timestamp: i64) -> String {
+    chrono::DateTime::from_timestamp(timestamp, 0)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string()
 }
 
 /// Offset and row count of one page of a list.
@@ -44,8 +134,38 @@ pub struct Window {
     pub limit: i64,
 }
 
-const IMAGE_COLUMNS: &str = "id, product_id, image_file, is_thumbnail, sort_order, description, \
-                             date_created, date_modified, width, height, file_size";
+/// `SELECT {every column of ImageRow} FROM images`, for a `WHERE` to follow.
+static SELECT_IMAGES: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<&str> = RECORD_COLUMNS
+        .iter()
+        .chain(&StoredFile::COLUMNS)
+        .copied()
+        .collect();
+    format!("SELECT {} FROM images", columns.join(", "))
+});
+
+/// A new record at sort_order `?`, not the thumbnail (yet), created and modified at `?`.
+static INSERT_IMAGE: LazyLock<String> = LazyLock::new(|| {
+    let placeholders = vec!["?"; StoredFile::COLUMNS.len()].join(", ");
+    format!(
+        "INSERT INTO images (product_id, is_thumbnail, sort_order, description, date_created, \
+         date_modified, {}) VALUES (?, 0, ?, ?, ?, ?, {placeholders}) RETURNING id",
+        StoredFile::COLUMNS.join(", ")
+    )
+});
+
+/// A PUT's changes: a NULL keeps the column as it is.
+static UPDATE_IMAGE: LazyLock<String> = LazyLock::new(|| {
+    let keep_unless_given: Vec<String> = ["sort_order", "description"]
+        .iter()
+        .chain(&StoredFile::COLUMNS)
+        .map(|column| format!("{column} = COALESCE(?, {column})"))
+        .collect();
+    format!(
+        "UPDATE images SET {}, date_modified = ? WHERE id = ?",
+        keep_unless_given.join(", ")
+    )
+});
 
 pub async fn product_exists(conn: &mut SqliteConnection, product_id: i64) -> sqlx::Result<bool> {
     let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM products WHERE id = ?")
@@ -123,8 +243,8 @@ pub async fn list_images(
         limit: -1,
     });
     sqlx::query_as(&format!(
-        "SELECT {IMAGE_COLUMNS} FROM images WHERE product_id = ? \
-         ORDER BY sort_order, id LIMIT ? OFFSET ?"
+        "{} WHERE product_id = ? ORDER BY sort_order, id LIMIT ? OFFSET ?",
+        *SELECT_IMAGES
     ))
     .bind(product_id)
     .bind(window.limit)
@@ -139,7 +259,8 @@ pub async fn get_image(
     image_id: i64,
 ) -> sqlx::Result<Option<ImageRow>> {
     sqlx::query_as(&format!(
-        "SELECT {IMAGE_COLUMNS} FROM images WHERE product_id = ? AND id = ?"
+        "{} WHERE product_id = ? AND id = ?",
+        *SELECT_IMAGES
     ))
     .bind(product_id)
     .bind(image_id)
@@ -217,22 +338,16 @@ pub async fn insert_image(
             max.map_or(0, |m| m + 1)
         }
     };
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO images (product_id, image_file, is_thumbnail, sort_order, description, \
-         date_created, date_modified, width, height, file_size) \
-         VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(new.product_id)
-    .bind(&new.file.image_file)
-    .bind(k)
-    .bind(new.description)
-    .bind(now)
-    .bind(now)
-    .bind(new.file.width)
-    .bind(new.file.height)
-    .bind(new.file.file_size)
-    .fetch_one(&mut *conn)
-    .await?;
+    let query = sqlx::query(&INSERT_IMAGE)
+        .bind(new.product_id)
+        .bind(k)
+        .bind(new.description)
+        .bind(now)
+        .bind(now);
+    let id: i64 = StoredFile::bind(Some(new.file), query)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
     if new.is_thumbnail == Some(true) {
         set_thumbnail(conn, new.product_id, id, now).await?;
     }
@@ -262,23 +377,14 @@ pub async fn update_image(
     {
         shift_from(conn, product_id, id, k, now).await?;
     }
-    let file = changes.file.as_ref();
-    sqlx::query(
-        "UPDATE images SET sort_order = COALESCE(?, sort_order), \
-         description = COALESCE(?, description), image_file = COALESCE(?, image_file), \
-         width = COALESCE(?, width), height = COALESCE(?, height), \
-         file_size = COALESCE(?, file_size), date_modified = ? WHERE id = ?",
-    )
-    .bind(changes.sort_order)
-    .bind(changes.description.as_deref())
-    .bind(file.map(|f| f.image_file.as_str()))
-    .bind(file.map(|f| f.width))
-    .bind(file.map(|f| f.height))
-    .bind(file.map(|f| f.file_size))
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    let query = sqlx::query(&UPDATE_IMAGE)
+        .bind(changes.sort_order)
+        .bind(changes.description.as_deref());
+    StoredFile::bind(changes.file.as_ref(), query)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     match changes.is_thumbnail {
         Some(true) => set_thumbnail(conn, product_id, id, now).await?,
         Some(false) if current.is_thumbnail => {
@@ -328,7 +434,7 @@ pub async fn delete_images(
             .await?;
     }
     ensure_one_thumbnail(conn, product_id, None, now).await?;
-    Ok(doomed.into_iter().map(|r| r.image_file).collect())
+    Ok(doomed.into_iter().map(|r| r.file.image_file).collect())
 }
 
 async fn set_thumbnail(

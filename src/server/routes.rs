@@ -1,9 +1,7 @@
 //! The router: which handler answers which path, and the layers around them.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
@@ -14,75 +12,15 @@ use tower::Layer as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::db::Db;
 use super::error::ApiError;
-use super::fetch::Fetcher;
-use super::files::FileStore;
 use super::handlers::*;
-use super::list_cache::ListCache;
-use super::metrics::{self, Metrics};
-use super::rate_limit::RateLimiter;
-use super::{Config, auth, openapi, repo};
-
-/// What every handler shares.
-pub struct AppState {
-    pub config: Config,
-    pub db: Db,
-    pub files: FileStore,
-    pub fetcher: Fetcher,
-    pub rate_limiter: Option<RateLimiter>,
-    pub metrics: Arc<Metrics>,
-    /// Bounds how many uploads decode at once, so that memory stays proportional to the cores.
-    pub imaging_permits: tokio::sync::Semaphore,
-    /// Rendered image lists, emptied by every write.
-    pub lists: Arc<ListCache>,
-}
-
-impl AppState {
-    pub async fn open(config: &Config) -> anyhow::Result<AppState> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "could not create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-        let db = Db::open(&config.data_dir.join("imagedesk.sqlite3")).await?;
-        let files = FileStore::open(&config.data_dir).with_context(|| {
-            format!(
-                "could not create the image folders in {}",
-                config.data_dir.display()
-            )
-        })?;
-        let known: HashSet<String> = repo::all_image_files(&mut *db.reader.acquire().await?)
-            .await?
-            .into_iter()
-            .collect();
-        let cleanup_files = files.clone();
-        let removed = tokio::task::spawn_blocking(move || cleanup_files.remove_orphans(&known))
-            .await?
-            .context("could not clean up unreferenced image files")?;
-        if removed > 0 {
-            tracing::info!("removed {removed} image files left by interrupted writes");
-        }
-        let cutoff = chrono::Utc::now().timestamp() - 24 * 3600;
-        repo::forget_idempotent_before(&mut *db.writer.acquire().await?, cutoff).await?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(AppState {
-            config: config.clone(),
-            db,
-            files,
-            fetcher: Fetcher::new(config.allow_private_urls)?,
-            rate_limiter: config.rate_limit.map(RateLimiter::new),
-            metrics: Arc::new(Metrics::new()),
-            imaging_permits: tokio::sync::Semaphore::new(cores),
-            lists: Arc::new(ListCache::default()),
-        })
-    }
-}
+use super::metrics;
+use super::state::AppState;
+use super::{auth, openapi};
 
 /// Every `/api/v2` route, registered together with its OpenAPI description so that the two
 /// cannot drift apart.
-pub(super) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+fn api_routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(list_products, create_product))
         .routes(routes!(count_products))
@@ -91,6 +29,12 @@ pub(super) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_images, create_image, delete_images))
         .routes(routes!(count_product_images))
         .routes(routes!(get_image, update_image, delete_image))
+}
+
+/// The full OpenAPI document, as served (for tools that want it without a running server).
+pub fn openapi_json() -> String {
+    let (_, doc) = api_routes().split_for_parts();
+    openapi::render(&doc)
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
