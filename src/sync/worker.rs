@@ -365,20 +365,14 @@ async fn send(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
                 description: Some(description.clone()),
                 ..ImageWrite::default()
             };
-            let image = client
-                .update_image(product_id, server_id(&row)?, &write)
-                .await?;
-            confirm(shared, op, Some(&image), None).await
+            put_and_confirm(shared, op, &row, &write).await
         }
         (Edit::SetThumbnail { .. }, Some(row)) => {
             let write = ImageWrite {
                 is_thumbnail: Some(true),
                 ..ImageWrite::default()
             };
-            let image = client
-                .update_image(product_id, server_id(&row)?, &write)
-                .await?;
-            confirm(shared, op, Some(&image), None).await
+            put_and_confirm(shared, op, &row, &write).await
         }
         (
             Edit::Replace {
@@ -391,10 +385,7 @@ async fn send(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
                 image_file: Some(url.clone()),
                 ..ImageWrite::default()
             };
-            let image = client
-                .update_image(product_id, server_id(&row)?, &write)
-                .await?;
-            confirm(shared, op, Some(&image), None).await
+            put_and_confirm(shared, op, &row, &write).await
         }
         (
             Edit::Replace {
@@ -424,6 +415,20 @@ async fn send(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
             None,
         ) => drop_op(shared, op).await,
     }
+}
+
+/// A field edit is one PUT; the store's answer is its record, copied into the row.
+async fn put_and_confirm(
+    shared: &Shared,
+    op: &Queued,
+    row: &replica::ImageRow,
+    write: &ImageWrite,
+) -> Result<(), SyncError> {
+    let image = shared
+        .client
+        .update_image(op.product_id, server_id(row)?, write)
+        .await?;
+    confirm(shared, op, Some(&image), None).await
 }
 
 async fn send_delete_all(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
