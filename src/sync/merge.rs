@@ -169,21 +169,21 @@ pub(crate) async fn merge_images(
             }
             continue;
         };
-        if let Some((op, mine)) = describes.get(&local) {
-            if store_changed(op, &image.description) {
-                if image.description != *mine {
-                    report.events.push(Event::Conflict(Conflict {
-                        product_id,
-                        image: local,
-                        field: ConflictField::Description,
-                        local: (*mine).to_owned(),
-                        server: image.description.clone(),
-                    }));
-                }
-                Outbox::on(&mut tx)
-                    .rebase(op.seq, &image.description, image.date_modified.as_deref())
-                    .await?;
+        if let Some((op, mine)) = describes.get(&local)
+            && store_changed(op, &image.description)
+        {
+            if image.description != *mine {
+                report.events.push(Event::Conflict(Conflict {
+                    product_id,
+                    image: local,
+                    field: ConflictField::Description,
+                    local: (*mine).to_owned(),
+                    server: image.description.clone(),
+                }));
             }
+            Outbox::on(&mut tx)
+                .rebase(op.seq, &image.description, image.date_modified.as_deref())
+                .await?;
         }
         if let Some((op, _)) = replaces.get(&local)
             && store_changed(op, &image.image_file)
