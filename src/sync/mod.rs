@@ -23,6 +23,7 @@
 
 mod edits;
 mod engine;
+pub mod memory_store;
 mod merge;
 mod model;
 mod remote;
