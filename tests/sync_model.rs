@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use imagedesk::api::Image;
+use imagedesk::imaging::synthetic;
 use imagedesk::sync::memory_store::{CallKind, Fault, KeyPolicy, MemoryStore, slug};
 use imagedesk::sync::{
-    ConflictField, Connection, EditKind, Engine, EngineConfig, Event, LocalImage, Remote,
-    SyncError, SyncState,
+    ConflictField, Connection, EditKind, Engine, EngineConfig, Event, LocalImage, OutboxEntry,
+    Remote, SyncError, SyncState,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -154,8 +155,9 @@ async fn converge(engine: &Engine, store: &MemoryStore) -> Result<(), String> {
             return Ok(());
         }
         if Instant::now() > deadline {
+            let outbox = engine.outbox().await.map_err(|e| e.to_string())?;
             return Err(format!(
-                "the replica never matched the store ({status:?}):\n{}",
+                "the replica never matched the store ({status:?}, queue {outbox:?}):\n{}",
                 differences.join("\n")
             ));
         }
@@ -467,6 +469,52 @@ async fn a_field_changed_on_both_sides_keeps_the_local_value_and_reports_both() 
     engine.close().await;
 }
 
+/// The engine plans a reorder from the list it just read; another client deletes one of the
+/// images the plan moves before its PUT arrives. The store has not refused the reorder, only a
+/// PUT of a plan that is out of date.
+#[tokio::test]
+async fn a_reorder_racing_another_clients_delete_is_replanned_not_failed() {
+    let (store, product) = seeded_store(3);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    engine.pause();
+    let local = engine.images(product).await.unwrap();
+    let moving = local[2].id;
+    let doomed = local[2].server_id.unwrap();
+    engine.move_images(product, &[moving], 0).await.unwrap();
+
+    // Sending starts with a pull of the product, then the reorder's own read of the list: that
+    // answer is slow, and the image is deleted while it travels.
+    let lists = store.requests(CallKind::ListImages);
+    store.inject(CallKind::ListImages, Fault::SlowAnswer(Duration::ZERO));
+    store.inject(
+        CallKind::ListImages,
+        Fault::SlowAnswer(Duration::from_millis(300)),
+    );
+    engine.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.requests(CallKind::ListImages) < lists + 2 {
+        assert!(Instant::now() < deadline, "the reorder never read the list");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    store.other_delete(product, doomed).unwrap();
+    settle(&engine).await;
+
+    let outbox = engine.outbox().await.unwrap();
+    assert!(
+        outbox.is_empty() && engine.status().failed == 0,
+        "ENGINE BUG: a reorder whose plan PUTs an image another client deleted after the plan's \
+         list was read ends as a failed edit (404), waiting for the user's retry, instead of \
+         being planned again from the store's new list (worker::push marks every non-transient \
+         error of a reorder failed; only edits with an image id treat 404 as 'gone'): \
+         {outbox:?}"
+    );
+    assert_eq!(descriptions(&store.images(product)), ["seed-0", "seed-1"]);
+    converge(&engine, &store).await.unwrap();
+    engine.close().await;
+}
+
 #[tokio::test]
 async fn an_engine_closed_while_its_create_was_landing_sends_it_once_after_reopening() {
     for keys in [true, false] {
@@ -554,6 +602,10 @@ enum Action {
     AddUrl {
         product: usize,
     },
+    /// An upload of a local file (a multipart POST, the app's usual add).
+    AddFile {
+        product: usize,
+    },
     Describe {
         product: usize,
         pick: usize,
@@ -638,7 +690,8 @@ fn action() -> impl Strategy<Value = Action> {
     let product = 0..PRODUCTS;
     let pick = 0usize..8;
     prop_oneof![
-        4 => product.clone().prop_map(|product| Action::AddUrl { product }),
+        2 => product.clone().prop_map(|product| Action::AddUrl { product }),
+        2 => product.clone().prop_map(|product| Action::AddFile { product }),
         4 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::Describe { product, pick }),
         3 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::SetThumbnail { product, pick }),
         3 => (product.clone(), pick.clone(), pick.clone())
@@ -763,11 +816,13 @@ struct Case {
     store: Arc<MemoryStore>,
     products: [i64; PRODUCTS],
     replica: tempfile::TempDir,
+    /// The user's own pictures, for uploads.
+    files: tempfile::TempDir,
     config: EngineConfig,
     engine: Option<Engine>,
     expected: Expected,
     /// Whether the store honours keys (and the engine sends them); without, other clients
-    /// leave the images this engine added alone (see `run_case`).
+    /// leave the images this engine added alone (see `others_view`).
     keys: bool,
     next_name: usize,
 }
@@ -795,6 +850,7 @@ impl Case {
             }
         }
         let replica = tempfile::tempdir().map_err(|e| fail("tempdir", e))?;
+        let files = tempfile::tempdir().map_err(|e| fail("tempdir", e))?;
         let mut config = quick_config(replica.path());
         config.send_idempotency_keys = keys;
         let remote: Arc<dyn Remote> = store.clone();
@@ -809,6 +865,7 @@ impl Case {
             store,
             products,
             replica,
+            files,
             config,
             engine: Some(engine),
             expected,
@@ -868,6 +925,7 @@ impl Case {
     async fn apply(&mut self, step: usize, action: &Action) -> Result<(), TestCaseError> {
         match *action {
             Action::AddUrl { product } => self.add_url(product).await,
+            Action::AddFile { product } => self.add_file(product).await,
             Action::Describe { product, pick } => self.describe(step, product, pick).await,
             Action::SetThumbnail { product, pick } => self.set_thumbnail(product, pick).await,
             Action::Move { product, pick, to } => self.move_image(product, pick, to).await,
@@ -907,6 +965,30 @@ impl Case {
             .add_url(self.products[product], &picture_url(&name), &name)
             .await
             .map_err(|e| fail("add_url", e))?;
+        self.expect_local_add(product, name);
+        Ok(())
+    }
+
+    async fn add_file(&mut self, product: usize) -> Result<(), TestCaseError> {
+        let name = self.fresh_name("local");
+        let path = self.files.path().join(format!("{name}.jpg"));
+        let picture = synthetic::jpeg(
+            &synthetic::photo(24, 16, self.next_name as u64),
+            80,
+            false,
+            None,
+        );
+        std::fs::write(&path, picture).map_err(|e| fail("writing a picture", e))?;
+        self.engine()?
+            .add_file(self.products[product], &path, &name)
+            .await
+            .map_err(|e| fail("add_file", e))?;
+        self.expect_local_add(product, name);
+        Ok(())
+    }
+
+    /// A local add: present at the end, created once, described as added.
+    fn expect_local_add(&mut self, product: usize, name: String) {
         let mut image = ExpectedImage {
             product,
             presence: Presence::Present,
@@ -915,7 +997,6 @@ impl Case {
         };
         image.description.local(&name);
         self.expected.images.insert(name, image);
-        Ok(())
     }
 
     async fn describe(
@@ -1123,13 +1204,19 @@ impl Case {
         let settled = converge(&engine, &self.store).await;
         let outbox = engine.outbox().await.map_err(|e| fail("outbox", e))?;
         engine.close().await;
-        settled.map_err(TestCaseError::fail)?;
-        prop_assert!(outbox.is_empty(), "edits left in the queue: {outbox:?}");
+        let known_bug = known_bug_behind(&outbox);
+        settled.map_err(|e| TestCaseError::fail(format!("{e}{known_bug}")))?;
+        prop_assert!(
+            outbox.is_empty(),
+            "edits left in the queue: {:?}{}",
+            outbox,
+            known_bug
+        );
         self.check_created_once()?;
         for product in 0..PRODUCTS {
             self.check_product(product)?;
         }
-        drop(self.replica);
+        drop((self.replica, self.files));
         Ok(())
     }
 
@@ -1223,6 +1310,19 @@ fn raced_by_a_pull(result: &Result<(), SyncError>) -> bool {
         result,
         Err(SyncError::UnknownImage(_) | SyncError::NotAPermutation)
     )
+}
+
+/// The explanation of a failure that a known engine bug causes, to append to its message.
+fn known_bug_behind(outbox: &[OutboxEntry]) -> &'static str {
+    let replan_bug = outbox.iter().any(|e| {
+        e.kind == EditKind::Reorder && e.failed.as_deref().is_some_and(|m| m.contains("404"))
+    });
+    if replan_bug {
+        " (ENGINE BUG: a reorder that raced another client's delete failed with 404 instead of \
+         being planned again; see a_reorder_racing_another_clients_delete_is_replanned_not_failed)"
+    } else {
+        ""
+    }
 }
 
 fn picked<T: Clone>(list: &[T], pick: usize) -> Option<T> {
