@@ -14,8 +14,8 @@ use imagedesk::api::Image;
 use imagedesk::imaging::synthetic;
 use imagedesk::sync::memory_store::{CallKind, Fault, KeyPolicy, MemoryStore, slug};
 use imagedesk::sync::{
-    ConflictField, Connection, EditKind, Engine, EngineConfig, Event, LocalImage, OutboxEntry,
-    Remote, SyncError, SyncState,
+    ConflictField, Connection, EditKind, Engine, EngineConfig, Event, ImageId, LocalImage,
+    OutboxEntry, Remote, SyncError, SyncState,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -619,6 +619,11 @@ enum Action {
         pick: usize,
         to: usize,
     },
+    /// A new order for all the product's images at once (several moves in one plan).
+    Reorder {
+        product: usize,
+        shuffle: u64,
+    },
     Delete {
         product: usize,
         pick: usize,
@@ -696,6 +701,8 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::SetThumbnail { product, pick }),
         3 => (product.clone(), pick.clone(), pick.clone())
             .prop_map(|(product, pick, to)| Action::Move { product, pick, to }),
+        1 => (product.clone(), any::<u64>())
+            .prop_map(|(product, shuffle)| Action::Reorder { product, shuffle }),
         2 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::Delete { product, pick }),
         1 => product.clone().prop_map(|product| Action::DeleteAll { product }),
         3 => (product.clone(), pick.clone())
@@ -929,6 +936,7 @@ impl Case {
             Action::Describe { product, pick } => self.describe(step, product, pick).await,
             Action::SetThumbnail { product, pick } => self.set_thumbnail(product, pick).await,
             Action::Move { product, pick, to } => self.move_image(product, pick, to).await,
+            Action::Reorder { product, shuffle } => self.reorder(product, shuffle).await,
             Action::Delete { product, pick } => self.delete(product, pick).await,
             Action::DeleteAll { product } => self.delete_all(product).await,
             Action::OtherDescribe { product, pick } => self.other_describe(step, product, pick),
@@ -1059,6 +1067,25 @@ impl Case {
         result.map_err(|e| fail("move_images", e))?;
         let after = tags(&self.local_list(product).await?);
         // A move that leaves the order as it was is no edit.
+        if after != tags(&before) {
+            self.expected.products[product].order = Some(after);
+        }
+        Ok(())
+    }
+
+    async fn reorder(&mut self, product: usize, shuffle: u64) -> Result<(), TestCaseError> {
+        let before = self.local_list(product).await?;
+        let mut desired: Vec<ImageId> = before.iter().map(|i| i.id).collect();
+        shuffled(&mut desired, shuffle);
+        let result = self
+            .engine()?
+            .reorder(self.products[product], &desired)
+            .await;
+        if raced_by_a_pull(&result) {
+            return Ok(());
+        }
+        result.map_err(|e| fail("reorder", e))?;
+        let after = tags(&self.local_list(product).await?);
         if after != tags(&before) {
             self.expected.products[product].order = Some(after);
         }
@@ -1322,6 +1349,19 @@ fn known_bug_behind(outbox: &[OutboxEntry]) -> &'static str {
          being planned again; see a_reorder_racing_another_clients_delete_is_replanned_not_failed)"
     } else {
         ""
+    }
+}
+
+/// A Fisher-Yates shuffle driven by a xorshift generator seeded from the action, so that a
+/// shrunk case replays the same order.
+fn shuffled<T>(items: &mut [T], seed: u64) {
+    let mut state = seed | 1;
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = usize::try_from(state % (i as u64 + 1)).unwrap_or(0);
+        items.swap(i, j);
     }
 }
 
