@@ -24,6 +24,7 @@
 mod clock;
 mod edits;
 mod engine;
+pub mod memory_store;
 mod merge;
 mod model;
 mod open;

@@ -1,0 +1,1415 @@
+//! The sync engine against the in-memory model store (`imagedesk::sync::memory_store`): lost
+//! answers, 5xx, 429, other clients and restarts, in milliseconds. First targeted cases, then a
+//! model-based property test over random interleavings of all of them.
+//!
+//! tests/memory_store.rs checks that the model answers like the real server; tests/sync_engine.rs
+//! keeps the end-to-end cases over HTTP.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use imagedesk::api::Image;
+use imagedesk::imaging::synthetic;
+use imagedesk::sync::memory_store::{CallKind, Fault, KeyPolicy, MemoryStore, slug};
+use imagedesk::sync::{
+    ConflictField, Connection, EditKind, Engine, EngineConfig, Event, ImageId, LocalImage,
+    OutboxEntry, Remote, SyncError, SyncState,
+};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+// -- helpers ----------------------------------------------------------------------------------------
+
+/// Timers in milliseconds, so that a round of back-off costs nothing; no timed pulls (tests ask
+/// for them with `refresh`).
+fn quick_config(dir: &Path) -> EngineConfig {
+    let mut config = EngineConfig::in_dir(dir);
+    config.pull_interval = Duration::from_secs(3600);
+    config.backoff_base = Duration::from_millis(2);
+    config.backoff_max = Duration::from_millis(20);
+    config.unkeyed_landing_window = Duration::from_millis(20);
+    config
+}
+
+async fn open(config: EngineConfig, store: &Arc<MemoryStore>) -> Engine {
+    let remote: Arc<dyn Remote> = store.clone();
+    Engine::open_with(config, remote).await.unwrap()
+}
+
+async fn settle(engine: &Engine) {
+    let status = engine.settled(Duration::from_secs(20)).await;
+    assert_eq!(status.pending, 0, "queue did not drain: {status:?}");
+    assert_eq!(status.connection, Connection::Online, "{status:?}");
+}
+
+/// A store with one product and `n` images made by another client, described `seed-{i}`.
+fn seeded_store(n: usize) -> (Arc<MemoryStore>, i64) {
+    let store = Arc::new(MemoryStore::new());
+    let product = store.add_product("Mug", "MUG").id;
+    for i in 0..n {
+        store
+            .other_add(
+                product,
+                &picture_url(&format!("seed-{i}")),
+                &format!("seed-{i}"),
+                None,
+            )
+            .unwrap();
+    }
+    (store, product)
+}
+
+fn picture_url(name: &str) -> String {
+    format!("http://pictures.test/{name}.jpg")
+}
+
+/// The name an image was created under: the slug of its URL while its create is pending, of
+/// its stored file (`x/123/{slug}__12345.jpg`) once the store has it.
+fn tag_of(image_file: &str) -> String {
+    slug(image_file.split("__").next().unwrap_or(image_file))
+}
+
+/// The fields the replica copies from the store, in list order: what must match once the
+/// queue is empty.
+#[derive(Debug, PartialEq, Eq)]
+struct Row {
+    server_id: Option<i64>,
+    is_thumbnail: bool,
+    description: String,
+    image_file: String,
+    date_created: String,
+    date_modified: Option<String>,
+    urls: [Option<String>; 4],
+    size: (Option<u32>, Option<u32>, Option<u64>),
+    pending_upload: bool,
+    synced: bool,
+}
+
+fn store_rows(images: &[Image]) -> Vec<Row> {
+    images
+        .iter()
+        .map(|i| Row {
+            server_id: Some(i.id),
+            is_thumbnail: i.is_thumbnail,
+            description: i.description.clone(),
+            image_file: i.image_file.clone(),
+            date_created: i.date_created.clone(),
+            date_modified: i.date_modified.clone(),
+            urls: [
+                i.zoom_url.clone(),
+                i.standard_url.clone(),
+                i.thumbnail_url.clone(),
+                i.tiny_url.clone(),
+            ],
+            size: (i.width, i.height, i.file_size),
+            pending_upload: false,
+            synced: true,
+        })
+        .collect()
+}
+
+fn replica_rows(images: &[LocalImage]) -> Vec<Row> {
+    images
+        .iter()
+        .map(|i| Row {
+            server_id: i.server_id,
+            is_thumbnail: i.is_thumbnail,
+            description: i.description.clone(),
+            image_file: i.image_file.clone(),
+            date_created: i.date_created.clone(),
+            date_modified: i.date_modified.clone(),
+            urls: [
+                i.zoom_url.clone(),
+                i.standard_url.clone(),
+                i.thumbnail_url.clone(),
+                i.tiny_url.clone(),
+            ],
+            size: (i.width, i.height, i.file_size),
+            pending_upload: i.local_file.is_some(),
+            synced: i.sync == SyncState::Synced,
+        })
+        .collect()
+}
+
+/// Pulls until the replica equals the store field by field for every product (the store
+/// answering and the queue empty), or fails with both sides.
+async fn converge(engine: &Engine, store: &MemoryStore) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        engine.refresh();
+        let status = engine.settled(Duration::from_secs(5)).await;
+        let mut differences = Vec::new();
+        for product in store.products() {
+            let local = engine.images(product.id).await.map_err(|e| e.to_string())?;
+            let (local, remote) = (replica_rows(&local), store_rows(&store.images(product.id)));
+            if local != remote {
+                differences.push(format!(
+                    "product {}:\n  replica {local:?}\n  store   {remote:?}",
+                    product.id
+                ));
+            }
+        }
+        if status.pending == 0 && differences.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let outbox = engine.outbox().await.map_err(|e| e.to_string())?;
+            return Err(format!(
+                "the replica never matched the store ({status:?}, queue {outbox:?}):\n{}",
+                differences.join("\n")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    want: impl Fn(&Event) -> bool,
+) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Ok(event) if want(&event) => return event,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(err) => panic!("event channel closed: {err}"),
+            }
+        }
+    })
+    .await
+    .expect("the expected event did not come")
+}
+
+fn descriptions(images: &[Image]) -> Vec<String> {
+    images.iter().map(|i| i.description.clone()).collect()
+}
+
+// -- targeted cases ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_created_once_with_keys_honoured() {
+    let (store, product) = seeded_store(1);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    store.inject(CallKind::Create, Fault::AnswerLost);
+    let id = engine
+        .add_url(product, &picture_url("lost"), "lost answer")
+        .await
+        .unwrap();
+    settle(&engine).await;
+
+    assert_eq!(
+        descriptions(&store.images(product)),
+        ["seed-0", "lost answer"]
+    );
+    assert_eq!(store.requests(CallKind::Create), 2, "resent with its key");
+    assert_eq!(
+        store.creates_applied(),
+        1,
+        "the repeat was answered from the key"
+    );
+    let landed = store.images(product)[1].id;
+    assert_eq!(
+        engine.image(id).await.unwrap().unwrap().server_id,
+        Some(landed)
+    );
+    converge(&engine, &store).await.unwrap();
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn without_keys_a_create_whose_answer_was_lost_is_found_in_the_list_not_resent() {
+    let (store, product) = seeded_store(1);
+    store.set_key_policy(KeyPolicy::Ignore);
+    let replica = tempfile::tempdir().unwrap();
+    let mut config = quick_config(replica.path());
+    config.send_idempotency_keys = false;
+    let engine = open(config, &store).await;
+    settle(&engine).await;
+    store.inject(CallKind::Create, Fault::AnswerLost);
+    let id = engine
+        .add_url(product, &picture_url("lost"), "lost answer")
+        .await
+        .unwrap();
+    settle(&engine).await;
+
+    assert_eq!(
+        descriptions(&store.images(product)),
+        ["seed-0", "lost answer"]
+    );
+    assert_eq!(
+        store.requests(CallKind::Create),
+        1,
+        "found in the list instead"
+    );
+    assert_eq!(store.creates_applied(), 1);
+    let landed = store.images(product)[1].id;
+    assert_eq!(
+        engine.image(id).await.unwrap().unwrap().server_id,
+        Some(landed)
+    );
+    converge(&engine, &store).await.unwrap();
+    engine.close().await;
+}
+
+/// SPEC §2: "a client that has not seen the echo from a store must check the list before
+/// sending a create again". The engine's default sends keys, and a real BigCommerce store
+/// ignores them (and echoes nothing).
+#[tokio::test]
+async fn a_store_that_ignores_the_keys_the_engine_sends_still_gets_each_create_once() {
+    let (store, product) = seeded_store(1);
+    store.set_key_policy(KeyPolicy::Ignore);
+    let replica = tempfile::tempdir().unwrap();
+    let config = quick_config(replica.path());
+    assert!(config.send_idempotency_keys, "the default");
+    let engine = open(config, &store).await;
+    settle(&engine).await;
+    store.inject(CallKind::Create, Fault::AnswerLost);
+    engine
+        .add_url(product, &picture_url("lost"), "lost answer")
+        .await
+        .unwrap();
+    settle(&engine).await;
+
+    assert_eq!(
+        store.creates_applied(),
+        1,
+        "ENGINE BUG (SPEC §2): with send_idempotency_keys = true (the default) the engine \
+         resends a create whose answer was lost, trusting the key, without checking that the \
+         store honours keys (it echoes `Idempotency-Key`; a real BigCommerce store does not). \
+         Against such a store the image is created twice: {:?}",
+        descriptions(&store.images(product))
+    );
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn a_502_before_the_write_is_retried_and_applied_once() {
+    let (store, product) = seeded_store(2);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let first = engine.images(product).await.unwrap()[0].id;
+
+    store.inject(CallKind::Update, Fault::ServerError(502));
+    engine.describe(first, "after a 502").await.unwrap();
+    settle(&engine).await;
+    assert_eq!(store.requests(CallKind::Update), 2);
+    assert_eq!(store.applied(CallKind::Update), 1);
+    assert_eq!(store.images(product)[0].description, "after a 502");
+
+    store.inject(CallKind::Create, Fault::ServerError(502));
+    engine
+        .add_url(product, &picture_url("new"), "created after a 502")
+        .await
+        .unwrap();
+    settle(&engine).await;
+    assert_eq!(store.requests(CallKind::Create), 2);
+    assert_eq!(store.creates_applied(), 1);
+    converge(&engine, &store).await.unwrap();
+    engine.close().await;
+}
+
+/// Waits, without waking the engine, until the store has seen `count` PUTs.
+async fn wait_for_updates(store: &MemoryStore, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.requests(CallKind::Update) < count {
+        assert!(Instant::now() < deadline, "the store saw no PUT #{count}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_waited_out_then_applied_once() {
+    let (store, product) = seeded_store(1);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let first = engine.images(product).await.unwrap()[0].id;
+    let asked = Duration::from_millis(300);
+
+    store.inject(
+        CallKind::Update,
+        Fault::RateLimited {
+            retry_after: Some(asked),
+        },
+    );
+    engine.describe(first, "after waiting").await.unwrap();
+    wait_for_updates(&store, 1).await;
+    let refused_at = Instant::now();
+    wait_for_updates(&store, 2).await;
+    let waited = refused_at.elapsed();
+    assert!(
+        waited >= asked - Duration::from_millis(20),
+        "resent {waited:?} after the 429, before the {asked:?} the store asked for"
+    );
+    settle(&engine).await;
+    assert_eq!(store.requests(CallKind::Update), 2);
+    assert_eq!(store.applied(CallKind::Update), 1);
+    assert_eq!(store.images(product)[0].description, "after waiting");
+    engine.close().await;
+}
+
+/// The user goes on editing while the store has asked the engine to wait (or a caller asks for
+/// `settled`, or `refresh`): every one of them wakes the worker.
+#[tokio::test]
+async fn a_429_retry_after_is_still_waited_out_when_the_user_edits_meanwhile() {
+    let (store, product) = seeded_store(2);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let local = engine.images(product).await.unwrap();
+    let asked = Duration::from_millis(300);
+
+    store.inject(
+        CallKind::Update,
+        Fault::RateLimited {
+            retry_after: Some(asked),
+        },
+    );
+    engine.describe(local[0].id, "first edit").await.unwrap();
+    wait_for_updates(&store, 1).await;
+    let refused_at = Instant::now();
+    engine.describe(local[1].id, "second edit").await.unwrap();
+    wait_for_updates(&store, 2).await;
+    let waited = refused_at.elapsed();
+    assert!(
+        waited >= asked - Duration::from_millis(20),
+        "ENGINE BUG: the store answered 429 with X-Retry-After {asked:?}, yet the next request \
+         went out {waited:?} later, because a new edit woke the worker: worker::run's back-off \
+         select ends on `wake.notified()` (also signalled by Engine::settled, refresh and \
+         resume) whatever the store asked for"
+    );
+    settle(&engine).await;
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_backs_off_then_applies_once() {
+    let (store, product) = seeded_store(1);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let first = engine.images(product).await.unwrap()[0].id;
+
+    for _ in 0..2 {
+        store.inject(CallKind::Update, Fault::RateLimited { retry_after: None });
+    }
+    engine.describe(first, "after backing off").await.unwrap();
+    settle(&engine).await;
+    assert_eq!(store.requests(CallKind::Update), 3);
+    assert_eq!(store.applied(CallKind::Update), 1);
+    assert_eq!(store.images(product)[0].description, "after backing off");
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn someone_elses_changes_to_fields_without_pending_edits_are_pulled() {
+    let (store, product) = seeded_store(3);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let ids: Vec<i64> = store.images(product).iter().map(|i| i.id).collect();
+
+    store
+        .other_describe(product, ids[0], "their words")
+        .unwrap();
+    store.other_set_thumbnail(product, ids[2]).unwrap();
+    store
+        .other_reorder(product, &[ids[2], ids[0], ids[1]])
+        .unwrap();
+    store.other_delete(product, ids[1]).unwrap();
+    store
+        .other_add(product, &picture_url("theirs"), "their picture", Some(0))
+        .unwrap();
+    converge(&engine, &store).await.unwrap();
+    let local: Vec<String> = engine
+        .images(product)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.description.clone())
+        .collect();
+    assert_eq!(local, ["their picture", "seed-2", "their words"]);
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn a_field_changed_on_both_sides_keeps_the_local_value_and_reports_both() {
+    let (store, product) = seeded_store(2);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let mut events = engine.subscribe();
+    engine.pause();
+    let local = engine.images(product).await.unwrap();
+    engine.describe(local[0].id, "local words").await.unwrap();
+    let first = local[0].server_id.unwrap();
+    store.other_describe(product, first, "store words").unwrap();
+
+    engine.refresh();
+    let event = next_event(&mut events, |e| matches!(e, Event::Conflict(_))).await;
+    let Event::Conflict(conflict) = event else {
+        unreachable!()
+    };
+    assert_eq!(conflict.image, local[0].id);
+    assert_eq!(conflict.field, ConflictField::Description);
+    assert_eq!(
+        (conflict.local.as_str(), conflict.server.as_str()),
+        ("local words", "store words")
+    );
+
+    engine.resume();
+    settle(&engine).await;
+    assert_eq!(store.images(product)[0].description, "local words");
+    converge(&engine, &store).await.unwrap();
+    engine.close().await;
+}
+
+/// The engine plans a reorder from the list it just read; another client deletes one of the
+/// images the plan moves before its PUT arrives. The store has not refused the reorder, only a
+/// PUT of a plan that is out of date.
+#[tokio::test]
+async fn a_reorder_racing_another_clients_delete_is_replanned_not_failed() {
+    let (store, product) = seeded_store(3);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    engine.pause();
+    let local = engine.images(product).await.unwrap();
+    let moving = local[2].id;
+    let doomed = local[2].server_id.unwrap();
+    engine.move_images(product, &[moving], 0).await.unwrap();
+
+    // Sending starts with a pull of the product, then the reorder's own read of the list: that
+    // answer is slow, and the image is deleted while it travels.
+    let lists = store.requests(CallKind::ListImages);
+    store.inject(CallKind::ListImages, Fault::SlowAnswer(Duration::ZERO));
+    store.inject(
+        CallKind::ListImages,
+        Fault::SlowAnswer(Duration::from_millis(300)),
+    );
+    engine.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.requests(CallKind::ListImages) < lists + 2 {
+        assert!(Instant::now() < deadline, "the reorder never read the list");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    store.other_delete(product, doomed).unwrap();
+    settle(&engine).await;
+
+    let outbox = engine.outbox().await.unwrap();
+    assert!(
+        outbox.is_empty() && engine.status().failed == 0,
+        "ENGINE BUG: a reorder whose plan PUTs an image another client deleted after the plan's \
+         list was read ends as a failed edit (404), waiting for the user's retry, instead of \
+         being planned again from the store's new list (worker::push marks every non-transient \
+         error of a reorder failed; only edits with an image id treat 404 as 'gone'): \
+         {outbox:?}"
+    );
+    assert_eq!(descriptions(&store.images(product)), ["seed-0", "seed-1"]);
+    converge(&engine, &store).await.unwrap();
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn an_engine_closed_while_its_create_was_landing_sends_it_once_after_reopening() {
+    for keys in [true, false] {
+        let (store, product) = seeded_store(1);
+        let replica = tempfile::tempdir().unwrap();
+        let mut config = quick_config(replica.path());
+        config.send_idempotency_keys = keys;
+        if !keys {
+            store.set_key_policy(KeyPolicy::Ignore);
+        }
+        let engine = open(config.clone(), &store).await;
+        settle(&engine).await;
+        store.inject(CallKind::Create, Fault::SlowAnswer(Duration::from_secs(60)));
+        engine
+            .add_url(product, &picture_url("landing"), "landing")
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.images(product).len() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the create never reached the store"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // The store has it; the engine is closed before it hears back.
+        engine.close().await;
+
+        let engine = open(config, &store).await;
+        settle(&engine).await;
+        assert_eq!(store.creates_applied(), 1, "keys {keys}");
+        assert_eq!(descriptions(&store.images(product)), ["seed-0", "landing"]);
+        converge(&engine, &store).await.unwrap();
+        engine.close().await;
+    }
+}
+
+#[tokio::test]
+async fn answers_without_urls_never_leave_the_replica_without_them() {
+    let (store, product) = seeded_store(2);
+    store.set_write_answers_carry_urls(false);
+    let replica = tempfile::tempdir().unwrap();
+    let engine = open(quick_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let first = engine.images(product).await.unwrap()[0].id;
+    engine.describe(first, "described").await.unwrap();
+    engine
+        .add_url(product, &picture_url("added"), "added")
+        .await
+        .unwrap();
+    settle(&engine).await;
+    engine.refresh();
+    settle(&engine).await;
+    let local = engine.images(product).await.unwrap();
+    let without: Vec<&str> = local
+        .iter()
+        .filter(|i| i.thumbnail_url.is_none())
+        .map(|i| i.description.as_str())
+        .collect();
+    assert!(
+        without.is_empty(),
+        "ENGINE BUG (SPEC §2: answers to POST and PUT may carry no *_url fields: keep the URLs \
+         already known, or read the record again, never blank them): after a PUT and a POST \
+         whose answers had no URLs, and a pull, the replica has none for {without:?}. \
+         worker::confirm copies the answer's missing URLs over the known ones, and \
+         merge::merge_images rewrites a row only when date_modified, sort_order, is_thumbnail, \
+         description or image_file differ, so the pull never restores them"
+    );
+    converge(&engine, &store).await.unwrap();
+    engine.close().await;
+}
+
+// -- the model-based property test --------------------------------------------------------------------
+
+const PRODUCTS: usize = 2;
+const SEEDS_PER_PRODUCT: usize = 3;
+/// Cases per run: each one opens an engine (or several, with restarts) over SQLite on disk and
+/// takes tens of milliseconds; this many keep the file well under a minute on two cores.
+const CASES: u32 = 200;
+
+/// One thing that happens during a case. Images are picked by index into the list the actor
+/// sees (modulo its length), so every generated action applies to whatever exists by then.
+#[derive(Debug, Clone)]
+enum Action {
+    AddUrl {
+        product: usize,
+    },
+    /// An upload of a local file (a multipart POST, the app's usual add).
+    AddFile {
+        product: usize,
+    },
+    Describe {
+        product: usize,
+        pick: usize,
+    },
+    SetThumbnail {
+        product: usize,
+        pick: usize,
+    },
+    Move {
+        product: usize,
+        pick: usize,
+        to: usize,
+    },
+    /// A new order for all the product's images at once (several moves in one plan).
+    Reorder {
+        product: usize,
+        shuffle: u64,
+    },
+    Delete {
+        product: usize,
+        pick: usize,
+    },
+    DeleteAll {
+        product: usize,
+    },
+    OtherDescribe {
+        product: usize,
+        pick: usize,
+    },
+    OtherAdd {
+        product: usize,
+        first: bool,
+    },
+    OtherDelete {
+        product: usize,
+        pick: usize,
+    },
+    OtherMove {
+        product: usize,
+        pick: usize,
+        to: usize,
+    },
+    OtherSetThumbnail {
+        product: usize,
+        pick: usize,
+    },
+    Fault {
+        on: Option<CallKind>,
+        fault: Fault,
+    },
+    StoreDown,
+    StoreUp,
+    LetItRun {
+        millis: u64,
+    },
+    Restart,
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        Just(Fault::Unreachable),
+        Just(Fault::ServerError(502)),
+        Just(Fault::ServerError(503)),
+        Just(Fault::RateLimited { retry_after: None }),
+        (1u64..15).prop_map(|ms| Fault::RateLimited {
+            retry_after: Some(Duration::from_millis(ms))
+        }),
+        Just(Fault::AnswerLost),
+        Just(Fault::AppliedThenServerError(502)),
+        (1u64..20).prop_map(|ms| Fault::SlowAnswer(Duration::from_millis(ms))),
+    ]
+}
+
+fn call_kind() -> impl Strategy<Value = Option<CallKind>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(CallKind::Create)),
+        Just(Some(CallKind::Update)),
+        Just(Some(CallKind::Delete)),
+        Just(Some(CallKind::DeleteAll)),
+        Just(Some(CallKind::ListImages)),
+        Just(Some(CallKind::ListProducts)),
+    ]
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let product = 0..PRODUCTS;
+    let pick = 0usize..8;
+    prop_oneof![
+        2 => product.clone().prop_map(|product| Action::AddUrl { product }),
+        2 => product.clone().prop_map(|product| Action::AddFile { product }),
+        4 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::Describe { product, pick }),
+        3 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::SetThumbnail { product, pick }),
+        3 => (product.clone(), pick.clone(), pick.clone())
+            .prop_map(|(product, pick, to)| Action::Move { product, pick, to }),
+        1 => (product.clone(), any::<u64>())
+            .prop_map(|(product, shuffle)| Action::Reorder { product, shuffle }),
+        2 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::Delete { product, pick }),
+        1 => product.clone().prop_map(|product| Action::DeleteAll { product }),
+        3 => (product.clone(), pick.clone())
+            .prop_map(|(product, pick)| Action::OtherDescribe { product, pick }),
+        2 => (product.clone(), any::<bool>()).prop_map(|(product, first)| Action::OtherAdd { product, first }),
+        1 => (product.clone(), pick.clone()).prop_map(|(product, pick)| Action::OtherDelete { product, pick }),
+        2 => (product.clone(), pick.clone(), pick.clone())
+            .prop_map(|(product, pick, to)| Action::OtherMove { product, pick, to }),
+        2 => (product.clone(), pick.clone())
+            .prop_map(|(product, pick)| Action::OtherSetThumbnail { product, pick }),
+        5 => (call_kind(), fault()).prop_map(|(on, fault)| Action::Fault { on, fault }),
+        1 => Just(Action::StoreDown),
+        1 => Just(Action::StoreUp),
+        4 => (0u64..15).prop_map(|millis| Action::LetItRun { millis }),
+        1 => Just(Action::Restart),
+    ]
+}
+
+/// Whether an image must exist at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    Present,
+    Gone,
+    /// Another client added it while a local delete-all of its product was still queued: the
+    /// delete-all may or may not have reached the store first.
+    Either,
+}
+
+/// What the end state must show for one field, given who wrote it when.
+#[derive(Debug, Clone)]
+struct FieldHistory {
+    /// The value before any local edit: the first one, or the last other client's.
+    before_local: String,
+    /// The last local value, if the field was edited locally (an add's description counts).
+    last_local: Option<String>,
+    /// Another client's last value written after the last local edit: it races the edit, so
+    /// either may be last on the store.
+    concurrent: Option<String>,
+}
+
+impl FieldHistory {
+    fn new(value: &str) -> FieldHistory {
+        FieldHistory {
+            before_local: value.to_owned(),
+            last_local: None,
+            concurrent: None,
+        }
+    }
+
+    fn local(&mut self, value: &str) {
+        self.last_local = Some(value.to_owned());
+        self.concurrent = None;
+    }
+
+    fn other(&mut self, value: &str) {
+        if self.last_local.is_some() {
+            self.concurrent = Some(value.to_owned());
+        } else {
+            self.before_local = value.to_owned();
+        }
+    }
+
+    fn allows(&self, value: &str) -> bool {
+        match &self.last_local {
+            Some(local) => local == value || self.concurrent.as_deref() == Some(value),
+            None => self.before_local == value,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ExpectedImage {
+    product: usize,
+    presence: Presence,
+    description: FieldHistory,
+    added_locally: bool,
+}
+
+/// Per product: the local choices that no later change of another client contradicts.
+#[derive(Debug, Clone, Default)]
+struct ExpectedProduct {
+    /// The last local thumbnail choice, while no other client chose one after it.
+    thumbnail: Option<String>,
+    /// The local order right after the last local move, while no other client moved images
+    /// after it.
+    order: Option<Vec<String>>,
+}
+
+/// The oracle: what each action obliges the end state to show.
+#[derive(Debug, Default)]
+struct Expected {
+    images: BTreeMap<String, ExpectedImage>,
+    products: [ExpectedProduct; PRODUCTS],
+}
+
+impl Expected {
+    fn existing(&mut self, tag: &str, product: usize, description: &str, presence: Presence) {
+        self.images.insert(
+            tag.to_owned(),
+            ExpectedImage {
+                product,
+                presence,
+                description: FieldHistory::new(description),
+                added_locally: false,
+            },
+        );
+    }
+
+    fn image(&mut self, tag: &str) -> Result<&mut ExpectedImage, TestCaseError> {
+        self.images
+            .get_mut(tag)
+            .ok_or_else(|| TestCaseError::fail(format!("an image the oracle never saw: {tag}")))
+    }
+}
+
+/// Everything a case runs on.
+struct Case {
+    store: Arc<MemoryStore>,
+    products: [i64; PRODUCTS],
+    replica: tempfile::TempDir,
+    /// The user's own pictures, for uploads.
+    files: tempfile::TempDir,
+    config: EngineConfig,
+    engine: Option<Engine>,
+    expected: Expected,
+    /// Whether the store honours keys (and the engine sends them); without, other clients
+    /// leave the images this engine added alone (see `others_view`).
+    keys: bool,
+    next_name: usize,
+}
+
+fn fail(context: &str, err: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(format!("{context}: {err}"))
+}
+
+impl Case {
+    async fn start(keys: bool) -> Result<Case, TestCaseError> {
+        let store = Arc::new(MemoryStore::new());
+        if !keys {
+            store.set_key_policy(KeyPolicy::Ignore);
+        }
+        let mut expected = Expected::default();
+        let mut products = [0; PRODUCTS];
+        for (p, slot) in products.iter_mut().enumerate() {
+            *slot = store.add_product(&format!("Product {p}"), "").id;
+            for i in 0..SEEDS_PER_PRODUCT {
+                let name = format!("seed-{p}-{i}");
+                store
+                    .other_add(*slot, &picture_url(&name), &name, None)
+                    .map_err(|e| fail("seeding", e))?;
+                expected.existing(&name, p, &name, Presence::Present);
+            }
+        }
+        let replica = tempfile::tempdir().map_err(|e| fail("tempdir", e))?;
+        let files = tempfile::tempdir().map_err(|e| fail("tempdir", e))?;
+        let mut config = quick_config(replica.path());
+        config.send_idempotency_keys = keys;
+        let remote: Arc<dyn Remote> = store.clone();
+        let engine = Engine::open_with(config.clone(), remote)
+            .await
+            .map_err(|e| fail("open", e))?;
+        // Edits need the products in the replica: the first pull brings them.
+        converge(&engine, &store)
+            .await
+            .map_err(TestCaseError::fail)?;
+        Ok(Case {
+            store,
+            products,
+            replica,
+            files,
+            config,
+            engine: Some(engine),
+            expected,
+            keys,
+            next_name: 0,
+        })
+    }
+
+    fn engine(&self) -> Result<&Engine, TestCaseError> {
+        self.engine
+            .as_ref()
+            .ok_or_else(|| TestCaseError::fail("no engine is open"))
+    }
+
+    async fn local_list(&self, product: usize) -> Result<Vec<LocalImage>, TestCaseError> {
+        self.engine()?
+            .images(self.products[product])
+            .await
+            .map_err(|e| fail("reading the replica", e))
+    }
+
+    fn fresh_name(&mut self, prefix: &str) -> String {
+        self.next_name += 1;
+        format!("{prefix}-{}", self.next_name)
+    }
+
+    /// Images another client may touch: all of them, or, against a store that ignores keys,
+    /// those this engine did not add. (Without keys the engine recognises a create that landed
+    /// by its description and name; another client changing or deleting it before the engine
+    /// heard back makes it unrecognisable, and no engine could then avoid sending it again.)
+    fn others_view(&self, product: usize) -> Vec<Image> {
+        let all = self.store.images(self.products[product]);
+        if self.keys {
+            return all;
+        }
+        all.into_iter()
+            .filter(|i| {
+                self.expected
+                    .images
+                    .get(&tag_of(&i.image_file))
+                    .is_none_or(|e| !e.added_locally)
+            })
+            .collect()
+    }
+
+    async fn delete_all_queued(&self, product: usize) -> Result<bool, TestCaseError> {
+        let outbox = self
+            .engine()?
+            .outbox()
+            .await
+            .map_err(|e| fail("reading the outbox", e))?;
+        Ok(outbox
+            .iter()
+            .any(|e| e.kind == EditKind::DeleteAll && e.product_id == self.products[product]))
+    }
+
+    async fn apply(&mut self, step: usize, action: &Action) -> Result<(), TestCaseError> {
+        match *action {
+            Action::AddUrl { product } => self.add_url(product).await,
+            Action::AddFile { product } => self.add_file(product).await,
+            Action::Describe { product, pick } => self.describe(step, product, pick).await,
+            Action::SetThumbnail { product, pick } => self.set_thumbnail(product, pick).await,
+            Action::Move { product, pick, to } => self.move_image(product, pick, to).await,
+            Action::Reorder { product, shuffle } => self.reorder(product, shuffle).await,
+            Action::Delete { product, pick } => self.delete(product, pick).await,
+            Action::DeleteAll { product } => self.delete_all(product).await,
+            Action::OtherDescribe { product, pick } => self.other_describe(step, product, pick),
+            Action::OtherAdd { product, first } => self.other_add(product, first).await,
+            Action::OtherDelete { product, pick } => self.other_delete(product, pick),
+            Action::OtherMove { product, pick, to } => self.other_move(product, pick, to),
+            Action::OtherSetThumbnail { product, pick } => self.other_set_thumbnail(product, pick),
+            Action::Fault { on, ref fault } => {
+                match on {
+                    Some(kind) => self.store.inject(kind, fault.clone()),
+                    None => self.store.inject_any(fault.clone()),
+                }
+                Ok(())
+            }
+            Action::StoreDown => {
+                self.store.set_reachable(false);
+                Ok(())
+            }
+            Action::StoreUp => {
+                self.store.set_reachable(true);
+                Ok(())
+            }
+            Action::LetItRun { millis } => {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+                Ok(())
+            }
+            Action::Restart => self.restart().await,
+        }
+    }
+
+    async fn add_url(&mut self, product: usize) -> Result<(), TestCaseError> {
+        let name = self.fresh_name("local");
+        self.engine()?
+            .add_url(self.products[product], &picture_url(&name), &name)
+            .await
+            .map_err(|e| fail("add_url", e))?;
+        self.expect_local_add(product, name);
+        Ok(())
+    }
+
+    async fn add_file(&mut self, product: usize) -> Result<(), TestCaseError> {
+        let name = self.fresh_name("local");
+        let path = self.files.path().join(format!("{name}.jpg"));
+        let picture = synthetic::jpeg(
+            &synthetic::photo(24, 16, self.next_name as u64),
+            80,
+            false,
+            None,
+        );
+        std::fs::write(&path, picture).map_err(|e| fail("writing a picture", e))?;
+        self.engine()?
+            .add_file(self.products[product], &path, &name)
+            .await
+            .map_err(|e| fail("add_file", e))?;
+        self.expect_local_add(product, name);
+        Ok(())
+    }
+
+    /// A local add: present at the end, created once, described as added.
+    fn expect_local_add(&mut self, product: usize, name: String) {
+        let mut image = ExpectedImage {
+            product,
+            presence: Presence::Present,
+            description: FieldHistory::new(&name),
+            added_locally: true,
+        };
+        image.description.local(&name);
+        self.expected.images.insert(name, image);
+    }
+
+    async fn describe(
+        &mut self,
+        step: usize,
+        product: usize,
+        pick: usize,
+    ) -> Result<(), TestCaseError> {
+        let list = self.local_list(product).await?;
+        let Some(image) = picked(&list, pick) else {
+            return Ok(());
+        };
+        let text = format!("local words {step}");
+        let result = self.engine()?.describe(image.id, &text).await;
+        if raced_by_a_pull(&result) {
+            return Ok(());
+        }
+        result.map_err(|e| fail("describe", e))?;
+        self.expected
+            .image(&tag_of(&image.image_file))?
+            .description
+            .local(&text);
+        Ok(())
+    }
+
+    async fn set_thumbnail(&mut self, product: usize, pick: usize) -> Result<(), TestCaseError> {
+        let list = self.local_list(product).await?;
+        let Some(image) = picked(&list, pick) else {
+            return Ok(());
+        };
+        let result = self.engine()?.set_thumbnail(image.id).await;
+        if raced_by_a_pull(&result) {
+            return Ok(());
+        }
+        result.map_err(|e| fail("set_thumbnail", e))?;
+        // Choosing the image the user already sees as the thumbnail is no edit.
+        if !image.is_thumbnail {
+            self.expected.products[product].thumbnail = Some(tag_of(&image.image_file));
+        }
+        Ok(())
+    }
+
+    async fn move_image(
+        &mut self,
+        product: usize,
+        pick: usize,
+        to: usize,
+    ) -> Result<(), TestCaseError> {
+        let before = self.local_list(product).await?;
+        let Some(image) = picked(&before, pick) else {
+            return Ok(());
+        };
+        let result = self
+            .engine()?
+            .move_images(self.products[product], &[image.id], to % before.len())
+            .await;
+        if raced_by_a_pull(&result) {
+            return Ok(());
+        }
+        result.map_err(|e| fail("move_images", e))?;
+        let after = tags(&self.local_list(product).await?);
+        // A move that leaves the order as it was is no edit.
+        if after != tags(&before) {
+            self.expected.products[product].order = Some(after);
+        }
+        Ok(())
+    }
+
+    async fn reorder(&mut self, product: usize, shuffle: u64) -> Result<(), TestCaseError> {
+        let before = self.local_list(product).await?;
+        let mut desired: Vec<ImageId> = before.iter().map(|i| i.id).collect();
+        shuffled(&mut desired, shuffle);
+        let result = self
+            .engine()?
+            .reorder(self.products[product], &desired)
+            .await;
+        if raced_by_a_pull(&result) {
+            return Ok(());
+        }
+        result.map_err(|e| fail("reorder", e))?;
+        let after = tags(&self.local_list(product).await?);
+        if after != tags(&before) {
+            self.expected.products[product].order = Some(after);
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, product: usize, pick: usize) -> Result<(), TestCaseError> {
+        let list = self.local_list(product).await?;
+        let Some(image) = picked(&list, pick) else {
+            return Ok(());
+        };
+        let result = self.engine()?.delete(&[image.id]).await;
+        if raced_by_a_pull(&result) {
+            return Ok(());
+        }
+        result.map_err(|e| fail("delete", e))?;
+        self.expected.image(&tag_of(&image.image_file))?.presence = Presence::Gone;
+        Ok(())
+    }
+
+    async fn delete_all(&mut self, product: usize) -> Result<(), TestCaseError> {
+        self.engine()?
+            .delete_all(self.products[product])
+            .await
+            .map_err(|e| fail("delete_all", e))?;
+        // Everything of the product that exists on either side by now is gone once this is
+        // sent, the images the engine has not pulled yet included.
+        for image in self.expected.images.values_mut() {
+            if image.product == product {
+                image.presence = Presence::Gone;
+            }
+        }
+        self.expected.products[product] = ExpectedProduct::default();
+        Ok(())
+    }
+
+    fn other_describe(
+        &mut self,
+        step: usize,
+        product: usize,
+        pick: usize,
+    ) -> Result<(), TestCaseError> {
+        let list = self.others_view(product);
+        let Some(image) = picked(&list, pick) else {
+            return Ok(());
+        };
+        let text = format!("their words {step}");
+        self.store
+            .other_describe(image.product_id, image.id, &text)
+            .map_err(|e| fail("other_describe", e))?;
+        self.expected
+            .image(&tag_of(&image.image_file))?
+            .description
+            .other(&text);
+        Ok(())
+    }
+
+    async fn other_add(&mut self, product: usize, first: bool) -> Result<(), TestCaseError> {
+        let name = self.fresh_name("other");
+        self.store
+            .other_add(
+                self.products[product],
+                &picture_url(&name),
+                &name,
+                first.then_some(0),
+            )
+            .map_err(|e| fail("other_add", e))?;
+        let presence = if self.delete_all_queued(product).await? {
+            Presence::Either
+        } else {
+            Presence::Present
+        };
+        self.expected.existing(&name, product, &name, presence);
+        Ok(())
+    }
+
+    fn other_delete(&mut self, product: usize, pick: usize) -> Result<(), TestCaseError> {
+        let list = self.others_view(product);
+        let Some(image) = picked(&list, pick) else {
+            return Ok(());
+        };
+        self.store
+            .other_delete(image.product_id, image.id)
+            .map_err(|e| fail("other_delete", e))?;
+        self.expected.image(&tag_of(&image.image_file))?.presence = Presence::Gone;
+        Ok(())
+    }
+
+    fn other_move(&mut self, product: usize, pick: usize, to: usize) -> Result<(), TestCaseError> {
+        let all = self.store.images(self.products[product]);
+        let movable = self.others_view(product);
+        let Some(image) = picked(&movable, pick) else {
+            return Ok(());
+        };
+        let mut order: Vec<i64> = all
+            .iter()
+            .map(|i| i.id)
+            .filter(|id| *id != image.id)
+            .collect();
+        order.insert(to % all.len(), image.id);
+        self.store
+            .other_reorder(image.product_id, &order)
+            .map_err(|e| fail("other_reorder", e))?;
+        self.expected.products[product].order = None;
+        Ok(())
+    }
+
+    fn other_set_thumbnail(&mut self, product: usize, pick: usize) -> Result<(), TestCaseError> {
+        let list = self.others_view(product);
+        let Some(image) = picked(&list, pick) else {
+            return Ok(());
+        };
+        self.store
+            .other_set_thumbnail(image.product_id, image.id)
+            .map_err(|e| fail("other_set_thumbnail", e))?;
+        self.expected.products[product].thumbnail = None;
+        Ok(())
+    }
+
+    /// Closes the engine wherever its worker is (a request in flight is dropped, as in a
+    /// crash after sending) and opens it again on the same directory.
+    async fn restart(&mut self) -> Result<(), TestCaseError> {
+        if let Some(engine) = self.engine.take() {
+            engine.close().await;
+        }
+        let remote: Arc<dyn Remote> = self.store.clone();
+        let engine = Engine::open_with(self.config.clone(), remote)
+            .await
+            .map_err(|e| fail("reopen", e))?;
+        self.engine = Some(engine);
+        Ok(())
+    }
+
+    /// The store answers again; the engine must settle with the replica equal to the store,
+    /// then every obligation of the oracle must hold.
+    async fn finish(mut self) -> Result<(), TestCaseError> {
+        self.store.clear_faults();
+        self.store.set_reachable(true);
+        let engine = self
+            .engine
+            .take()
+            .ok_or_else(|| TestCaseError::fail("no engine"))?;
+        let settled = converge(&engine, &self.store).await;
+        let outbox = engine.outbox().await.map_err(|e| fail("outbox", e))?;
+        engine.close().await;
+        let known_bug = known_bug_behind(&outbox);
+        settled.map_err(|e| TestCaseError::fail(format!("{e}{known_bug}")))?;
+        prop_assert!(
+            outbox.is_empty(),
+            "edits left in the queue: {:?}{}",
+            outbox,
+            known_bug
+        );
+        self.check_created_once()?;
+        for product in 0..PRODUCTS {
+            self.check_product(product)?;
+        }
+        drop((self.replica, self.files));
+        Ok(())
+    }
+
+    fn check_created_once(&self) -> Result<(), TestCaseError> {
+        let mut creates: BTreeMap<String, usize> = BTreeMap::new();
+        for record in self.store.created() {
+            if !record.by_other_client {
+                *creates.entry(tag_of(&record.source)).or_default() += 1;
+            }
+        }
+        for (tag, image) in &self.expected.images {
+            let count = creates.get(tag).copied().unwrap_or(0);
+            prop_assert!(count <= 1, "{tag} was created {count} times");
+            if image.added_locally && image.presence == Presence::Present {
+                prop_assert_eq!(count, 1, "{} was added locally and never deleted", tag);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_product(&self, product: usize) -> Result<(), TestCaseError> {
+        let list = self.store.images(self.products[product]);
+        let on_store: Vec<String> = list.iter().map(|i| tag_of(&i.image_file)).collect();
+        let unique: HashSet<&String> = on_store.iter().collect();
+        prop_assert_eq!(
+            unique.len(),
+            on_store.len(),
+            "an image shows twice: {:?}",
+            on_store
+        );
+        if !list.is_empty() {
+            prop_assert_eq!(list.iter().filter(|i| i.is_thumbnail).count(), 1);
+        }
+        for (tag, expected) in self
+            .expected
+            .images
+            .iter()
+            .filter(|(_, e)| e.product == product)
+        {
+            let found = list.iter().find(|i| tag_of(&i.image_file) == *tag);
+            match (expected.presence, found) {
+                (Presence::Gone, Some(_)) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{tag} was deleted but is on the store"
+                    )));
+                }
+                (Presence::Present, None) => {
+                    return Err(TestCaseError::fail(format!("{tag} was lost: {on_store:?}")));
+                }
+                (_, Some(image)) => {
+                    prop_assert!(
+                        expected.description.allows(&image.description),
+                        "{}'s description is '{}', the oracle allows {:?}",
+                        tag,
+                        image.description,
+                        expected.description
+                    );
+                }
+                _ => {}
+            }
+        }
+        let wants = &self.expected.products[product];
+        if let Some(thumbnail) = &wants.thumbnail
+            && on_store.contains(thumbnail)
+        {
+            let actual = list
+                .iter()
+                .find(|i| i.is_thumbnail)
+                .map(|i| tag_of(&i.image_file));
+            prop_assert_eq!(
+                actual.as_ref(),
+                Some(thumbnail),
+                "the local thumbnail choice was lost"
+            );
+        }
+        if let Some(order) = &wants.order {
+            let kept: Vec<&String> = order.iter().filter(|t| on_store.contains(t)).collect();
+            let shown: Vec<&String> = on_store.iter().filter(|t| order.contains(t)).collect();
+            prop_assert_eq!(kept, shown, "the local order was lost");
+        }
+        Ok(())
+    }
+}
+
+/// An edit the engine refused because the list changed under the gesture: a pull merged
+/// another client's change between the engine's read of the list and its write (the image
+/// vanished, or the move no longer names every image). Nothing was queued, as when the user's
+/// click lands on an image that has just gone; the case goes on without that edit.
+fn raced_by_a_pull(result: &Result<(), SyncError>) -> bool {
+    matches!(
+        result,
+        Err(SyncError::UnknownImage(_) | SyncError::NotAPermutation)
+    )
+}
+
+/// The explanation of a failure that a known engine bug causes, to append to its message.
+fn known_bug_behind(outbox: &[OutboxEntry]) -> &'static str {
+    let replan_bug = outbox.iter().any(|e| {
+        e.kind == EditKind::Reorder && e.failed.as_deref().is_some_and(|m| m.contains("404"))
+    });
+    if replan_bug {
+        " (ENGINE BUG: a reorder that raced another client's delete failed with 404 instead of \
+         being planned again; see a_reorder_racing_another_clients_delete_is_replanned_not_failed)"
+    } else {
+        ""
+    }
+}
+
+/// A Fisher-Yates shuffle driven by a xorshift generator seeded from the action, so that a
+/// shrunk case replays the same order.
+fn shuffled<T>(items: &mut [T], seed: u64) {
+    let mut state = seed | 1;
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = usize::try_from(state % (i as u64 + 1)).unwrap_or(0);
+        items.swap(i, j);
+    }
+}
+
+fn picked<T: Clone>(list: &[T], pick: usize) -> Option<T> {
+    (!list.is_empty()).then(|| list[pick % list.len()].clone())
+}
+
+fn tags(list: &[LocalImage]) -> Vec<String> {
+    list.iter().map(|i| tag_of(&i.image_file)).collect()
+}
+
+fn run_case(actions: &[Action], keys: bool) -> Result<(), TestCaseError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail("runtime", e))?;
+    runtime.block_on(async {
+        let mut case = Case::start(keys).await?;
+        for (step, action) in actions.iter().enumerate() {
+            case.apply(step, action).await?;
+        }
+        case.finish().await
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: CASES,
+        max_shrink_iters: 200,
+        ..ProptestConfig::default()
+    })]
+
+    /// With keys honoured: no edit lost, none applied twice, no image created twice, and the
+    /// replica equal to the store once the queue is empty.
+    #[test]
+    fn random_edits_faults_and_restarts_converge_with_keys(
+        actions in proptest::collection::vec(action(), 1..30)
+    ) {
+        run_case(&actions, true)?;
+    }
+
+    /// The same against a store that ignores keys (the engine not sending them), where a lost
+    /// create is found by looking in the list.
+    #[test]
+    fn random_edits_faults_and_restarts_converge_without_keys(
+        actions in proptest::collection::vec(action(), 1..30)
+    ) {
+        run_case(&actions, false)?;
+    }
+}
