@@ -96,7 +96,9 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             outcome = round => outcome,
         };
         shared.refresh_counts().await;
-        let wait = match outcome {
+        // A wait the store asked for (429 with a retry-after) is not cut short by new edits,
+        // refreshes or resumes: the store would only refuse again, and the quota is shared.
+        let (wait, store_asked) = match outcome {
             Ok(()) => {
                 failures = 0;
                 shared.set_status(|s| {
@@ -105,7 +107,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     s.last_sync = Some(SystemTime::now());
                 });
                 let since = last_pull.map_or(Duration::ZERO, |at| at.elapsed());
-                shared.config.pull_interval.saturating_sub(since)
+                (shared.config.pull_interval.saturating_sub(since), false)
             }
             Err(err) => {
                 failures = failures.saturating_add(1);
@@ -123,26 +125,33 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     // Reconnecting starts with a pull: the store may have changed meanwhile.
                     last_pull = None;
                 }
-                backoff(&shared.config, failures, &err)
+                match retry_after(&err) {
+                    Some(asked) => (asked, true),
+                    None => (backoff(&shared.config, failures), false),
+                }
             }
         };
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = shared.wake.notified() => {}
+            _ = shared.wake.notified(), if !store_asked => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-/// Exponential back-off with full jitter, or what a 429 asked for.
-fn backoff(config: &EngineConfig, failures: u32, err: &SyncError) -> Duration {
-    if let SyncError::Api(ApiError::Status {
-        retry_after: Some(wait),
-        ..
-    }) = err
-    {
-        return *wait;
+/// How long a 429 asked us to wait, if it said.
+fn retry_after(err: &SyncError) -> Option<Duration> {
+    match err {
+        SyncError::Api(ApiError::Status {
+            retry_after: Some(wait),
+            ..
+        }) => Some(*wait),
+        _ => None,
     }
+}
+
+/// Exponential back-off with full jitter.
+fn backoff(config: &EngineConfig, failures: u32) -> Duration {
     let exp = config
         .backoff_base
         .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
@@ -699,6 +708,24 @@ async fn send_replace_file(
 /// from the store's current values. Images the replica does not show (new on the store, or
 /// being deleted) keep their places.
 async fn send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
+    // Another client may delete an image between our list and our PUTs (404): the plan is
+    // made again from a fresh list, a few times, before the reorder counts as refused.
+    const PLANS: usize = 3;
+    for plan in 1..=PLANS {
+        match plan_and_send_reorder(shared, op).await {
+            Err(SyncError::Api(err)) if err.is_not_found() && plan < PLANS => {
+                tracing::info!(
+                    "reorder of product {}: {err}; planning again",
+                    op.product_id
+                );
+            }
+            other => return other,
+        }
+    }
+    Ok(())
+}
+
+async fn plan_and_send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
     let client = &shared.client;
     let server = client.list_all_images(op.product_id).await?;
     let local: Vec<(i64,)> = sqlx::query_as(
