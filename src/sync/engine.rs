@@ -345,6 +345,11 @@ impl Engine {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
+        // Close the database now rather than when the last handle drops: a transaction the
+        // worker was cut off in is rolled back and its locks released before this returns, so
+        // an engine opened next on the same directory does not meet them ("database is locked").
+        self.shared.replica.writer.close().await;
+        self.shared.replica.reader.close().await;
     }
 
     /// After an edit committed: tell the UI, count the queue, wake the worker.

@@ -200,6 +200,10 @@ impl MemoryStore {
         self.lock().reachable = reachable;
     }
 
+    pub fn is_reachable(&self) -> bool {
+        self.lock().reachable
+    }
+
     /// Answers to POST and PUT without the `*_url` fields, as the seed's examples of a real v2
     /// store are (SPEC §2). Lists and GETs still carry them.
     pub fn set_write_answers_carry_urls(&self, carry: bool) {

@@ -215,6 +215,13 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
             }
         };
         touched.insert(op.product_id);
+        tracing::debug!(
+            "sending edit {} (revision {}) of product {}: {:?}",
+            op.seq,
+            op.revision,
+            op.product_id,
+            op.edit
+        );
         match send(shared, &op).await {
             Ok(()) => {}
             Err(err) if is_transient(&err) => return Err(err),
@@ -309,6 +316,10 @@ async fn confirm(
 ) -> Result<(), SyncError> {
     let mut tx = shared.replica.writer.begin().await?;
     let retired = Outbox::on(&mut tx).retire(op.seq, op.revision).await?;
+    tracing::debug!(
+        "edit {} confirmed by the store (retired: {retired})",
+        op.seq
+    );
     if let (Some(image), Some(local)) = (record, op.edit.image()) {
         // Another row may already show this record (a pull saw it first): one row per record.
         let twin: Option<i64> =
@@ -707,27 +718,46 @@ async fn send_replace_file(
 /// Makes the store's order match the replica's with the planner's fewest writes, computed now
 /// from the store's current values. Images the replica does not show (new on the store, or
 /// being deleted) keep their places.
+///
+/// Another client may change the product between our list and our PUTs: delete an image (a
+/// 404), or move or delete one so that the shift rule plays out differently than planned. So
+/// the result is read back, and the plan made again from that list, a few times, before the
+/// reorder is settled: confirmed when the store shows the replica's order, refused after a 404
+/// that keeps coming back, and confirmed anyway when someone else keeps moving the images (the
+/// pull after the push then shows the store's order).
 async fn send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
-    // Another client may delete an image between our list and our PUTs (404): the plan is
-    // made again from a fresh list, a few times, before the reorder counts as refused.
     const PLANS: usize = 3;
+    let mut server = shared.client.list_all_images(op.product_id).await?;
     for plan in 1..=PLANS {
-        match plan_and_send_reorder(shared, op).await {
+        match plan_and_send_reorder(shared, op, &server).await {
+            Ok(()) => {}
             Err(SyncError::Api(err)) if err.is_not_found() && plan < PLANS => {
                 tracing::info!(
                     "reorder of product {}: {err}; planning again",
                     op.product_id
                 );
             }
-            other => return other,
+            Err(other) => return Err(other),
+        }
+        server = shared.client.list_all_images(op.product_id).await?;
+        if desired_order(shared, op, &server).await? == ids(&server) {
+            break;
         }
     }
-    Ok(())
+    confirm(shared, op, None, None).await
 }
 
-async fn plan_and_send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
-    let client = &shared.client;
-    let server = client.list_all_images(op.product_id).await?;
+fn ids(images: &[Image]) -> Vec<i64> {
+    images.iter().map(|i| i.id).collect()
+}
+
+/// The store's list with the images the replica shows put in the replica's order; images the
+/// replica does not show (new on the store, or being deleted) keep their places.
+async fn desired_order(
+    shared: &Shared,
+    op: &Queued,
+    server: &[Image],
+) -> Result<Vec<i64>, SyncError> {
     let local: Vec<(i64,)> = sqlx::query_as(
         "SELECT server_id FROM images WHERE product_id = ? AND hidden = 0
             AND server_id IS NOT NULL ORDER BY position, local_id",
@@ -740,7 +770,7 @@ async fn plan_and_send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncE
     let known: std::collections::HashSet<i64> = local.iter().copied().collect();
     let on_server: std::collections::HashSet<i64> = server.iter().map(|i| i.id).collect();
     let mut wanted = local.into_iter().filter(|id| on_server.contains(id));
-    let desired: Vec<i64> = server
+    Ok(server
         .iter()
         .map(|image| {
             if known.contains(&image.id) {
@@ -749,11 +779,23 @@ async fn plan_and_send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncE
                 image.id
             }
         })
-        .collect();
+        .collect())
+}
+
+/// One plan from `server` (the store's list now) to the replica's order, sent.
+async fn plan_and_send_reorder(
+    shared: &Shared,
+    op: &Queued,
+    server: &[Image],
+) -> Result<(), SyncError> {
+    let desired = desired_order(shared, op, server).await?;
     let current: Vec<(i64, i64)> = server.iter().map(|i| (i.id, i.sort_order)).collect();
     let plan = plan_reorder(&current, &desired).map_err(ApiError::from)?;
-    client.apply_sort_writes(op.product_id, &plan).await?;
-    confirm(shared, op, None, None).await
+    shared
+        .client
+        .apply_sort_writes(op.product_id, &plan)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
