@@ -4,6 +4,7 @@
 mod client;
 mod connect;
 mod error;
+pub mod naming;
 pub mod reorder;
 pub mod types;
 

@@ -27,6 +27,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::remote::{Remote, RemoteFuture};
+pub use crate::api::naming::slug;
 use crate::api::reorder::{SortWrite, plan_reorder};
 use crate::api::{ApiError, Image, ImageWrite, Product, Progress, UploadSource};
 use crate::imaging::{self, Variant};
@@ -895,34 +896,6 @@ fn stored_name(id: i64, source: &str, extension: &str) -> String {
     let bucket = id.wrapping_mul(37).rem_euclid(1000);
     let suffix = id.wrapping_mul(7919).rem_euclid(100_000);
     format!("{letter}/{bucket:03}/{slug}__{suffix:05}.{extension}")
-}
-
-/// The slug of a source name: its last path segment without extension, lower-cased, each run of
-/// characters outside `[a-z0-9]` turned into one `-`, trimmed of `-`, at most 64 characters.
-pub fn slug(source_name: &str) -> String {
-    let last = source_name
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(source_name);
-    let stem = match last.rfind('.') {
-        Some(dot) if dot > 0 => &last[..dot],
-        _ => last,
-    };
-    let mut slug = String::with_capacity(stem.len());
-    for c in stem.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            slug.push(c);
-        } else if !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    let trimmed: String = slug.trim_matches('-').chars().take(64).collect();
-    let trimmed = trimmed.trim_end_matches('-');
-    if trimmed.is_empty() {
-        "image".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
 }
 
 fn variant_url(variant: Variant, image_file: &str) -> String {
