@@ -69,6 +69,26 @@ pub enum UploadSource {
     Bytes { file_name: String, bytes: Bytes },
 }
 
+impl UploadSource {
+    /// The file name the store will see, and the bytes.
+    pub async fn read(&self) -> Result<(String, Bytes), ApiError> {
+        match self {
+            UploadSource::Bytes { file_name, bytes } => Ok((file_name.clone(), bytes.clone())),
+            UploadSource::Path(path) => {
+                let bytes = tokio::fs::read(path).await.map_err(|e| ApiError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "image".to_owned());
+                Ok((name, Bytes::from(bytes)))
+            }
+        }
+    }
+}
+
 /// Called with (bytes sent, total bytes) while an upload streams.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
@@ -602,20 +622,7 @@ async fn upload_form(
     fields: &ImageWrite,
     progress: Option<Progress>,
 ) -> Result<reqwest::multipart::Form, ApiError> {
-    let (file_name, bytes) = match source {
-        UploadSource::Path(path) => {
-            let bytes = tokio::fs::read(path).await.map_err(|e| ApiError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "image".to_owned());
-            (name, Bytes::from(bytes))
-        }
-        UploadSource::Bytes { file_name, bytes } => (file_name.clone(), bytes.clone()),
-    };
+    let (file_name, bytes) = source.read().await?;
     let total = bytes.len() as u64;
     const CHUNK: usize = 64 * 1024;
     let chunks: Vec<Bytes> = (0..bytes.len())

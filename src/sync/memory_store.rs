@@ -753,7 +753,7 @@ impl Remote for MemoryStore {
         progress: Option<Progress>,
     ) -> RemoteFuture<'a, Image> {
         Box::pin(async move {
-            let (file_name, bytes) = read_upload(source).await?;
+            let (file_name, bytes) = source.read().await?;
             let total = bytes.len() as u64;
             let answer = self
                 .serve(CallKind::Create, move |state, plan| {
@@ -852,23 +852,6 @@ fn uploaded_picture(file_name: &str, bytes: &[u8]) -> Result<NewPicture, ApiErro
         height: Some(probe.height),
         file_size: Some(bytes.len() as u64),
     })
-}
-
-async fn read_upload(source: &UploadSource) -> Result<(String, Bytes), ApiError> {
-    match source {
-        UploadSource::Bytes { file_name, bytes } => Ok((file_name.clone(), bytes.clone())),
-        UploadSource::Path(path) => {
-            let bytes = tokio::fs::read(path).await.map_err(|e| ApiError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok((name, Bytes::from(bytes)))
-        }
-    }
 }
 
 /// The extension a stored copy gets, from the source's name (the model decodes no URL).
