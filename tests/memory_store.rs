@@ -211,14 +211,14 @@ async fn run_script(store: &dyn Remote, product: i64) -> Vec<String> {
     let mut trace = Vec::new();
     for step in script() {
         let answer = run_step(store, product, &step).await;
-        let list = store.list_all_images(product).await.unwrap();
+        let list = store.list_all_images(product).await.unwrap().records;
         trace.push(format!("{step:?}: {}", describe_outcome(answer, &list)));
     }
     trace
 }
 
 async fn id_of(store: &dyn Remote, product: i64, name: &str) -> i64 {
-    let list = store.list_all_images(product).await.unwrap();
+    let list = store.list_all_images(product).await.unwrap().records;
     list.iter()
         .find(|i| name_of(i) == name)
         .unwrap_or_else(|| panic!("no image named {name}"))
@@ -245,7 +245,10 @@ async fn run_step(
                 description: Some(format!("about {name}")),
                 ..ImageWrite::default()
             };
-            store.create_image(product, &write, key).await.map(Some)
+            store
+                .create_image(product, &write, key)
+                .await
+                .map(|c| Some(c.image))
         }
         Step::Upload { name, seed } => {
             let source = UploadSource::Bytes {
@@ -259,7 +262,7 @@ async fn run_step(
             store
                 .upload_image(product, &source, &fields, None, None)
                 .await
-                .map(Some)
+                .map(|c| Some(c.image))
         }
         Step::Put(Put {
             name,
@@ -297,18 +300,21 @@ async fn run_step(
             store
                 .create_image(unknown_product, &write, None)
                 .await
-                .map(Some)
+                .map(|c| Some(c.image))
         }
         Step::CreateWithoutFile => store
             .create_image(product, &ImageWrite::default(), None)
             .await
-            .map(Some),
+            .map(|c| Some(c.image)),
         Step::CreateFromAbsolutePath => {
             let write = ImageWrite {
                 image_file: Some("/etc/a.jpg".into()),
                 ..ImageWrite::default()
             };
-            store.create_image(product, &write, None).await.map(Some)
+            store
+                .create_image(product, &write, None)
+                .await
+                .map(|c| Some(c.image))
         }
         Step::CreateWithOversizedKey => {
             let write = ImageWrite {
@@ -319,7 +325,7 @@ async fn run_step(
             store
                 .create_image(product, &write, Some(&key))
                 .await
-                .map(Some)
+                .map(|c| Some(c.image))
         }
         Step::Delete { name } => {
             let id = id_of(store, product, name).await;
@@ -410,7 +416,8 @@ async fn an_upload_is_measured_and_named_like_on_the_real_server() {
     let modelled = model
         .upload_image(model_product, &source, &fields, None, None)
         .await
-        .unwrap();
+        .unwrap()
+        .image;
     assert_eq!(name_of(&modelled), name_of(&real));
     assert_eq!(name_of(&real), slug("Blue Mug (front).JPG"));
     assert_eq!(
@@ -499,7 +506,14 @@ async fn faults_are_met_in_order_by_their_kind_of_call() {
     );
 
     // A list is not a create: it passes.
-    assert!(store.list_all_images(product).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_all_images(product)
+            .await
+            .unwrap()
+            .records
+            .is_empty()
+    );
     let refused = store.create_image(product, &url_write("a"), None).await;
     assert_eq!(refused.unwrap_err().status(), Some(502));
     assert!(
@@ -613,11 +627,13 @@ async fn every_write_moves_date_modified_of_what_it_touched() {
     let a = store
         .create_image(product, &url_write("a"), None)
         .await
-        .unwrap();
+        .unwrap()
+        .image;
     let b = store
         .create_image(product, &url_write("b"), None)
         .await
-        .unwrap();
+        .unwrap()
+        .image;
     let before = store.images(product);
     let to_front = ImageWrite {
         sort_order: Some(0),
@@ -646,7 +662,8 @@ async fn write_answers_may_leave_out_the_urls_as_real_stores_do() {
     let answer = store
         .create_image(product, &url_write("a"), None)
         .await
-        .unwrap();
+        .unwrap()
+        .image;
     assert!(answer.thumbnail_url.is_none());
     assert!(store.images(product)[0].thumbnail_url.is_some());
 }
@@ -658,7 +675,8 @@ async fn assets_are_served_at_the_image_urls_only() {
     let image = store
         .create_image(product, &url_write("a"), None)
         .await
-        .unwrap();
+        .unwrap()
+        .image;
     let url = image.thumbnail_url.unwrap();
     let bytes = store.fetch_asset(&url, 1 << 20).await.unwrap();
     imagedesk::imaging::probe(&bytes).unwrap();

@@ -17,7 +17,9 @@ use url::Url;
 
 use super::error::ApiError;
 use super::reorder::{self, SortWrite};
-use super::types::{Count, Image, ImageWrite, NewProduct, Page, Product};
+use super::types::{
+    Count, Created, Image, ImageWrite, Listing, NewProduct, Page, Product, UploadRoute,
+};
 
 /// How the client authenticates.
 #[derive(Clone)]
@@ -313,12 +315,46 @@ impl Client {
         write: &ImageWrite,
         idempotency_key: Option<&str>,
     ) -> Result<Image, ApiError> {
+        Ok(self.create(product_id, write, idempotency_key).await?.image)
+    }
+
+    /// [`Client::create_image`], also saying whether the store echoed the key.
+    pub async fn create(
+        &self,
+        product_id: i64,
+        write: &ImageWrite,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
         let body = serde_json::to_vec(write).map_err(|e| ApiError::Decode(e.to_string()))?;
         let url = self.url(&format!("products/{product_id}/images.json"), &[])?;
         let response = self
             .send(Method::POST, url, Payload::Json(body), idempotency_key)
             .await?;
-        decode(response).await
+        let key_echoed = key_echoed(response.headers(), idempotency_key);
+        Ok(Created {
+            image: decode(response).await?,
+            key_echoed,
+        })
+    }
+
+    /// Every product, read leniently (see [`Listing`]).
+    pub async fn read_products(&self) -> Result<Listing<Product>, ApiError> {
+        Ok(Listing::complete(self.list_all_products().await?))
+    }
+
+    /// Every image of a product, in list order, read leniently (see [`Listing`]).
+    pub async fn read_images(&self, product_id: i64) -> Result<Listing<Image>, ApiError> {
+        Ok(Listing::complete(self.list_all_images(product_id).await?))
+    }
+
+    /// How this store takes local files.
+    pub async fn upload_route(&self, _product_id: i64) -> Result<UploadRoute, ApiError> {
+        Ok(UploadRoute::V2Multipart)
+    }
+
+    /// A cheap check that the store answers.
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        self.count_store_images().await.map(|_| ())
     }
 
     /// Uploads a local file (multipart, part `image_file`), calling `progress` as bytes go out.
@@ -331,6 +367,21 @@ impl Client {
         idempotency_key: Option<&str>,
         progress: Option<Progress>,
     ) -> Result<Image, ApiError> {
+        Ok(self
+            .upload(product_id, source, fields, idempotency_key, progress)
+            .await?
+            .image)
+    }
+
+    /// [`Client::upload_image`], also saying whether the store echoed the key.
+    pub async fn upload(
+        &self,
+        product_id: i64,
+        source: &UploadSource,
+        fields: &ImageWrite,
+        idempotency_key: Option<&str>,
+        progress: Option<Progress>,
+    ) -> Result<Created, ApiError> {
         let url = self.url(&format!("products/{product_id}/images.json"), &[])?;
         let payload = Payload::Upload {
             source,
@@ -340,7 +391,11 @@ impl Client {
         let response = self
             .send(Method::POST, url, payload, idempotency_key)
             .await?;
-        decode(response).await
+        let key_echoed = key_echoed(response.headers(), idempotency_key);
+        Ok(Created {
+            image: decode(response).await?,
+            key_echoed,
+        })
     }
 
     pub async fn update_image(
@@ -562,6 +617,15 @@ impl Client {
             return Err(ApiError::from_response(status.as_u16(), retry_after, &body));
         }
     }
+}
+
+/// Whether an answer carries back the `Idempotency-Key` that was sent (SPEC §1).
+fn key_echoed(headers: &HeaderMap, sent: Option<&str>) -> bool {
+    sent.is_some_and(|key| {
+        headers
+            .get("idempotency-key")
+            .is_some_and(|echo| echo.as_bytes() == key.as_bytes())
+    })
 }
 
 fn page_query(page: Page) -> Vec<(&'static str, String)> {

@@ -11,4 +11,7 @@ pub mod types;
 pub use client::{Client, Credentials, Progress, RetryPolicy, UploadSource};
 pub use connect::{StoreAddress, connect};
 pub use error::ApiError;
-pub use types::{Count, Image, ImageWrite, NewProduct, Page, Product};
+pub use types::{
+    Count, Created, Image, ImageWrite, Listing, NewProduct, Page, Product, RecordKind,
+    UnreadableRecord, UploadRoute,
+};

@@ -15,7 +15,8 @@ pub struct Image {
     pub image_file: String,
     pub is_thumbnail: bool,
     pub sort_order: i64,
-    #[serde(default)]
+    /// A real v2 store sends `null` for an image without alt text.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub description: String,
     /// RFC 2822 with `+0000`.
     pub date_created: String,
@@ -39,12 +40,114 @@ pub struct Image {
     pub file_size: Option<u64>,
 }
 
+/// Reads `null` as the type's default: a real BigCommerce v2 store sends `null` where
+/// imagedesk's server sends an empty string.
+pub(crate) fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// What kind of record a list held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Product,
+    Image,
+}
+
+impl std::fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecordKind::Product => "product",
+            RecordKind::Image => "image",
+        })
+    }
+}
+
+/// A record of a list that could not be read even leniently (a required field missing or of
+/// the wrong type). It is skipped and reported, so one bad record never stops a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRecord {
+    pub kind: RecordKind,
+    /// The product it belongs to (for a product record, its own id), when known.
+    pub product_id: Option<i64>,
+    /// The record's own id, when it could be read.
+    pub id: Option<i64>,
+    /// The field that could not be read, as a path (`description`, `sort_order`).
+    pub field: String,
+    /// The store's value of that field, as JSON text (`null`, `"abc"`), or `missing`.
+    pub value: String,
+    /// What was expected, in words.
+    pub reason: String,
+}
+
+impl std::fmt::Display for UnreadableRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.kind, self.product_id, self.id) {
+            (RecordKind::Product, _, Some(id)) | (RecordKind::Product, Some(id), None) => {
+                write!(f, "product {id}")?
+            }
+            (RecordKind::Product, None, None) => f.write_str("a product")?,
+            (RecordKind::Image, Some(product), Some(id)) => {
+                write!(f, "image {id} of product {product}")?
+            }
+            (RecordKind::Image, Some(product), None) => write!(f, "an image of product {product}")?,
+            (RecordKind::Image, None, Some(id)) => write!(f, "image {id}")?,
+            (RecordKind::Image, None, None) => f.write_str("an image")?,
+        }
+        write!(
+            f,
+            ": field '{}' is {} ({}); the record was skipped",
+            self.field, self.value, self.reason
+        )
+    }
+}
+
+/// A list read leniently: the records that could be read, and the ones that could not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    pub records: Vec<T>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+impl<T> Listing<T> {
+    /// A listing in which every record could be read.
+    pub fn complete(records: Vec<T>) -> Self {
+        Listing {
+            records,
+            unreadable: Vec::new(),
+        }
+    }
+}
+
+/// The answer to a create: the new record, and whether the store echoed the
+/// `Idempotency-Key` (SPEC §1: only a store that echoes keys may be sent a create again with
+/// the same key; for any other, the client must look for the record first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub image: Image,
+    pub key_echoed: bool,
+}
+
+/// How a store takes a local file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadRoute {
+    /// multipart on the v2 images endpoint (imagedesk's own server).
+    V2Multipart,
+    /// The v3 catalog endpoint beside the v2 base (a real BigCommerce store).
+    V3,
+    /// Neither: the store takes pictures only as URLs (or import paths).
+    Unsupported,
+}
+
 /// A product (imagedesk extension, minimal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Product {
     pub id: i64,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub sku: String,
     pub date_created: String,
 }

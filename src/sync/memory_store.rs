@@ -29,7 +29,9 @@ use bytes::Bytes;
 use super::remote::{Remote, RemoteFuture};
 pub use crate::api::naming::slug;
 use crate::api::reorder::{SortWrite, plan_reorder};
-use crate::api::{ApiError, Image, ImageWrite, Product, Progress, UploadSource};
+use crate::api::{
+    ApiError, Created, Image, ImageWrite, Listing, Product, Progress, UploadRoute, UploadSource,
+};
 use crate::imaging::{self, Variant};
 
 /// Where the model's pictures live: the base of every `*_url` it hands out.
@@ -55,6 +57,10 @@ pub enum CallKind {
     DeleteAll,
     CountImages,
     FetchAsset,
+    /// The engine's cheap "are you there" request.
+    Probe,
+    /// Finding out how the store takes local files.
+    UploadRoute,
 }
 
 /// One scripted misbehaviour of the store or the network, for one call.
@@ -708,16 +714,18 @@ impl State {
 }
 
 impl Remote for MemoryStore {
-    fn list_all_products(&self) -> RemoteFuture<'_, Vec<Product>> {
+    fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>> {
         Box::pin(self.serve(CallKind::ListProducts, |state, _| {
-            Ok(state.products.values().cloned().collect())
+            Ok(Listing::complete(
+                state.products.values().cloned().collect(),
+            ))
         }))
     }
 
-    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Vec<Image>> {
+    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {
         Box::pin(self.serve(CallKind::ListImages, move |state, _| {
             state.require_product(product_id)?;
-            Ok(state.list(product_id))
+            Ok(Listing::complete(state.list(product_id)))
         }))
     }
 
@@ -732,7 +740,7 @@ impl Remote for MemoryStore {
         product_id: i64,
         write: &'a ImageWrite,
         idempotency_key: Option<&'a str>,
-    ) -> RemoteFuture<'a, Image> {
+    ) -> RemoteFuture<'a, Created> {
         Box::pin(self.serve(CallKind::Create, move |state, plan| {
             let picture = match write.image_file.as_deref() {
                 Some(reference) => reference_picture(reference),
@@ -740,7 +748,10 @@ impl Remote for MemoryStore {
             };
             let key = idempotency_key.map(|k| (k, !plan.ignore_key));
             let image = state.create(product_id, write, picture, key, false)?;
-            Ok(state.write_answer(image))
+            Ok(Created {
+                image: state.write_answer(image),
+                key_echoed: idempotency_key.is_some() && !plan.ignore_key,
+            })
         }))
     }
 
@@ -751,7 +762,7 @@ impl Remote for MemoryStore {
         fields: &'a ImageWrite,
         idempotency_key: Option<&'a str>,
         progress: Option<Progress>,
-    ) -> RemoteFuture<'a, Image> {
+    ) -> RemoteFuture<'a, Created> {
         Box::pin(async move {
             let (file_name, bytes) = source.read().await?;
             let total = bytes.len() as u64;
@@ -760,7 +771,10 @@ impl Remote for MemoryStore {
                     let picture = uploaded_picture(&file_name, &bytes);
                     let key = idempotency_key.map(|k| (k, !plan.ignore_key));
                     let image = state.create(product_id, fields, picture, key, false)?;
-                    Ok(state.write_answer(image))
+                    Ok(Created {
+                        image: state.write_answer(image),
+                        key_echoed: idempotency_key.is_some() && !plan.ignore_key,
+                    })
                 })
                 .await;
             if let Some(progress) = progress {
@@ -780,6 +794,17 @@ impl Remote for MemoryStore {
             let image = state.update(product_id, image_id, write)?;
             Ok(state.write_answer(image))
         }))
+    }
+
+    fn upload_route(&self, product_id: i64) -> RemoteFuture<'_, UploadRoute> {
+        Box::pin(self.serve(CallKind::UploadRoute, move |state, _| {
+            state.require_product(product_id)?;
+            Ok(UploadRoute::V2Multipart)
+        }))
+    }
+
+    fn probe(&self) -> RemoteFuture<'_, ()> {
+        Box::pin(self.serve(CallKind::Probe, |_, _| Ok(())))
     }
 
     fn delete_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, ()> {

@@ -12,30 +12,35 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use crate::api::reorder::SortWrite;
-use crate::api::{ApiError, Client, Image, ImageWrite, Product, Progress, UploadSource};
+use crate::api::{
+    ApiError, Client, Created, Image, ImageWrite, Listing, Product, Progress, UploadRoute,
+    UploadSource,
+};
 
 /// What a [`Remote`] call returns: a boxed future, so that the trait can be used as `dyn`.
 pub type RemoteFuture<'a, T> = BoxFuture<'a, Result<T, ApiError>>;
 
 /// The store's Product Images API, as far as the engine uses it.
 pub trait Remote: Send + Sync + 'static {
-    /// Every product, all pages.
-    fn list_all_products(&self) -> RemoteFuture<'_, Vec<Product>>;
+    /// Every product, all pages. Records that cannot be read are skipped and listed.
+    fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>>;
 
-    /// Every image of a product, all pages, in the store's display order.
-    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Vec<Image>>;
+    /// Every image of a product, all pages, in the store's display order. Records that cannot
+    /// be read are skipped and listed.
+    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>>;
 
     fn get_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, Image>;
 
-    /// Creates an image from a URL (`write.image_file`). The store may ignore the key.
+    /// Creates an image from a URL (`write.image_file`). The store may ignore the key; the
+    /// answer says whether it echoed it.
     fn create_image<'a>(
         &'a self,
         product_id: i64,
         write: &'a ImageWrite,
         idempotency_key: Option<&'a str>,
-    ) -> RemoteFuture<'a, Image>;
+    ) -> RemoteFuture<'a, Created>;
 
-    /// Creates an image from a local file's bytes.
+    /// Creates an image from a local file's bytes, by the store's [`UploadRoute`].
     fn upload_image<'a>(
         &'a self,
         product_id: i64,
@@ -43,7 +48,15 @@ pub trait Remote: Send + Sync + 'static {
         fields: &'a ImageWrite,
         idempotency_key: Option<&'a str>,
         progress: Option<Progress>,
-    ) -> RemoteFuture<'a, Image>;
+    ) -> RemoteFuture<'a, Created>;
+
+    /// How the store takes local files, found out once (by requests that create nothing, on
+    /// `product_id`, which must exist) and remembered.
+    fn upload_route(&self, product_id: i64) -> RemoteFuture<'_, UploadRoute>;
+
+    /// A cheap check that the store answers at all, spending as little of its request quota
+    /// as possible: used to notice quickly that it went away or came back.
+    fn probe(&self) -> RemoteFuture<'_, ()>;
 
     fn update_image<'a>(
         &'a self,
@@ -85,12 +98,12 @@ pub trait Remote: Send + Sync + 'static {
 }
 
 impl Remote for Client {
-    fn list_all_products(&self) -> RemoteFuture<'_, Vec<Product>> {
-        Box::pin(Client::list_all_products(self))
+    fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>> {
+        Box::pin(Client::read_products(self))
     }
 
-    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Vec<Image>> {
-        Box::pin(Client::list_all_images(self, product_id))
+    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {
+        Box::pin(Client::read_images(self, product_id))
     }
 
     fn get_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, Image> {
@@ -102,13 +115,8 @@ impl Remote for Client {
         product_id: i64,
         write: &'a ImageWrite,
         idempotency_key: Option<&'a str>,
-    ) -> RemoteFuture<'a, Image> {
-        Box::pin(Client::create_image(
-            self,
-            product_id,
-            write,
-            idempotency_key,
-        ))
+    ) -> RemoteFuture<'a, Created> {
+        Box::pin(Client::create(self, product_id, write, idempotency_key))
     }
 
     fn upload_image<'a>(
@@ -118,8 +126,8 @@ impl Remote for Client {
         fields: &'a ImageWrite,
         idempotency_key: Option<&'a str>,
         progress: Option<Progress>,
-    ) -> RemoteFuture<'a, Image> {
-        Box::pin(Client::upload_image(
+    ) -> RemoteFuture<'a, Created> {
+        Box::pin(Client::upload(
             self,
             product_id,
             source,
@@ -136,6 +144,14 @@ impl Remote for Client {
         write: &'a ImageWrite,
     ) -> RemoteFuture<'a, Image> {
         Box::pin(Client::update_image(self, product_id, image_id, write))
+    }
+
+    fn upload_route(&self, product_id: i64) -> RemoteFuture<'_, UploadRoute> {
+        Box::pin(Client::upload_route(self, product_id))
+    }
+
+    fn probe(&self) -> RemoteFuture<'_, ()> {
+        Box::pin(Client::probe(self))
     }
 
     fn delete_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, ()> {

@@ -165,7 +165,7 @@ fn is_transient(err: &SyncError) -> bool {
 }
 
 async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
-    let products = shared.client.list_all_products().await?;
+    let products = shared.client.list_all_products().await?.records;
     if merge::merge_products(&shared.replica, &products).await? {
         shared.emit(Event::ProductsChanged);
     }
@@ -178,7 +178,7 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
 pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
     let images = match shared.client.list_all_images(product_id).await {
         Err(err) if err.is_not_found() => return Ok(()),
-        other => other?,
+        other => other?.records,
     };
     let report = merge::merge_images(&shared.replica, product_id, &images).await?;
     remove_blobs(&shared.replica, &report.unused_blobs);
@@ -508,7 +508,7 @@ async fn find_landed(
             tokio::time::sleep(Duration::from_millis(left.unsigned_abs())).await;
         }
     }
-    let images = shared.client.list_all_images(product_id).await?;
+    let images = shared.client.list_all_images(product_id).await?.records;
     let claimed: Vec<(i64,)> =
         sqlx::query_as("SELECT server_id FROM images WHERE server_id IS NOT NULL")
             .fetch_all(&shared.replica.writer)
@@ -557,7 +557,11 @@ async fn upload(
                 image_file: Some(url.clone()),
                 ..write
             };
-            Ok(shared.client.create_image(product_id, &write, key).await?)
+            Ok(shared
+                .client
+                .create_image(product_id, &write, key)
+                .await?
+                .image)
         }
         Source::File { blob, file_name } => {
             // Sent under the user's file name (stores name the stored file after it), which is
@@ -581,7 +585,8 @@ async fn upload(
             Ok(shared
                 .client
                 .upload_image(product_id, &source, &write, key, Some(progress))
-                .await?)
+                .await?
+                .image)
         }
     }
 }
@@ -727,7 +732,7 @@ async fn send_replace_file(
 /// pull after the push then shows the store's order).
 async fn send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
     const PLANS: usize = 3;
-    let mut server = shared.client.list_all_images(op.product_id).await?;
+    let mut server = shared.client.list_all_images(op.product_id).await?.records;
     for plan in 1..=PLANS {
         match plan_and_send_reorder(shared, op, &server).await {
             Ok(()) => {}
@@ -739,7 +744,7 @@ async fn send_reorder(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
             }
             Err(other) => return Err(other),
         }
-        server = shared.client.list_all_images(op.product_id).await?;
+        server = shared.client.list_all_images(op.product_id).await?.records;
         if desired_order(shared, op, &server).await? == ids(&server) {
             break;
         }
