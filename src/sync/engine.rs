@@ -64,11 +64,16 @@ impl Engine {
         });
         shared.refresh_counts().await;
         let cancel = CancellationToken::new();
-        let worker = tokio::spawn(worker::run(shared.clone(), cancel.clone()));
+        let worker = if shared.config.offline {
+            shared.set_status(|s| s.connection = super::Connection::Offline);
+            None
+        } else {
+            Some(tokio::spawn(worker::run(shared.clone(), cancel.clone())))
+        };
         Ok(Engine {
             shared,
             cancel,
-            worker: std::sync::Mutex::new(Some(worker)),
+            worker: std::sync::Mutex::new(worker),
         })
     }
 
@@ -330,6 +335,32 @@ impl Engine {
         self.shared.paused.store(false, Ordering::SeqCst);
         self.shared.set_status(|s| s.paused = false);
         self.shared.wake.notify_one();
+    }
+
+    /// Tries the store again at once, cutting short the back-off after a failure ("Retry
+    /// now"). A wait the store asked for (429 with a retry-after) is still honoured.
+    pub fn retry_now(&self) {
+        self.refresh();
+    }
+
+    /// Pulls one product's images into the replica now, and waits for it (scripts that name a
+    /// product the replica may not know yet).
+    pub async fn pull_product(&self, product_id: i64) -> Result<(), SyncError> {
+        worker::pull_product(&self.shared, product_id).await
+    }
+
+    /// How the store takes local files (asked once, on an existing product, then
+    /// remembered), so the app can say before the user picks files that it cannot.
+    pub async fn upload_route(
+        &self,
+        product_id: i64,
+    ) -> Result<crate::api::UploadRoute, SyncError> {
+        Ok(self.shared.client.upload_route(product_id).await?)
+    }
+
+    /// Records the last pulls could not read (skipped; see [`Event::RecordsUnreadable`]).
+    pub fn unreadable(&self) -> Vec<crate::api::UnreadableRecord> {
+        Vec::new()
     }
 
     /// Pulls the whole store now (and retries at once if it was unreachable).

@@ -45,6 +45,8 @@ pub use model::{
 pub use open::{StoreAddress, open_store};
 pub use remote::{Remote, RemoteFuture};
 
+pub use crate::api::{UnreadableRecord, UploadRoute};
+
 use crate::api::ApiError;
 use crate::imaging::ImagingError;
 
@@ -68,6 +70,9 @@ pub struct EngineConfig {
     pub unkeyed_landing_window: Duration,
     /// Start without sending edits until [`Engine::resume`].
     pub start_paused: bool,
+    /// Never contact the store: edits are only queued (`imagedesk … --offline`), for a later
+    /// engine to send.
+    pub offline: bool,
 }
 
 impl EngineConfig {
@@ -82,6 +87,7 @@ impl EngineConfig {
             send_idempotency_keys: true,
             unkeyed_landing_window: Duration::from_secs(30),
             start_paused: false,
+            offline: false,
         }
     }
 

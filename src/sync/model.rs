@@ -206,6 +206,13 @@ pub enum Event {
         product_id: i64,
         reason: String,
     },
+    /// Records of the store that could not be read even leniently were skipped by a pull
+    /// (the rest of it went on). `product_id` is the product whose images were read, `None`
+    /// for the product list.
+    RecordsUnreadable {
+        product_id: Option<i64>,
+        records: Vec<crate::api::UnreadableRecord>,
+    },
     /// Bytes of an upload sent so far.
     UploadProgress {
         image: ImageId,

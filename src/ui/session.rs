@@ -266,6 +266,16 @@ impl StoreSession {
                      ({reason}); it will not be sent."
                 ));
             }
+            Event::RecordsUnreadable { records, .. } => {
+                let first = records.first().map(ToString::to_string).unwrap_or_default();
+                return Some(match records.len() {
+                    0 => return None,
+                    1 => format!("The store sent a record imagedesk cannot read: {first}."),
+                    n => format!(
+                        "The store sent {n} records imagedesk cannot read; the first: {first}."
+                    ),
+                });
+            }
             Event::UploadProgress { image, sent, total } => {
                 self.uploads.insert(image, (sent, total));
             }
