@@ -217,6 +217,7 @@ pub fn parse_json_write(body: &[u8]) -> ApiResult<WriteFields> {
 fn unknown_field(name: &str) -> ApiError {
     ApiError::bad_request(format!("The field '{name}' is not a field of an image."))
         .with_reason(format!("unknown field '{name}'"))
+        .with_field(name)
 }
 
 fn sort_order_from_json(value: &Value) -> ApiResult<i64> {

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::{FromRow, Row as _, SqliteConnection};
 
+use super::compat::ListOrder;
 use crate::api::types::{Image, Product};
 use crate::imaging::Variant;
 
@@ -232,18 +233,23 @@ pub async fn insert_product(
     .await
 }
 
-/// A product's images in list order: (`sort_order`, `id`).
+/// A product's images in list order: (`sort_order`, `id`), or `id` as a BigCommerce v2 store.
 pub async fn list_images(
     conn: &mut SqliteConnection,
     product_id: i64,
     window: Option<Window>,
+    order: ListOrder,
 ) -> sqlx::Result<Vec<ImageRow>> {
     let window = window.unwrap_or(Window {
         offset: 0,
         limit: -1,
     });
+    let order_by = match order {
+        ListOrder::SortOrder => "sort_order, id",
+        ListOrder::Id => "id",
+    };
     sqlx::query_as(&format!(
-        "{} WHERE product_id = ? ORDER BY sort_order, id LIMIT ? OFFSET ?",
+        "{} WHERE product_id = ? ORDER BY {order_by} LIMIT ? OFFSET ?",
         *SELECT_IMAGES
     ))
     .bind(product_id)
@@ -424,9 +430,10 @@ pub async fn delete_images(
     conn: &mut SqliteConnection,
     product_id: i64,
     window: Option<Window>,
+    order: ListOrder,
     now: i64,
 ) -> sqlx::Result<Vec<String>> {
-    let doomed = list_images(conn, product_id, window).await?;
+    let doomed = list_images(conn, product_id, window, order).await?;
     for row in &doomed {
         sqlx::query("DELETE FROM images WHERE id = ?")
             .bind(row.id)
