@@ -24,9 +24,9 @@ use super::idempotency::{self, IDEMPOTENT_REPLAYED};
 use super::input::{self, BodyKind, ImageSource, WriteFields};
 use super::list_cache::ListKey;
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
-use super::repo::{self, ImageRow, ProductRow, StoredFile};
+use super::repo::{self, ImageRow, ProductFilter, ProductRow, StoreProduct, StoredFile};
 use super::state::AppState;
-use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct, Product};
+use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
 type Shared = State<Arc<AppState>>;
@@ -111,12 +111,14 @@ fn to_json_string<T: serde::Serialize>(value: &T) -> ApiResult<String> {
 // ---------------------------------------------------------------------------------------------
 // Products (imagedesk extension)
 
-/// List products, optionally filtered by name.
+/// List products in id order, optionally only those whose name contains a text or that were
+/// written since a date.
 #[utoipa::path(get, path = "/products", tag = "products",
     params(("page" = Option<u32>, Query, description = "Page, from 1"),
            ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)"),
-           ("name" = Option<String>, Query, description = "Case-insensitive substring of the name")),
-    responses((status = 200, body = [Product]),
+           ("name" = Option<String>, Query, description = "Case-insensitive substring of the name"),
+           ("min_date_modified" = Option<String>, Query, description = "Only products whose date_modified is at or after this date (RFC 2822 or ISO 8601)")),
+    responses((status = 200, body = [StoreProduct]),
               (status = 204, description = "No product on this page (--compat bc-v2 only)"),
               (status = 400, body = [ErrorEntry])))]
 pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> ApiResult<Response> {
@@ -127,22 +129,26 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         .find(|(k, _)| k == "name")
         .map(|(_, v)| v.as_str())
         .filter(|v| !v.is_empty());
+    let filter = ProductFilter {
+        name,
+        min_date_modified: input::min_date_modified(&pairs)?,
+    };
     let rows = repo::list_products(
         &mut *state.db.reader.acquire().await?,
-        name,
+        filter,
         paging.window(),
     )
     .await?;
     if rows.is_empty() && state.config.compat.empty_list_is_no_content() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let products: Vec<Product> = rows.into_iter().map(ProductRow::into_wire).collect();
+    let products: Vec<StoreProduct> = rows.into_iter().map(ProductRow::into_wire).collect();
     Ok(Json(products).into_response())
 }
 
 /// Create a product.
 #[utoipa::path(post, path = "/products", tag = "products", request_body = NewProduct,
-    responses((status = 201, body = Product), (status = 400, body = [ErrorEntry]),
+    responses((status = 201, body = StoreProduct), (status = 400, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
 pub async fn create_product(
     State(state): Shared,
@@ -180,11 +186,11 @@ pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
 /// Get one product.
 #[utoipa::path(get, path = "/products/{product_id}", tag = "products",
     params(("product_id" = i64, Path, description = "Product id")),
-    responses((status = 200, body = Product), (status = 404, body = [ErrorEntry])))]
+    responses((status = 200, body = StoreProduct), (status = 404, body = [ErrorEntry])))]
 pub async fn get_product(
     State(state): Shared,
     ProductId(id): ProductId,
-) -> ApiResult<Json<Product>> {
+) -> ApiResult<Json<StoreProduct>> {
     let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
