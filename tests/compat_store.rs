@@ -234,6 +234,12 @@ async fn bc_v2_lists_in_id_order_with_204_for_nothing_and_null_descriptions() {
     assert_eq!((status, body.len()), (204, 0), "a page past the end is 204");
     let (status, body) = get(&store, "/api/v2/products?page=2").await;
     assert_eq!((status, body.len()), (204, 0), "products too");
+    let (status, body) = get(&store, "/api/v2/products?min_date_modified=2100-01-01").await;
+    assert_eq!(
+        (status, body.len()),
+        (204, 0),
+        "a filter that keeps nothing"
+    );
     let (status, _) = get(&store, "/api/v2/products").await;
     assert_eq!(status, 200);
 }
