@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -105,12 +105,13 @@ pub async fn inject(State(state): State<Arc<AppState>>, request: Request, next: 
     else {
         return next.run(request).await;
     };
-    tracing::debug!(
-        kind = ?fault,
-        method = %request.method(),
-        path = %request.uri().path(),
-        "injecting a fault"
-    );
+    // Inside `nest` the URI has lost its `/api/v2` or `/api/v3`; the log names the full path.
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path(), |uri| uri.path())
+        .to_owned();
+    tracing::debug!(kind = ?fault, method = %request.method(), path, "injecting a fault");
     if fault.after_commit() {
         // The whole answer is built (handlers render their bodies before returning), so the
         // write has committed when this returns; the answer is then thrown away.
