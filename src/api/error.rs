@@ -27,6 +27,9 @@ pub enum ApiError {
         expected: Vec<i64>,
         actual: Vec<i64>,
     },
+    /// The store takes pictures only as URLs: neither multipart on v2 nor the v3 endpoint.
+    #[error("this store does not take uploaded files (only picture URLs); add the picture by URL")]
+    UploadsUnsupported,
     #[error(transparent)]
     Plan(#[from] super::reorder::PlanError),
 }
