@@ -168,7 +168,9 @@ impl Pacer {
                     self.max_spacing,
                 );
                 if budget.left == 0 {
+                    // Every request waits for the reset, not only this one: a pause.
                     start += spacing;
+                    state.paused_until = Some(start.min(now + self.max_wait));
                     state.budget = None;
                     state.next_slot = None;
                 } else if !spacing.is_zero() {
@@ -214,9 +216,7 @@ impl Pacer {
 
     /// An answer that was not a 429: the store is taking requests again.
     pub fn accepted(&self) {
-        if self.enabled {
-            self.state().refusals = 0;
-        }
+        self.state().refusals = 0;
     }
 
     /// A 429: pauses every request of this client for `asked` (the store's wait), or for an
@@ -321,6 +321,9 @@ mod tests {
         pacer.observe(&headers(10, 0, 3_000));
         let wait = pacer.reserve(Instant::now());
         assert!(wait >= 2 * SECOND && wait <= 4 * SECOND, "{wait:?}");
+        // A parallel request waits for the reset too.
+        let other = pacer.reserve(Instant::now());
+        assert!(other >= 2 * SECOND, "{other:?}");
 
         let pacer = Pacer::new(true, 5 * SECOND, 60 * SECOND);
         assert_eq!(pacer.refused(Some(7 * SECOND), SECOND), 7 * SECOND);
