@@ -329,6 +329,62 @@ async fn a_v2_upload_refused_with_415_is_sent_to_v3() {
 }
 
 #[tokio::test]
+async fn an_upload_finds_the_route_itself_without_a_probe() {
+    tokio::time::timeout(LIMIT, async {
+        // No route asked first: the upload tries v2, is refused with 415 (nothing created),
+        // and goes to v3; the route is then known. No probe request is spent.
+        let source = UploadSource::Bytes {
+            file_name: "front.jpg".into(),
+            bytes: small_jpeg(4).into(),
+        };
+        let seen = Seen::default();
+        let first = client(&serve(real_store_uploads(seen.clone(), true)).await, |_| {});
+        let created = first
+            .upload(7, &source, &ImageWrite::default(), Some("k7"), None)
+            .await
+            .unwrap();
+        assert_eq!(created.image.id, 42);
+        assert_eq!(
+            seen.lines(),
+            [
+                "POST /api/v2/products/7/images.json key=k7 file",
+                "POST /api/v3/catalog/products/7/images key=k7 file",
+            ]
+        );
+        assert_eq!(first.upload_route(7).await.unwrap(), UploadRoute::V3);
+        assert_eq!(
+            seen.lines().len(),
+            2,
+            "the route was learnt from the upload"
+        );
+
+        // A store without v3: the plain refusal, learnt for next time.
+        let seen = Seen::default();
+        let client = client(
+            &serve(real_store_uploads(seen.clone(), false)).await,
+            |_| {},
+        );
+        let err = client
+            .upload(7, &source, &ImageWrite::default(), None, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
+        assert_eq!(
+            client.upload_route(7).await.unwrap(),
+            UploadRoute::Unsupported
+        );
+        // (The stub records only the routes it has; its v3 is a plain 404.)
+        assert_eq!(
+            seen.lines(),
+            ["POST /api/v2/products/7/images.json file"],
+            "no probe, before or after"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn a_store_that_takes_no_files_says_so_plainly() {
     tokio::time::timeout(LIMIT, async {
         let seen = Seen::default();
@@ -763,6 +819,18 @@ async fn uploads_go_through_v3_on_bc_v2_and_v2_on_imagedesk() {
                 UploadRoute::V3 => assert_eq!(v3_uploads, 1, "{route:?}"),
                 _ => assert_eq!(v3_uploads, 0, "{route:?}"),
             }
+            // A fresh client that uploads without asking the route lands exactly one image.
+            let fresh = common::client_for(&store.server.api_url());
+            let again = fresh
+                .upload(product, &source, &fields, Some("up-2"), None)
+                .await
+                .unwrap();
+            assert_eq!(fresh.upload_route(product).await.unwrap(), route);
+            let listed = client.read_images(product).await.unwrap().records;
+            assert_eq!(
+                listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+                [created.image.id, again.image.id]
+            );
         }
     })
     .await
