@@ -107,7 +107,7 @@ impl UploadSource {
 /// Called with (bytes sent, total bytes) while an upload streams.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
-/// A client of one store. Clones share the connection pool, the request budget ([`Pacer`])
+/// A client of one store. Clones share the connection pool, the request budget (`pacing::Pacer`)
 /// and what was learnt about how the store takes files, so the engine's pulls and pushes and the
 /// app's picture fetches count against one quota.
 #[derive(Clone)]
