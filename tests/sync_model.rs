@@ -897,6 +897,44 @@ async fn the_status_follows_the_store_within_seconds() {
     engine.close().await;
 }
 
+/// A 5xx is the store answering: the edit waits and the status says why, but the engine does
+/// not show itself offline.
+#[tokio::test]
+async fn a_5xx_round_keeps_the_store_online_with_its_error() {
+    let (store, product) = seeded_store(1);
+    let replica = tempfile::tempdir().unwrap();
+    let mut config = quick_config(replica.path());
+    config.backoff_base = Duration::from_millis(300);
+    config.backoff_max = Duration::from_millis(300);
+    let engine = open(config, &store).await;
+    settle(&engine).await;
+    let mut status = engine.watch_status();
+    store.inject(CallKind::Update, Fault::ServerError(503));
+    let image = engine.images(product).await.unwrap()[0].id;
+    engine.describe(image, "after a 503").await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            status.changed().await.unwrap();
+            let now = status.borrow_and_update().clone();
+            if now.last_error.is_some() {
+                return now;
+            }
+        }
+    })
+    .await
+    .expect("the 503 never showed in the status");
+    assert_eq!(seen.connection, Connection::Online, "{seen:?}");
+    assert!(
+        seen.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("503")),
+        "{seen:?}"
+    );
+    settle(&engine).await;
+    assert_eq!(store.images(product)[0].description, "after a 503");
+    engine.close().await;
+}
+
 /// "Retry now" ends a back-off at once, whatever is left of it.
 #[tokio::test]
 async fn retry_now_ends_the_back_off_at_once() {
