@@ -1,0 +1,493 @@
+//! The store commands (`imagedesk add`, `describe`, `thumbnail`, `reorder`, `delete`, `sync`):
+//! the real binary against a real server on loopback, checking what the store holds and the
+//! exit statuses scripts rely on (0 done, 1 refused, 2 bad usage, 3 unreachable).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use common::*;
+use imagedesk::api::{ImageWrite, NewProduct};
+
+/// How long one command may take before the test fails rather than hangs.
+const COMMAND_LIMIT: Duration = Duration::from_secs(90);
+
+/// A data directory of its own (never the user's) and a replica directory.
+struct Cli {
+    data: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli {
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn replica(&self) -> PathBuf {
+        self.data.path().join("replica")
+    }
+
+    /// Runs `imagedesk ARGS` with this data directory and the test token.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .args(args)
+            .env("IMAGEDESK_DATA_DIR", self.data.path())
+            .env("IMAGEDESK_TOKEN", TOKEN)
+            .env_remove("IMAGEDESK_API")
+            .env("IMAGEDESK_LOG", "warn")
+            .kill_on_drop(true);
+        tokio::time::timeout(COMMAND_LIMIT, command.output())
+            .await
+            .unwrap_or_else(|_| panic!("imagedesk {args:?} did not finish in time"))
+            .unwrap()
+    }
+
+    /// Runs a store command on `api` with this test's replica.
+    async fn on(&self, api: &str, args: &[&str]) -> Output {
+        let replica = self.replica();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--api", api, "--replica-dir", replica.to_str().unwrap()]);
+        self.run(&all).await
+    }
+}
+
+/// The binary under test. `IMAGEDESK_BIN` may name cargo's hashed copy in `deps/`: where
+/// several checkouts share one build directory, the uplifted `target/debug/imagedesk` is
+/// whichever checkout linked last.
+fn binary() -> PathBuf {
+    std::env::var_os("IMAGEDESK_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_imagedesk")),
+        PathBuf::from,
+    )
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A product with `n` images (made from pictures in the import directory), and their ids.
+async fn product_with_images(store: &TestStore, sku: &str, n: u64) -> (i64, Vec<i64>) {
+    let product = store
+        .client
+        .create_product(&NewProduct {
+            name: format!("Product {sku}"),
+            sku: sku.into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let path = store.import_jpeg(&format!("{sku}-{i}.jpg"), i + 1);
+        let write = ImageWrite {
+            image_file: Some(path),
+            description: Some(format!("picture {i}")),
+            ..ImageWrite::default()
+        };
+        ids.push(
+            store
+                .client
+                .create_image(product, &write, None)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    (product, ids)
+}
+
+async fn order(store: &TestStore, product: i64) -> Vec<i64> {
+    store
+        .client
+        .list_all_images(product)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect()
+}
+
+/// Requests the server answered on `/api/…`, from its metrics.
+async fn api_requests(store: &TestStore) -> u64 {
+    let metrics = reqwest::get(store.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("imagedesk_http_requests_total{") && l.contains("route=\"/api"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn jpeg_file(dir: &Path, name: &str, seed: u64) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, small_jpeg(seed)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_thumbnail_reorder_delete_reach_the_store() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "MUG", 4).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+    let id = |i: usize| ids[i].to_string();
+
+    let out = cli
+        .on(&api, &["describe", "sku:MUG", &id(1), "Red mug, side"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("sent: description"), "{}", text(&out));
+    let image = store.client.get_image(product, ids[1]).await.unwrap();
+    assert_eq!(image.description, "Red mug, side");
+
+    let out = cli.on(&api, &["thumbnail", &p, &id(2)]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        store
+            .client
+            .get_image(product, ids[2])
+            .await
+            .unwrap()
+            .is_thumbnail
+    );
+
+    let list = format!("{},{}", ids[3], ids[1]);
+    let out = cli.on(&api, &["reorder", &p, &list]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        order(&store, product).await,
+        vec![ids[3], ids[1], ids[0], ids[2]],
+        "the listed first, the rest in their order"
+    );
+
+    let out = cli.on(&api, &["delete", &p, &id(0), &id(3)]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(order(&store, product).await, vec![ids[1], ids[2]]);
+
+    let out = cli.on(&api, &["delete", "sku:MUG", "--all"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(order(&store, product).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_files_in_order_with_description_thumbnail_and_position() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, existing) = product_with_images(&store, "CUP", 2).await;
+    let files = tempfile::tempdir().unwrap();
+    let a = jpeg_file(files.path(), "alpha.jpg", 11);
+    let b = jpeg_file(files.path(), "beta.jpg", 12);
+    let c = jpeg_file(files.path(), "gamma.jpg", 13);
+    let cli = Cli::new();
+    let p = product.to_string();
+    let out = cli
+        .on(
+            &api,
+            &[
+                "add",
+                &p,
+                &a,
+                &b,
+                &c,
+                "--description",
+                "new",
+                "--thumbnail",
+                "--position",
+                "2",
+            ],
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let images = store.client.list_all_images(product).await.unwrap();
+    assert_eq!(images.len(), 5);
+    assert_eq!(images[0].id, existing[0]);
+    assert_eq!(images[4].id, existing[1]);
+    let added = &images[1..4];
+    for (image, name) in added.iter().zip(["alpha", "beta", "gamma"]) {
+        assert!(image.image_file.contains(name), "{}", image.image_file);
+        assert_eq!(image.description, "new");
+    }
+    assert!(added[0].is_thumbnail, "the first added is the thumbnail");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("image {}: {a}", added[0].id)),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "VASE", 2).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+    let img = ids[0].to_string();
+
+    // Online once, so that the replica knows the product.
+    let out = cli.on(&api, &["describe", &p, &img, "first"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+
+    let before = api_requests(&store).await;
+    let out = cli
+        .on(&api, &["describe", &p, &img, "queued offline", "--offline"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("queued: description"), "{}", text(&out));
+    assert_eq!(
+        api_requests(&store).await,
+        before,
+        "--offline does not contact the store"
+    );
+    assert_eq!(
+        store
+            .client
+            .get_image(product, ids[0])
+            .await
+            .unwrap()
+            .description,
+        "first"
+    );
+
+    // The store goes away: sync keeps the edit and says so with status 3.
+    let stopped = store.stop().await;
+    let out = cli.on(&api, &["sync", "--timeout", "3"]).await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(
+        text(&out).contains("1 edits wait in the queue"),
+        "{}",
+        text(&out)
+    );
+
+    // Back on the same address: sync sends it.
+    let store = stopped.start().await;
+    let out = cli.on(&api, &["sync", "--timeout", "30"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        store
+            .client
+            .get_image(product, ids[0])
+            .await
+            .unwrap()
+            .description,
+        "queued offline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_against_a_closed_port_exits_3_not_0() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cli = Cli::new();
+    let api = format!("http://127.0.0.1:{port}/api/v2");
+    let out = cli.on(&api, &["sync", "--timeout", "2"]).await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(!text(&out).contains("synced"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_names_and_bad_arguments_exit_2() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "BOWL", 1).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+
+    let out = cli.on(&api, &["describe", &p, "999999", "x"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("image 999999 is not an image of product"),
+        "{}",
+        text(&out)
+    );
+
+    let out = cli.on(&api, &["thumbnail", "sku:NOPE", "1"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("SKU 'NOPE'"), "{}", text(&out));
+
+    let list = format!("{0},{0}", ids[0]);
+    let out = cli.on(&api, &["reorder", &p, &list]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("listed twice"), "{}", text(&out));
+
+    let out = cli.on(&api, &["delete", "sku:", "1"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+
+    let out = cli.on(&api, &["add", &p, "/nonexistent/picture.jpg"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+
+    let out = cli
+        .run(&["describe", &p, "1", "x", "--store", "Nope"])
+        .await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("no store named 'Nope'"),
+        "{}",
+        text(&out)
+    );
+
+    // Offline, an image the replica has never seen is a usage error that says what to do.
+    let fresh = Cli::new();
+    let img = ids[0].to_string();
+    let out = fresh
+        .on(&api, &["describe", &p, &img, "x", "--offline"])
+        .await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("imagedesk sync"), "{}", text(&out));
+
+    assert_eq!(
+        store
+            .client
+            .get_image(product, ids[0])
+            .await
+            .unwrap()
+            .description,
+        "picture 0",
+        "nothing was changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_the_store_refuses_exits_1_with_its_reason() {
+    // This store does not download from loopback addresses, so it refuses the create.
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, _) = product_with_images(&store, "LAMP", 1).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+    let out = cli
+        .on(
+            &api,
+            &["add", &p, "http://127.0.0.1:9/lamp.jpg", "--timeout", "30"],
+        )
+        .await;
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused: edit #"), "{stderr}");
+    assert!(stderr.contains("add image"), "{stderr}");
+    assert_eq!(order(&store, product).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_saved_in_the_app_by_name() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "CHAIR", 2).await;
+    let cli = Cli::new();
+    // As the app saves them: the list in eframe's RON storage, the token in a file of its own.
+    let profiles = serde_json::json!([{ "name": "Shop", "api_url": api, "user": null }]);
+    let mut kv = std::collections::HashMap::new();
+    kv.insert("imagedesk.profiles".to_owned(), profiles.to_string());
+    let ron = ron::ser::to_string_pretty(&kv, ron::ser::PrettyConfig::default()).unwrap();
+    std::fs::write(cli.data.path().join("app.ron"), ron).unwrap();
+    let token = imagedesk::ui::profiles::token_path(cli.data.path(), &api);
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, TOKEN).unwrap();
+
+    let out = cli
+        .run(&[
+            "thumbnail",
+            &product.to_string(),
+            &ids[1].to_string(),
+            "--store",
+            "Shop",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        store
+            .client
+            .get_image(product, ids[1])
+            .await
+            .unwrap()
+            .is_thumbnail
+    );
+    // The app's own replica of that store was used.
+    let replica = imagedesk::desktop::replica_dir(cli.data.path(), &api);
+    assert!(replica.join("replica.sqlite").exists(), "{replica:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_store_keeps_its_address_and_serves_the_commands() {
+    use imagedesk::desktop::{CONNECTION_FILE, EmbeddedStore};
+
+    let cli = Cli::new();
+    let first = EmbeddedStore::start(cli.data.path()).await.unwrap();
+    let url = first.address.api_url.clone();
+    let client = client_with(&first.address.api_url, &first.address.token);
+    let product = client.list_all_products().await.unwrap()[0].id;
+    let image = client.list_all_images(product).await.unwrap()[0].id;
+    first.server.shutdown().await.unwrap();
+
+    let again = EmbeddedStore::start(cli.data.path()).await.unwrap();
+    assert_eq!(again.address.api_url, url, "the same port as last time");
+    assert_ne!(again.address.token, first.address.token);
+
+    // The app is "running": its connection file names this store, and the command uses it.
+    let connection = serde_json::json!({ "api_url": url, "token": again.address.token });
+    std::fs::write(
+        cli.data.path().join(CONNECTION_FILE),
+        connection.to_string(),
+    )
+    .unwrap();
+    let out = cli
+        .run(&[
+            "describe",
+            &product.to_string(),
+            &image.to_string(),
+            "via app",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let client = client_with(&url, &again.address.token);
+    assert_eq!(
+        client.get_image(product, image).await.unwrap().description,
+        "via app"
+    );
+    again.server.shutdown().await.unwrap();
+
+    // No app: the command starts the embedded store itself, on the remembered port.
+    let out = cli
+        .run(&[
+            "describe",
+            &product.to_string(),
+            &image.to_string(),
+            "no app",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let last = EmbeddedStore::start(cli.data.path()).await.unwrap();
+    assert_eq!(last.address.api_url, url);
+    let client = client_with(&url, &last.address.token);
+    assert_eq!(
+        client.get_image(product, image).await.unwrap().description,
+        "no app"
+    );
+    last.server.shutdown().await.unwrap();
+}
+
+fn client_with(api_url: &str, token: &str) -> imagedesk::api::Client {
+    imagedesk::api::Client::new(api_url, imagedesk::api::Credentials::Token(token.into())).unwrap()
+}
