@@ -335,8 +335,16 @@ async fn unknown_names_and_bad_arguments_exit_2() {
     let out = cli.on(&api, &["delete", "sku:", "1"]).await;
     assert_eq!(code(&out), 2, "{}", text(&out));
 
-    let out = cli.on(&api, &["add", &p, "/nonexistent/picture.jpg"]).await;
+    // All or nothing: the good file queued before the missing one is taken back.
+    let files = tempfile::tempdir().unwrap();
+    let good = jpeg_file(files.path(), "good.jpg", 5);
+    let out = cli
+        .on(&api, &["add", &p, &good, "/nonexistent/picture.jpg"])
+        .await;
     assert_eq!(code(&out), 2, "{}", text(&out));
+    let out = cli.on(&api, &["sync", "--timeout", "20"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(order(&store, product).await, ids, "nothing was added");
 
     let out = cli
         .run(&["describe", &p, "1", "x", "--store", "Nope"])
@@ -490,4 +498,165 @@ async fn the_embedded_store_keeps_its_address_and_serves_the_commands() {
 
 fn client_with(api_url: &str, token: &str) -> imagedesk::api::Client {
     imagedesk::api::Client::new(api_url, imagedesk::api::Credentials::Token(token.into())).unwrap()
+}
+
+// -- against a BigCommerce-like store: keys ignored, no multipart on v2, faults ----------------
+
+/// A `--compat bc-v2` store that loses answers and connections (`--faults SEED`), over data in
+/// which a product with SKU `sku` already exists (made before the faults, so the test's own
+/// set-up is not at their mercy). Returns the store, its product, and how to reopen the data
+/// without faults to check the outcome.
+async fn faulty_bc_store(sku: &str, seed: u64) -> (TestStore, i64) {
+    let clean = start_with(|c| c.compat = imagedesk::server::Compat::BcV2).await;
+    let product = clean
+        .client
+        .create_product(&NewProduct {
+            name: format!("Product {sku}"),
+            sku: sku.into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let stopped = clean.stop().await;
+    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
+    config.listen = stopped.listen;
+    config.compat = imagedesk::server::Compat::BcV2;
+    config.faults = Some(seed);
+    config.fault_percent = 20;
+    let server = imagedesk::server::Server::bind(config)
+        .await
+        .unwrap()
+        .spawn();
+    let client = client_for(&server.api_url());
+    let store = TestStore {
+        server,
+        client,
+        data: stopped.data,
+        import: stopped.import,
+    };
+    (store, product)
+}
+
+/// The images' stored names, read once the faults are gone (same data, same address).
+async fn stored_names(store: TestStore, product: i64) -> Vec<String> {
+    let stopped = store.stop().await;
+    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
+    config.listen = stopped.listen;
+    config.compat = imagedesk::server::Compat::BcV2;
+    let server = imagedesk::server::Server::bind(config)
+        .await
+        .unwrap()
+        .spawn();
+    let names = client_for(&server.api_url())
+        .list_all_images(product)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.image_file)
+        .collect();
+    server.shutdown().await.unwrap();
+    names
+}
+
+/// Runs `sync` until it exits 0 (each run sends what it can before a fault stops a round).
+async fn sync_until_done(cli: &Cli, api: &str) {
+    for _ in 0..8 {
+        let out = cli
+            .on(api, &["sync", "--timeout", "20", "--landing-window", "1"])
+            .await;
+        match code(&out) {
+            0 => return,
+            3 => continue,
+            _ => panic!("{}", text(&out)),
+        }
+    }
+    panic!("sync did not get every edit to the store");
+}
+
+fn assert_each_once(names: &[String], stems: &[String]) {
+    for stem in stems {
+        let copies = names
+            .iter()
+            .filter(|n| n.contains(&format!("/{stem}__")))
+            .count();
+        assert_eq!(
+            copies, 1,
+            "{stem} is on the store {copies} times: {names:?}"
+        );
+    }
+    assert_eq!(names.len(), stems.len(), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "the engine on this branch resends a create whose answer was lost to a store that ignores Idempotency-Key (duplicates); un-ignore once wip-engine (look in the list unless the store echoes keys) is merged"]
+async fn add_to_a_faulty_bc_store_lands_each_picture_once() {
+    let (store, product) = faulty_bc_store("DESK", 7).await;
+    let api = store.server.api_url();
+    let files = tempfile::tempdir().unwrap();
+    let stems: Vec<String> = (1..=12).map(|i| format!("desk-{i:02}")).collect();
+    let paths: Vec<String> = stems
+        .iter()
+        .enumerate()
+        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 100 + i as u64))
+        .collect();
+    let cli = Cli::new();
+    let mut args = vec!["add", "sku:DESK"];
+    args.extend(paths.iter().map(String::as_str));
+    args.extend(["--timeout", "30"]);
+    // 3 when faults kept some creates from landing within the timeout: they wait in the queue.
+    let out = cli.on(&api, &args).await;
+    assert!(matches!(code(&out), 0 | 3), "{}", text(&out));
+    sync_until_done(&cli, &api).await;
+    assert_each_once(&stored_names(store, product).await, &stems);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "the engine on this branch resends a create whose answer was lost to a store that ignores Idempotency-Key (duplicates); un-ignore once wip-engine (look in the list unless the store echoes keys) is merged"]
+async fn kill_9_while_creates_are_in_flight_then_sync_lands_each_once() {
+    let (store, product) = faulty_bc_store("SOFA", 11).await;
+    let api = store.server.api_url();
+    let files = tempfile::tempdir().unwrap();
+    let stems: Vec<String> = (1..=20).map(|i| format!("sofa-{i:02}")).collect();
+    let paths: Vec<String> = stems
+        .iter()
+        .enumerate()
+        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 200 + i as u64))
+        .collect();
+    let cli = Cli::new();
+    let replica = cli.replica();
+    let mut child = tokio::process::Command::new(binary())
+        .arg("add")
+        .arg(product.to_string())
+        .args(&paths)
+        .args(["--api", &api, "--replica-dir", replica.to_str().unwrap()])
+        .env("IMAGEDESK_DATA_DIR", cli.data.path())
+        .env("IMAGEDESK_TOKEN", TOKEN)
+        .env("IMAGEDESK_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Kill it once the store holds at least one of them: creates are then in flight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no create reached the store"
+        );
+        if let Ok(images) = store.client.list_all_images(product).await
+            && !images.is_empty()
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("add ended before the kill: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+
+    sync_until_done(&cli, &api).await;
+    assert_each_once(&stored_names(store, product).await, &stems);
 }

@@ -43,6 +43,9 @@ async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
     let mut config = EngineConfig::in_dir(&target.replica_dir);
     let offline = command.send().is_some_and(|s| s.offline);
     config.offline = offline;
+    // An edit command queues all its edits before any is sent (see `edit_and_wait`); the
+    // worker still pulls meanwhile, which the look-ups of names need.
+    config.start_paused = command.send().is_some();
     if let StoreCommand::Sync(args) = &command {
         config.send_idempotency_keys = !args.no_idempotency_keys;
         config.unkeyed_landing_window = Duration::from_secs(args.landing_window);
@@ -80,6 +83,9 @@ async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, 
         StoreCommand::Reorder(args) => (reorder(engine, args).await?, args.send.timeout),
         StoreCommand::Delete(args) => (delete(engine, args).await?, args.send.timeout),
     };
+    // Everything is queued: from here on a crash or a kill of this command loses nothing,
+    // and sends nothing twice (the next `imagedesk sync` or the app sends the rest).
+    engine.resume();
     if command.send().is_some_and(|s| s.offline) {
         for edit in &done.edits {
             println!("queued: {edit}");
@@ -218,13 +224,16 @@ async fn in_replica(engine: &Engine, product: &ProductRef) -> Result<Option<i64>
     })
 }
 
-/// Waits for the worker's first round (a pull of the store), or its first failure.
+/// Waits until a round of the worker has pulled the whole store, or until `timeout`. A failed
+/// round does not end the wait: the worker tries again (after a 502 or a dropped connection a
+/// real store usually answers the next time), and the status cannot tell such a failure from
+/// one that will last.
 async fn first_pull(engine: &Engine, timeout: Duration) -> Status {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut status = engine.watch_status();
     loop {
         let now = status.borrow_and_update().clone();
-        if now.last_sync.is_some() || now.last_error.is_some() {
+        if now.last_sync.is_some() {
             return now;
         }
         match tokio::time::timeout_at(deadline, status.changed()).await {
@@ -272,15 +281,28 @@ fn input(err: SyncError) -> CliError {
 
 async fn add(engine: &Engine, args: &AddArgs) -> Result<Done, CliError> {
     let product_id = product(engine, &args.product, &args.send).await?;
-    let mut created = Vec::new();
+    let mut created: Vec<(ImageId, String)> = Vec::new();
     for source in &args.sources {
-        let id = if source.starts_with("http://") || source.starts_with("https://") {
+        let added = if source.starts_with("http://") || source.starts_with("https://") {
             engine.add_url(product_id, source, &args.description).await
         } else {
             engine.add_file(product_id, source, &args.description).await
+        };
+        match added {
+            Ok(id) => created.push((id, source.clone())),
+            Err(err) => {
+                // All or nothing: the creates queued so far are taken back (nothing was sent,
+                // the engine is paused), so that fixing the bad source and running the same
+                // command again does not add the others twice.
+                let queued: Vec<ImageId> = created.iter().map(|(id, _)| *id).collect();
+                if !queued.is_empty()
+                    && let Err(undo) = engine.delete(&queued).await
+                {
+                    tracing::warn!("could not take back the pictures queued before: {undo}");
+                }
+                return Err(input(err));
+            }
         }
-        .map_err(input)?;
-        created.push((id, source.clone()));
     }
     let mut edits: Vec<String> = created
         .iter()
