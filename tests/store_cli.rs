@@ -281,6 +281,11 @@ async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
     let store = stopped.start().await;
     let out = cli.on(&api, &["sync", "--timeout", "30"]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("synced: 1 queued edits sent"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(
         store
             .client

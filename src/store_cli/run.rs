@@ -70,10 +70,11 @@ async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
 async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, CliError> {
     let (done, timeout) = match command {
         StoreCommand::Sync(args) => {
+            let queued = waiting(engine).await?;
             let status = engine.settled(Duration::from_secs(args.timeout)).await;
             let exit = conclude(engine, &status, args.timeout).await?;
             if exit == Exit::Done {
-                println!("synced: no edits wait in the queue");
+                println!("synced: {queued} queued edits sent, none wait");
             }
             return Ok(exit);
         }
@@ -147,18 +148,13 @@ async fn conclude(engine: &Engine, status: &Status, timeout: u64) -> Result<Exit
             record.reason
         );
     }
-    // The replica's own count: the published status may lag an edit just made.
-    let pending = engine
-        .outbox()
-        .await?
-        .iter()
-        .filter(|e| e.failed.is_none())
-        .count();
+    let pending = waiting(engine).await?;
     if status.last_sync.is_none() || pending > 0 {
-        let why = match (&status.connection, &status.last_error) {
-            (_, Some(error)) => format!("the store could not be reached ({error})"),
-            (Connection::Offline, None) => "the store could not be reached".to_owned(),
-            _ => format!("the store did not take every edit within {timeout} s"),
+        let why = match (&status.last_error, status.last_sync, status.connection) {
+            (Some(error), _, _) => format!("the store could not be reached ({error})"),
+            (None, None, Connection::Offline) => "the store could not be reached".to_owned(),
+            (None, None, _) => format!("the store did not answer within {timeout} s"),
+            (None, Some(_), _) => format!("the store did not take every edit within {timeout} s"),
         };
         eprintln!(
             "{why}: {pending} edits wait in the queue; `imagedesk sync` or the app sends them"
@@ -180,6 +176,17 @@ async fn conclude(engine: &Engine, status: &Status, timeout: u64) -> Result<Exit
         return Ok(Exit::Refused);
     }
     Ok(Exit::Done)
+}
+
+/// Edits waiting to be sent (not the refused ones), from the queue itself: the published
+/// status may lag an edit just made.
+async fn waiting(engine: &Engine) -> Result<usize, CliError> {
+    Ok(engine
+        .outbox()
+        .await?
+        .iter()
+        .filter(|e| e.failed.is_none())
+        .count())
 }
 
 // -- resolving names ---------------------------------------------------------------------------
