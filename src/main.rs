@@ -121,7 +121,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
         // The store commands print their own messages and choose among four exit statuses.
-        Some(Command::Store(command)) => {
+        Some(Command::Store(mut command)) => {
+            command
+                .store_mut()
+                .inherit(cli.api, cli.token, cli.user, cli.data_dir);
             return ExitCode::from(imagedesk::store_cli::run(command).code());
         }
         None => imagedesk::desktop::run(imagedesk::desktop::Options {

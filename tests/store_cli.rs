@@ -310,6 +310,10 @@ async fn sync_against_a_closed_port_exits_3_not_0() {
     let out = cli.on(&api, &["sync", "--timeout", "2"]).await;
     assert_eq!(code(&out), 3, "{}", text(&out));
     assert!(!text(&out).contains("synced"), "{}", text(&out));
+
+    // The app's flags before the command name the store too (not the embedded one).
+    let out = cli.run(&["--api", &api, "sync", "--timeout", "2"]).await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -229,7 +229,38 @@ pub struct DeleteArgs {
     pub store: StoreArgs,
 }
 
+impl StoreArgs {
+    /// Takes what was given before the command name (`imagedesk --api URL sync`, the app's
+    /// own flags) where the command itself did not say, rather than silently working on the
+    /// embedded store.
+    pub fn inherit(
+        &mut self,
+        api: Option<String>,
+        token: Option<String>,
+        user: Option<String>,
+        data_dir: Option<PathBuf>,
+    ) {
+        if self.api.is_none() && self.store.is_none() {
+            self.api = api;
+            self.user = self.user.take().or(user);
+        }
+        self.token = self.token.take().or(token);
+        self.data_dir = self.data_dir.take().or(data_dir);
+    }
+}
+
 impl StoreCommand {
+    pub fn store_mut(&mut self) -> &mut StoreArgs {
+        match self {
+            StoreCommand::Sync(a) => &mut a.store,
+            StoreCommand::Add(a) => &mut a.store,
+            StoreCommand::Describe(a) => &mut a.store,
+            StoreCommand::Thumbnail(a) => &mut a.store,
+            StoreCommand::Reorder(a) => &mut a.store,
+            StoreCommand::Delete(a) => &mut a.store,
+        }
+    }
+
     pub fn store(&self) -> &StoreArgs {
         match self {
             StoreCommand::Sync(a) => &a.store,
