@@ -597,7 +597,6 @@ fn assert_each_once(names: &[String], stems: &[String]) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the engine on this branch resends a create whose answer was lost to a store that ignores Idempotency-Key (duplicates); un-ignore once wip-engine (look in the list unless the store echoes keys) is merged"]
 async fn add_to_a_faulty_bc_store_lands_each_picture_once() {
     let (store, product) = faulty_bc_store("DESK", 7).await;
     let api = store.server.api_url();
@@ -620,7 +619,6 @@ async fn add_to_a_faulty_bc_store_lands_each_picture_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the engine on this branch resends a create whose answer was lost to a store that ignores Idempotency-Key (duplicates); un-ignore once wip-engine (look in the list unless the store echoes keys) is merged"]
 async fn kill_9_while_creates_are_in_flight_then_sync_lands_each_once() {
     let (store, product) = faulty_bc_store("SOFA", 11).await;
     let api = store.server.api_url();
