@@ -667,3 +667,61 @@ async fn kill_9_while_creates_are_in_flight_then_sync_lands_each_once() {
     sync_until_done(&cli, &api).await;
     assert_each_once(&stored_names(store, product).await, &stems);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_records_are_reported_with_exit_1() {
+    use axum::extract::{Path as UrlPath, Query};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse as _, Response};
+    use serde_json::json;
+
+    // A store whose product 7 has one image the client cannot read (`sort_order` is text).
+    #[derive(serde::Deserialize)]
+    struct Paging {
+        page: Option<u32>,
+    }
+    async fn products(Query(q): Query<Paging>) -> Response {
+        if q.page.unwrap_or(1) > 1 {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        axum::Json(json!([{
+            "id": 7, "name": "Lamp", "sku": "LAMP", "date_created": "Mon, 30 Nov 2026 06:00:00 +0000"
+        }]))
+        .into_response()
+    }
+    async fn images(UrlPath(_): UrlPath<String>, Query(q): Query<Paging>) -> Response {
+        if q.page.unwrap_or(1) > 1 {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        let image = |id: i64, sort_order: serde_json::Value| {
+            json!({
+                "id": id, "product_id": 7, "image_file": format!("l/001/lamp__{id:05}.jpg"),
+                "is_thumbnail": id == 1, "sort_order": sort_order, "description": null,
+                "date_created": "Mon, 30 Nov 2026 06:00:00 +0000",
+            })
+        };
+        axum::Json(json!([image(1, json!(0)), image(2, json!("first"))])).into_response()
+    }
+    let app = axum::Router::new()
+        .route("/api/v2/products.json", axum::routing::get(products))
+        .route(
+            "/api/v2/products/{product}/images.json",
+            axum::routing::get(images),
+        )
+        .route(
+            "/api/v2/products/images/count.json",
+            axum::routing::get(|| async { axum::Json(json!({ "count": 2 })) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}/api/v2", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let cli = Cli::new();
+    let out = cli.on(&api, &["sync", "--timeout", "20"]).await;
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("image 2 of product 7: field sort_order = \"first\""),
+        "{stderr}"
+    );
+}

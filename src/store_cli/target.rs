@@ -91,8 +91,10 @@ async fn running_app_store(data_dir: &Path) -> Option<StoreAddress> {
         },
     )
     .ok()?;
-    match client.probe().await {
-        Ok(()) => Some(address),
+    // A request that needs the token, not just a connection: the port may now be another
+    // program's, or the app's next run with another token.
+    match client.count_store_images().await {
+        Ok(_) => Some(address),
         Err(err) => {
             tracing::info!("the app's embedded store does not answer ({err}); starting it here");
             None
