@@ -146,7 +146,7 @@ impl EmbeddedStore {
                 Ok(server) => Ok(server),
                 Err(err) => {
                     // Another program took the port meanwhile: a new address beats no store.
-                    // Pictures cached under the old address are fetched again.
+                    // The next pull brings the pictures' URLs at the new address.
                     tracing::warn!(
                         "the embedded store's port {port} is taken ({err:#}); using another"
                     );

@@ -725,3 +725,26 @@ async fn unreadable_records_are_reported_with_exit_1() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_store_moves_when_its_port_is_taken_and_remembers_the_new_one() {
+    use imagedesk::desktop::EmbeddedStore;
+
+    let data = tempfile::tempdir().unwrap();
+    let first = EmbeddedStore::start(data.path()).await.unwrap();
+    let taken = first.server.addr();
+    first.server.shutdown().await.unwrap();
+    let squatter = std::net::TcpListener::bind(taken).unwrap();
+    let moved = EmbeddedStore::start(data.path()).await.unwrap();
+    assert_ne!(moved.server.addr(), taken, "a free port, not an error");
+    let new_addr = moved.server.addr();
+    moved.server.shutdown().await.unwrap();
+    drop(squatter);
+    let again = EmbeddedStore::start(data.path()).await.unwrap();
+    assert_eq!(
+        again.server.addr(),
+        new_addr,
+        "the new port is the one remembered"
+    );
+    again.server.shutdown().await.unwrap();
+}
