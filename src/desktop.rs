@@ -28,13 +28,7 @@ pub const CONNECTION_FILE: &str = "embedded-store.json";
 /// Opens the window on a remote store, or on the embedded default: a server started in this
 /// process on loopback, over a data directory seeded with the demo store on first start.
 pub fn run(options: Options) -> anyhow::Result<()> {
-    let data_dir = match options.data_dir {
-        Some(dir) => dir,
-        None => directories::ProjectDirs::from("", "", "imagedesk")
-            .context("no home directory to keep imagedesk's data in; pass --data-dir")?
-            .data_dir()
-            .to_path_buf(),
-    };
+    let data_dir = data_dir(options.data_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     let current = options
         .api
@@ -55,8 +49,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
                     user: options.user,
                     token,
                 };
-                let config =
-                    EngineConfig::in_dir(data_dir.join("profiles").join(profile_name(&api)));
+                let config = EngineConfig::in_dir(replica_dir(&data_dir, &api));
                 (
                     connect(&address)?,
                     config,
@@ -65,13 +58,11 @@ pub fn run(options: Options) -> anyhow::Result<()> {
                 )
             }
             None => {
-                let (server, token) = start_embedded(&data_dir).await?;
-                let client = connect(&StoreAddress {
-                    api_url: server.api_url(),
-                    user: None,
-                    token,
-                })?;
-                let config = EngineConfig::in_dir(data_dir.join("profiles").join("embedded"));
+                let embedded = EmbeddedStore::start(&data_dir).await?;
+                publish_connection(&data_dir, &embedded.address).await?;
+                let client = connect(&embedded.address)?;
+                let server = embedded.server;
+                let config = EngineConfig::in_dir(embedded_replica_dir(&data_dir));
                 (
                     client,
                     config,
@@ -95,24 +86,123 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     shown.map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
 
-/// Starts the embedded store on 127.0.0.1:0 over `<data_dir>/store`, seeded with the demo on
-/// first start, with a fresh random token (it listens on loopback, for this user only).
-async fn start_embedded(data_dir: &Path) -> anyhow::Result<(RunningServer, String)> {
-    let token = format!("local-{:016x}", rand::random::<u64>());
-    let mut config = Config::local(data_dir.join("store"), &token);
-    config.seed_demo = true;
-    let server = Server::bind(config)
-        .await
-        .context("could not start the embedded store")?
-        .spawn();
-    tracing::info!("embedded store at {}", server.base_url());
-    let connection = serde_json::json!({ "api_url": server.api_url(), "token": token });
-    let path = data_dir.join(CONNECTION_FILE);
-    tokio::task::spawn_blocking(move || {
-        durable::write_private(&path, connection.to_string().as_bytes())
+/// The data directory: `--data-dir` / `IMAGEDESK_DATA_DIR`, else the platform's
+/// (`~/.local/share/imagedesk` on Linux). The store commands use the same one, so that they
+/// find the app's replicas, saved stores and embedded store.
+pub fn data_dir(chosen: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match chosen {
+        Some(dir) => Ok(dir),
+        None => Ok(directories::ProjectDirs::from("", "", "imagedesk")
+            .context("no home directory to keep imagedesk's data in; pass --data-dir")?
+            .data_dir()
+            .to_path_buf()),
+    }
+}
+
+/// Where the app keeps its replica of the store at `api_url`.
+pub fn replica_dir(data_dir: &Path, api_url: &str) -> PathBuf {
+    data_dir.join("profiles").join(profile_name(api_url))
+}
+
+/// Where the app keeps its replica of the embedded store. Not named after its URL: the port
+/// may change (when the remembered one is taken) and the token does every run.
+pub fn embedded_replica_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("profiles").join("embedded")
+}
+
+/// The file under `<data_dir>/store` that remembers the embedded store's port, so that the
+/// next run listens at the same address and the picture URLs the replica holds (which name
+/// the host and port) keep working.
+pub const PORT_FILE: &str = "port";
+
+/// The embedded store, started in this process.
+pub struct EmbeddedStore {
+    pub server: RunningServer,
+    /// Its API root and this run's token.
+    pub address: StoreAddress,
+}
+
+impl EmbeddedStore {
+    /// Starts the embedded store over `<data_dir>/store`, seeded with the demo on first start,
+    /// with a fresh random token (it listens on loopback, for this user only). It listens on
+    /// the port of the previous run when that is free, else on a free one (remembered next).
+    pub async fn start(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
+        let store_dir = data_dir.join("store");
+        let port_file = store_dir.join(PORT_FILE);
+        let remembered = tokio::fs::read_to_string(&port_file)
+            .await
+            .ok()
+            .and_then(|text| text.trim().parse::<u16>().ok())
+            .filter(|&port| port != 0);
+        let token = format!("local-{:016x}", rand::random::<u64>());
+        let config = |port: u16| {
+            let mut config = Config::local(&store_dir, &token);
+            config.listen.set_port(port);
+            config.seed_demo = true;
+            config
+        };
+        let bound = match remembered {
+            Some(port) => match Server::bind(config(port)).await {
+                Ok(server) => Ok(server),
+                Err(err) => {
+                    // Another program took the port meanwhile: a new address beats no store.
+                    // The next pull brings the pictures' URLs at the new address.
+                    tracing::warn!(
+                        "the embedded store's port {port} is taken ({err:#}); using another"
+                    );
+                    Server::bind(config(0)).await
+                }
+            },
+            None => Server::bind(config(0)).await,
+        };
+        let server = bound.context("could not start the embedded store")?.spawn();
+        tracing::info!("embedded store at {}", server.base_url());
+        if remembered != Some(server.addr().port()) {
+            let port = server.addr().port().to_string();
+            let path = port_file.clone();
+            tokio::task::spawn_blocking(move || durable::write(&path, port.as_bytes()))
+                .await
+                .context("the port file's writer stopped")?
+                .with_context(|| format!("could not write {}", port_file.display()))?;
+        }
+        let address = StoreAddress {
+            api_url: server.api_url(),
+            user: None,
+            token,
+        };
+        Ok(EmbeddedStore { server, address })
+    }
+}
+
+/// What the connection file holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ConnectionFile {
+    api_url: String,
+    token: String,
+}
+
+/// The embedded store of a running app, as its connection file says. The file may be stale
+/// (an app that crashed leaves it), so callers check that the store answers.
+pub fn read_connection(data_dir: &Path) -> Option<StoreAddress> {
+    let text = std::fs::read_to_string(data_dir.join(CONNECTION_FILE)).ok()?;
+    let file: ConnectionFile = serde_json::from_str(&text).ok()?;
+    Some(StoreAddress {
+        api_url: file.api_url,
+        user: None,
+        token: file.token,
     })
-    .await
-    .context("the connection file's writer stopped")?
+}
+
+/// Writes the connection file that tells other tools where the app's embedded store listens.
+async fn publish_connection(data_dir: &Path, address: &StoreAddress) -> anyhow::Result<()> {
+    let connection = serde_json::to_string(&ConnectionFile {
+        api_url: address.api_url.clone(),
+        token: address.token.clone(),
+    })
     .context("could not write the embedded store's connection file")?;
-    Ok((server, token))
+    let path = data_dir.join(CONNECTION_FILE);
+    tokio::task::spawn_blocking(move || durable::write_private(&path, connection.as_bytes()))
+        .await
+        .context("the connection file's writer stopped")?
+        .context("could not write the embedded store's connection file")
 }

@@ -41,46 +41,9 @@ enum Command {
     /// after finishing the requests in flight.
     Serve(ServeArgs),
 
-    /// Send the edits queued offline for a store, pull it, and exit.
-    ///
-    /// Uses the same local replica as the desktop app (or `--replica-dir`). Exits with 0 when
-    /// every queued edit reached the store; with 1 when edits were refused (each is listed with
-    /// the store's reason) or the store could not be reached before `--timeout`.
-    Sync(SyncArgs),
-}
-
-#[derive(clap::Args)]
-struct SyncArgs {
-    /// The store's API root, e.g. https://store.example/api/v2.
-    #[arg(long)]
-    api: String,
-
-    /// The store's API token.
-    #[arg(long, env = "IMAGEDESK_TOKEN", hide_env_values = true)]
-    token: String,
-
-    /// User name for HTTP Basic credentials (username:token); without it, X-Auth-Token is used.
-    #[arg(long)]
-    user: Option<String>,
-
-    /// Directory of the local replica; by default the store's profile under the platform data
-    /// directory (where the desktop app keeps it).
-    #[arg(long)]
-    replica_dir: Option<PathBuf>,
-
-    /// Give up after this many seconds if the store does not take every edit.
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-    timeout: u64,
-
-    /// Do not send Idempotency-Key on creates (for a store that rejects the header); a create
-    /// that may have landed is then looked for in the store's list before it is sent again.
-    #[arg(long)]
-    no_idempotency_keys: bool,
-
-    /// With --no-idempotency-keys: how long a create whose answer was lost may still be running
-    /// on the store, so how long to wait before looking for it.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    landing_window: u64,
+    /// Edit or sync one store from a script (see each command's --help).
+    #[command(flatten)]
+    Store(imagedesk::store_cli::StoreCommand),
 }
 
 #[derive(clap::Args)]
@@ -157,7 +120,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Sync(args)) => sync(args),
+        // The store commands print their own messages and choose among four exit statuses.
+        Some(Command::Store(mut command)) => {
+            command
+                .store_mut()
+                .inherit(cli.api, cli.token, cli.user, cli.data_dir);
+            return ExitCode::from(imagedesk::store_cli::run(command).code());
+        }
         None => imagedesk::desktop::run(imagedesk::desktop::Options {
             api: cli.api,
             token: cli.token,
@@ -193,68 +162,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let server = imagedesk::server::Server::bind(config).await?;
         println!("listening on http://{}", server.local_addr());
         server.run(shutdown_signal()).await
-    })
-}
-
-fn sync(args: SyncArgs) -> anyhow::Result<()> {
-    use imagedesk::api::{StoreAddress, connect};
-    use imagedesk::sync::{Engine, EngineConfig};
-
-    let client = connect(&StoreAddress {
-        api_url: args.api.clone(),
-        user: args.user,
-        token: args.token,
-    })?;
-    let mut config = match args.replica_dir {
-        Some(dir) => EngineConfig::in_dir(dir),
-        None => EngineConfig::for_store(&args.api)?,
-    };
-    config.send_idempotency_keys = !args.no_idempotency_keys;
-    config.unkeyed_landing_window = std::time::Duration::from_secs(args.landing_window);
-    let replica = config.dir.clone();
-    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
-    runtime.block_on(async {
-        let engine = Engine::open(config, client)
-            .await
-            .with_context(|| format!("could not open the replica in {}", replica.display()))?;
-        let status = engine
-            .settled(std::time::Duration::from_secs(args.timeout))
-            .await;
-        let refused: Vec<_> = engine
-            .outbox()
-            .await?
-            .into_iter()
-            .filter(|entry| entry.failed.is_some())
-            .collect();
-        for entry in &refused {
-            let kind = entry
-                .kind
-                .map_or_else(|| "unreadable edit".to_owned(), |k| k.to_string());
-            eprintln!(
-                "edit #{} ({kind}, product {}) was refused: {}",
-                entry.seq,
-                entry.product_id,
-                entry.failed.as_deref().unwrap_or_default()
-            );
-        }
-        engine.close().await;
-        if status.pending > 0 {
-            anyhow::bail!(
-                "{} edits are still queued: {}",
-                status.pending,
-                status
-                    .last_error
-                    .unwrap_or_else(|| "the store did not take them in time".into())
-            );
-        }
-        if !refused.is_empty() {
-            anyhow::bail!(
-                "{} edits were refused; fix them in the app or discard them",
-                refused.len()
-            );
-        }
-        println!("synced: no edits queued");
-        Ok(())
     })
 }
 

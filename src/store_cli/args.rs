@@ -1,0 +1,286 @@
+//! The store commands' arguments, as clap reads them. `main.rs` mounts [`StoreCommand`] beside
+//! `serve`; every help text here is what `imagedesk <command> --help` shows.
+
+use std::path::PathBuf;
+
+use super::refs::{ImageList, ProductRef, image_id};
+
+/// Which store, shared by every store command.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Which store (default: the embedded store of the app)")]
+pub struct StoreArgs {
+    /// The store's API root, e.g. https://store.example/api/v2. Without --api and --store the
+    /// command works on the embedded store: the running app's, or one started for the command
+    /// over the app's data directory.
+    #[arg(long, env = "IMAGEDESK_API", value_name = "URL")]
+    pub api: Option<String>,
+
+    /// The store's API token (needed with --api).
+    #[arg(long, env = "IMAGEDESK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// User name for HTTP Basic credentials (username:token); without it the token is sent as
+    /// X-Auth-Token.
+    #[arg(long)]
+    pub user: Option<String>,
+
+    /// A store saved in the desktop app ("Stores…" dialog), by its name; its address, user and
+    /// token are the ones the app saved. Takes precedence over --api and IMAGEDESK_API.
+    #[arg(long, value_name = "NAME")]
+    pub store: Option<String>,
+
+    /// Where the app keeps its data: saved stores, tokens, replicas, the embedded store
+    /// (default: the platform data directory, e.g. ~/.local/share/imagedesk).
+    #[arg(long, env = "IMAGEDESK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The local replica and queue to use instead of the app's for this store (the store's
+    /// profile under the data directory).
+    #[arg(long, value_name = "DIR")]
+    pub replica_dir: Option<PathBuf>,
+}
+
+/// How an edit is sent.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Sending")]
+pub struct SendArgs {
+    /// Only queue the edits, without contacting the store; `imagedesk sync` (or the app) sends
+    /// them later. The product and images must already be in the local copy of the store.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// How long to wait for the store to take the edits. Edits it has not taken by then stay
+    /// queued (exit status 3).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// The commands that edit or sync one store.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum StoreCommand {
+    /// Send the queued edits of a store, pull what changed, and exit.
+    ///
+    /// Edits are queued by the app, or by the other store commands with --offline or while the
+    /// store was unreachable. Uses the same local replica as the app.
+    #[command(after_help = concat!(
+        "Example:\n  imagedesk sync --api https://store.example/api/v2 --token \"$TOKEN\" --timeout 120\n\n",
+        "Exit status: 0 every queued edit reached the store; 1 some were refused (listed with the store's reasons) or records could not be read; 3 the store could not be reached (or did not take every edit before --timeout): the edits wait in the queue."
+    ))]
+    Sync(SyncArgs),
+
+    /// Add pictures (files or http(s) URLs) to a product, in the order given.
+    #[command(after_help = concat!(
+        "Examples:\n  imagedesk add 42 front.jpg back.jpg --description \"Red mug\" --thumbnail\n",
+        "  imagedesk add sku:MUG-RED https://cdn.example/mug.jpg --position 1\n\n",
+        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image, a file that is not a picture); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+    ))]
+    Add(AddArgs),
+
+    /// Set an image's description (its alt text).
+    #[command(after_help = concat!(
+        "Example:\n  imagedesk describe sku:MUG-RED 1234 \"Red mug, side view\"\n\n",
+        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+    ))]
+    Describe(DescribeArgs),
+
+    /// Make an image its product's thumbnail.
+    #[command(after_help = concat!(
+        "Example:\n  imagedesk thumbnail 42 1234\n\n",
+        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+    ))]
+    Thumbnail(ThumbnailArgs),
+
+    /// Put the listed images first, in that order; the others follow in their current order.
+    ///
+    /// Sent as the fewest sort_order writes the store's shift rule allows.
+    #[command(after_help = concat!(
+        "Example:\n  imagedesk reorder 42 1236,1234   # 1236 first, 1234 second, the rest after\n\n",
+        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image, a bad list); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+    ))]
+    Reorder(ReorderArgs),
+
+    /// Delete images of a product, or all of them.
+    #[command(after_help = concat!(
+        "Examples:\n  imagedesk delete 42 1234 1235\n  imagedesk delete sku:MUG-RED --all\n\n",
+        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+    ))]
+    Delete(DeleteArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Give up after this many seconds if the store does not take every edit (they stay
+    /// queued; exit status 3).
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+
+    /// Do not send Idempotency-Key on creates (for a store that rejects the header); a create
+    /// that may have landed is then looked for in the store's list before it is sent again.
+    #[arg(long)]
+    pub no_idempotency_keys: bool,
+
+    /// With --no-idempotency-keys: how long a create whose answer was lost may still be running
+    /// on the store, so how long to wait before looking for it.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub landing_window: u64,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct AddArgs {
+    /// The product: its id, or sku:SKU.
+    pub product: ProductRef,
+
+    /// Picture files, or http(s) URLs the store downloads; added in this order, after the
+    /// product's images (see --position).
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+
+    /// The description (alt text) of every added picture.
+    #[arg(long, default_value = "", value_name = "TEXT")]
+    pub description: String,
+
+    /// Make the first added picture the product's thumbnail.
+    #[arg(long)]
+    pub thumbnail: bool,
+
+    /// Put the added pictures at this position, counting from 1 (1 = first); past the end
+    /// means last.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub position: Option<u32>,
+
+    #[command(flatten)]
+    pub send: SendArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DescribeArgs {
+    /// The product: its id, or sku:SKU.
+    pub product: ProductRef,
+
+    /// The store's image id.
+    #[arg(value_parser = image_id)]
+    pub image: i64,
+
+    /// The new description (alt text); "" clears it.
+    pub text: String,
+
+    #[command(flatten)]
+    pub send: SendArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ThumbnailArgs {
+    /// The product: its id, or sku:SKU.
+    pub product: ProductRef,
+
+    /// The store's id of the image that becomes the thumbnail.
+    #[arg(value_parser = image_id)]
+    pub image: i64,
+
+    #[command(flatten)]
+    pub send: SendArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReorderArgs {
+    /// The product: its id, or sku:SKU.
+    pub product: ProductRef,
+
+    /// Store image ids separated by commas, each once: these come first, in this order.
+    #[arg(value_name = "IMAGE,IMAGE,…")]
+    pub order: ImageList,
+
+    #[command(flatten)]
+    pub send: SendArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeleteArgs {
+    /// The product: its id, or sku:SKU.
+    pub product: ProductRef,
+
+    /// The store's ids of the images to delete (all or none: an unknown id deletes nothing).
+    #[arg(value_parser = image_id, value_name = "IMAGE", required_unless_present = "all", conflicts_with = "all")]
+    pub images: Vec<i64>,
+
+    /// Delete every image of the product.
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub send: SendArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl StoreArgs {
+    /// Takes what was given before the command name (`imagedesk --api URL sync`, the app's
+    /// own flags) where the command itself did not say, rather than silently working on the
+    /// embedded store.
+    pub fn inherit(
+        &mut self,
+        api: Option<String>,
+        token: Option<String>,
+        user: Option<String>,
+        data_dir: Option<PathBuf>,
+    ) {
+        if self.api.is_none() && self.store.is_none() {
+            self.api = api;
+            self.user = self.user.take().or(user);
+        }
+        self.token = self.token.take().or(token);
+        self.data_dir = self.data_dir.take().or(data_dir);
+    }
+}
+
+impl StoreCommand {
+    pub fn store_mut(&mut self) -> &mut StoreArgs {
+        match self {
+            StoreCommand::Sync(a) => &mut a.store,
+            StoreCommand::Add(a) => &mut a.store,
+            StoreCommand::Describe(a) => &mut a.store,
+            StoreCommand::Thumbnail(a) => &mut a.store,
+            StoreCommand::Reorder(a) => &mut a.store,
+            StoreCommand::Delete(a) => &mut a.store,
+        }
+    }
+
+    pub fn store(&self) -> &StoreArgs {
+        match self {
+            StoreCommand::Sync(a) => &a.store,
+            StoreCommand::Add(a) => &a.store,
+            StoreCommand::Describe(a) => &a.store,
+            StoreCommand::Thumbnail(a) => &a.store,
+            StoreCommand::Reorder(a) => &a.store,
+            StoreCommand::Delete(a) => &a.store,
+        }
+    }
+
+    /// How edits are sent; `None` for `sync`, which only sends.
+    pub fn send(&self) -> Option<&SendArgs> {
+        match self {
+            StoreCommand::Sync(_) => None,
+            StoreCommand::Add(a) => Some(&a.send),
+            StoreCommand::Describe(a) => Some(&a.send),
+            StoreCommand::Thumbnail(a) => Some(&a.send),
+            StoreCommand::Reorder(a) => Some(&a.send),
+            StoreCommand::Delete(a) => Some(&a.send),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! How a store command ends: its exit status, and the errors that decide it.
+
+use std::path::PathBuf;
+
+use super::refs::ProductRef;
+use crate::sync::SyncError;
+
+/// The exit statuses of the store commands (SPEC §3), so scripts can tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every edit reached the store (or, with `--offline`, was queued).
+    Done,
+    /// The store refused some edits (its reasons were printed), or some of its records could
+    /// not be read.
+    Refused,
+    /// Something on this machine failed (the replica, the embedded store).
+    Failed,
+    /// Bad usage: an unknown product or image, a malformed argument.
+    Usage,
+    /// The store could not be reached (or did not take every edit in time); the edits wait in
+    /// the queue for the next `imagedesk sync` or the app.
+    Unreachable,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Done => 0,
+            Exit::Refused | Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Unreachable => 3,
+        }
+    }
+}
+
+/// Something named on the command line that is not there, or cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("--api needs a token: pass --token or set IMAGEDESK_TOKEN")]
+    MissingToken,
+    #[error("no store named '{name}' is saved in the app (saved: {})", list_or_none(.known))]
+    UnknownStore { name: String, known: Vec<String> },
+    #[error(
+        "the app has no token saved for store '{name}' ({path}); save it in the app's Stores dialog, or use --api and --token"
+    )]
+    NoSavedToken { name: String, path: PathBuf },
+    #[error("{0} is not on the store")]
+    UnknownProduct(ProductRef),
+    #[error("image {image} is not an image of product {product} on the store")]
+    UnknownImage { product: i64, image: i64 },
+    #[error(
+        "{0} is not in the local copy of the store; run the command once without --offline, or `imagedesk sync`, so that it is"
+    )]
+    ProductNotInReplica(ProductRef),
+    #[error(
+        "image {image} of product {product} is not in the local copy of the store; run the command once without --offline, or `imagedesk sync`, so that it is"
+    )]
+    ImageNotInReplica { product: i64, image: i64 },
+    /// The engine refused the input before queueing anything: a file that is not a picture,
+    /// a URL that is not http(s), a missing file.
+    #[error("{0}")]
+    Input(SyncError),
+    #[error("{0}")]
+    InvalidAddress(crate::api::ApiError),
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Why a store command stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// No answer from the store where one was needed (to look a product up); what the store
+    /// or the network said.
+    #[error("the store could not be reached: {0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("{context}: {source:#}")]
+    Setup {
+        context: &'static str,
+        source: anyhow::Error,
+    },
+}
+
+impl CliError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Usage(_) => Exit::Usage,
+            CliError::Unreachable(_) => Exit::Unreachable,
+            CliError::Sync(SyncError::UnknownProduct(_) | SyncError::UnknownImage(_)) => {
+                Exit::Usage
+            }
+            CliError::Sync(_) | CliError::Setup { .. } => Exit::Failed,
+        }
+    }
+}

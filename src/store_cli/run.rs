@@ -1,0 +1,408 @@
+//! Running a store command over an engine, and what it prints.
+
+use std::time::Duration;
+
+use super::args::{
+    AddArgs, DeleteArgs, DescribeArgs, ReorderArgs, SendArgs, StoreCommand, ThumbnailArgs,
+};
+use super::outcome::{CliError, Exit, UsageError};
+use super::refs::ProductRef;
+use super::target;
+use crate::api::connect;
+use crate::sync::{Connection, Engine, EngineConfig, ImageId, Status, SyncError};
+
+/// Runs `command` to the end and returns its exit status, having printed what it did (stdout)
+/// and what went wrong (stderr).
+pub fn run(command: StoreCommand) -> Exit {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("imagedesk: could not start the async runtime: {err}");
+            return Exit::Failed;
+        }
+    };
+    match runtime.block_on(execute(command)) {
+        Ok(exit) => exit,
+        Err(err) => {
+            eprintln!("imagedesk: {err}");
+            err.exit()
+        }
+    }
+}
+
+/// What an edit command did, for the summary.
+struct Done {
+    /// One line per edit, e.g. "description of image 12".
+    edits: Vec<String>,
+    /// Images this command created, with their source, to print the store's ids once sent.
+    created: Vec<(ImageId, String)>,
+}
+
+async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
+    let target = target::open(command.store()).await?;
+    let mut config = EngineConfig::in_dir(&target.replica_dir);
+    let offline = command.send().is_some_and(|s| s.offline);
+    config.offline = offline;
+    // An edit command queues all its edits before any is sent (see `edit_and_wait`); the
+    // worker still pulls meanwhile, which the look-ups of names need.
+    config.start_paused = command.send().is_some();
+    if let StoreCommand::Sync(args) = &command {
+        config.send_idempotency_keys = !args.no_idempotency_keys;
+        config.unkeyed_landing_window = Duration::from_secs(args.landing_window);
+    }
+    let result = async {
+        let client = connect(&target.address).map_err(UsageError::InvalidAddress)?;
+        let engine = Engine::open(config, client).await?;
+        let outcome = edit_and_wait(&engine, &command).await;
+        engine.close().await;
+        outcome
+    }
+    .await;
+    if let Some(server) = target.server {
+        // The engine is closed: nothing more goes to the store this command started.
+        if let Err(err) = server.shutdown().await {
+            tracing::warn!("the embedded store did not stop cleanly: {err:#}");
+        }
+    }
+    result
+}
+
+async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, CliError> {
+    let (done, timeout) = match command {
+        StoreCommand::Sync(args) => {
+            let queued = waiting(engine).await?;
+            let status = engine.settled(Duration::from_secs(args.timeout)).await;
+            let exit = conclude(engine, &status, args.timeout).await?;
+            if exit == Exit::Done {
+                println!("synced: {queued} queued edits sent, none wait");
+            }
+            return Ok(exit);
+        }
+        StoreCommand::Add(args) => (add(engine, args).await?, args.send.timeout),
+        StoreCommand::Describe(args) => (describe(engine, args).await?, args.send.timeout),
+        StoreCommand::Thumbnail(args) => (thumbnail(engine, args).await?, args.send.timeout),
+        StoreCommand::Reorder(args) => (reorder(engine, args).await?, args.send.timeout),
+        StoreCommand::Delete(args) => (delete(engine, args).await?, args.send.timeout),
+    };
+    // Everything is queued: from here on a crash or a kill of this command loses nothing,
+    // and sends nothing twice (the next `imagedesk sync` or the app sends the rest).
+    engine.resume();
+    if command.send().is_some_and(|s| s.offline) {
+        for edit in &done.edits {
+            println!("queued: {edit}");
+        }
+        println!(
+            "not sent (--offline): {} edits wait in the queue; `imagedesk sync` or the app sends them",
+            engine.status().pending
+        );
+        return Ok(Exit::Done);
+    }
+    let status = engine.settled(Duration::from_secs(timeout)).await;
+    let exit = conclude(engine, &status, timeout).await?;
+    if exit == Exit::Done {
+        for edit in &done.edits {
+            println!("sent: {edit}");
+        }
+        for (id, source) in &done.created {
+            if let Some(server_id) = engine.image(*id).await?.and_then(|i| i.server_id) {
+                println!("image {server_id}: {source}");
+            }
+        }
+    }
+    Ok(exit)
+}
+
+/// The exit status once the engine has settled (or timed out): refusals and unreadable records
+/// are printed, and so is what waits in the queue.
+async fn conclude(engine: &Engine, status: &Status, timeout: u64) -> Result<Exit, CliError> {
+    let refused: Vec<_> = engine
+        .outbox()
+        .await?
+        .into_iter()
+        .filter(|entry| entry.failed.is_some())
+        .collect();
+    for entry in &refused {
+        let kind = entry
+            .kind
+            .map_or_else(|| "unreadable edit".to_owned(), |k| k.to_string());
+        eprintln!(
+            "refused: edit #{} ({kind}, product {}): {}",
+            entry.seq,
+            entry.product_id,
+            entry.failed.as_deref().unwrap_or_default()
+        );
+    }
+    let unreadable = engine.unreadable();
+    for record in &unreadable {
+        eprintln!(
+            "unreadable: {} {} of product {}: field {} = {} ({})",
+            record.kind,
+            record
+                .id
+                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
+            record
+                .product_id
+                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
+            record.field,
+            record.value,
+            record.reason
+        );
+    }
+    let pending = waiting(engine).await?;
+    if status.last_sync.is_none() || pending > 0 {
+        let why = match (&status.last_error, status.last_sync, status.connection) {
+            (Some(error), _, _) => format!("the store could not be reached ({error})"),
+            (None, None, Connection::Offline) => "the store could not be reached".to_owned(),
+            (None, None, _) => format!("the store did not answer within {timeout} s"),
+            (None, Some(_), _) => format!("the store did not take every edit within {timeout} s"),
+        };
+        eprintln!(
+            "{why}: {pending} edits wait in the queue; `imagedesk sync` or the app sends them"
+        );
+        return Ok(Exit::Unreachable);
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "{} edits were refused; retry or discard them in the app's queue",
+            refused.len()
+        );
+        return Ok(Exit::Refused);
+    }
+    if !unreadable.is_empty() {
+        eprintln!(
+            "{} records of the store could not be read and were skipped",
+            unreadable.len()
+        );
+        return Ok(Exit::Refused);
+    }
+    Ok(Exit::Done)
+}
+
+/// Edits waiting to be sent (not the refused ones), from the queue itself: the published
+/// status may lag an edit just made.
+async fn waiting(engine: &Engine) -> Result<usize, CliError> {
+    Ok(engine
+        .outbox()
+        .await?
+        .iter()
+        .filter(|e| e.failed.is_none())
+        .count())
+}
+
+// -- resolving names ---------------------------------------------------------------------------
+
+/// The product's id, known to the replica. Online, its images are pulled first, so that image
+/// ids are checked against the store as it is now.
+async fn product(engine: &Engine, product: &ProductRef, send: &SendArgs) -> Result<i64, CliError> {
+    if send.offline {
+        return in_replica(engine, product)
+            .await?
+            .ok_or_else(|| UsageError::ProductNotInReplica(product.clone()).into());
+    }
+    let id = match in_replica(engine, product).await? {
+        Some(id) => id,
+        None => {
+            // The product list comes with the worker's first pull (it starts with the engine).
+            let status = first_pull(engine, Duration::from_secs(send.timeout)).await;
+            match in_replica(engine, product).await? {
+                Some(id) => id,
+                None if status.last_sync.is_none() => {
+                    return Err(CliError::Unreachable(status.last_error.unwrap_or_else(
+                        || format!("no answer while looking up {product}"),
+                    )));
+                }
+                None => return Err(UsageError::UnknownProduct(product.clone()).into()),
+            }
+        }
+    };
+    if let Err(err) = engine.pull_product(id).await {
+        // Edits can still be queued against what the replica knows; `conclude` reports that
+        // the store did not take them.
+        tracing::info!("could not pull product {id}: {err}");
+    }
+    Ok(id)
+}
+
+async fn in_replica(engine: &Engine, product: &ProductRef) -> Result<Option<i64>, CliError> {
+    let products = engine.products().await?;
+    Ok(match product {
+        ProductRef::Id(id) => products.iter().find(|p| p.id == *id).map(|p| p.id),
+        ProductRef::Sku(sku) => products.iter().find(|p| &p.sku == sku).map(|p| p.id),
+    })
+}
+
+/// Waits until a round of the worker has pulled the whole store, or until `timeout`. A failed
+/// round does not end the wait: the worker tries again (after a 502 or a dropped connection a
+/// real store usually answers the next time), and the status cannot tell such a failure from
+/// one that will last.
+async fn first_pull(engine: &Engine, timeout: Duration) -> Status {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut status = engine.watch_status();
+    loop {
+        let now = status.borrow_and_update().clone();
+        if now.last_sync.is_some() {
+            return now;
+        }
+        match tokio::time::timeout_at(deadline, status.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return engine.status(),
+        }
+    }
+}
+
+/// The replica's handle of the store's image `image` of `product_id`.
+async fn image(
+    engine: &Engine,
+    product_id: i64,
+    image: i64,
+    offline: bool,
+) -> Result<ImageId, CliError> {
+    let images = engine.images(product_id).await?;
+    match images.iter().find(|i| i.server_id == Some(image)) {
+        Some(found) => Ok(found.id),
+        None if offline => Err(UsageError::ImageNotInReplica {
+            product: product_id,
+            image,
+        }
+        .into()),
+        None => Err(UsageError::UnknownImage {
+            product: product_id,
+            image,
+        }
+        .into()),
+    }
+}
+
+// -- the edits ---------------------------------------------------------------------------------
+
+/// Errors of an edit call: what the engine refuses about the input is bad usage.
+fn input(err: SyncError) -> CliError {
+    match err {
+        SyncError::NotAnImage(..)
+        | SyncError::InvalidUrl(_)
+        | SyncError::Io { .. }
+        | SyncError::NotAPermutation => UsageError::Input(err).into(),
+        other => other.into(),
+    }
+}
+
+async fn add(engine: &Engine, args: &AddArgs) -> Result<Done, CliError> {
+    let product_id = product(engine, &args.product, &args.send).await?;
+    let mut created: Vec<(ImageId, String)> = Vec::new();
+    for source in &args.sources {
+        let added = if source.starts_with("http://") || source.starts_with("https://") {
+            engine.add_url(product_id, source, &args.description).await
+        } else {
+            engine.add_file(product_id, source, &args.description).await
+        };
+        match added {
+            Ok(id) => created.push((id, source.clone())),
+            Err(err) => {
+                // All or nothing: the creates queued so far are taken back (nothing was sent,
+                // the engine is paused), so that fixing the bad source and running the same
+                // command again does not add the others twice.
+                let queued: Vec<ImageId> = created.iter().map(|(id, _)| *id).collect();
+                if !queued.is_empty()
+                    && let Err(undo) = engine.delete(&queued).await
+                {
+                    tracing::warn!("could not take back the pictures queued before: {undo}");
+                }
+                return Err(input(err));
+            }
+        }
+    }
+    let mut edits: Vec<String> = created
+        .iter()
+        .map(|(_, source)| format!("add {source} to product {product_id}"))
+        .collect();
+    let ids: Vec<ImageId> = created.iter().map(|(id, _)| *id).collect();
+    if args.thumbnail
+        && let Some(&first) = ids.first()
+    {
+        engine.set_thumbnail(first).await.map_err(input)?;
+        edits.push(format!("make {} the thumbnail", created[0].1));
+    }
+    if let Some(position) = args.position {
+        let index = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+        engine
+            .move_images(product_id, &ids, index)
+            .await
+            .map_err(input)?;
+        edits.push(format!("move them to position {position}"));
+    }
+    Ok(Done { edits, created })
+}
+
+async fn describe(engine: &Engine, args: &DescribeArgs) -> Result<Done, CliError> {
+    let product_id = product(engine, &args.product, &args.send).await?;
+    let id = image(engine, product_id, args.image, args.send.offline).await?;
+    engine.describe(id, &args.text).await.map_err(input)?;
+    Ok(Done {
+        edits: vec![format!(
+            "description of image {} of product {product_id}",
+            args.image
+        )],
+        created: Vec::new(),
+    })
+}
+
+async fn thumbnail(engine: &Engine, args: &ThumbnailArgs) -> Result<Done, CliError> {
+    let product_id = product(engine, &args.product, &args.send).await?;
+    let id = image(engine, product_id, args.image, args.send.offline).await?;
+    engine.set_thumbnail(id).await.map_err(input)?;
+    Ok(Done {
+        edits: vec![format!(
+            "image {} is the thumbnail of product {product_id}",
+            args.image
+        )],
+        created: Vec::new(),
+    })
+}
+
+async fn reorder(engine: &Engine, args: &ReorderArgs) -> Result<Done, CliError> {
+    let product_id = product(engine, &args.product, &args.send).await?;
+    let mut first = Vec::with_capacity(args.order.0.len());
+    for &listed in &args.order.0 {
+        first.push(image(engine, product_id, listed, args.send.offline).await?);
+    }
+    let rest = engine
+        .images(product_id)
+        .await?
+        .into_iter()
+        .map(|i| i.id)
+        .filter(|id| !first.contains(id));
+    let desired: Vec<ImageId> = first.iter().copied().chain(rest).collect();
+    engine.reorder(product_id, &desired).await.map_err(input)?;
+    let listed: Vec<String> = args.order.0.iter().map(i64::to_string).collect();
+    Ok(Done {
+        edits: vec![format!(
+            "order of product {product_id}: {} first",
+            listed.join(", ")
+        )],
+        created: Vec::new(),
+    })
+}
+
+async fn delete(engine: &Engine, args: &DeleteArgs) -> Result<Done, CliError> {
+    let product_id = product(engine, &args.product, &args.send).await?;
+    if args.all {
+        engine.delete_all(product_id).await.map_err(input)?;
+        return Ok(Done {
+            edits: vec![format!("delete every image of product {product_id}")],
+            created: Vec::new(),
+        });
+    }
+    let mut ids = Vec::with_capacity(args.images.len());
+    for &listed in &args.images {
+        ids.push(image(engine, product_id, listed, args.send.offline).await?);
+    }
+    engine.delete(&ids).await.map_err(input)?;
+    Ok(Done {
+        edits: args
+            .images
+            .iter()
+            .map(|i| format!("delete image {i} of product {product_id}"))
+            .collect(),
+        created: Vec::new(),
+    })
+}

@@ -1,0 +1,750 @@
+//! The store commands (`imagedesk add`, `describe`, `thumbnail`, `reorder`, `delete`, `sync`):
+//! the real binary against a real server on loopback, checking what the store holds and the
+//! exit statuses scripts rely on (0 done, 1 refused, 2 bad usage, 3 unreachable).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use common::*;
+use imagedesk::api::{ImageWrite, NewProduct};
+
+/// How long one command may take before the test fails rather than hangs.
+const COMMAND_LIMIT: Duration = Duration::from_secs(90);
+
+/// A data directory of its own (never the user's) and a replica directory.
+struct Cli {
+    data: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli {
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn replica(&self) -> PathBuf {
+        self.data.path().join("replica")
+    }
+
+    /// Runs `imagedesk ARGS` with this data directory and the test token.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .args(args)
+            .env("IMAGEDESK_DATA_DIR", self.data.path())
+            .env("IMAGEDESK_TOKEN", TOKEN)
+            .env_remove("IMAGEDESK_API")
+            .env("IMAGEDESK_LOG", "warn")
+            .kill_on_drop(true);
+        tokio::time::timeout(COMMAND_LIMIT, command.output())
+            .await
+            .unwrap_or_else(|_| panic!("imagedesk {args:?} did not finish in time"))
+            .unwrap()
+    }
+
+    /// Runs a store command on `api` with this test's replica.
+    async fn on(&self, api: &str, args: &[&str]) -> Output {
+        let replica = self.replica();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--api", api, "--replica-dir", replica.to_str().unwrap()]);
+        self.run(&all).await
+    }
+}
+
+/// The binary under test. `IMAGEDESK_BIN` may name cargo's hashed copy in `deps/`: where
+/// several checkouts share one build directory, the uplifted `target/debug/imagedesk` is
+/// whichever checkout linked last.
+fn binary() -> PathBuf {
+    std::env::var_os("IMAGEDESK_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_imagedesk")),
+        PathBuf::from,
+    )
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A product with `n` images (made from pictures in the import directory), and their ids.
+async fn product_with_images(store: &TestStore, sku: &str, n: u64) -> (i64, Vec<i64>) {
+    let product = store
+        .client
+        .create_product(&NewProduct {
+            name: format!("Product {sku}"),
+            sku: sku.into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let path = store.import_jpeg(&format!("{sku}-{i}.jpg"), i + 1);
+        let write = ImageWrite {
+            image_file: Some(path),
+            description: Some(format!("picture {i}")),
+            ..ImageWrite::default()
+        };
+        ids.push(
+            store
+                .client
+                .create_image(product, &write, None)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    (product, ids)
+}
+
+async fn order(store: &TestStore, product: i64) -> Vec<i64> {
+    store
+        .client
+        .list_all_images(product)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect()
+}
+
+/// Requests the server answered on `/api/…`, from its metrics.
+async fn api_requests(store: &TestStore) -> u64 {
+    let metrics = reqwest::get(store.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("imagedesk_http_requests_total{") && l.contains("route=\"/api"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn jpeg_file(dir: &Path, name: &str, seed: u64) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, small_jpeg(seed)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_thumbnail_reorder_delete_reach_the_store() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "MUG", 4).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+    let id = |i: usize| ids[i].to_string();
+
+    let out = cli
+        .on(&api, &["describe", "sku:MUG", &id(1), "Red mug, side"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("sent: description"), "{}", text(&out));
+    let image = store.client.get_image(product, ids[1]).await.unwrap();
+    assert_eq!(image.description, "Red mug, side");
+
+    let out = cli.on(&api, &["thumbnail", &p, &id(2)]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        store
+            .client
+            .get_image(product, ids[2])
+            .await
+            .unwrap()
+            .is_thumbnail
+    );
+
+    let list = format!("{},{}", ids[3], ids[1]);
+    let out = cli.on(&api, &["reorder", &p, &list]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        order(&store, product).await,
+        vec![ids[3], ids[1], ids[0], ids[2]],
+        "the listed first, the rest in their order"
+    );
+
+    let out = cli.on(&api, &["delete", &p, &id(0), &id(3)]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(order(&store, product).await, vec![ids[1], ids[2]]);
+
+    let out = cli.on(&api, &["delete", "sku:MUG", "--all"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(order(&store, product).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_files_in_order_with_description_thumbnail_and_position() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, existing) = product_with_images(&store, "CUP", 2).await;
+    let files = tempfile::tempdir().unwrap();
+    let a = jpeg_file(files.path(), "alpha.jpg", 11);
+    let b = jpeg_file(files.path(), "beta.jpg", 12);
+    let c = jpeg_file(files.path(), "gamma.jpg", 13);
+    let cli = Cli::new();
+    let p = product.to_string();
+    let out = cli
+        .on(
+            &api,
+            &[
+                "add",
+                &p,
+                &a,
+                &b,
+                &c,
+                "--description",
+                "new",
+                "--thumbnail",
+                "--position",
+                "2",
+            ],
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let images = store.client.list_all_images(product).await.unwrap();
+    assert_eq!(images.len(), 5);
+    assert_eq!(images[0].id, existing[0]);
+    assert_eq!(images[4].id, existing[1]);
+    let added = &images[1..4];
+    for (image, name) in added.iter().zip(["alpha", "beta", "gamma"]) {
+        assert!(image.image_file.contains(name), "{}", image.image_file);
+        assert_eq!(image.description, "new");
+    }
+    assert!(added[0].is_thumbnail, "the first added is the thumbnail");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("image {}: {a}", added[0].id)),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "VASE", 2).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+    let img = ids[0].to_string();
+
+    // Online once, so that the replica knows the product.
+    let out = cli.on(&api, &["describe", &p, &img, "first"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+
+    let before = api_requests(&store).await;
+    let out = cli
+        .on(&api, &["describe", &p, &img, "queued offline", "--offline"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("queued: description"), "{}", text(&out));
+    assert_eq!(
+        api_requests(&store).await,
+        before,
+        "--offline does not contact the store"
+    );
+    assert_eq!(
+        store
+            .client
+            .get_image(product, ids[0])
+            .await
+            .unwrap()
+            .description,
+        "first"
+    );
+
+    // The store goes away: sync keeps the edit and says so with status 3.
+    let stopped = store.stop().await;
+    let out = cli.on(&api, &["sync", "--timeout", "3"]).await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(
+        text(&out).contains("1 edits wait in the queue"),
+        "{}",
+        text(&out)
+    );
+
+    // Back on the same address: sync sends it.
+    let store = stopped.start().await;
+    let out = cli.on(&api, &["sync", "--timeout", "30"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("synced: 1 queued edits sent"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        store
+            .client
+            .get_image(product, ids[0])
+            .await
+            .unwrap()
+            .description,
+        "queued offline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_against_a_closed_port_exits_3_not_0() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cli = Cli::new();
+    let api = format!("http://127.0.0.1:{port}/api/v2");
+    let out = cli.on(&api, &["sync", "--timeout", "2"]).await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(!text(&out).contains("synced"), "{}", text(&out));
+
+    // The app's flags before the command name the store too (not the embedded one).
+    let out = cli.run(&["--api", &api, "sync", "--timeout", "2"]).await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_names_and_bad_arguments_exit_2() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "BOWL", 1).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+
+    let out = cli.on(&api, &["describe", &p, "999999", "x"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("image 999999 is not an image of product"),
+        "{}",
+        text(&out)
+    );
+
+    let out = cli.on(&api, &["thumbnail", "sku:NOPE", "1"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("SKU 'NOPE'"), "{}", text(&out));
+
+    let list = format!("{0},{0}", ids[0]);
+    let out = cli.on(&api, &["reorder", &p, &list]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("listed twice"), "{}", text(&out));
+
+    let out = cli.on(&api, &["delete", "sku:", "1"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+
+    // All or nothing: the good file queued before the missing one is taken back.
+    let files = tempfile::tempdir().unwrap();
+    let good = jpeg_file(files.path(), "good.jpg", 5);
+    let out = cli
+        .on(&api, &["add", &p, &good, "/nonexistent/picture.jpg"])
+        .await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let out = cli.on(&api, &["sync", "--timeout", "20"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(order(&store, product).await, ids, "nothing was added");
+
+    let out = cli
+        .run(&["describe", &p, "1", "x", "--store", "Nope"])
+        .await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("no store named 'Nope'"),
+        "{}",
+        text(&out)
+    );
+
+    // Offline, an image the replica has never seen is a usage error that says what to do.
+    let fresh = Cli::new();
+    let img = ids[0].to_string();
+    let out = fresh
+        .on(&api, &["describe", &p, &img, "x", "--offline"])
+        .await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("imagedesk sync"), "{}", text(&out));
+
+    assert_eq!(
+        store
+            .client
+            .get_image(product, ids[0])
+            .await
+            .unwrap()
+            .description,
+        "picture 0",
+        "nothing was changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_the_store_refuses_exits_1_with_its_reason() {
+    // This store does not download from loopback addresses, so it refuses the create.
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, _) = product_with_images(&store, "LAMP", 1).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+    let out = cli
+        .on(
+            &api,
+            &["add", &p, "http://127.0.0.1:9/lamp.jpg", "--timeout", "30"],
+        )
+        .await;
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused: edit #"), "{stderr}");
+    assert!(stderr.contains("add image"), "{stderr}");
+    assert_eq!(order(&store, product).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_saved_in_the_app_by_name() {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "CHAIR", 2).await;
+    let cli = Cli::new();
+    // As the app saves them: the list in eframe's RON storage, the token in a file of its own.
+    let profiles = serde_json::json!([{ "name": "Shop", "api_url": api, "user": null }]);
+    let mut kv = std::collections::HashMap::new();
+    kv.insert("imagedesk.profiles".to_owned(), profiles.to_string());
+    let ron = ron::ser::to_string_pretty(&kv, ron::ser::PrettyConfig::default()).unwrap();
+    std::fs::write(cli.data.path().join("app.ron"), ron).unwrap();
+    let token = imagedesk::ui::profiles::token_path(cli.data.path(), &api);
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, TOKEN).unwrap();
+
+    let out = cli
+        .run(&[
+            "thumbnail",
+            &product.to_string(),
+            &ids[1].to_string(),
+            "--store",
+            "Shop",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        store
+            .client
+            .get_image(product, ids[1])
+            .await
+            .unwrap()
+            .is_thumbnail
+    );
+    // The app's own replica of that store was used.
+    let replica = imagedesk::desktop::replica_dir(cli.data.path(), &api);
+    assert!(replica.join("replica.sqlite").exists(), "{replica:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_store_keeps_its_address_and_serves_the_commands() {
+    use imagedesk::desktop::{CONNECTION_FILE, EmbeddedStore};
+
+    let cli = Cli::new();
+    let first = EmbeddedStore::start(cli.data.path()).await.unwrap();
+    let url = first.address.api_url.clone();
+    let client = client_with(&first.address.api_url, &first.address.token);
+    let product = client.list_all_products().await.unwrap()[0].id;
+    let image = client.list_all_images(product).await.unwrap()[0].id;
+    first.server.shutdown().await.unwrap();
+
+    let again = EmbeddedStore::start(cli.data.path()).await.unwrap();
+    assert_eq!(again.address.api_url, url, "the same port as last time");
+    assert_ne!(again.address.token, first.address.token);
+
+    // The app is "running": its connection file names this store, and the command uses it.
+    let connection = serde_json::json!({ "api_url": url, "token": again.address.token });
+    std::fs::write(
+        cli.data.path().join(CONNECTION_FILE),
+        connection.to_string(),
+    )
+    .unwrap();
+    let out = cli
+        .run(&[
+            "describe",
+            &product.to_string(),
+            &image.to_string(),
+            "via app",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let client = client_with(&url, &again.address.token);
+    assert_eq!(
+        client.get_image(product, image).await.unwrap().description,
+        "via app"
+    );
+    again.server.shutdown().await.unwrap();
+
+    // No app: the command starts the embedded store itself, on the remembered port.
+    let out = cli
+        .run(&[
+            "describe",
+            &product.to_string(),
+            &image.to_string(),
+            "no app",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let last = EmbeddedStore::start(cli.data.path()).await.unwrap();
+    assert_eq!(last.address.api_url, url);
+    let client = client_with(&url, &last.address.token);
+    assert_eq!(
+        client.get_image(product, image).await.unwrap().description,
+        "no app"
+    );
+    last.server.shutdown().await.unwrap();
+}
+
+fn client_with(api_url: &str, token: &str) -> imagedesk::api::Client {
+    imagedesk::api::Client::new(api_url, imagedesk::api::Credentials::Token(token.into())).unwrap()
+}
+
+// -- against a BigCommerce-like store: keys ignored, no multipart on v2, faults ----------------
+
+/// A `--compat bc-v2` store that loses answers and connections (`--faults SEED`), over data in
+/// which a product with SKU `sku` already exists (made before the faults, so the test's own
+/// set-up is not at their mercy). Returns the store, its product, and how to reopen the data
+/// without faults to check the outcome.
+async fn faulty_bc_store(sku: &str, seed: u64) -> (TestStore, i64) {
+    let clean = start_with(|c| c.compat = imagedesk::server::Compat::BcV2).await;
+    let product = clean
+        .client
+        .create_product(&NewProduct {
+            name: format!("Product {sku}"),
+            sku: sku.into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let stopped = clean.stop().await;
+    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
+    config.listen = stopped.listen;
+    config.compat = imagedesk::server::Compat::BcV2;
+    config.faults = Some(seed);
+    config.fault_percent = 20;
+    let server = imagedesk::server::Server::bind(config)
+        .await
+        .unwrap()
+        .spawn();
+    let client = client_for(&server.api_url());
+    let store = TestStore {
+        server,
+        client,
+        data: stopped.data,
+        import: stopped.import,
+    };
+    (store, product)
+}
+
+/// The images' stored names, read once the faults are gone (same data, same address).
+async fn stored_names(store: TestStore, product: i64) -> Vec<String> {
+    let stopped = store.stop().await;
+    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
+    config.listen = stopped.listen;
+    config.compat = imagedesk::server::Compat::BcV2;
+    let server = imagedesk::server::Server::bind(config)
+        .await
+        .unwrap()
+        .spawn();
+    let names = client_for(&server.api_url())
+        .list_all_images(product)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.image_file)
+        .collect();
+    server.shutdown().await.unwrap();
+    names
+}
+
+/// Runs `sync` until it exits 0 (each run sends what it can before a fault stops a round).
+async fn sync_until_done(cli: &Cli, api: &str) {
+    for _ in 0..8 {
+        let out = cli
+            .on(api, &["sync", "--timeout", "20", "--landing-window", "1"])
+            .await;
+        match code(&out) {
+            0 => return,
+            3 => continue,
+            _ => panic!("{}", text(&out)),
+        }
+    }
+    panic!("sync did not get every edit to the store");
+}
+
+fn assert_each_once(names: &[String], stems: &[String]) {
+    for stem in stems {
+        let copies = names
+            .iter()
+            .filter(|n| n.contains(&format!("/{stem}__")))
+            .count();
+        assert_eq!(
+            copies, 1,
+            "{stem} is on the store {copies} times: {names:?}"
+        );
+    }
+    assert_eq!(names.len(), stems.len(), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_to_a_faulty_bc_store_lands_each_picture_once() {
+    let (store, product) = faulty_bc_store("DESK", 7).await;
+    let api = store.server.api_url();
+    let files = tempfile::tempdir().unwrap();
+    let stems: Vec<String> = (1..=12).map(|i| format!("desk-{i:02}")).collect();
+    let paths: Vec<String> = stems
+        .iter()
+        .enumerate()
+        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 100 + i as u64))
+        .collect();
+    let cli = Cli::new();
+    let mut args = vec!["add", "sku:DESK"];
+    args.extend(paths.iter().map(String::as_str));
+    args.extend(["--timeout", "30"]);
+    // 3 when faults kept some creates from landing within the timeout: they wait in the queue.
+    let out = cli.on(&api, &args).await;
+    assert!(matches!(code(&out), 0 | 3), "{}", text(&out));
+    sync_until_done(&cli, &api).await;
+    assert_each_once(&stored_names(store, product).await, &stems);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_while_creates_are_in_flight_then_sync_lands_each_once() {
+    let (store, product) = faulty_bc_store("SOFA", 11).await;
+    let api = store.server.api_url();
+    let files = tempfile::tempdir().unwrap();
+    let stems: Vec<String> = (1..=20).map(|i| format!("sofa-{i:02}")).collect();
+    let paths: Vec<String> = stems
+        .iter()
+        .enumerate()
+        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 200 + i as u64))
+        .collect();
+    let cli = Cli::new();
+    let replica = cli.replica();
+    let mut child = tokio::process::Command::new(binary())
+        .arg("add")
+        .arg(product.to_string())
+        .args(&paths)
+        .args(["--api", &api, "--replica-dir", replica.to_str().unwrap()])
+        .env("IMAGEDESK_DATA_DIR", cli.data.path())
+        .env("IMAGEDESK_TOKEN", TOKEN)
+        .env("IMAGEDESK_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Kill it once the store holds at least one of them: creates are then in flight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no create reached the store"
+        );
+        if let Ok(images) = store.client.list_all_images(product).await
+            && !images.is_empty()
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("add ended before the kill: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+
+    sync_until_done(&cli, &api).await;
+    assert_each_once(&stored_names(store, product).await, &stems);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_records_are_reported_with_exit_1() {
+    use axum::extract::{Path as UrlPath, Query};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse as _, Response};
+    use serde_json::json;
+
+    // A store whose product 7 has one image the client cannot read (`sort_order` is text).
+    #[derive(serde::Deserialize)]
+    struct Paging {
+        page: Option<u32>,
+    }
+    async fn products(Query(q): Query<Paging>) -> Response {
+        if q.page.unwrap_or(1) > 1 {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        axum::Json(json!([{
+            "id": 7, "name": "Lamp", "sku": "LAMP", "date_created": "Mon, 30 Nov 2026 06:00:00 +0000"
+        }]))
+        .into_response()
+    }
+    async fn images(UrlPath(_): UrlPath<String>, Query(q): Query<Paging>) -> Response {
+        if q.page.unwrap_or(1) > 1 {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        let image = |id: i64, sort_order: serde_json::Value| {
+            json!({
+                "id": id, "product_id": 7, "image_file": format!("l/001/lamp__{id:05}.jpg"),
+                "is_thumbnail": id == 1, "sort_order": sort_order, "description": null,
+                "date_created": "Mon, 30 Nov 2026 06:00:00 +0000",
+            })
+        };
+        axum::Json(json!([image(1, json!(0)), image(2, json!("first"))])).into_response()
+    }
+    let app = axum::Router::new()
+        .route("/api/v2/products.json", axum::routing::get(products))
+        .route(
+            "/api/v2/products/{product}/images.json",
+            axum::routing::get(images),
+        )
+        .route(
+            "/api/v2/products/images/count.json",
+            axum::routing::get(|| async { axum::Json(json!({ "count": 2 })) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}/api/v2", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let cli = Cli::new();
+    let out = cli.on(&api, &["sync", "--timeout", "20"]).await;
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("image 2 of product 7: field sort_order = \"first\""),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_store_moves_when_its_port_is_taken_and_remembers_the_new_one() {
+    use imagedesk::desktop::EmbeddedStore;
+
+    let data = tempfile::tempdir().unwrap();
+    let first = EmbeddedStore::start(data.path()).await.unwrap();
+    let taken = first.server.addr();
+    first.server.shutdown().await.unwrap();
+    let squatter = std::net::TcpListener::bind(taken).unwrap();
+    let moved = EmbeddedStore::start(data.path()).await.unwrap();
+    assert_ne!(moved.server.addr(), taken, "a free port, not an error");
+    let new_addr = moved.server.addr();
+    moved.server.shutdown().await.unwrap();
+    drop(squatter);
+    let again = EmbeddedStore::start(data.path()).await.unwrap();
+    assert_eq!(
+        again.server.addr(),
+        new_addr,
+        "the new port is the one remembered"
+    );
+    again.server.shutdown().await.unwrap();
+}
