@@ -18,7 +18,6 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
-use super::state::AppState;
 
 /// Percent of API requests that get a fault unless `--fault-rate` says otherwise: high enough
 /// that a few dozen requests meet every kind, low enough that a client's retries get through.
@@ -96,10 +95,14 @@ impl Injector {
 #[derive(Debug, Clone, Copy)]
 pub struct Injected;
 
-/// The middleware on the API routers.
-pub async fn inject(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let Some(fault) = state
-        .faults
+/// The middleware on the API routers. Its state is the injector alone (not the server's
+/// `AppState`, which holds it), so that this module does not depend on the one that uses it.
+pub async fn inject(
+    State(injector): State<Option<Arc<Injector>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(fault) = injector
         .as_ref()
         .and_then(|injector| injector.draw(request.method()))
     else {

@@ -89,7 +89,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             idempotency::echo_key,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.faults.clone(),
             faults::inject,
         ));
     // The same guard and layers as v2, and the v3 error shape around all of them.
@@ -109,7 +109,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             idempotency::echo_key,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.faults.clone(),
             faults::inject,
         ));
     let metrics_state = state.metrics.clone();

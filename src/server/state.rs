@@ -23,7 +23,7 @@ pub struct AppState {
     pub fetcher: Fetcher,
     pub rate_limiter: Option<RateLimiter>,
     /// `--faults SEED`: the seeded fault injector of the API routes.
-    pub faults: Option<Injector>,
+    pub faults: Option<Arc<Injector>>,
     pub metrics: Arc<Metrics>,
     /// Bounds how many uploads decode at once, so that memory stays proportional to the cores.
     pub imaging_permits: tokio::sync::Semaphore,
@@ -75,7 +75,7 @@ impl AppState {
             }),
             faults: config
                 .faults
-                .map(|seed| Injector::new(seed, config.fault_percent)),
+                .map(|seed| Arc::new(Injector::new(seed, config.fault_percent))),
             metrics: Arc::new(Metrics::new()),
             imaging_permits: tokio::sync::Semaphore::new(cores),
             lists: Arc::new(ListCache::default()),
