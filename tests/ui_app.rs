@@ -3,19 +3,25 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::*;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
-use imagedesk::api::{Client, Image, ImageWrite};
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use imagedesk::api::{
+    Client, Created, Image, ImageWrite, Listing, Product, Progress, UploadRoute, UploadSource,
+};
 use imagedesk::server::Config;
-use imagedesk::sync::{Engine, EngineConfig};
+use imagedesk::sync::{Connection, Engine, EngineConfig, Remote, RemoteFuture};
 use imagedesk::ui::{Backend, ImageDeskApp};
 
 struct Rig {
     runtime: tokio::runtime::Runtime,
     store: Option<TestStore>,
+    /// The store while it is stopped (its data kept for a restart on the same address).
+    stopped: Option<StoppedStore>,
     /// The app's engine, for tests that pause it (the app itself reaches it only through its
     /// session).
     engine: std::sync::Arc<Engine>,
@@ -44,51 +50,27 @@ impl Rig {
         adjust: impl FnOnce(&mut Config),
         render: bool,
     ) -> (Rig, Harness<'static, ImageDeskApp>) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let replica = data.path().join("replica");
-        let (store, product, engine) = runtime.block_on(async {
-            let store = start_with(adjust).await;
-            let product = store.product("Lamp").await;
-            seed(&store, product, 3).await;
-            let other = store.product("Chair").await;
-            seed(&store, other, 1).await;
-            let mut config = EngineConfig::in_dir(&replica);
-            config.backoff_base = Duration::from_millis(50);
-            config.backoff_max = Duration::from_millis(300);
-            let engine = Engine::open(config, client_for(&store.server.api_url()))
-                .await
-                .unwrap();
-            (store, product, engine)
-        });
-        let engine = std::sync::Arc::new(engine);
-        let backend =
-            Backend::new(engine.clone(), runtime.handle().clone()).with_data_dir(data.path());
-        let app = ImageDeskApp::new(backend).with_delete_grace(delete_grace);
-        let mut builder = Harness::builder()
-            .with_size(egui::Vec2::new(1280.0, 800.0))
-            // Short simulated frames, so two clicks in a row count as a double-click.
-            .with_step_dt(1.0 / 60.0);
-        if render {
-            builder = builder.wgpu();
+        Setup {
+            delete_grace,
+            render,
+            ..Setup::default()
         }
-        let harness = builder.build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
-        let rig = Rig {
-            runtime,
-            store: Some(store),
-            engine,
-            product,
-            data,
-        };
-        (rig, harness)
+        .build(adjust)
     }
 
     fn store(&self) -> &TestStore {
         self.store.as_ref().expect("the store is running")
+    }
+    /// Stops the store: connections are refused until [`Rig::start_store`].
+    fn stop_store(&mut self) {
+        let store = self.store.take().expect("the store is running");
+        self.stopped = Some(self.runtime.block_on(store.stop()));
+    }
+
+    /// Starts the stopped store again, over the same data, on the same address.
+    fn start_store(&mut self) {
+        let stopped = self.stopped.take().expect("the store is stopped");
+        self.store = Some(self.runtime.block_on(stopped.start()));
     }
 
     fn client(&self) -> &Client {
@@ -106,6 +88,93 @@ impl Rig {
             .into_iter()
             .map(|i| i.description)
             .collect()
+    }
+}
+
+/// How a test's rig is built beyond the defaults.
+struct Setup {
+    delete_grace: Duration,
+    /// Draw with wgpu, for snapshots.
+    render: bool,
+    /// The engine's settings (the replica directory is set by the rig).
+    engine: Box<dyn FnOnce(&mut EngineConfig)>,
+    /// What the engine talks to, made from the HTTP client of the store.
+    remote: Box<dyn FnOnce(Client) -> Arc<dyn Remote>>,
+    /// Pull the store into the replica with another engine, then stop the store before the
+    /// app's engine opens: the app starts offline over a replica that knows the images.
+    start_offline: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            delete_grace: Duration::from_millis(50),
+            render: false,
+            engine: Box::new(|_| {}),
+            remote: Box::new(|client| Arc::new(client)),
+            start_offline: false,
+        }
+    }
+}
+
+impl Setup {
+    /// A store with one product of three images ("img-0" … "img-2") and a second product.
+    fn build(self, adjust: impl FnOnce(&mut Config)) -> (Rig, Harness<'static, ImageDeskApp>) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let replica = data.path().join("replica");
+        let mut config = EngineConfig::in_dir(&replica);
+        config.backoff_base = Duration::from_millis(50);
+        config.backoff_max = Duration::from_millis(300);
+        (self.engine)(&mut config);
+        let (store, stopped, product, engine) = runtime.block_on(async {
+            let store = start_with(adjust).await;
+            let product = store.product("Lamp").await;
+            seed(&store, product, 3).await;
+            let other = store.product("Chair").await;
+            seed(&store, other, 1).await;
+            let api_url = store.server.api_url();
+            let (store, stopped) = if self.start_offline {
+                let first = Engine::open(config.clone(), client_for(&api_url))
+                    .await
+                    .unwrap();
+                let settled = first.settled(Duration::from_secs(10)).await;
+                assert_eq!(settled.connection, Connection::Online, "{settled:?}");
+                first.close().await;
+                (None, Some(store.stop().await))
+            } else {
+                (Some(store), None)
+            };
+            let engine = Engine::open_with(config, (self.remote)(client_for(&api_url)))
+                .await
+                .unwrap();
+            (store, stopped, product, engine)
+        });
+        let engine = Arc::new(engine);
+        let backend =
+            Backend::new(engine.clone(), runtime.handle().clone()).with_data_dir(data.path());
+        let app = ImageDeskApp::new(backend).with_delete_grace(self.delete_grace);
+        let mut builder = Harness::builder()
+            .with_size(egui::Vec2::new(1280.0, 800.0))
+            // Short simulated frames, so two clicks in a row count as a double-click.
+            .with_step_dt(1.0 / 60.0);
+        if self.render {
+            builder = builder.wgpu();
+        }
+        let harness = builder.build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
+        let rig = Rig {
+            runtime,
+            store,
+            stopped,
+            engine,
+            product,
+            data,
+        };
+        (rig, harness)
     }
 }
 
@@ -421,7 +490,7 @@ fn add_from_url_fetches_the_picture_from_a_local_image_host() {
 fn an_edit_made_offline_is_shown_at_once_and_reaches_the_store_on_reconnect() {
     let (mut rig, mut harness) = Rig::new();
     open_lamp(&mut harness);
-    let stopped = rig.runtime.block_on(rig.store.take().unwrap().stop());
+    rig.stop_store();
     harness.get_by_label("Image 3: img-2").click();
     harness.step();
     type_into(&mut harness, "Description (alt text)", " offline");
@@ -431,11 +500,11 @@ fn an_edit_made_offline_is_shown_at_once_and_reaches_the_store_on_reconnect() {
         &mut harness,
         "the app shows offline and the new text",
         |h| {
-            h.query_by_label("offline").is_some()
+            h.query_by_label("offline — 1 edit waits").is_some()
                 && h.query_by_label("Image 3: img-2 offline").is_some()
         },
     );
-    rig.store = Some(rig.runtime.block_on(stopped.start()));
+    rig.start_store();
     harness.get_by_label("Refresh").click();
     wait_for_store(&rig, &mut harness, "the offline edit", |rig| {
         rig.server_descriptions()[2] == "img-2 offline"
@@ -737,4 +806,235 @@ fn delete_key_deletes_one_image() {
     wait_for_store(&rig, &mut harness, "two images left", |rig| {
         rig.server_descriptions() == ["img-0", "img-2"]
     });
+}
+
+/// Types `text` after the description and saves it, on the image labelled `tile`.
+fn describe(harness: &mut Harness<'_, ImageDeskApp>, tile: &str, text: &str) {
+    harness.get_by_label(tile).click();
+    harness.step();
+    type_into(harness, "Description (alt text)", text);
+    harness.get_by_label("Save description").click();
+    harness.step();
+}
+
+#[test]
+fn edits_waiting_on_an_offline_store_say_so_and_retry_now_sends_them_at_once() {
+    // A back-off far longer than the test: only "Retry now" can send the edits in time.
+    let (mut rig, mut harness) = Setup {
+        engine: Box::new(|config| {
+            config.backoff_base = Duration::from_secs(120);
+            config.backoff_max = Duration::from_secs(120);
+        }),
+        ..Setup::default()
+    }
+    .build(|_| {});
+    open_lamp(&mut harness);
+    assert!(
+        harness.query_by_label("Retry now").is_none(),
+        "nothing waits"
+    );
+
+    rig.stop_store();
+    describe(&mut harness, "Image 3: img-2", " first");
+    step_until(&mut harness, "the bar says the edit waits", |h| {
+        h.query_by_label("offline — 1 edit waits").is_some()
+            && h.query_by_label("Retry now").is_some()
+    });
+    rig.start_store();
+    // The store is back, but the engine waits out its back-off.
+    for _ in 0..20 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        rig.server_descriptions()[2],
+        "img-2",
+        "sent before Retry now"
+    );
+    harness.get_by_label("Retry now").click();
+    wait_for_store(&rig, &mut harness, "the edit sent by Retry now", |rig| {
+        rig.server_descriptions()[2] == "img-2 first"
+    });
+    step_until(&mut harness, "the button goes once nothing waits", |h| {
+        h.query_by_label("Retry now").is_none() && h.query_by_label("0 pending").is_some()
+    });
+
+    // Ctrl+R does the same, once the keyboard is out of the text field.
+    rig.stop_store();
+    describe(&mut harness, "Image 1: img-0 (thumbnail)", " second");
+    step_until(&mut harness, "the bar says the edit waits", |h| {
+        h.query_by_label("offline — 1 edit waits").is_some()
+    });
+    rig.start_store();
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    wait_for_store(&rig, &mut harness, "the edit sent by Ctrl+R", |rig| {
+        rig.server_descriptions()[0] == "img-0 second"
+    });
+}
+
+#[test]
+fn tiles_that_failed_while_offline_load_when_the_store_answers_without_a_restart() {
+    let (mut rig, mut harness) = Setup {
+        start_offline: true,
+        ..Setup::default()
+    }
+    .build(|_| {});
+    open_lamp(&mut harness);
+    step_until(&mut harness, "the tiles fail, offline", |h| {
+        h.state().tiles_failed() == 3 && h.query_by_label_contains("offline").is_some()
+    });
+    assert_eq!(harness.state().tiles_ready_and_loading(), (0, 0));
+    // Failed tiles are not asked for again on every frame while the store is away.
+    for _ in 0..10 {
+        harness.step();
+    }
+    assert_eq!(harness.state().tiles_failed(), 3);
+
+    rig.start_store();
+    step_until(&mut harness, "the tiles load once the store answers", |h| {
+        h.state().tiles_ready_and_loading() == (3, 0) && h.state().tiles_failed() == 0
+    });
+    harness.get_by_label("online");
+}
+
+fn disabled(harness: &Harness<'_, ImageDeskApp>, label: &str) -> bool {
+    harness.get_by_label(label).accesskit_node().is_disabled()
+}
+
+/// A file dropped on the window from the file manager.
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// A store that takes pictures only by URL: the HTTP client of the test store, saying so when
+/// asked how it takes files.
+struct UrlOnly(Client);
+
+impl Remote for UrlOnly {
+    fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>> {
+        Remote::list_all_products(&self.0)
+    }
+    fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {
+        Remote::list_all_images(&self.0, product_id)
+    }
+    fn get_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, Image> {
+        Remote::get_image(&self.0, product_id, image_id)
+    }
+    fn create_image<'a>(
+        &'a self,
+        product_id: i64,
+        write: &'a ImageWrite,
+        idempotency_key: Option<&'a str>,
+    ) -> RemoteFuture<'a, Created> {
+        Remote::create_image(&self.0, product_id, write, idempotency_key)
+    }
+    fn upload_image<'a>(
+        &'a self,
+        product_id: i64,
+        source: &'a UploadSource,
+        fields: &'a ImageWrite,
+        idempotency_key: Option<&'a str>,
+        progress: Option<Progress>,
+    ) -> RemoteFuture<'a, Created> {
+        Remote::upload_image(
+            &self.0,
+            product_id,
+            source,
+            fields,
+            idempotency_key,
+            progress,
+        )
+    }
+    fn upload_route(&self, _product_id: i64) -> RemoteFuture<'_, UploadRoute> {
+        Box::pin(async { Ok(UploadRoute::Unsupported) })
+    }
+    fn probe(&self) -> RemoteFuture<'_, ()> {
+        Remote::probe(&self.0)
+    }
+    fn update_image<'a>(
+        &'a self,
+        product_id: i64,
+        image_id: i64,
+        write: &'a ImageWrite,
+    ) -> RemoteFuture<'a, Image> {
+        Remote::update_image(&self.0, product_id, image_id, write)
+    }
+    fn delete_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, ()> {
+        Remote::delete_image(&self.0, product_id, image_id)
+    }
+    fn delete_all_images(&self, product_id: i64) -> RemoteFuture<'_, ()> {
+        Remote::delete_all_images(&self.0, product_id)
+    }
+    fn count_store_images(&self) -> RemoteFuture<'_, u64> {
+        Remote::count_store_images(&self.0)
+    }
+    fn fetch_asset<'a>(&'a self, url: &'a str, max_bytes: usize) -> RemoteFuture<'a, Bytes> {
+        Remote::fetch_asset(&self.0, url, max_bytes)
+    }
+}
+
+#[test]
+fn a_store_that_takes_pictures_only_by_url_says_so_before_files_are_picked() {
+    let (rig, mut harness) = Setup {
+        remote: Box::new(|client| Arc::new(UrlOnly(client))),
+        ..Setup::default()
+    }
+    .build(|_| {});
+    open_lamp(&mut harness);
+    step_until(
+        &mut harness,
+        "the app knows the store's upload route",
+        |h| h.state().files_refused(),
+    );
+    harness.step();
+    for control in ["Choose files…", "Add file", "File path"] {
+        assert!(disabled(&harness, control), "{control} is disabled");
+    }
+
+    // Files dropped anyway are not queued; the app says why.
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("dropped.jpg");
+    std::fs::write(&path, small_jpeg(7)).unwrap();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(path)));
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .state()
+            .notices()
+            .iter()
+            .any(|n| n == "This store takes pictures only by URL: use Add from URL."),
+        "{:?}",
+        harness.state().notices()
+    );
+    let queued = rig.runtime.block_on(rig.engine.outbox()).unwrap();
+    assert!(queued.is_empty(), "nothing queued: {queued:?}");
+    assert_eq!(harness.state().images().len(), 3);
+    assert_eq!(rig.server_images().len(), 3);
+}
+
+#[test]
+fn a_store_that_takes_files_leaves_the_upload_controls_enabled() {
+    let (_rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    // The answer (V2 multipart) arrives with the tiles; give it a few frames.
+    for _ in 0..10 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!harness.state().files_refused());
+    assert!(!disabled(&harness, "Add file"));
 }
