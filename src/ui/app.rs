@@ -103,6 +103,11 @@ impl ImageDeskApp {
         self.session.previewing()
     }
 
+    /// Whether the preview is open and shows its picture.
+    pub fn preview_ready(&self) -> bool {
+        self.session.preview_ready()
+    }
+
     /// Texture memory the grid holds now.
     pub fn texture_bytes(&self) -> usize {
         self.session.tiles().texture_bytes()

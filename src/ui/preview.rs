@@ -44,6 +44,11 @@ impl Preview {
         }
     }
 
+    /// Whether the picture is shown.
+    pub fn ready(&self) -> bool {
+        self.texture.is_some()
+    }
+
     /// Whether the picture could not be fetched and is worth asking for again.
     pub fn failed(&self) -> bool {
         self.failed

@@ -187,6 +187,11 @@ impl StoreSession {
         self.preview.as_ref().map(|p| p.id)
     }
 
+    /// Whether the open preview shows its picture.
+    pub fn preview_ready(&self) -> bool {
+        self.preview.as_ref().is_some_and(Preview::ready)
+    }
+
     pub fn tiles(&self) -> &TileCache {
         &self.tiles
     }
