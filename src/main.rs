@@ -106,9 +106,40 @@ struct ServeArgs {
     #[arg(long)]
     allow_private_urls: bool,
 
-    /// Allow each token N requests per 30-second window (429 past that).
+    /// Allow N requests per 30-second window (429 past that): N for each token, or, with
+    /// `--compat bc-v2`, N for the whole store, shared by every client as on a real store.
+    /// Counted by this process only.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: Option<u32>,
+
+    /// Which store to behave like: imagedesk's own (the default), or a real BigCommerce v2
+    /// store.
+    ///
+    /// `bc-v2` imitates what a real BigCommerce v2 store does where it differs from imagedesk's
+    /// store (below), so that a client, a sync engine or an integration can be tested against
+    /// such a store without having one. Everything not listed (credentials, errors, the shift
+    /// rule, the thumbnail invariant, the v3 upload endpoint) is the same in both modes.
+    #[arg(long, value_enum, default_value_t = imagedesk::server::Compat::Imagedesk)]
+    compat: imagedesk::server::Compat,
+
+    /// Inject faults into /api/v2 and /api/v3 requests, decided by a random generator seeded
+    /// with SEED (meant for --compat bc-v2: a store behind a flaky network).
+    ///
+    /// Of --fault-rate percent of the requests, a quarter each get: a 502 with a short HTML
+    /// body; the connection closed without an answer; and, on POST, PUT and DELETE, the
+    /// request carried out (the write commits) and then its answer replaced by a 502, or by a
+    /// closed connection (on GET these two are the first two). The same seed and the same
+    /// sequence of requests give the same faults, so a failure can be replayed. /healthz,
+    /// /metrics and /product_images are never touched. Each fault is logged at debug level
+    /// (IMAGEDESK_LOG=imagedesk=debug).
+    #[arg(long, value_name = "SEED")]
+    faults: Option<u64>,
+
+    /// With --faults: the percent of API requests that get a fault.
+    #[arg(long, value_name = "PERCENT", requires = "faults",
+          default_value_t = imagedesk::server::DEFAULT_FAULT_PERCENT,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    fault_rate: u8,
 
     /// Create the demo products and pictures on first start (never twice).
     #[arg(long)]
@@ -153,6 +184,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             import_dir: args.import_dir,
             allow_private_urls: args.allow_private_urls,
             rate_limit: args.rate_limit,
+            compat: args.compat,
+            faults: args.faults,
+            fault_percent: args.fault_rate,
             seed_demo: args.seed_demo,
             ..imagedesk::server::Config::local(PathBuf::new(), String::new())
         };

@@ -814,3 +814,102 @@ async fn lists_are_never_stale_after_a_write() {
             .starts_with("http://second.example:80/")
     );
 }
+
+/// Sets every product's `date_modified` to 2001-01-01 straight in the database, so that the
+/// next write is the only thing that can make a product "modified since 2010".
+async fn backdate_products(store: &TestStore) {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(store.data.path().join("imagedesk.sqlite3"))
+        .busy_timeout(std::time::Duration::from_secs(30));
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE products SET date_modified = 978307200")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Ids of the products listed for `?min_date_modified={since}` (and the status).
+async fn modified_since(store: &TestStore, since: &str) -> (u16, Vec<i64>) {
+    let response = store
+        .raw()
+        .get(store.url("/api/v2/products"))
+        .query(&[("min_date_modified", since)])
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let ids = body
+        .as_array()
+        .map(|list| list.iter().filter_map(|p| p["id"].as_i64()).collect())
+        .unwrap_or_default();
+    (status, ids)
+}
+
+#[tokio::test]
+async fn products_date_modified_follows_image_writes() {
+    let store = start().await;
+    let a = store.product("A").await;
+    let b = store.product("B").await;
+    let c = store.product("C").await;
+    let b_image = add(&store, b, 1).await;
+    let c_image = add(&store, c, 2).await;
+    let _c_second = add(&store, c, 3).await;
+
+    let product: serde_json::Value = store
+        .raw()
+        .get(store.url(&format!("/api/v2/products/{a}")))
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let date_modified = product["date_modified"].as_str().unwrap();
+    assert!(date_modified.ends_with(" +0000"), "{product}");
+    assert_eq!(date_modified, product["date_created"], "{product}");
+
+    backdate_products(&store).await;
+    assert_eq!(modified_since(&store, "2010-01-01").await, (200, vec![]));
+    assert_eq!(
+        modified_since(&store, "Sat, 30 Dec 2000 00:00:00 +0000").await,
+        (200, vec![a, b, c]),
+        "RFC 2822, and >= is inclusive of older writes"
+    );
+
+    // Each kind of image write marks its product, and only its product.
+    add(&store, a, 4).await;
+    assert_eq!(modified_since(&store, "2010-01-01").await, (200, vec![a]));
+
+    backdate_products(&store).await;
+    let moved = ImageWrite {
+        sort_order: Some(0),
+        ..Default::default()
+    };
+    store
+        .client
+        .update_image(b, b_image.id, &moved)
+        .await
+        .unwrap();
+    assert_eq!(
+        modified_since(&store, "2010-01-01T00:00:00Z").await,
+        (200, vec![b])
+    );
+
+    backdate_products(&store).await;
+    store.client.delete_image(c, c_image.id).await.unwrap();
+    assert_eq!(modified_since(&store, "2010-01-01").await, (200, vec![c]));
+
+    backdate_products(&store).await;
+    store.client.delete_all_images(c, None).await.unwrap();
+    assert_eq!(modified_since(&store, "2010-01-01").await, (200, vec![c]));
+
+    let (status, _) = modified_since(&store, "last tuesday").await;
+    assert_eq!(status, 400);
+}

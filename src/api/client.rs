@@ -1,10 +1,12 @@
 //! The async API client. It speaks to imagedesk's own server and to a real BigCommerce v2 store:
-//! it sorts lists itself, reads 204 as an empty list, tolerates missing extension fields, waits
-//! as 429 responses ask, and retries only idempotent requests (GET, PUT, DELETE) after connection
-//! errors and 5xx answers.
+//! it sorts lists itself, reads 204 as an empty list, reads records leniently and skips (and
+//! reports) the ones it cannot read (`lenient.rs`), paces itself to the store's request budget
+//! shared by all its clones (`pacing.rs`), uploads local files through v3 where v2 refuses
+//! multipart, and retries only idempotent requests (GET, PUT, DELETE) after connection errors and
+//! 502/503/504 answers.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,10 +14,11 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::error::ApiError;
+use super::lenient;
+use super::pacing::Pacer;
 use super::reorder::{self, SortWrite};
 use super::types::{
     Count, Created, Image, ImageWrite, Listing, NewProduct, Page, Product, UploadRoute,
@@ -49,8 +52,14 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// How many 429 answers to wait out before giving up.
     pub max_rate_limit_waits: u32,
-    /// The longest wait a 429 may ask for before the client gives up instead.
+    /// The longest wait a 429 may ask for before the client gives up instead; also the longest
+    /// any one pacing wait lasts.
     pub max_rate_limit_wait: Duration,
+    /// Whether the client paces itself to the store's `X-Rate-Limit-*` headers (see
+    /// `pacing.rs`). Off only to compare against, in tests.
+    pub pacing: bool,
+    /// The longest gap the pacer puts between two requests while it spaces them out.
+    pub max_pacing_gap: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -60,6 +69,8 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_rate_limit_waits: 5,
             max_rate_limit_wait: Duration::from_secs(60),
+            pacing: true,
+            max_pacing_gap: Duration::from_secs(5),
         }
     }
 }
@@ -94,6 +105,9 @@ impl UploadSource {
 /// Called with (bytes sent, total bytes) while an upload streams.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
+/// A client of one store. Clones share the connection pool, the request budget ([`Pacer`])
+/// and what was learnt about how the store takes files, so the engine's pulls and pushes and the
+/// app's picture fetches count against one quota.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -101,6 +115,9 @@ pub struct Client {
     assets: reqwest::Client,
     base: Url,
     retry: RetryPolicy,
+    pacer: Arc<Pacer>,
+    /// How the store takes local files, once found out (see [`Client::upload_route`]).
+    route: Arc<Mutex<Option<UploadRoute>>>,
 }
 
 /// A request body that can be rebuilt for each attempt.
@@ -112,6 +129,16 @@ enum Payload<'a> {
         fields: &'a ImageWrite,
         progress: Option<Progress>,
     },
+    /// A multipart body with no `image_file` part: every store refuses it, and how it refuses
+    /// tells whether it takes multipart at all. It creates nothing.
+    RouteProbe,
+}
+
+/// An answer read to the end: its status, headers and body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 impl Client {
@@ -176,11 +203,18 @@ impl Client {
             .user_agent(concat!("imagedesk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
+        let pacer = Arc::new(Pacer::new(
+            retry.pacing,
+            retry.max_pacing_gap,
+            retry.max_rate_limit_wait,
+        ));
         Ok(Client {
             http,
             assets,
             base,
             retry,
+            pacer,
+            route: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -205,47 +239,65 @@ impl Client {
 
     // -- products ------------------------------------------------------------------------------
 
+    /// One page of products (the ones that could be read; see [`Client::read_products`]).
     pub async fn list_products(
         &self,
         page: Page,
         name: Option<&str>,
     ) -> Result<Vec<Product>, ApiError> {
+        Ok(self.product_page(page, name).await?.records)
+    }
+
+    async fn product_page(
+        &self,
+        page: Page,
+        name: Option<&str>,
+    ) -> Result<lenient::PageRead<Product>, ApiError> {
         let mut query = page_query(page);
         if let Some(name) = name.filter(|n| !n.is_empty()) {
             query.push(("name", name.to_owned()));
         }
-        self.get_list("products.json", &query).await
+        let body = self.get_list_body("products.json", &query).await?;
+        lenient::read_product_page(&body)
     }
 
-    /// Every product, page by page.
+    /// Every product that could be read, page by page.
     pub async fn list_all_products(&self) -> Result<Vec<Product>, ApiError> {
-        let mut all = Vec::new();
+        Ok(self.read_products().await?.records)
+    }
+
+    /// Every product, read leniently (see [`Listing`]): a record that cannot be read is
+    /// reported and skipped.
+    pub async fn read_products(&self) -> Result<Listing<Product>, ApiError> {
+        let mut listing = Listing::complete(Vec::new());
         for page in 1.. {
-            let batch = self
-                .list_products(Page::new(page, Page::MAX_LIMIT), None)
+            let read = self
+                .product_page(Page::new(page, Page::MAX_LIMIT), None)
                 .await?;
-            let done = batch.len() < Page::MAX_LIMIT as usize;
-            all.extend(batch);
-            if done {
+            listing.records.extend(read.records);
+            listing.unreadable.extend(read.unreadable);
+            // Paging counts the records the store sent, read or not.
+            if read.raw_count < Page::MAX_LIMIT as usize {
                 break;
             }
         }
-        Ok(all)
+        Ok(listing)
     }
 
     pub async fn get_product(&self, product_id: i64) -> Result<Product, ApiError> {
-        self.get_json(&format!("products/{product_id}.json"), &[])
-            .await
+        let answer = self
+            .get(&format!("products/{product_id}.json"), &[])
+            .await?;
+        lenient::read_product(&answer.body)
     }
 
     pub async fn count_products(&self) -> Result<u64, ApiError> {
-        let count: Count = self.get_json("products/count.json", &[]).await?;
-        Ok(count.count)
+        self.get_count("products/count.json").await
     }
 
     pub async fn create_product(&self, product: &NewProduct) -> Result<Product, ApiError> {
         let body = serde_json::to_vec(product).map_err(|e| ApiError::Decode(e.to_string()))?;
-        let response = self
+        let answer = self
             .send(
                 Method::POST,
                 self.url("products.json", &[])?,
@@ -253,59 +305,74 @@ impl Client {
                 None,
             )
             .await?;
-        decode(response).await
+        lenient::read_product(&answer.body)
     }
 
     // -- images --------------------------------------------------------------------------------
 
-    /// One page of a product's images, in list order (`sort_order`, `id`).
+    /// One page of a product's images (the ones that could be read), in list order
+    /// (`sort_order`, `id`).
     pub async fn list_images(&self, product_id: i64, page: Page) -> Result<Vec<Image>, ApiError> {
-        let mut images: Vec<Image> = self
-            .get_list(
-                &format!("products/{product_id}/images.json"),
-                &page_query(page),
-            )
-            .await?;
+        let mut images = self.image_page(product_id, page).await?.records;
         images.sort_by_key(|i| (i.sort_order, i.id));
         Ok(images)
     }
 
-    /// Every image of a product, in list order.
+    async fn image_page(
+        &self,
+        product_id: i64,
+        page: Page,
+    ) -> Result<lenient::PageRead<Image>, ApiError> {
+        let body = self
+            .get_list_body(
+                &format!("products/{product_id}/images.json"),
+                &page_query(page),
+            )
+            .await?;
+        lenient::read_image_page(product_id, &body)
+    }
+
+    /// Every image of a product that could be read, in list order.
     pub async fn list_all_images(&self, product_id: i64) -> Result<Vec<Image>, ApiError> {
-        let mut all = Vec::new();
+        Ok(self.read_images(product_id).await?.records)
+    }
+
+    /// Every image of a product, in list order, read leniently (see [`Listing`]).
+    pub async fn read_images(&self, product_id: i64) -> Result<Listing<Image>, ApiError> {
+        let mut listing = Listing::complete(Vec::new());
         for page in 1.. {
-            let batch = self
-                .list_images(product_id, Page::new(page, Page::MAX_LIMIT))
+            let read = self
+                .image_page(product_id, Page::new(page, Page::MAX_LIMIT))
                 .await?;
-            let done = batch.len() < Page::MAX_LIMIT as usize;
-            all.extend(batch);
-            if done {
+            listing.records.extend(read.records);
+            listing.unreadable.extend(read.unreadable);
+            if read.raw_count < Page::MAX_LIMIT as usize {
                 break;
             }
         }
-        all.sort_by_key(|i| (i.sort_order, i.id));
-        Ok(all)
+        // A real store lists in id order; the contract's order is (sort_order, id).
+        listing.records.sort_by_key(|i| (i.sort_order, i.id));
+        Ok(listing)
     }
 
     pub async fn get_image(&self, product_id: i64, image_id: i64) -> Result<Image, ApiError> {
-        self.get_json(
-            &format!("products/{product_id}/images/{image_id}.json"),
-            &[],
-        )
-        .await
+        let answer = self
+            .get(
+                &format!("products/{product_id}/images/{image_id}.json"),
+                &[],
+            )
+            .await?;
+        lenient::read_image(&answer.body)
     }
 
     pub async fn count_images(&self, product_id: i64) -> Result<u64, ApiError> {
-        let count: Count = self
-            .get_json(&format!("products/{product_id}/images/count.json"), &[])
-            .await?;
-        Ok(count.count)
+        self.get_count(&format!("products/{product_id}/images/count.json"))
+            .await
     }
 
     /// Images in the whole store.
     pub async fn count_store_images(&self) -> Result<u64, ApiError> {
-        let count: Count = self.get_json("products/images/count.json", &[]).await?;
-        Ok(count.count)
+        self.get_count("products/images/count.json").await
     }
 
     /// Creates an image from a URL or an import-directory path in `write.image_file`.
@@ -327,34 +394,102 @@ impl Client {
     ) -> Result<Created, ApiError> {
         let body = serde_json::to_vec(write).map_err(|e| ApiError::Decode(e.to_string()))?;
         let url = self.url(&format!("products/{product_id}/images.json"), &[])?;
-        let response = self
+        let answer = self
             .send(Method::POST, url, Payload::Json(body), idempotency_key)
             .await?;
-        let key_echoed = key_echoed(response.headers(), idempotency_key);
-        Ok(Created {
-            image: decode(response).await?,
-            key_echoed,
-        })
+        created(&answer, idempotency_key)
     }
 
-    /// Every product, read leniently (see [`Listing`]).
-    pub async fn read_products(&self) -> Result<Listing<Product>, ApiError> {
-        Ok(Listing::complete(self.list_all_products().await?))
-    }
-
-    /// Every image of a product, in list order, read leniently (see [`Listing`]).
-    pub async fn read_images(&self, product_id: i64) -> Result<Listing<Image>, ApiError> {
-        Ok(Listing::complete(self.list_all_images(product_id).await?))
-    }
-
-    /// How this store takes local files.
-    pub async fn upload_route(&self, _product_id: i64) -> Result<UploadRoute, ApiError> {
-        Ok(UploadRoute::V2Multipart)
-    }
-
-    /// A cheap check that the store answers.
+    /// A cheap check that the store can be reached, which spends none of the store's request
+    /// quota: a TCP connection to the API's host and port, closed at once. Its limit: a proxy
+    /// that accepts connections for a dead backend looks reachable; the next real request tells.
     pub async fn probe(&self) -> Result<(), ApiError> {
-        self.count_store_images().await.map(|_| ())
+        let port = self
+            .base
+            .port_or_known_default()
+            .ok_or_else(|| ApiError::InvalidUrl(self.base.to_string()))?;
+        let addresses: Vec<std::net::SocketAddr> = match self.base.host() {
+            Some(url::Host::Ipv4(ip)) => vec![(ip, port).into()],
+            Some(url::Host::Ipv6(ip)) => vec![(ip, port).into()],
+            Some(url::Host::Domain(host)) => {
+                let resolved = tokio::time::timeout(
+                    PROBE_TIMEOUT,
+                    tokio::net::lookup_host((host.to_owned(), port)),
+                )
+                .await
+                .map_err(|_| ApiError::Network(format!("resolving {host} timed out")))?
+                .map_err(|e| ApiError::Network(format!("could not resolve {host}: {e}")))?;
+                resolved.collect()
+            }
+            None => return Err(ApiError::InvalidUrl(self.base.to_string())),
+        };
+        let mut last = format!("{} has no address", self.base);
+        for address in addresses {
+            match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await
+            {
+                Ok(Ok(_stream)) => return Ok(()),
+                Ok(Err(e)) => last = format!("could not connect to {address}: {e}"),
+                Err(_) => last = format!("connecting to {address} timed out"),
+            }
+        }
+        Err(ApiError::Network(last))
+    }
+
+    // -- uploads -------------------------------------------------------------------------------
+
+    /// How this store takes local files, found out once per client (clones share the answer)
+    /// by requests that create nothing: a multipart POST without a file to the v2 images
+    /// endpoint (imagedesk's server answers 400, a real v2 store 415), then, if v2 refused
+    /// multipart, the same to the v3 endpoint (422: it takes files there). Never sends an
+    /// `Idempotency-Key`.
+    pub async fn upload_route(&self, product_id: i64) -> Result<UploadRoute, ApiError> {
+        if let Some(route) = *self.route_cache() {
+            return Ok(route);
+        }
+        let route = self.discover_upload_route(product_id).await?;
+        *self.route_cache() = Some(route);
+        Ok(route)
+    }
+
+    fn route_cache(&self) -> std::sync::MutexGuard<'_, Option<UploadRoute>> {
+        // A poisoned lock holds at worst no answer yet; asking again is harmless.
+        self.route.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn discover_upload_route(&self, product_id: i64) -> Result<UploadRoute, ApiError> {
+        let v2 = self.url(&format!("products/{product_id}/images.json"), &[])?;
+        let answer = self
+            .execute(Method::POST, v2, &Payload::RouteProbe, None)
+            .await?;
+        match answer.status.as_u16() {
+            400 | 422 => return Ok(UploadRoute::V2Multipart),
+            415 => {}
+            _ => return Err(answer.into_error()),
+        }
+        let Some(v3) = self.v3_images_url(product_id) else {
+            return Ok(UploadRoute::Unsupported);
+        };
+        let answer = self
+            .execute(Method::POST, v3, &Payload::RouteProbe, None)
+            .await?;
+        match answer.status.as_u16() {
+            400 | 422 => Ok(UploadRoute::V3),
+            // A v3 "product not found" object: the endpoint exists, the product does not.
+            404 if is_v3_error(&answer.body) => Err(answer.into_error()),
+            404 | 405 | 415 => Ok(UploadRoute::Unsupported),
+            _ => Err(answer.into_error()),
+        }
+    }
+
+    /// `{v3 base}/catalog/products/{id}/images`, the v3 base being the v2 base with its last
+    /// path segment `v2` replaced by `v3`; `None` when the base does not end in `v2`.
+    fn v3_images_url(&self, product_id: i64) -> Option<Url> {
+        let path = self.base.path().trim_end_matches('/');
+        let parent = path.strip_suffix("/v2")?;
+        let mut url = self.base.clone();
+        url.set_path(&format!("{parent}/v3/catalog/products/{product_id}/images"));
+        url.set_query(None);
+        Some(url)
     }
 
     /// Uploads a local file (multipart, part `image_file`), calling `progress` as bytes go out.
@@ -373,7 +508,9 @@ impl Client {
             .image)
     }
 
-    /// [`Client::upload_image`], also saying whether the store echoed the key.
+    /// [`Client::upload_image`], also saying whether the store echoed the key. The file goes
+    /// the way the store takes files ([`Client::upload_route`]): multipart on v2, or the v3
+    /// endpoint; a store that takes neither is an [`ApiError::UploadsUnsupported`].
     pub async fn upload(
         &self,
         product_id: i64,
@@ -382,21 +519,47 @@ impl Client {
         idempotency_key: Option<&str>,
         progress: Option<Progress>,
     ) -> Result<Created, ApiError> {
-        let url = self.url(&format!("products/{product_id}/images.json"), &[])?;
         let payload = Payload::Upload {
             source,
             fields,
             progress,
         };
-        let response = self
-            .send(Method::POST, url, payload, idempotency_key)
-            .await?;
-        let key_echoed = key_echoed(response.headers(), idempotency_key);
-        Ok(Created {
-            image: decode(response).await?,
-            key_echoed,
-        })
+        match self.upload_route(product_id).await? {
+            UploadRoute::V2Multipart => {
+                let url = self.url(&format!("products/{product_id}/images.json"), &[])?;
+                let answer = self
+                    .execute(Method::POST, url, &payload, idempotency_key)
+                    .await?;
+                if answer.status != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    return created(&answer.into_result()?, idempotency_key);
+                }
+                // The store refused multipart after all (a proxy in front changed, the route
+                // was learnt from another product): nothing was created, so send it to v3.
+                tracing::info!("the store refused a multipart upload on v2; using v3");
+                *self.route_cache() = Some(UploadRoute::V3);
+                self.upload_v3(product_id, &payload, idempotency_key).await
+            }
+            UploadRoute::V3 => self.upload_v3(product_id, &payload, idempotency_key).await,
+            UploadRoute::Unsupported => Err(ApiError::UploadsUnsupported),
+        }
     }
+
+    async fn upload_v3(
+        &self,
+        product_id: i64,
+        payload: &Payload<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
+        let url = self
+            .v3_images_url(product_id)
+            .ok_or(ApiError::UploadsUnsupported)?;
+        let answer = self
+            .execute(Method::POST, url, payload, idempotency_key)
+            .await?;
+        created(&answer.into_result()?, idempotency_key)
+    }
+
+    // -- other writes --------------------------------------------------------------------------
 
     pub async fn update_image(
         &self,
@@ -409,10 +572,10 @@ impl Client {
             &format!("products/{product_id}/images/{image_id}.json"),
             &[],
         )?;
-        let response = self
+        let answer = self
             .send(Method::PUT, url, Payload::Json(body), None)
             .await?;
-        decode(response).await
+        lenient::read_image(&answer.body)
     }
 
     pub async fn delete_image(&self, product_id: i64, image_id: i64) -> Result<(), ApiError> {
@@ -517,47 +680,53 @@ impl Client {
 
     // -- transport -----------------------------------------------------------------------------
 
-    async fn get_json<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, ApiError> {
-        let response = self
-            .send(Method::GET, self.url(path, query)?, Payload::None, None)
-            .await?;
-        decode(response).await
-    }
-
-    /// A list: 204 No Content (what v2 stores answer for an empty list) is an empty list.
-    async fn get_list<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<Vec<T>, ApiError> {
-        let response = self
-            .send(Method::GET, self.url(path, query)?, Payload::None, None)
-            .await?;
-        if response.status() == StatusCode::NO_CONTENT {
-            return Ok(Vec::new());
-        }
-        let body = response
-            .bytes()
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Answer, ApiError> {
+        self.send(Method::GET, self.url(path, query)?, Payload::None, None)
             .await
-            .map_err(|e| ApiError::Network(e.to_string()))?;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Vec::new());
-        }
-        serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()))
     }
 
-    /// Sends a request, retrying as the policy allows, and turns refusals into [`ApiError`].
+    async fn get_count(&self, path: &str) -> Result<u64, ApiError> {
+        let answer = self.get(path, &[]).await?;
+        let count: Count =
+            serde_json::from_slice(&answer.body).map_err(|e| ApiError::Decode(e.to_string()))?;
+        Ok(count.count)
+    }
+
+    /// The body of a list; 204 No Content (what v2 stores answer for an empty list) is empty.
+    async fn get_list_body(&self, path: &str, query: &[(&str, String)]) -> Result<Bytes, ApiError> {
+        let answer = self.get(path, query).await?;
+        if answer.status == StatusCode::NO_CONTENT {
+            return Ok(Bytes::new());
+        }
+        Ok(answer.body)
+    }
+
+    /// Sends a request as [`Client::execute`] does and turns a refusal into [`ApiError`].
     async fn send(
         &self,
         method: Method,
         url: Url,
         payload: Payload<'_>,
         idempotency_key: Option<&str>,
-    ) -> Result<reqwest::Response, ApiError> {
+    ) -> Result<Answer, ApiError> {
+        self.execute(method, url, &payload, idempotency_key)
+            .await?
+            .into_result()
+    }
+
+    /// Sends a request paced to the store's budget, retrying as the policy allows, and reads
+    /// its answer to the end. Retried: GET, PUT and DELETE after a connection error, a
+    /// connection closed mid-answer, or a 502/503/504; any method after a 429 or a connection
+    /// that was never made (the store saw nothing). A POST that may have reached the store is
+    /// never sent again here: the engine decides, by looking in the list first.
+    /// Returns the last answer, whatever its status.
+    async fn execute(
+        &self,
+        method: Method,
+        url: Url,
+        payload: &Payload<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, ApiError> {
         let idempotent = matches!(
             method,
             Method::GET | Method::PUT | Method::DELETE | Method::HEAD
@@ -565,11 +734,12 @@ impl Client {
         let mut failures = 0u32;
         let mut rate_limit_waits = 0u32;
         loop {
+            self.pacer.before_request().await;
             let mut request = self.http.request(method.clone(), url.clone());
             if let Some(key) = idempotency_key {
                 request = request.header("Idempotency-Key", key);
             }
-            request = match &payload {
+            request = match payload {
                 Payload::None => request,
                 Payload::Json(body) => request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -579,12 +749,15 @@ impl Client {
                     fields,
                     progress,
                 } => request.multipart(upload_form(source, fields, progress.clone()).await?),
+                Payload::RouteProbe => request
+                    .multipart(reqwest::multipart::Form::new().text("description", String::new())),
             };
-            let outcome = request.send().await;
-            let response = match outcome {
+            let response = match request.send().await {
                 Ok(response) => response,
                 Err(err) => {
-                    if idempotent && failures < self.retry.max_retries {
+                    // A connection that was never made carried nothing to the store.
+                    let resendable = idempotent || err.is_connect();
+                    if resendable && failures < self.retry.max_retries {
                         failures += 1;
                         tokio::time::sleep(backoff(&self.retry, failures)).await;
                         continue;
@@ -593,31 +766,93 @@ impl Client {
                 }
             };
             let status = response.status();
-            if status.is_success() {
-                return Ok(response);
-            }
-            let retry_after = retry_after(response.headers());
+            let headers = response.headers().clone();
+            self.pacer.observe(&headers);
             if status == StatusCode::TOO_MANY_REQUESTS {
-                // The store did not process the request, so any method may be sent again.
-                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                // The store did not process the request, so any method may be sent again; the
+                // pause holds every request of this client (the pacer), not only this one.
+                let asked = retry_after(&headers);
+                let wait = self.pacer.refused(asked, self.retry.base_delay);
                 if rate_limit_waits < self.retry.max_rate_limit_waits
                     && wait <= self.retry.max_rate_limit_wait
                 {
                     rate_limit_waits += 1;
                     tracing::debug!("rate limited by the store; waiting {wait:?}");
-                    tokio::time::sleep(wait).await;
+                    if !self.retry.pacing {
+                        // Without the pacer nothing else waits: this request does.
+                        tokio::time::sleep(wait).await;
+                    }
                     continue;
                 }
-            } else if status.is_server_error() && idempotent && failures < self.retry.max_retries {
+                let body = response.bytes().await.unwrap_or_default();
+                return Err(ApiError::from_response(status.as_u16(), Some(wait), &body));
+            }
+            self.pacer.accepted();
+            let transient = matches!(
+                status,
+                StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
+                    | StatusCode::GATEWAY_TIMEOUT
+            );
+            if transient && idempotent && failures < self.retry.max_retries {
                 failures += 1;
                 tokio::time::sleep(backoff(&self.retry, failures)).await;
                 continue;
             }
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(ApiError::from_response(status.as_u16(), retry_after, &body));
+            match response.bytes().await {
+                Ok(body) => {
+                    return Ok(Answer {
+                        status,
+                        headers,
+                        body,
+                    });
+                }
+                // The connection closed mid-answer: the request may have been carried out, so
+                // only an idempotent one is sent again.
+                Err(err) if idempotent && failures < self.retry.max_retries => {
+                    tracing::debug!("answer cut off ({}); retrying", error_chain(&err));
+                    failures += 1;
+                    tokio::time::sleep(backoff(&self.retry, failures)).await;
+                }
+                Err(err) => return Err(ApiError::Network(error_chain(&err))),
+            }
         }
     }
 }
+
+impl Answer {
+    /// The answer if it is a success, else the store's refusal as an [`ApiError`].
+    fn into_result(self) -> Result<Answer, ApiError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    fn into_error(self) -> ApiError {
+        ApiError::from_response(self.status.as_u16(), retry_after(&self.headers), &self.body)
+    }
+}
+
+/// The answer to a create, read leniently (v2 record or v3 `data`), with whether the store
+/// echoed the key.
+fn created(answer: &Answer, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
+    Ok(Created {
+        image: lenient::read_image(&answer.body)?,
+        key_echoed: key_echoed(&answer.headers, idempotency_key),
+    })
+}
+
+/// Whether a refusal's body is a v3 error object (`{"status", "title"}`).
+fn is_v3_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("title").is_some() && v.get("status").is_some())
+}
+
+/// How long [`Client::probe`] waits for a connection (and a name lookup).
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Whether an answer carries back the `Idempotency-Key` that was sent (SPEC §1).
 fn key_echoed(headers: &HeaderMap, sent: Option<&str>) -> bool {
@@ -637,14 +872,6 @@ fn page_query(page: Page) -> Vec<(&'static str, String)> {
         query.push(("limit", l.to_string()));
     }
     query
-}
-
-async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ApiError> {
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| ApiError::Network(e.to_string()))?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()))
 }
 
 /// `X-Retry-After` (seconds), else `X-Rate-Limit-Time-Reset-Ms`, else the standard `Retry-After`.

@@ -27,6 +27,9 @@ pub enum ApiError {
         expected: Vec<i64>,
         actual: Vec<i64>,
     },
+    /// The store takes pictures only as URLs: neither multipart on v2 nor the v3 endpoint.
+    #[error("this store does not take uploaded files (only picture URLs); add the picture by URL")]
+    UploadsUnsupported,
     #[error(transparent)]
     Plan(#[from] super::reorder::PlanError),
 }
@@ -102,9 +105,30 @@ fn parse_error_body(body: &[u8]) -> Option<(String, Option<String>)> {
     let detail = value
         .get("detail")
         .and_then(|d| d.as_str())
+        .filter(|d| !d.is_empty())
         .map(str::to_owned)
-        .or_else(|| value.get("errors").map(|e| e.to_string()));
+        .or_else(|| value.get("errors").and_then(v3_errors));
     Some((title.to_owned(), detail))
+}
+
+/// The `errors` of a v3 object in words: `{"image_file": "is not an image"}` becomes
+/// `image_file: is not an image` (several joined by `; `), a list its items, text itself.
+fn v3_errors(errors: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let parts: Vec<String> = match errors {
+        Value::Object(map) => map
+            .iter()
+            .map(|(field, message)| format!("{field}: {}", text(message)))
+            .collect(),
+        Value::Array(items) => items.iter().map(text).collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 #[cfg(test)]
@@ -125,18 +149,30 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let v3 = br#"{"status":422,"title":"Unprocessable","errors":{"a":"b"}}"#;
-        match ApiError::from_response(422, None, v3) {
+        let v3 = br#"{"status":422,"title":"The image could not be stored.","type":"about:blank",
+            "errors":{"image_file":"is not an image","sort_order":"must be a number"}}"#;
+        let refused = ApiError::from_response(422, None, v3);
+        match &refused {
             ApiError::Status {
                 message,
                 invalid_reason,
                 ..
             } => {
-                assert_eq!(message, "Unprocessable");
-                assert!(invalid_reason.unwrap().contains("\"a\""));
+                assert_eq!(message, "The image could not be stored.");
+                assert_eq!(
+                    invalid_reason.as_deref(),
+                    Some("image_file: is not an image; sort_order: must be a number")
+                );
             }
             other => panic!("{other:?}"),
         }
+        assert!(refused.to_string().contains("(image_file: is not an image"));
+        let listed = br#"{"status":404,"title":"Not found","errors":["no such product"]}"#;
+        assert!(
+            ApiError::from_response(404, None, listed)
+                .to_string()
+                .contains("Not found (no such product)")
+        );
         assert!(
             ApiError::from_response(502, None, b"Bad gateway")
                 .to_string()

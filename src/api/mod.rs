@@ -4,7 +4,9 @@
 mod client;
 mod connect;
 mod error;
+mod lenient;
 pub mod naming;
+mod pacing;
 pub mod reorder;
 pub mod types;
 

@@ -11,7 +11,18 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub invalid_reason: Option<String>,
+    /// The field of the request that was refused, when one was (v3 errors name it).
+    pub field: Option<String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// What an [`ApiError`] said, kept in its response's extensions so that the v3 routes can
+/// render the same refusal in the v3 shape without parsing the v2 body back.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    pub message: String,
+    pub field: Option<String>,
+    pub invalid_reason: Option<String>,
 }
 
 impl ApiError {
@@ -20,12 +31,19 @@ impl ApiError {
             status,
             message: message.into(),
             invalid_reason: None,
+            field: None,
             headers: Vec::new(),
         }
     }
 
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.invalid_reason = Some(reason.into());
+        self
+    }
+
+    /// Names the refused field of the request.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
         self
     }
 
@@ -41,6 +59,7 @@ impl ApiError {
             format!("The field '{field}' is invalid."),
         )
         .with_reason(reason)
+        .with_field(field)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -127,10 +146,15 @@ impl IntoResponse for ApiError {
             "status": self.status.as_u16(),
             "message": self.message,
         });
-        if let Some(reason) = self.invalid_reason {
+        if let Some(reason) = &self.invalid_reason {
             body["details"] = json!({ "invalid_reason": reason });
         }
         let mut response = (self.status, axum::Json(json!([body]))).into_response();
+        response.extensions_mut().insert(ErrorInfo {
+            message: self.message,
+            field: self.field,
+            invalid_reason: self.invalid_reason,
+        });
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

@@ -16,14 +16,17 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 
+use super::compat::Answer;
 use super::error::{ApiError, ApiResult};
+use super::faults::Injected;
 use super::files::Copy;
+use super::idempotency::{self, IDEMPOTENT_REPLAYED};
 use super::input::{self, BodyKind, ImageSource, WriteFields};
 use super::list_cache::ListKey;
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
-use super::repo::{self, ImageRow, ProductRow, StoredFile};
+use super::repo::{self, ImageRow, ProductFilter, ProductRow, StoreProduct, StoredFile};
 use super::state::AppState;
-use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct, Product};
+use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
 type Shared = State<Arc<AppState>>;
@@ -31,14 +34,13 @@ type Shared = State<Arc<AppState>>;
 /// Request bodies above this are refused with 413 (an 8 MiB image plus multipart overhead).
 pub const MAX_BODY_BYTES: usize = 9 * 1024 * 1024;
 pub const MAX_IMAGES_PER_PRODUCT: i64 = 1000;
-const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// `http://host:port` as the client addressed the server, for the absolute `*_url` fields.
-pub struct BaseUrl(String);
+pub struct BaseUrl(pub String);
 
 impl FromRequestParts<Arc<AppState>> for BaseUrl {
     type Rejection = std::convert::Infallible;
@@ -109,12 +111,16 @@ fn to_json_string<T: serde::Serialize>(value: &T) -> ApiResult<String> {
 // ---------------------------------------------------------------------------------------------
 // Products (imagedesk extension)
 
-/// List products, optionally filtered by name.
+/// List products in id order, optionally only those whose name contains a text or that were
+/// written since a date.
 #[utoipa::path(get, path = "/products", tag = "products",
     params(("page" = Option<u32>, Query, description = "Page, from 1"),
            ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)"),
-           ("name" = Option<String>, Query, description = "Case-insensitive substring of the name")),
-    responses((status = 200, body = [Product]), (status = 400, body = [ErrorEntry])))]
+           ("name" = Option<String>, Query, description = "Case-insensitive substring of the name"),
+           ("min_date_modified" = Option<String>, Query, description = "Only products whose date_modified is at or after this date (RFC 2822 or ISO 8601)")),
+    responses((status = 200, body = [StoreProduct]),
+              (status = 204, description = "No product on this page (--compat bc-v2 only)"),
+              (status = 400, body = [ErrorEntry])))]
 pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> ApiResult<Response> {
     let pairs = query_pairs(query.as_deref());
     let paging = input::paging(&pairs)?;
@@ -123,19 +129,26 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         .find(|(k, _)| k == "name")
         .map(|(_, v)| v.as_str())
         .filter(|v| !v.is_empty());
+    let filter = ProductFilter {
+        name,
+        min_date_modified: input::min_date_modified(&pairs)?,
+    };
     let rows = repo::list_products(
         &mut *state.db.reader.acquire().await?,
-        name,
+        filter,
         paging.window(),
     )
     .await?;
-    let products: Vec<Product> = rows.into_iter().map(ProductRow::into_wire).collect();
+    if rows.is_empty() && state.config.compat.empty_list_is_no_content() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let products: Vec<StoreProduct> = rows.into_iter().map(ProductRow::into_wire).collect();
     Ok(Json(products).into_response())
 }
 
 /// Create a product.
 #[utoipa::path(post, path = "/products", tag = "products", request_body = NewProduct,
-    responses((status = 201, body = Product), (status = 400, body = [ErrorEntry]),
+    responses((status = 201, body = StoreProduct), (status = 400, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
 pub async fn create_product(
     State(state): Shared,
@@ -173,11 +186,11 @@ pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
 /// Get one product.
 #[utoipa::path(get, path = "/products/{product_id}", tag = "products",
     params(("product_id" = i64, Path, description = "Product id")),
-    responses((status = 200, body = Product), (status = 404, body = [ErrorEntry])))]
+    responses((status = 200, body = StoreProduct), (status = 404, body = [ErrorEntry])))]
 pub async fn get_product(
     State(state): Shared,
     ProductId(id): ProductId,
-) -> ApiResult<Json<Product>> {
+) -> ApiResult<Json<StoreProduct>> {
     let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
@@ -196,13 +209,14 @@ pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> 
     }))
 }
 
-/// List a product's images in (`sort_order`, `id`) order.
+/// List a product's images in (`sort_order`, `id`) order (in id order with `--compat bc-v2`).
 #[utoipa::path(get, path = "/products/{product_id}/images", tag = "images",
     params(("product_id" = i64, Path, description = "Product id"),
            ("page" = Option<u32>, Query, description = "Page, from 1"),
            ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)")),
-    responses((status = 200, body = [Image]), (status = 400, body = [ErrorEntry]),
-              (status = 404, body = [ErrorEntry])))]
+    responses((status = 200, body = [Image]),
+              (status = 204, description = "No image on this page (--compat bc-v2 only)"),
+              (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry])))]
 pub async fn list_images(
     State(state): Shared,
     ProductId(product_id): ProductId,
@@ -233,11 +247,23 @@ pub async fn list_images(
         return Err(ApiError::product_not_found());
     }
     let paging = paging?;
-    let rows = repo::list_images(&mut conn, product_id, Some(paging.window())).await?;
+    let compat = state.config.compat;
+    let rows = repo::list_images(
+        &mut conn,
+        product_id,
+        Some(paging.window()),
+        compat.list_order(),
+    )
+    .await?;
     drop(conn);
+    if rows.is_empty() && compat.empty_list_is_no_content() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let images: Vec<Image> = rows.iter().map(|r| r.to_wire(&base.0)).collect();
     let body = Bytes::from(
-        serde_json::to_vec(&images).map_err(|e| ApiError::internal("rendering the list", e))?,
+        compat
+            .render_images(&images)
+            .map_err(|e| ApiError::internal("rendering the list", e))?,
     );
     if let Some(key) = key {
         state.lists.insert(key, generation, body.clone());
@@ -278,39 +304,60 @@ pub async fn get_image(
     ExistingProduct(product_id): ExistingProduct,
     ImageId(image_id): ImageId,
     base: BaseUrl,
-) -> ApiResult<Json<Image>> {
+) -> ApiResult<Response> {
     let row = require_image(&state, product_id, image_id).await?;
-    Ok(Json(row.to_wire(&base.0)))
+    image_response(&state, StatusCode::OK, &row, &base, Answer::Read)
 }
 
-/// The validated `Idempotency-Key` header, if sent.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let invalid = || {
-        ApiError::bad_request("The Idempotency-Key header is invalid.")
-            .with_reason("must be 1 to 200 printable ASCII characters")
-    };
-    let key = value.to_str().map_err(|_| invalid())?;
-    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-        return Err(invalid());
+/// One image record, answered as this store (`--compat`) sends it.
+fn image_response(
+    state: &AppState,
+    status: StatusCode,
+    row: &ImageRow,
+    base: &BaseUrl,
+    answer: Answer,
+) -> ApiResult<Response> {
+    let body = state
+        .config
+        .compat
+        .render_image(&row.to_wire(&base.0), answer)
+        .map_err(|e| ApiError::internal("could not encode JSON", e))?;
+    Ok(json_response(status, body, None))
+}
+
+/// Which API a create came through: what its body may be, and how it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateVia {
+    /// `POST /api/v2/products/{id}/images`: JSON, or multipart where the store takes it.
+    V2,
+    /// `POST /api/v3/catalog/products/{id}/images`: multipart only.
+    V3,
+}
+
+/// A create's outcome, before it is answered in the shape of its API.
+pub enum Created {
+    /// A new record.
+    New(ImageRow),
+    /// A repeated `Idempotency-Key`: the first answer's status and (v2) body.
+    Replayed { status: StatusCode, body: String },
+}
+
+impl Created {
+    /// The image of a replayed answer, read back from its stored v2 body.
+    pub fn replayed_image(body: &str) -> Option<Image> {
+        serde_json::from_str::<Image>(body).ok()
     }
-    Ok(Some(key.to_owned()))
-}
-
-enum CreateOutcome {
-    Created { id: i64, body: String },
-    Replayed { status: i64, body: String },
 }
 
 /// Create an image from a URL, an import-directory path (JSON) or an uploaded file (multipart
 /// `image_file` part). Repeats with the same `Idempotency-Key` return the first response.
 #[utoipa::path(post, path = "/products/{product_id}/images", tag = "images",
     params(("product_id" = i64, Path, description = "Product id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable ASCII characters; a repeat within 24 h returns the first response")),
-    request_body(content = ImageWrite, description = "JSON, or multipart/form-data with the file in part `image_file`"),
-    responses((status = 201, body = Image, headers(("Location" = String, description = "The new image"))),
+           ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable ASCII characters; a repeat within 24 h returns the first response (ignored with --compat bc-v2)")),
+    request_body(content = ImageWrite, description = "JSON, or multipart/form-data with the file in part `image_file` (refused with 415 under --compat bc-v2: use v3)"),
+    responses((status = 201, body = Image, headers(("Location" = String, description = "The new image"),
+                  ("Idempotency-Key" = String, description = "The request's key, echoed"),
+                  ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
               (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry]),
               (status = 409, body = [ErrorEntry]), (status = 413, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
@@ -321,21 +368,66 @@ pub async fn create_image(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let body = read_body(&headers, body).await?;
-    let fields = parse_write(&headers, body, true).await?;
-    let key = idempotency_key(&headers)?;
-    check_product_id(&fields, product_id)?;
     let location = |id: i64| Some(format!("/api/v2/products/{product_id}/images/{id}.json"));
+    match create(&state, product_id, &base, &headers, body, CreateVia::V2).await? {
+        Created::New(row) => {
+            let mut response =
+                image_response(&state, StatusCode::CREATED, &row, &base, Answer::Write)?;
+            if let Some(value) = location(row.id).and_then(|l| HeaderValue::from_str(&l).ok()) {
+                response.headers_mut().insert(LOCATION, value);
+            }
+            Ok(response)
+        }
+        Created::Replayed { status, body } => {
+            let id = Created::replayed_image(&body).map(|i| i.id);
+            let mut response = json_response(status, body, id.and_then(location));
+            mark_replayed(&mut response);
+            Ok(response)
+        }
+    }
+}
+
+/// `Idempotent-Replayed: true`, on an answer that repeats a key's first answer.
+pub fn mark_replayed(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+}
+
+/// The one road of every image create, v2 and v3: SPEC's checks in order (413, 415, 400, then
+/// 409 inside the transaction), the key's replay, the picture stored before the transaction
+/// that applies the shift rule and the thumbnail invariant.
+pub async fn create(
+    state: &AppState,
+    product_id: i64,
+    base: &BaseUrl,
+    headers: &HeaderMap,
+    body: Body,
+    via: CreateVia,
+) -> ApiResult<Created> {
+    let body = read_body(headers, body).await?;
+    let accepts = match via {
+        CreateVia::V2 if state.config.compat.v2_takes_multipart() => Accepts::JsonOrMultipart,
+        CreateVia::V2 => Accepts::Json,
+        CreateVia::V3 => Accepts::Multipart,
+    };
+    let fields = parse_write(headers, body, accepts).await?;
+    // A BigCommerce store ignores the header, malformed or not.
+    let key = if state.config.compat.honours_idempotency_keys() {
+        idempotency::key(headers)?
+    } else {
+        None
+    };
+    check_product_id(&fields, product_id)?;
     let replay = |status: i64, body: String| {
         let status = u16::try_from(status)
             .ok()
             .and_then(|s| StatusCode::from_u16(s).ok())
             .unwrap_or(StatusCode::CREATED);
-        let id = serde_json::from_str::<Image>(&body).map(|i| i.id).ok();
-        json_response(status, body, id.and_then(location))
+        Created::Replayed { status, body }
     };
     if let Some(key) = &key {
-        let since = now() - IDEMPOTENCY_WINDOW_SECS;
+        let since = now() - idempotency::WINDOW_SECS;
         let found = repo::find_idempotent(
             &mut *state.db.reader.acquire().await?,
             product_id,
@@ -350,17 +442,17 @@ pub async fn create_image(
     let source = fields
         .image_file
         .ok_or_else(|| ApiError::invalid_field("image_file", "is required"))?;
-    let stored = store_picture(&state, source).await?;
+    let stored = store_picture(state, source).await?;
 
     let outcome = async {
         let mut tx = state.db.writer.begin().await?;
         let now = now();
         if let Some(key) = &key
             && let Some((status, body)) =
-                repo::find_idempotent(&mut tx, product_id, key, now - IDEMPOTENCY_WINDOW_SECS)
+                repo::find_idempotent(&mut tx, product_id, key, now - idempotency::WINDOW_SECS)
                     .await?
         {
-            return Ok(CreateOutcome::Replayed { status, body });
+            return Ok(replay(status, body));
         }
         let most = state.config.max_images_per_product;
         if repo::count_images(&mut tx, product_id).await? >= most {
@@ -380,28 +472,20 @@ pub async fn create_image(
         let row = repo::get_image(&mut tx, product_id, id)
             .await?
             .ok_or_else(|| ApiError::internal("create image", "row vanished"))?;
-        let body = to_json_string(&row.to_wire(&base.0))?;
         if let Some(key) = &key {
+            // The v2 answer is what a repeat replays, whichever API it comes through.
+            let body = to_json_string(&row.to_wire(&base.0))?;
             repo::remember_idempotent(&mut tx, product_id, key, 201, id, &body, now).await?;
         }
         tx.commit().await?;
-        Ok(CreateOutcome::Created { id, body })
+        Ok(Created::New(row))
     }
     .await;
 
-    match outcome {
-        Ok(CreateOutcome::Created { id, body }) => {
-            Ok(json_response(StatusCode::CREATED, body, location(id)))
-        }
-        Ok(CreateOutcome::Replayed { status, body }) => {
-            remove_files(&state, stored.image_file).await;
-            Ok(replay(status, body))
-        }
-        Err(err) => {
-            remove_files(&state, stored.image_file).await;
-            Err(err)
-        }
+    if !matches!(outcome, Ok(Created::New(_))) {
+        remove_files(state, stored.image_file).await;
     }
+    outcome
 }
 
 /// Update an image: `sort_order` (with the shift rule), `is_thumbnail`, `description`, or a new
@@ -420,10 +504,10 @@ pub async fn update_image(
     base: BaseUrl,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Image>> {
+) -> ApiResult<Response> {
     let current = require_image(&state, product_id, image_id).await?;
     let body = read_body(&headers, body).await?;
-    let fields = parse_write(&headers, body, false).await?;
+    let fields = parse_write(&headers, body, Accepts::Json).await?;
     check_product_id(&fields, product_id)?;
     let new_source = match fields.image_file {
         Some(ImageSource::Reference(r)) if r == current.file.image_file => None,
@@ -461,7 +545,7 @@ pub async fn update_image(
             if new_file.is_some() {
                 remove_files(&state, old_file).await;
             }
-            Ok(Json(updated.to_wire(&base.0)))
+            image_response(&state, StatusCode::OK, &updated, &base, Answer::Write)
         }
         Err(err) => {
             if let Some(file) = new_file {
@@ -505,7 +589,8 @@ pub async fn delete_images(
     let paging = input::paging(&query_pairs(query.as_deref()))?;
     let window = paging.explicit.then(|| paging.window());
     let mut tx = state.db.writer.begin().await?;
-    let files = repo::delete_images(&mut tx, product_id, window, now()).await?;
+    let order = state.config.compat.list_order();
+    let files = repo::delete_images(&mut tx, product_id, window, order, now()).await?;
     tx.commit().await?;
     for file in files {
         remove_files(&state, file).await;
@@ -513,16 +598,31 @@ pub async fn delete_images(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn parse_write(
-    headers: &HeaderMap,
-    body: Bytes,
-    multipart_allowed: bool,
-) -> ApiResult<WriteFields> {
-    match input::body_kind(headers) {
-        BodyKind::Json => input::parse_json_write(&body),
-        BodyKind::Multipart(content_type) if multipart_allowed => {
+/// The encodings a write may come in; any other is a 415.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepts {
+    Json,
+    JsonOrMultipart,
+    Multipart,
+}
+
+async fn parse_write(headers: &HeaderMap, body: Bytes, accepts: Accepts) -> ApiResult<WriteFields> {
+    match (input::body_kind(headers), accepts) {
+        (BodyKind::Json, Accepts::Json | Accepts::JsonOrMultipart) => {
+            input::parse_json_write(&body)
+        }
+        (BodyKind::Multipart(content_type), Accepts::Multipart | Accepts::JsonOrMultipart) => {
             input::parse_multipart_write(&content_type, body).await
         }
+        (BodyKind::Multipart(_), Accepts::Json) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This resource takes application/json only; upload a local file as multipart/form-data \
+             to POST /api/v3/catalog/products/{product_id}/images.",
+        )),
+        (_, Accepts::Multipart) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The request body must be multipart/form-data with the file in part 'image_file'.",
+        )),
         _ => Err(ApiError::unsupported_media_type()),
     }
 }
@@ -685,6 +785,10 @@ pub async fn metrics_text(State(state): Shared) -> Response {
 /// into the v2 error array, so that every error a client sees has one shape.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
+    if response.extensions().get::<Injected>().is_some() {
+        // A fault from `--faults` imitates a proxy's answer or a dropped connection: as it is.
+        return response;
+    }
     let status = response.status();
     let is_json = response
         .headers()

@@ -217,6 +217,7 @@ pub fn parse_json_write(body: &[u8]) -> ApiResult<WriteFields> {
 fn unknown_field(name: &str) -> ApiError {
     ApiError::bad_request(format!("The field '{name}' is not a field of an image."))
         .with_reason(format!("unknown field '{name}'"))
+        .with_field(name)
 }
 
 fn sort_order_from_json(value: &Value) -> ApiResult<i64> {
@@ -370,6 +371,45 @@ pub fn paging(query: &[(String, String)]) -> ApiResult<Paging> {
     Ok(paging)
 }
 
+/// `?min_date_modified=D` of a product list, in seconds since the epoch: D is RFC 2822 (as the
+/// store writes dates, and as BigCommerce v2 takes it) or ISO 8601 (a date, a date and time in
+/// UTC, or with an offset). A `+` sent unencoded arrives as a space; that is forgiven.
+pub fn min_date_modified(query: &[(String, String)]) -> ApiResult<Option<i64>> {
+    let Some((_, value)) = query.iter().find(|(name, _)| name == "min_date_modified") else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    let parsed = parse_date(value).or_else(|| {
+        // "… 18:54:04 +0000" whose '+' became a space in the query string.
+        let (head, tail) = value.rsplit_once(' ')?;
+        parse_date(&format!("{head}+{tail}"))
+    });
+    parsed.map(Some).ok_or_else(|| {
+        ApiError::bad_request("The parameter 'min_date_modified' is invalid.")
+            .with_reason(format!(
+                "'{value}' is not an RFC 2822 or ISO 8601 date (e.g. 'Fri, 21 Dec 2012 18:54:04 +0000' or '2012-12-21T18:54:04Z')"
+            ))
+            .with_field("min_date_modified")
+    })
+}
+
+fn parse_date(value: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(date) = DateTime::parse_from_rfc2822(value) {
+        return Some(date.timestamp());
+    }
+    if let Ok(date) = DateTime::parse_from_rfc3339(value) {
+        return Some(date.timestamp());
+    }
+    if let Ok(date) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S") {
+        return Some(date.and_utc().timestamp());
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp())
+}
+
 /// Resolves a client-given path inside the import directory, refusing anything that could leave
 /// it: absolute paths, `..`, and links that point outside (the canonical path must stay inside).
 pub fn resolve_import_path(import_dir: Option<&Path>, relative: &str) -> Result<PathBuf, String> {
@@ -478,6 +518,21 @@ mod tests {
                 "{part}={value}"
             );
         }
+    }
+
+    #[test]
+    fn min_date_modified_takes_rfc_2822_and_iso_8601() {
+        let q = |v: &str| min_date_modified(&[("min_date_modified".to_owned(), v.to_owned())]);
+        let expected = Some(1_356_116_044);
+        assert_eq!(q("Fri, 21 Dec 2012 18:54:04 +0000").unwrap(), expected);
+        assert_eq!(q("Fri, 21 Dec 2012 18:54:04  0000").unwrap(), expected);
+        assert_eq!(q("2012-12-21T18:54:04Z").unwrap(), expected);
+        assert_eq!(q("2012-12-21T19:54:04+01:00").unwrap(), expected);
+        assert_eq!(q("2012-12-21T18:54:04").unwrap(), expected);
+        assert_eq!(q("2012-12-21").unwrap(), Some(1_356_048_000));
+        assert!(q("yesterday").is_err());
+        assert!(q("").is_err());
+        assert_eq!(min_date_modified(&[]).unwrap(), None);
     }
 
     #[test]

@@ -8,12 +8,15 @@
 //! The server knows nothing of the desktop app; the app talks to it over HTTP like any client.
 
 mod auth;
+mod compat;
 mod db;
 mod demo;
 mod error;
+pub mod faults;
 mod fetch;
 mod files;
 mod handlers;
+mod idempotency;
 mod input;
 mod list_cache;
 mod metrics;
@@ -24,6 +27,7 @@ mod rate_limit;
 mod repo;
 mod routes;
 mod state;
+mod v3;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +36,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+pub use compat::Compat;
+pub use faults::DEFAULT_FAULT_PERCENT;
 pub use fetch::is_public_ip;
 pub use handlers::MAX_IMAGES_PER_PRODUCT;
 pub use routes::openapi_json;
@@ -47,8 +53,17 @@ pub struct Config {
     pub import_dir: Option<PathBuf>,
     /// Lets `image_file` URLs reach loopback and private addresses (tests, intranets).
     pub allow_private_urls: bool,
-    /// Requests per token per 30 s window; `None` disables the limit.
+    /// Requests per 30 s window; `None` disables the limit. Counted per token, or for the
+    /// whole store with [`Compat::BcV2`].
     pub rate_limit: Option<u32>,
+    /// Which store the server behaves like: imagedesk's own (the default) or a real
+    /// BigCommerce v2 store, for testing clients against its quirks.
+    pub compat: Compat,
+    /// Seed of the fault injector on `/api/v2` and `/api/v3` (see [`faults`]); `None` injects
+    /// nothing.
+    pub faults: Option<u64>,
+    /// Percent of API requests that get a fault when `faults` is set.
+    pub fault_percent: u8,
     /// Seed the demo store on start (once: a seeded store is never seeded again).
     pub seed_demo: bool,
     /// Images a product may have (SPEC: 1000, then 409). Benchmarks of very large products
@@ -69,6 +84,9 @@ impl Config {
             import_dir: None,
             allow_private_urls: false,
             rate_limit: None,
+            compat: Compat::Imagedesk,
+            faults: None,
+            fault_percent: DEFAULT_FAULT_PERCENT,
             seed_demo: false,
             max_images_per_product: MAX_IMAGES_PER_PRODUCT,
             cache_lists: true,
@@ -158,6 +176,11 @@ impl RunningServer {
     /// `http://ADDR/api/v2`, what the API client is given.
     pub fn api_url(&self) -> String {
         format!("http://{}/api/v2", self.addr)
+    }
+
+    /// `http://ADDR/api/v3`, the root of the v3 upload endpoint.
+    pub fn api_v3_url(&self) -> String {
+        format!("http://{}/api/v3", self.addr)
     }
 
     /// Stops accepting, waits for requests in flight, and returns how serving ended.

@@ -14,14 +14,17 @@ use crate::api::types::{Count, ErrorDetails, ErrorEntry, Image, ImageWrite, NewP
         title = "imagedesk Product Images API v2",
         description = "BigCommerce-style Product Images API v2 with imagedesk's extensions \
                        (products, date_modified, Idempotency-Key). The `.json` suffix is optional \
-                       on every path. Errors are arrays of {status, message, details}."
+                       on every v2 path. Errors are arrays of {status, message, details}. The one \
+                       v3 path (uploading a local file) has its own server, /api/v3, and answers \
+                       errors as v3 objects {status, title, type, errors}."
     ),
     servers((url = "/api/v2")),
     components(schemas(Image, Product, Count, NewProduct, ImageWrite, ErrorEntry, ErrorDetails)),
     modifiers(&Credentials),
     security(("basic" = []), ("token" = [])),
     tags((name = "images", description = "Product images"),
-         (name = "products", description = "Products (imagedesk extension)"))
+         (name = "products", description = "Products (imagedesk extension)"),
+         (name = "v3", description = "BigCommerce v3 catalog: uploading a local file"))
 )]
 struct ApiDoc;
 

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::{FromRow, Row as _, SqliteConnection};
 
+use super::compat::ListOrder;
 use crate::api::types::{Image, Product};
 use crate::imaging::Variant;
 
@@ -106,18 +107,36 @@ pub struct ProductRow {
     pub name: String,
     pub sku: String,
     pub date_created: i64,
+    /// The last write of the product or of any of its images.
+    pub date_modified: i64,
+}
+
+/// A product as the server sends it: the shared wire [`Product`] and its `date_modified`
+/// (SPEC §1), which the shared type does not carry (clients read it as an unknown field until
+/// it does).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct StoreProduct {
+    #[serde(flatten)]
+    pub product: Product,
+    /// RFC 2822 with `+0000`.
+    pub date_modified: String,
 }
 
 impl ProductRow {
-    pub fn into_wire(self) -> Product {
-        Product {
-            id: self.id,
-            name: self.name,
-            sku: self.sku,
-            date_created: rfc2822(self.date_created),
+    pub fn into_wire(self) -> StoreProduct {
+        StoreProduct {
+            product: Product {
+                id: self.id,
+                name: self.name,
+                sku: self.sku,
+                date_created: rfc2822(self.date_created),
+            },
+            date_modified: rfc2822(self.date_modified),
         }
     }
 }
+
+const PRODUCT_COLUMNS: &str = "id, name, sku, date_created, date_modified";
 
 /// RFC 2822 with `+0000`, as v2 stores write dates.
 fn rfc2822(timestamp: i64) -> String {
@@ -179,26 +198,39 @@ pub async fn get_product(
     conn: &mut SqliteConnection,
     product_id: i64,
 ) -> sqlx::Result<Option<ProductRow>> {
-    sqlx::query_as("SELECT id, name, sku, date_created FROM products WHERE id = ?")
-        .bind(product_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?"
+    ))
+    .bind(product_id)
+    .fetch_optional(conn)
+    .await
 }
 
-/// Products in id order, optionally filtered by a case-insensitive substring of the name.
+/// Which products a list shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProductFilter<'a> {
+    /// A case-insensitive substring of the name.
+    pub name: Option<&'a str>,
+    /// Only products written at or after this time (seconds since the epoch).
+    pub min_date_modified: Option<i64>,
+}
+
+/// Products in id order, filtered.
 pub async fn list_products(
     conn: &mut SqliteConnection,
-    name: Option<&str>,
+    filter: ProductFilter<'_>,
     window: Window,
 ) -> sqlx::Result<Vec<ProductRow>> {
-    sqlx::query_as(
-        "SELECT id, name, sku, date_created FROM products \
-         WHERE ?1 IS NULL OR instr(lower(name), lower(?1)) > 0 \
-         ORDER BY id LIMIT ?2 OFFSET ?3",
-    )
-    .bind(name)
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products \
+         WHERE (?1 IS NULL OR instr(lower(name), lower(?1)) > 0) \
+         AND (?4 IS NULL OR date_modified >= ?4) \
+         ORDER BY id LIMIT ?2 OFFSET ?3"
+    ))
+    .bind(filter.name)
     .bind(window.limit)
     .bind(window.offset)
+    .bind(filter.min_date_modified)
     .fetch_all(conn)
     .await
 }
@@ -223,27 +255,45 @@ pub async fn insert_product(
     now: i64,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "INSERT INTO products (name, sku, date_created) VALUES (?, ?, ?) RETURNING id",
+        "INSERT INTO products (name, sku, date_created, date_modified) VALUES (?, ?, ?, ?) \
+         RETURNING id",
     )
     .bind(name)
     .bind(sku)
+    .bind(now)
     .bind(now)
     .fetch_one(conn)
     .await
 }
 
-/// A product's images in list order: (`sort_order`, `id`).
+/// Marks the product as written at `now`: every write of one of its images calls it, inside the
+/// write's transaction, so `min_date_modified` never misses a change that committed.
+async fn touch_product(conn: &mut SqliteConnection, product_id: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE products SET date_modified = MAX(date_modified, ?) WHERE id = ?")
+        .bind(now)
+        .bind(product_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A product's images in list order: (`sort_order`, `id`), or `id` as a BigCommerce v2 store.
 pub async fn list_images(
     conn: &mut SqliteConnection,
     product_id: i64,
     window: Option<Window>,
+    order: ListOrder,
 ) -> sqlx::Result<Vec<ImageRow>> {
     let window = window.unwrap_or(Window {
         offset: 0,
         limit: -1,
     });
+    let order_by = match order {
+        ListOrder::SortOrder => "sort_order, id",
+        ListOrder::Id => "id",
+    };
     sqlx::query_as(&format!(
-        "{} WHERE product_id = ? ORDER BY sort_order, id LIMIT ? OFFSET ?",
+        "{} WHERE product_id = ? ORDER BY {order_by} LIMIT ? OFFSET ?",
         *SELECT_IMAGES
     ))
     .bind(product_id)
@@ -352,6 +402,7 @@ pub async fn insert_image(
         set_thumbnail(conn, new.product_id, id, now).await?;
     }
     ensure_one_thumbnail(conn, new.product_id, None, now).await?;
+    touch_product(conn, new.product_id, now).await?;
     Ok(id)
 }
 
@@ -396,7 +447,8 @@ pub async fn update_image(
         }
         _ => {}
     }
-    ensure_one_thumbnail(conn, product_id, None, now).await
+    ensure_one_thumbnail(conn, product_id, None, now).await?;
+    touch_product(conn, product_id, now).await
 }
 
 /// Deletes one image; returns its file, or `None` if it did not exist.
@@ -415,6 +467,7 @@ pub async fn delete_image(
     .await?;
     if file.is_some() {
         ensure_one_thumbnail(conn, product_id, None, now).await?;
+        touch_product(conn, product_id, now).await?;
     }
     Ok(file)
 }
@@ -424,9 +477,10 @@ pub async fn delete_images(
     conn: &mut SqliteConnection,
     product_id: i64,
     window: Option<Window>,
+    order: ListOrder,
     now: i64,
 ) -> sqlx::Result<Vec<String>> {
-    let doomed = list_images(conn, product_id, window).await?;
+    let doomed = list_images(conn, product_id, window, order).await?;
     for row in &doomed {
         sqlx::query("DELETE FROM images WHERE id = ?")
             .bind(row.id)
@@ -434,6 +488,9 @@ pub async fn delete_images(
             .await?;
     }
     ensure_one_thumbnail(conn, product_id, None, now).await?;
+    if !doomed.is_empty() {
+        touch_product(conn, product_id, now).await?;
+    }
     Ok(doomed.into_iter().map(|r| r.file.image_file).collect())
 }
 

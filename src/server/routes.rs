@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::handlers::*;
 use super::metrics;
 use super::state::AppState;
-use super::{auth, openapi};
+use super::{auth, faults, idempotency, openapi, v3};
 
 /// Every `/api/v2` route, registered together with its OpenAPI description so that the two
 /// cannot drift apart.
@@ -31,14 +31,35 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(get_image, update_image, delete_image))
 }
 
+/// The `/api/v3` route, described like the v2 ones.
+fn v3_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(v3::upload_image))
+}
+
+/// The v2 and v3 routers and the one document that describes both: the v3 paths carry their
+/// own `servers` entry (`/api/v3`), since the document's server is `/api/v2`.
+fn documented_routes() -> (
+    Router<Arc<AppState>>,
+    Router<Arc<AppState>>,
+    utoipa::openapi::OpenApi,
+) {
+    let (v2, mut doc) = api_routes().split_for_parts();
+    let (v3, mut v3_doc) = v3_routes().split_for_parts();
+    for item in v3_doc.paths.paths.values_mut() {
+        item.servers = Some(vec![utoipa::openapi::Server::new("/api/v3")]);
+    }
+    doc.merge(v3_doc);
+    (v2, v3, doc)
+}
+
 /// The full OpenAPI document, as served (for tools that want it without a running server).
 pub fn openapi_json() -> String {
-    let (_, doc) = api_routes().split_for_parts();
+    let (_, _, doc) = documented_routes();
     openapi::render(&doc)
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, v3_api, doc) = documented_routes();
     let doc_json = Arc::new(openapi::render(&doc));
     let api = api
         .route(
@@ -62,10 +83,39 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::api_guard,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::echo_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
+        ));
+    // The same guard and layers as v2, and the v3 error shape around all of them.
+    let v3_api = v3_api
+        .fallback(v3::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            forget_lists_after_writes,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::api_guard,
+        ))
+        .layer(middleware::from_fn(v3::v3_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::echo_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
         ));
     let metrics_state = state.metrics.clone();
     Router::new()
         .nest("/api/v2", api)
+        .nest("/api/v3", v3_api)
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
         .route("/product_images/{*path}", get(serve_image_file))

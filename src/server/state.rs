@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::db::Db;
+use super::faults::Injector;
 use super::fetch::Fetcher;
 use super::files::FileStore;
 use super::list_cache::ListCache;
 use super::metrics::Metrics;
-use super::rate_limit::RateLimiter;
+use super::rate_limit::{QuotaScope, RateLimiter};
 use super::{Config, repo};
 
 /// What every handler shares.
@@ -21,6 +22,8 @@ pub struct AppState {
     pub files: FileStore,
     pub fetcher: Fetcher,
     pub rate_limiter: Option<RateLimiter>,
+    /// `--faults SEED`: the seeded fault injector of the API routes.
+    pub faults: Option<Injector>,
     pub metrics: Arc<Metrics>,
     /// Bounds how many uploads decode at once, so that memory stays proportional to the cores.
     pub imaging_permits: tokio::sync::Semaphore,
@@ -62,7 +65,17 @@ impl AppState {
             db,
             files,
             fetcher: Fetcher::new(config.allow_private_urls)?,
-            rate_limiter: config.rate_limit.map(RateLimiter::new),
+            rate_limiter: config.rate_limit.map(|quota| {
+                let scope = if config.compat.store_wide_quota() {
+                    QuotaScope::Store
+                } else {
+                    QuotaScope::PerToken
+                };
+                RateLimiter::new(quota, scope)
+            }),
+            faults: config
+                .faults
+                .map(|seed| Injector::new(seed, config.fault_percent)),
             metrics: Arc::new(Metrics::new()),
             imaging_permits: tokio::sync::Semaphore::new(cores),
             lists: Arc::new(ListCache::default()),
