@@ -14,7 +14,7 @@ use imagedesk::api::{
     Client, Created, Image, ImageWrite, Listing, Product, Progress, RecordKind, UnreadableRecord,
     UploadRoute, UploadSource,
 };
-use imagedesk::server::Config;
+use imagedesk::server::{Compat, Config};
 use imagedesk::sync::{Connection, Engine, EngineConfig, Remote, RemoteFuture};
 use imagedesk::ui::{Backend, ImageDeskApp};
 
@@ -1117,4 +1117,164 @@ fn records_the_store_sent_unreadable_are_counted_and_listed() {
     }
     // The rest of the product is shown as usual.
     assert_eq!(harness.state().images().len(), 3);
+}
+
+/// The app's images of the product shown as (store id, description, thumbnail), in order.
+fn shown(harness: &Harness<'_, ImageDeskApp>) -> Vec<(Option<i64>, String, bool)> {
+    harness
+        .state()
+        .images()
+        .iter()
+        .map(|i| (i.server_id, i.description.clone(), i.is_thumbnail))
+        .collect()
+}
+
+/// The store's images of a product as (id, description, thumbnail) in display order: a
+/// BigCommerce store lists by id, so the order shown is its sort_order (then id).
+fn stored(rig: &Rig, product: i64) -> Vec<(Option<i64>, String, bool)> {
+    let mut images = rig
+        .runtime
+        .block_on(rig.client().list_all_images(product))
+        .unwrap();
+    images.sort_by_key(|i| (i.sort_order, i.id));
+    images
+        .into_iter()
+        .map(|i| (Some(i.id), i.description, i.is_thumbnail))
+        .collect()
+}
+
+/// The app over a store that behaves like BigCommerce v2 (`serve --compat bc-v2`, with
+/// `faults` as `--faults SEED`): every product's images show, null descriptions included; a
+/// local file goes up (v3, since v2 refuses multipart) from the path field and by a drop; after
+/// a description, a move and a thumbnail, the store's list is what the app shows.
+fn app_over_a_bc_v2_store(faults: Option<u64>) {
+    let (rig, mut harness) = Setup::default().build(|config| {
+        config.compat = Compat::BcV2;
+        config.faults = faults;
+    });
+    // An image with no description, which the store sends as null; and one more for Chair.
+    rig.runtime.block_on(async {
+        let store = rig.store();
+        for (product, name) in [
+            (rig.product, "bare.jpg"),
+            (rig.product + 1, "chair-bare.jpg"),
+        ] {
+            let write = ImageWrite {
+                image_file: Some(store.import_jpeg(name, 9)),
+                ..ImageWrite::default()
+            };
+            store
+                .client
+                .create_image(product, &write, None)
+                .await
+                .unwrap();
+        }
+    });
+    let raw: serde_json::Value = rig
+        .runtime
+        .block_on(async {
+            rig.store()
+                .raw()
+                .get(
+                    rig.store()
+                        .url(&format!("/api/v2/products/{}/images", rig.product)),
+                )
+                .header("X-Auth-Token", TOKEN)
+                .send()
+                .await?
+                .json()
+                .await
+        })
+        .unwrap();
+    assert!(
+        raw[3]["description"].is_null(),
+        "the store sends null: {raw}"
+    );
+
+    harness.get_by_label("Refresh").click();
+    step_until(&mut harness, "both products with their counts", |h| {
+        h.query_by_label_contains("Lamp (4)").is_some()
+            && h.query_by_label_contains("Chair (2)").is_some()
+    });
+    for (name, product) in [("Chair (2)", rig.product + 1), ("Lamp (4)", rig.product)] {
+        harness.get_by_label_contains(name).click();
+        let want = stored(&rig, product);
+        step_until(
+            &mut harness,
+            &format!("{name}'s images as the store has them"),
+            |h| h.state().selected_product() == Some(product) && shown(h) == want,
+        );
+    }
+    step_until(&mut harness, "every tile drawn, the bare one too", |h| {
+        let (ready, loading) = h.state().tiles_ready_and_loading();
+        h.query_by_label("Image 4").is_some()
+            && ready >= 4
+            && loading == 0
+            && h.state().tiles_failed() == 0
+    });
+
+    // A local file from the path field, and one dropped on the window.
+    let files = tempfile::tempdir().unwrap();
+    let typed = files.path().join("typed.jpg");
+    let dropped = files.path().join("dropped.jpg");
+    std::fs::write(&typed, small_jpeg(51)).unwrap();
+    std::fs::write(&dropped, small_jpeg(52)).unwrap();
+    assert!(!harness.state().files_refused());
+    type_into(&mut harness, "File path", &typed.display().to_string());
+    harness.get_by_label("Add file").click();
+    harness.step();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(dropped)));
+    harness.step();
+    wait_for_store(&rig, &mut harness, "six images", |rig| {
+        rig.server_images().len() == 6
+    });
+    step_until(&mut harness, "six tiles", |h| h.state().images().len() == 6);
+
+    describe(&mut harness, "Image 2: img-1", " on bc");
+    step_until(&mut harness, "the new text on the tile", |h| {
+        h.query_by_label("Image 2: img-1 on bc").is_some()
+    });
+    harness.get_by_label("Image 3: img-2").click();
+    step_until(&mut harness, "the details", |h| {
+        h.query_by_label("Set as thumbnail").is_some()
+    });
+    harness.get_by_label("Set as thumbnail").click();
+    step_until(&mut harness, "the new thumbnail", |h| {
+        h.query_by_label("Image 3: img-2 (thumbnail)").is_some()
+    });
+    drag_tile(&mut harness, "Image 1: img-0", "Image 4");
+    // Each edit is queued once the app shows it (it comes back from the replica).
+    step_until(&mut harness, "the moved order", |h| {
+        h.query_by_label("Image 4: img-0").is_some()
+    });
+
+    let status = rig
+        .runtime
+        .block_on(rig.engine.settled(Duration::from_secs(60)));
+    assert_eq!(
+        (status.connection, status.pending, status.failed),
+        (Connection::Online, 0, 0),
+        "{status:?}"
+    );
+    harness.get_by_label("Refresh").click();
+    let want = stored(&rig, rig.product);
+    step_until(&mut harness, "the app shows the store's list", |h| {
+        shown(h) == want
+    });
+    let descriptions: Vec<String> = want.iter().map(|(_, d, _)| d.clone()).collect();
+    assert_eq!(
+        descriptions[..4],
+        ["img-1 on bc", "img-2", "", "img-0"],
+        "{want:?}"
+    );
+    assert!(want[1].2, "img-2 is the thumbnail: {want:?}");
+    assert_eq!(want.len(), 6);
+}
+
+#[test]
+fn the_app_over_a_bc_v2_store_shows_uploads_and_edits_what_the_store_keeps() {
+    app_over_a_bc_v2_store(None);
 }
