@@ -1030,7 +1030,11 @@ impl Remote for Shaped {
     }
     fn upload_route(&self, product_id: i64) -> RemoteFuture<'_, UploadRoute> {
         if self.url_only {
-            return Box::pin(async { Ok(UploadRoute::Unsupported) });
+            // Asking takes a store that answers, as the real question does.
+            return Box::pin(async {
+                Remote::probe(&self.client).await?;
+                Ok(UploadRoute::Unsupported)
+            });
         }
         Remote::upload_route(&self.client, product_id)
     }
@@ -1100,6 +1104,34 @@ fn a_store_that_takes_pictures_only_by_url_says_so_before_files_are_picked() {
     assert!(queued.is_empty(), "nothing queued: {queued:?}");
     assert_eq!(harness.state().images().len(), 3);
     assert_eq!(rig.server_images().len(), 3);
+}
+
+#[test]
+fn offline_the_upload_route_is_asked_again_when_the_store_answers() {
+    let (mut rig, mut harness) = Setup {
+        remote: Box::new(|client| Arc::new(Shaped::url_only(client))),
+        start_offline: true,
+        ..Setup::default()
+    }
+    .build(|_| {});
+    open_lamp(&mut harness);
+    step_until(&mut harness, "offline", |h| {
+        h.query_by_label_contains("offline").is_some()
+    });
+    for _ in 0..10 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Not knowing, the app lets files queue (the engine sends them later).
+    assert!(!harness.state().files_refused());
+    assert!(!disabled(&harness, "Add file"));
+
+    rig.start_store();
+    step_until(&mut harness, "the question asked again, answered", |h| {
+        h.state().files_refused()
+    });
+    harness.step();
+    assert!(disabled(&harness, "Add file"));
 }
 
 #[test]
