@@ -913,6 +913,7 @@ fn edits_waiting_on_an_offline_store_say_so_and_retry_now_sends_them_at_once() {
 fn tiles_that_failed_while_offline_load_when_the_store_answers_without_a_restart() {
     let (mut rig, mut harness) = Setup {
         start_offline: true,
+        render: true,
         ..Setup::default()
     }
     .build(|_| {});
@@ -926,10 +927,17 @@ fn tiles_that_failed_while_offline_load_when_the_store_answers_without_a_restart
         harness.step();
     }
     assert_eq!(harness.state().tiles_failed(), 3);
-    harness.get_by_label("Image 2: img-1").click();
-    step_until(&mut harness, "the details", |h| {
-        h.query_by_label("Preview").is_some()
+    // An edit waits too: the bar offers Retry now.
+    describe(&mut harness, "Image 2: img-1", " offline");
+    step_until(&mut harness, "the edit waits", |h| {
+        h.query_by_label("offline — 1 edit waits").is_some()
+            && h.query_by_label("Image 2: img-1 offline").is_some()
     });
+    // Out of the text field, so no cursor blinks in the picture.
+    harness.get_by_label("Image 2: img-1 offline").click();
+    harness.step();
+    harness.step();
+    harness.snapshot("offline_tiles_failed");
     harness.get_by_label("Preview").click();
     step_until(&mut harness, "the preview says it could not load", |h| {
         h.query_by_label_contains("could not be loaded").is_some()
@@ -946,6 +954,9 @@ fn tiles_that_failed_while_offline_load_when_the_store_answers_without_a_restart
     harness.key_press(egui::Key::Escape);
     harness.step();
     harness.get_by_label("online");
+    wait_for_store(&rig, &mut harness, "the offline edit", |rig| {
+        rig.server_descriptions()[1] == "img-1 offline"
+    });
 }
 
 fn disabled(harness: &Harness<'_, ImageDeskApp>, label: &str) -> bool {

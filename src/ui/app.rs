@@ -378,13 +378,26 @@ impl ImageDeskApp {
         let width = ui.available_width();
         let (rect, response) =
             ui.allocate_exact_size(egui::vec2(width, width * 0.75), egui::Sense::click());
-        if let Tile::Ready(texture) = tiles.get(&image) {
-            let size = texture.size_vec2();
-            let scale = (rect.width() / size.x).min(rect.height() / size.y);
-            egui::Image::new(texture).paint_at(
-                ui,
-                egui::Rect::from_center_size(rect.center(), size * scale),
-            );
+        match tiles.get(&image) {
+            Tile::Ready(texture) => {
+                let size = texture.size_vec2();
+                let scale = (rect.width() / size.x).min(rect.height() / size.y);
+                egui::Image::new(texture).paint_at(
+                    ui,
+                    egui::Rect::from_center_size(rect.center(), size * scale),
+                );
+            }
+            // As the grid says it: the picture exists, the store did not answer.
+            Tile::Failed => {
+                ui.painter().text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    "could not load",
+                    egui::FontId::proportional(13.0),
+                    ui.visuals().warn_fg_color,
+                );
+            }
+            Tile::Loading | Tile::Missing => {}
         }
         let response = response.on_hover_text("Double-click to zoom");
         response.widget_info(|| {

@@ -158,7 +158,9 @@ pub fn status_ui(
     commands: &mut Vec<Command>,
 ) {
     ui.horizontal(|ui| {
-        match waiting(status) {
+        let waiting = waiting(status);
+        let error_on_hover = waiting.is_some();
+        match waiting {
             Some(waiting) => {
                 let label = ui.label(RichText::new(waiting).color(egui::Color32::LIGHT_RED));
                 if let Some(error) = &status.last_error {
@@ -220,7 +222,10 @@ pub fn status_ui(
                 commands.push(Command::ShowUnreadable);
             }
         }
-        if let Some(error) = &status.last_error {
+        // When edits wait, their label carries the error on hover; said once is enough.
+        if let Some(error) = &status.last_error
+            && !error_on_hover
+        {
             ui.separator();
             ui.label(RichText::new(error).small()).on_hover_text(error);
         }
