@@ -329,6 +329,62 @@ async fn a_v2_upload_refused_with_415_is_sent_to_v3() {
 }
 
 #[tokio::test]
+async fn an_upload_finds_the_route_itself_without_a_probe() {
+    tokio::time::timeout(LIMIT, async {
+        // No route asked first: the upload tries v2, is refused with 415 (nothing created),
+        // and goes to v3; the route is then known. No probe request is spent.
+        let source = UploadSource::Bytes {
+            file_name: "front.jpg".into(),
+            bytes: small_jpeg(4).into(),
+        };
+        let seen = Seen::default();
+        let first = client(&serve(real_store_uploads(seen.clone(), true)).await, |_| {});
+        let created = first
+            .upload(7, &source, &ImageWrite::default(), Some("k7"), None)
+            .await
+            .unwrap();
+        assert_eq!(created.image.id, 42);
+        assert_eq!(
+            seen.lines(),
+            [
+                "POST /api/v2/products/7/images.json key=k7 file",
+                "POST /api/v3/catalog/products/7/images key=k7 file",
+            ]
+        );
+        assert_eq!(first.upload_route(7).await.unwrap(), UploadRoute::V3);
+        assert_eq!(
+            seen.lines().len(),
+            2,
+            "the route was learnt from the upload"
+        );
+
+        // A store without v3: the plain refusal, learnt for next time.
+        let seen = Seen::default();
+        let client = client(
+            &serve(real_store_uploads(seen.clone(), false)).await,
+            |_| {},
+        );
+        let err = client
+            .upload(7, &source, &ImageWrite::default(), None, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
+        assert_eq!(
+            client.upload_route(7).await.unwrap(),
+            UploadRoute::Unsupported
+        );
+        // (The stub records only the routes it has; its v3 is a plain 404.)
+        assert_eq!(
+            seen.lines(),
+            ["POST /api/v2/products/7/images.json file"],
+            "no probe, before or after"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn a_store_that_takes_no_files_says_so_plainly() {
     tokio::time::timeout(LIMIT, async {
         let seen = Seen::default();
@@ -614,6 +670,252 @@ async fn clones_share_one_budget_and_pace_themselves_instead_of_running_into_429
             refusals(&paced_store.server.base_url()).await,
             0,
             "the pacer waited for the window instead of being refused"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+// -- against `serve --compat bc-v2` and the default store ------------------------------------
+
+async fn bc_v2() -> common::TestStore {
+    start_with(|c| c.compat = imagedesk::server::Compat::BcV2).await
+}
+
+/// Creates an image of `product` from a file written to the store's import directory.
+async fn import(
+    store: &common::TestStore,
+    product: i64,
+    seed: u64,
+    write: ImageWrite,
+    key: Option<&str>,
+) -> imagedesk::api::Created {
+    let name = store.import_jpeg(&format!("pic-{seed}.jpg"), seed);
+    let write = ImageWrite {
+        image_file: Some(name),
+        ..write
+    };
+    store.client.create(product, &write, key).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_bc_v2_store_is_read_with_its_nulls_and_204s() {
+    tokio::time::timeout(LIMIT, async {
+        let store = bc_v2().await;
+        let client = &store.client;
+        let empty = store.product("Empty").await;
+        let product = store.product("Mugs").await;
+
+        // An empty list is a 204 with no body: an empty listing, not an error.
+        let listing = client.read_images(empty).await.unwrap();
+        assert!(listing.records.is_empty() && listing.unreadable.is_empty());
+
+        let first = import(&store, product, 1, ImageWrite::default(), None).await;
+        // The answer to a write carries no URLs on a real store: read as absent, not blank.
+        assert_eq!(first.image.zoom_url, None);
+        assert_eq!(first.image.description, "");
+        let second = import(
+            &store,
+            product,
+            2,
+            ImageWrite {
+                sort_order: Some(0),
+                description: Some("front".into()),
+                ..ImageWrite::default()
+            },
+            None,
+        )
+        .await;
+
+        // The store lists in id order; the client reads the contract's (sort_order, id) order,
+        // the null description as empty, and the list's URLs.
+        let listing = client.read_images(product).await.unwrap();
+        assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
+        let ids: Vec<i64> = listing.records.iter().map(|i| i.id).collect();
+        assert_eq!(ids, [second.image.id, first.image.id]);
+        assert_eq!(listing.records[1].description, "");
+        assert_eq!(listing.records[0].description, "front");
+        assert!(listing.records.iter().all(|i| i.zoom_url.is_some()));
+
+        let one = client.get_image(product, first.image.id).await.unwrap();
+        assert_eq!(one.description, "");
+        let updated = client
+            .update_image(
+                product,
+                first.image.id,
+                &ImageWrite {
+                    description: Some("side".into()),
+                    ..ImageWrite::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.description, "side");
+        assert_eq!(updated.thumbnail_url, None, "a write answer has no URLs");
+
+        let products = client.read_products().await.unwrap();
+        assert_eq!(products.records.len(), 2);
+        assert!(products.unreadable.is_empty());
+    })
+    .await
+    .unwrap();
+}
+
+/// How many requests `/metrics` counts whose line holds every one of `parts`.
+async fn counted(base_url: &str, parts: &[&str]) -> u64 {
+    let text = reqwest::get(format!("{base_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("imagedesk_http_requests_total{"))
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn uploads_go_through_v3_on_bc_v2_and_v2_on_imagedesk() {
+    tokio::time::timeout(LIMIT, async {
+        for (store, route) in [
+            (bc_v2().await, UploadRoute::V3),
+            (start_with(|_| {}).await, UploadRoute::V2Multipart),
+        ] {
+            let client = &store.client;
+            let product = store.product("Uploads").await;
+            assert_eq!(client.upload_route(product).await.unwrap(), route);
+            assert_eq!(
+                client.count_images(product).await.unwrap(),
+                0,
+                "finding the route created nothing"
+            );
+            let source = UploadSource::Bytes {
+                file_name: "front.jpg".into(),
+                bytes: small_jpeg(7).into(),
+            };
+            let fields = ImageWrite {
+                description: Some("front".into()),
+                ..ImageWrite::default()
+            };
+            let created = client
+                .upload(product, &source, &fields, Some("up-1"), None)
+                .await
+                .unwrap();
+            assert_eq!(created.image.product_id, product);
+            assert_eq!(created.image.description, "front");
+            let listed = client.read_images(product).await.unwrap().records;
+            assert_eq!(
+                listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+                [created.image.id]
+            );
+            let v3_uploads = counted(
+                &store.server.base_url(),
+                &["method=\"POST\"", "/api/v3/", "status=\"200\""],
+            )
+            .await;
+            match route {
+                UploadRoute::V3 => assert_eq!(v3_uploads, 1, "{route:?}"),
+                _ => assert_eq!(v3_uploads, 0, "{route:?}"),
+            }
+            // A fresh client that uploads without asking the route lands exactly one image.
+            let fresh = common::client_for(&store.server.api_url());
+            let again = fresh
+                .upload(product, &source, &fields, Some("up-2"), None)
+                .await
+                .unwrap();
+            assert_eq!(fresh.upload_route(product).await.unwrap(), route);
+            let listed = client.read_images(product).await.unwrap().records;
+            assert_eq!(
+                listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+                [created.image.id, again.image.id]
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn only_imagedesk_echoes_the_idempotency_key() {
+    tokio::time::timeout(LIMIT, async {
+        let real = bc_v2().await;
+        let product = real.product("Echo").await;
+        let created = import(&real, product, 1, ImageWrite::default(), Some("k-1")).await;
+        assert!(!created.key_echoed, "a real store ignores the key");
+
+        let own = start_with(|_| {}).await;
+        let product = own.product("Echo").await;
+        let created = import(&own, product, 1, ImageWrite::default(), Some("k-1")).await;
+        assert!(created.key_echoed);
+        // No key sent, nothing to echo.
+        let created = import(&own, product, 2, ImageWrite::default(), None).await;
+        assert!(!created.key_echoed);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn reads_and_edits_get_through_a_faulty_store() {
+    tokio::time::timeout(LIMIT, async {
+        // Filled without faults, then served again over the same data with 30 % of requests
+        // answered 502 or cut off (`--faults`): every GET, PUT and DELETE still gets through
+        // the client's retries.
+        let store = bc_v2().await;
+        let product = store.product("Faults").await;
+        for seed in 1..=3 {
+            import(&store, product, seed, ImageWrite::default(), None).await;
+        }
+        let expected = store.client.list_all_images(product).await.unwrap();
+        let stopped = store.stop().await;
+        let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
+        config.listen = stopped.listen;
+        config.compat = imagedesk::server::Compat::BcV2;
+        config.faults = Some(7);
+        config.fault_percent = 30;
+        let server = imagedesk::server::Server::bind(config)
+            .await
+            .unwrap()
+            .spawn();
+        let client = client(&server.api_url(), |r| {
+            r.max_retries = 8;
+            r.base_delay = Duration::from_millis(5);
+        });
+        for _ in 0..10 {
+            let listing = client.read_images(product).await.unwrap();
+            assert_eq!(listing.records, expected);
+        }
+        let target = expected[1].id;
+        for round in 0..5 {
+            let write = ImageWrite {
+                description: Some(format!("round {round}")),
+                ..ImageWrite::default()
+            };
+            client.update_image(product, target, &write).await.unwrap();
+        }
+        assert_eq!(
+            client.get_image(product, target).await.unwrap().description,
+            "round 4"
+        );
+        assert!(
+            counted(&server.base_url(), &["status=\"502\""]).await > 0,
+            "the store did inject faults"
+        );
+        // A DELETE whose answer was lost after it committed is resent and finds the image gone
+        // (404); the engine counts that as done, and so does this test.
+        match client.delete_image(product, target).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(
+            client
+                .get_image(product, target)
+                .await
+                .unwrap_err()
+                .is_not_found()
         );
     })
     .await

@@ -441,7 +441,8 @@ impl Client {
     /// by requests that create nothing: a multipart POST without a file to the v2 images
     /// endpoint (imagedesk's server answers 400, a real v2 store 415), then, if v2 refused
     /// multipart, the same to the v3 endpoint (422: it takes files there). Never sends an
-    /// `Idempotency-Key`.
+    /// `Idempotency-Key`. [`Client::upload`] does not need it (an upload finds the route out
+    /// itself); it is for telling the user before they pick a file.
     pub async fn upload_route(&self, product_id: i64) -> Result<UploadRoute, ApiError> {
         if let Some(route) = *self.route_cache() {
             return Ok(route);
@@ -509,8 +510,12 @@ impl Client {
     }
 
     /// [`Client::upload_image`], also saying whether the store echoed the key. The file goes
-    /// the way the store takes files ([`Client::upload_route`]): multipart on v2, or the v3
-    /// endpoint; a store that takes neither is an [`ApiError::UploadsUnsupported`].
+    /// the way the store takes files: multipart on v2, or the v3 endpoint; a store that takes
+    /// neither is an [`ApiError::UploadsUnsupported`].
+    ///
+    /// While the route is not known, the upload itself finds it out rather than a probe first
+    /// (one request of the store's quota less): multipart on v2; a 415 created nothing, so the
+    /// file then goes to v3. The route learnt is kept for every clone.
     pub async fn upload(
         &self,
         product_id: i64,
@@ -524,39 +529,56 @@ impl Client {
             fields,
             progress,
         };
-        match self.upload_route(product_id).await? {
-            UploadRoute::V2Multipart => {
-                let url = self.url(&format!("products/{product_id}/images.json"), &[])?;
-                let answer = self
-                    .execute(Method::POST, url, &payload, idempotency_key)
-                    .await?;
-                if answer.status != StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                    return created(&answer.into_result()?, idempotency_key);
-                }
-                // The store refused multipart after all (a proxy in front changed, the route
-                // was learnt from another product): nothing was created, so send it to v3.
-                tracing::info!("the store refused a multipart upload on v2; using v3");
-                *self.route_cache() = Some(UploadRoute::V3);
-                self.upload_v3(product_id, &payload, idempotency_key).await
+        let known = *self.route_cache();
+        match known {
+            Some(UploadRoute::V3) => {
+                return self.upload_v3(product_id, &payload, idempotency_key).await;
             }
-            UploadRoute::V3 => self.upload_v3(product_id, &payload, idempotency_key).await,
-            UploadRoute::Unsupported => Err(ApiError::UploadsUnsupported),
+            Some(UploadRoute::Unsupported) => return Err(ApiError::UploadsUnsupported),
+            Some(UploadRoute::V2Multipart) | None => {}
         }
+        let url = self.url(&format!("products/{product_id}/images.json"), &[])?;
+        let answer = self
+            .execute(Method::POST, url, &payload, idempotency_key)
+            .await?;
+        if answer.status != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            let answer = answer.into_result()?;
+            self.route_cache().get_or_insert(UploadRoute::V2Multipart);
+            return created(&answer, idempotency_key);
+        }
+        // v2 refused multipart (a real store; or the route was learnt on a store that has
+        // since changed): nothing was created, so the file goes to v3.
+        tracing::info!("the store refused a multipart upload on v2; using v3");
+        self.upload_v3(product_id, &payload, idempotency_key).await
     }
 
+    /// Uploads through v3, keeping what its answer says about the route: taken (V3), or no
+    /// such endpoint (Unsupported).
     async fn upload_v3(
         &self,
         product_id: i64,
         payload: &Payload<'_>,
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
-        let url = self
-            .v3_images_url(product_id)
-            .ok_or(ApiError::UploadsUnsupported)?;
+        let Some(url) = self.v3_images_url(product_id) else {
+            *self.route_cache() = Some(UploadRoute::Unsupported);
+            return Err(ApiError::UploadsUnsupported);
+        };
         let answer = self
             .execute(Method::POST, url, payload, idempotency_key)
             .await?;
-        created(&answer.into_result()?, idempotency_key)
+        let no_endpoint = match answer.status.as_u16() {
+            404 => !is_v3_error(&answer.body),
+            405 | 415 => true,
+            _ => false,
+        };
+        if no_endpoint {
+            *self.route_cache() = Some(UploadRoute::Unsupported);
+            return Err(ApiError::UploadsUnsupported);
+        }
+        let answer = answer.into_result()?;
+        *self.route_cache() = Some(UploadRoute::V3);
+        created(&answer, idempotency_key)
     }
 
     // -- other writes --------------------------------------------------------------------------

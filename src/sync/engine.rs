@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::edits::{self, Applied};
 use super::model::{Event, ImageId, LocalImage, OutboxEntry, ProductSummary, Status};
 use super::remote::Remote;
-use super::replica::Replica;
+use super::replica::{self, Replica};
 use super::worker::{self, Shared};
 use super::{EngineConfig, SyncError, tiles};
 use crate::api::Client;
@@ -43,6 +43,12 @@ impl Engine {
     ) -> Result<Engine, SyncError> {
         std::fs::create_dir_all(&config.dir).map_err(|e| SyncError::io(&config.dir, e))?;
         let replica = Replica::open(&config.dir).await?;
+        let echoes_keys = replica::store_fact(
+            &mut *replica.writer.acquire().await?,
+            replica::StoreFact::EchoesIdempotencyKey,
+        )
+        .await?
+        .unwrap_or(false);
         let orphans = replica.remove_orphan_blobs().await?;
         if orphans > 0 {
             tracing::info!("removed {orphans} picture copies left by an interrupted edit");
@@ -61,6 +67,8 @@ impl Engine {
             status,
             wake: Notify::new(),
             pull_requested: AtomicBool::new(false),
+            echoes_keys: AtomicBool::new(echoes_keys),
+            unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
         shared.refresh_counts().await;
         let cancel = CancellationToken::new();
@@ -340,6 +348,7 @@ impl Engine {
     /// Tries the store again at once, cutting short the back-off after a failure ("Retry
     /// now"). A wait the store asked for (429 with a retry-after) is still honoured.
     pub fn retry_now(&self) {
+        // The worker's wait between rounds ends on a wake unless the store asked for it.
         self.refresh();
     }
 
@@ -360,7 +369,7 @@ impl Engine {
 
     /// Records the last pulls could not read (skipped; see [`Event::RecordsUnreadable`]).
     pub fn unreadable(&self) -> Vec<crate::api::UnreadableRecord> {
-        Vec::new()
+        self.shared.unreadable()
     }
 
     /// Pulls the whole store now (and retries at once if it was unreachable).

@@ -30,7 +30,8 @@ use super::remote::{Remote, RemoteFuture};
 pub use crate::api::naming::slug;
 use crate::api::reorder::{SortWrite, plan_reorder};
 use crate::api::{
-    ApiError, Created, Image, ImageWrite, Listing, Product, Progress, UploadRoute, UploadSource,
+    ApiError, Created, Image, ImageWrite, Listing, Product, Progress, UnreadableRecord,
+    UploadRoute, UploadSource,
 };
 use crate::imaging::{self, Variant};
 
@@ -136,6 +137,10 @@ struct State {
     key_policy: KeyPolicy,
     reachable: bool,
     write_answers_carry_urls: bool,
+    /// The base of the `*_url` fields handed out now.
+    asset_base: String,
+    /// Per product (`None`: the product list), records a lister cannot read.
+    unreadable: BTreeMap<Option<i64>, Vec<UnreadableRecord>>,
     faults: VecDeque<(Option<CallKind>, Fault)>,
     requests: BTreeMap<CallKind, u64>,
     applied: BTreeMap<CallKind, u64>,
@@ -167,6 +172,8 @@ impl MemoryStore {
                 key_policy: KeyPolicy::Honour,
                 reachable: true,
                 write_answers_carry_urls: true,
+                asset_base: STORE_URL.to_owned(),
+                unreadable: BTreeMap::new(),
                 faults: VecDeque::new(),
                 requests: BTreeMap::new(),
                 applied: BTreeMap::new(),
@@ -215,6 +222,51 @@ impl MemoryStore {
     /// store are (SPEC §2). Lists and GETs still carry them.
     pub fn set_write_answers_carry_urls(&self, carry: bool) {
         self.lock().write_answers_carry_urls = carry;
+    }
+
+    /// From now on, lists of `product_id`'s images skip the images these records name (by id)
+    /// and report the records as unreadable, as the HTTP client does with records it cannot
+    /// read (SPEC §2). An empty list makes every record readable again.
+    pub fn set_unreadable(&self, product_id: i64, records: Vec<UnreadableRecord>) {
+        self.set_unreadable_in(Some(product_id), records);
+    }
+
+    /// The same for the product list: products these records name are skipped and reported.
+    pub fn set_unreadable_products(&self, records: Vec<UnreadableRecord>) {
+        self.set_unreadable_in(None, records);
+    }
+
+    fn set_unreadable_in(&self, key: Option<i64>, records: Vec<UnreadableRecord>) {
+        let mut state = self.lock();
+        if records.is_empty() {
+            state.unreadable.remove(&key);
+        } else {
+            state.unreadable.insert(key, records);
+        }
+    }
+
+    /// Moves every picture to `base` (`scheme://host:port`), as a store restarted on another
+    /// port or moved to a CDN: records' `*_url` fields change to the new base, and the old
+    /// addresses no longer serve anything.
+    pub fn set_asset_base(&self, base: &str) {
+        let mut state = self.lock();
+        let old = std::mem::replace(&mut state.asset_base, base.trim_end_matches('/').to_owned());
+        let new = state.asset_base.clone();
+        for image in state.images.values_mut() {
+            for url in [
+                &mut image.zoom_url,
+                &mut image.standard_url,
+                &mut image.thumbnail_url,
+                &mut image.tiny_url,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(path) = url.strip_prefix(&old) {
+                    *url = format!("{new}{path}");
+                }
+            }
+        }
     }
 
     /// Queues a fault for the next call of `kind` that finds no earlier fault for it.
@@ -428,7 +480,7 @@ impl MemoryStore {
     fn asset_at(&self, url: &str) -> Option<Bytes> {
         let state = self.lock();
         let image = state.images.values().find(|image| {
-            let original = format!("{STORE_URL}/product_images/{}", image.image_file);
+            let original = format!("{}/product_images/{}", state.asset_base, image.image_file);
             [
                 &image.zoom_url,
                 &image.standard_url,
@@ -599,7 +651,7 @@ impl State {
         self.next_image_id += 1;
         let image_file = stored_name(id, &picture.source, picture.extension);
         let [zoom_url, standard_url, thumbnail_url, tiny_url] =
-            Variant::ALL.map(|v| Some(variant_url(v, &image_file)));
+            Variant::ALL.map(|v| Some(variant_url(&self.asset_base, v, &image_file)));
         let image = Image {
             id,
             product_id,
@@ -661,6 +713,7 @@ impl State {
         {
             self.shift_from(product_id, Some(image_id), k, now);
         }
+        let base = self.asset_base.clone();
         if let Some(image) = self.images.get_mut(&image_id) {
             if let Some(k) = write.sort_order {
                 image.sort_order = k;
@@ -671,7 +724,7 @@ impl State {
             if let Some(picture) = &new_picture {
                 image.image_file = stored_name(image_id, &picture.source, picture.extension);
                 let [zoom, standard, thumbnail, tiny] =
-                    Variant::ALL.map(|v| Some(variant_url(v, &image.image_file)));
+                    Variant::ALL.map(|v| Some(variant_url(&base, v, &image.image_file)));
                 image.zoom_url = zoom;
                 image.standard_url = standard;
                 image.thumbnail_url = thumbnail;
@@ -716,16 +769,37 @@ impl State {
 impl Remote for MemoryStore {
     fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>> {
         Box::pin(self.serve(CallKind::ListProducts, |state, _| {
-            Ok(Listing::complete(
-                state.products.values().cloned().collect(),
-            ))
+            let unreadable = state.unreadable.get(&None).cloned().unwrap_or_default();
+            let records = state
+                .products
+                .values()
+                .filter(|p| !unreadable.iter().any(|r| r.id == Some(p.id)))
+                .cloned()
+                .collect();
+            Ok(Listing {
+                records,
+                unreadable,
+            })
         }))
     }
 
     fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {
         Box::pin(self.serve(CallKind::ListImages, move |state, _| {
             state.require_product(product_id)?;
-            Ok(Listing::complete(state.list(product_id)))
+            let unreadable = state
+                .unreadable
+                .get(&Some(product_id))
+                .cloned()
+                .unwrap_or_default();
+            let records = state
+                .list(product_id)
+                .into_iter()
+                .filter(|i| !unreadable.iter().any(|r| r.id == Some(i.id)))
+                .collect();
+            Ok(Listing {
+                records,
+                unreadable,
+            })
         }))
     }
 
@@ -906,11 +980,8 @@ fn stored_name(id: i64, source: &str, extension: &str) -> String {
     format!("{letter}/{bucket:03}/{slug}__{suffix:05}.{extension}")
 }
 
-fn variant_url(variant: Variant, image_file: &str) -> String {
-    format!(
-        "{STORE_URL}/product_images/{}/{image_file}",
-        variant.as_str()
-    )
+fn variant_url(base: &str, variant: Variant, image_file: &str) -> String {
+    format!("{base}/product_images/{}/{image_file}", variant.as_str())
 }
 
 /// RFC 2822 with `+0000`, as v2 stores write dates.

@@ -23,9 +23,12 @@ pub(crate) struct MergeReport {
     pub unused_blobs: Vec<String>,
 }
 
+/// Folds the store's product list into the replica. `unreadable` are products the store
+/// listed but that could not be read: they are not gone, so their rows stay.
 pub(crate) async fn merge_products(
     replica: &Replica,
     products: &[Product],
+    unreadable: &HashSet<i64>,
 ) -> Result<bool, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let mut changed = false;
@@ -52,7 +55,7 @@ pub(crate) async fn merge_products(
         .await?;
     for (id,) in local
         .into_iter()
-        .filter(|(id,)| !known.contains(id) && !with_edits.contains(id))
+        .filter(|(id,)| !known.contains(id) && !with_edits.contains(id) && !unreadable.contains(id))
     {
         sqlx::query("DELETE FROM images WHERE product_id = ?")
             .bind(id)
@@ -88,6 +91,40 @@ pub(crate) async fn keep_for(
     })
 }
 
+/// Origins (`scheme://host:port`) of picture addresses that moved: an image the replica and
+/// the store both have, whose address has the same path under another origin (a store that
+/// restarted on another port, pictures moved to a CDN). Every row under the old origin is then
+/// rewritten, not only this product's.
+fn moved_origins(rows: &[replica::ImageRow], server: &[Image]) -> Vec<(String, String)> {
+    let by_id: HashMap<i64, &Image> = server.iter().map(|i| (i.id, i)).collect();
+    let mut moves: Vec<(String, String)> = Vec::new();
+    for row in rows {
+        let Some(image) = row.server_id.and_then(|id| by_id.get(&id)) else {
+            continue;
+        };
+        let pairs = [
+            (&row.record.zoom_url, &image.zoom_url),
+            (&row.record.standard_url, &image.standard_url),
+            (&row.record.thumbnail_url, &image.thumbnail_url),
+            (&row.record.tiny_url, &image.tiny_url),
+        ];
+        for (local, store) in pairs {
+            let (Some(local), Some(store)) = (local.as_deref(), store.as_deref()) else {
+                continue;
+            };
+            let (Some(old), Some(new)) = (replica::origin_of(local), replica::origin_of(store))
+            else {
+                continue;
+            };
+            let same_path = local[old.len()..] == store[new.len()..];
+            if old != new && same_path && !moves.iter().any(|(o, _)| o == old) {
+                moves.push((old.to_owned(), new.to_owned()));
+            }
+        }
+    }
+    moves
+}
+
 /// Whether the store changed a field since the edit was based on it. The values decide, not
 /// `date_modified`: it has one-second resolution, and it also moves when only another field
 /// (or the sort order) changed.
@@ -95,15 +132,27 @@ fn store_changed(queued: &Queued, server_value: &str) -> bool {
     queued.base.value.as_deref() != Some(server_value)
 }
 
-/// Folds the store's full image list of one product into the replica.
+/// Folds the store's full image list of one product into the replica. `unreadable` are ids of
+/// images the store listed but that could not be read: their rows stay as they are.
 pub(crate) async fn merge_images(
     replica: &Replica,
     product_id: i64,
     server: &[Image],
+    unreadable: &HashSet<i64>,
 ) -> Result<MergeReport, SyncError> {
     let mut report = MergeReport::default();
     let mut tx = replica.writer.begin().await?;
-    let rows = replica::product_rows(&mut tx, product_id).await?;
+    let mut rows = replica::product_rows(&mut tx, product_id).await?;
+    let mut changed = false;
+    let moves = moved_origins(&rows, server);
+    for (old, new) in &moves {
+        let rewritten = replica::move_origin(&mut tx, old, new).await?;
+        tracing::info!("the store's pictures moved from {old} to {new}: {rewritten} rows follow");
+        changed = true;
+    }
+    if !moves.is_empty() {
+        rows = replica::product_rows(&mut tx, product_id).await?;
+    }
     let queue = Outbox::on(&mut tx).of_product(product_id).await?;
     let mut describes: HashMap<ImageId, (&Queued, &str)> = HashMap::new();
     let mut replaces: HashMap<ImageId, (&Queued, Option<i64>)> = HashMap::new();
@@ -134,7 +183,6 @@ pub(crate) async fn merge_images(
         .any(|q| matches!(q.edit, Edit::Create { .. } | Edit::Replace { .. }) && q.attempts > 0);
     let replacement_ids: HashSet<i64> = replaces.values().filter_map(|(_, id)| *id).collect();
     let server_by_id: HashMap<i64, &Image> = server.iter().map(|i| (i.id, i)).collect();
-    let mut changed = false;
     let mut applied = Applied::default();
     let mut local_of_server: HashMap<i64, i64> = HashMap::new();
 
@@ -145,6 +193,10 @@ pub(crate) async fn merge_images(
         local_of_server.insert(server_id, row.local_id);
         let local = ImageId(row.local_id);
         let Some(image) = server_by_id.get(&server_id) else {
+            if unreadable.contains(&server_id) {
+                // Listed but not readable: still on the store, so nothing to delete.
+                continue;
+            }
             let replaced = replaces
                 .get(&local)
                 .and_then(|(_, id)| *id)
@@ -261,19 +313,28 @@ pub(crate) async fn merge_images(
             .enumerate()
             .map(|(i, img)| (img.id, i))
             .collect();
-        let mut order: Vec<(usize, i64, i64)> = rows
+        // Keys in steps of two: an image of the store's list at 2·rank+1; an image the store
+        // listed but could not be read just after the one before it locally (or first), as its
+        // place is unknown; images the store does not have yet after all of them.
+        let mut after: usize = 0;
+        let mut order: Vec<(usize, usize, i64, i64)> = rows
             .iter()
             .enumerate()
             .map(|(local_rank, row)| {
-                let key = row
-                    .server_id
-                    .and_then(|id| rank.get(&id).copied())
-                    .unwrap_or(server.len() + local_rank);
-                (key, row.local_id, row.position)
+                let listed = row.server_id.and_then(|id| rank.get(&id).copied());
+                let key = match (listed, row.server_id) {
+                    (Some(r), _) => {
+                        after = 2 * r + 2;
+                        2 * r + 1
+                    }
+                    (None, Some(id)) if unreadable.contains(&id) => after,
+                    _ => 2 * server.len() + 2,
+                };
+                (key, local_rank, row.local_id, row.position)
             })
             .collect();
         order.sort();
-        for (position, (_, local_id, old)) in order.into_iter().enumerate() {
+        for (position, (_, _, local_id, old)) in order.into_iter().enumerate() {
             if old != position as i64 {
                 sqlx::query("UPDATE images SET position = ? WHERE local_id = ?")
                     .bind(position as i64)

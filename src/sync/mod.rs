@@ -62,12 +62,18 @@ pub struct EngineConfig {
     pub backoff_max: Duration,
     /// Cap of the tile cache on disk.
     pub tile_cache_bytes: u64,
-    /// Send `Idempotency-Key` on creates. Without it (for a store known to ignore the header,
-    /// and in tests) a create that may have landed is looked for in the list before resending.
+    /// Send `Idempotency-Key` on creates (the default). This does not decide whether a create
+    /// that may have landed is resent: that happens only when the store is known to echo keys
+    /// (learnt from its answers and kept in the replica); otherwise, and always without keys,
+    /// the create is looked for in the list first.
     pub send_idempotency_keys: bool,
-    /// Without keys: how long a create whose answer was lost may still be running on the store
-    /// (its request time-out), so how long to wait before looking for it in the list.
+    /// How long a create whose answer was lost may still be running on the store (its request
+    /// time-out), so how long to wait before looking for it in the list.
     pub unkeyed_landing_window: Duration,
+    /// How often the worker checks that the store answers while it waits between rounds, so
+    /// that the status goes offline within seconds, and edits go out within seconds of the
+    /// store coming back.
+    pub probe_interval: Duration,
     /// Start without sending edits until [`Engine::resume`].
     pub start_paused: bool,
     /// Never contact the store: edits are only queued (`imagedesk … --offline`), for a later
@@ -86,6 +92,7 @@ impl EngineConfig {
             tile_cache_bytes: 256 * 1024 * 1024,
             send_idempotency_keys: true,
             unkeyed_landing_window: Duration::from_secs(30),
+            probe_interval: Duration::from_secs(1),
             start_paused: false,
             offline: false,
         }

@@ -357,3 +357,107 @@ pub(crate) async fn insert_server_image(
     write_record(conn, local_id, image.id, &StoreRecord::from(image), None).await?;
     Ok(local_id)
 }
+
+/// Facts about the store the engine learns from its answers and keeps across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreFact {
+    /// The store echoed `Idempotency-Key` on its last answer to a keyed create, so it honours
+    /// keys (SPEC §1) and a create that may have landed can be resent with its key.
+    EchoesIdempotencyKey,
+}
+
+impl StoreFact {
+    fn name(self) -> &'static str {
+        match self {
+            StoreFact::EchoesIdempotencyKey => "echoes_idempotency_key",
+        }
+    }
+}
+
+/// A fact as last recorded; `None` until the store has told.
+pub(crate) async fn store_fact(
+    conn: &mut SqliteConnection,
+    fact: StoreFact,
+) -> Result<Option<bool>, SyncError> {
+    let value: Option<i64> = sqlx::query_scalar("SELECT value FROM store_facts WHERE name = ?")
+        .bind(fact.name())
+        .fetch_optional(conn)
+        .await?;
+    Ok(value.map(|v| v != 0))
+}
+
+pub(crate) async fn set_store_fact(
+    conn: &mut SqliteConnection,
+    fact: StoreFact,
+    value: bool,
+) -> Result<(), SyncError> {
+    sqlx::query(
+        "INSERT INTO store_facts (name, value) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(fact.name())
+    .bind(i64::from(value))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Rewrites every picture address that starts with `old` (an origin, `scheme://host:port`) to
+/// start with `new` instead, in the rows and in the tile cache's keys, so that products not
+/// pulled since the store moved do not show dead tiles. Returns the rows changed.
+pub(crate) async fn move_origin(
+    conn: &mut SqliteConnection,
+    old: &str,
+    new: &str,
+) -> Result<u64, SyncError> {
+    // `substr` on the origin plus its `/`, not LIKE: an origin may hold `_` or `%`.
+    let prefix = format!("{old}/");
+    let result = sqlx::query(
+        "UPDATE images SET
+            zoom_url = CASE WHEN substr(zoom_url, 1, length(?1)) = ?1
+                THEN ?2 || substr(zoom_url, length(?3) + 1) ELSE zoom_url END,
+            standard_url = CASE WHEN substr(standard_url, 1, length(?1)) = ?1
+                THEN ?2 || substr(standard_url, length(?3) + 1) ELSE standard_url END,
+            thumbnail_url = CASE WHEN substr(thumbnail_url, 1, length(?1)) = ?1
+                THEN ?2 || substr(thumbnail_url, length(?3) + 1) ELSE thumbnail_url END,
+            tiny_url = CASE WHEN substr(tiny_url, 1, length(?1)) = ?1
+                THEN ?2 || substr(tiny_url, length(?3) + 1) ELSE tiny_url END
+         WHERE substr(zoom_url, 1, length(?1)) = ?1
+            OR substr(standard_url, 1, length(?1)) = ?1
+            OR substr(thumbnail_url, 1, length(?1)) = ?1
+            OR substr(tiny_url, 1, length(?1)) = ?1",
+    )
+    .bind(&prefix)
+    .bind(new)
+    .bind(old)
+    .execute(&mut *conn)
+    .await?;
+    // The cached bytes are the same picture under its new address.
+    sqlx::query(
+        "UPDATE OR IGNORE tiles SET url = ?2 || substr(url, length(?3) + 1)
+         WHERE substr(url, 1, length(?1)) = ?1",
+    )
+    .bind(&prefix)
+    .bind(new)
+    .bind(old)
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// `scheme://host[:port]` of an absolute URL, or `None` for anything else.
+pub(crate) fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+')
+    {
+        return None;
+    }
+    let host_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if host_len == 0 {
+        return None;
+    }
+    Some(&url[..scheme.len() + 3 + host_len])
+}

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use super::SyncError;
 use super::clock::now_ms;
 use super::model::{ImageId, LocalImage};
-use super::worker::Shared;
+use super::worker::{self, Shared};
+use crate::api::ApiError;
 use crate::durable;
 
 /// A picture bigger than this is no tile; refuse it rather than fill the cache.
@@ -33,16 +34,65 @@ pub(crate) async fn tile(shared: &Shared, id: ImageId) -> Result<Option<Bytes>, 
     if let Some(bytes) = pending_upload(&image).await? {
         return Ok(Some(bytes));
     }
-    let Some(url) = image
-        .thumbnail_url
-        .or(image.standard_url)
-        .or(image.zoom_url)
-    else {
+    let Some(url) = tile_url(&image) else {
         return Ok(None);
     };
+    match cached_or_fetched(shared, &url).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) => match fresh_address(shared, &image, &url, &err, tile_url).await? {
+            Some(fresh) => Ok(Some(cached_or_fetched(shared, &fresh).await?)),
+            None => Err(err),
+        },
+    }
+}
+
+fn tile_url(image: &LocalImage) -> Option<String> {
+    image
+        .thumbnail_url
+        .clone()
+        .or_else(|| image.standard_url.clone())
+        .or_else(|| image.zoom_url.clone())
+}
+
+fn preview_url(image: &LocalImage) -> Option<String> {
+    image
+        .zoom_url
+        .clone()
+        .or_else(|| image.standard_url.clone())
+        .or_else(|| image.thumbnail_url.clone())
+}
+
+/// After a picture could not be fetched (gone, or its host does not answer) while the store
+/// may still answer: the picture may have moved (a store restarted on another port, a new
+/// picture, pictures moved to a CDN). Pulls the image's product once and returns the address
+/// the store gives now, if it differs; `None` when there is nothing new to try.
+async fn fresh_address(
+    shared: &Shared,
+    image: &LocalImage,
+    url: &str,
+    err: &SyncError,
+    pick: fn(&LocalImage) -> Option<String>,
+) -> Result<Option<String>, SyncError> {
+    let worth_a_look =
+        matches!(err, SyncError::Api(e) if e.is_not_found() || matches!(e, ApiError::Network(_)));
+    if !worth_a_look {
+        return Ok(None);
+    }
+    if let Err(pull) = worker::pull_product(shared, image.product_id).await {
+        tracing::debug!("picture {url} failed, and the store could not be asked again: {pull}");
+        return Ok(None);
+    }
+    let Some(now) = shared.replica.image(image.id).await? else {
+        return Ok(None);
+    };
+    Ok(pick(&now).filter(|fresh| fresh != url))
+}
+
+/// The tile at `url` from the disk cache, else fetched and cached.
+async fn cached_or_fetched(shared: &Shared, url: &str) -> Result<Bytes, SyncError> {
     let dir = tile_dir(shared);
     let cached: Option<(i64,)> = sqlx::query_as("SELECT id FROM tiles WHERE url = ?")
-        .bind(&url)
+        .bind(url)
         .fetch_optional(&shared.replica.writer)
         .await?;
     if let Some((tile_id,)) = cached {
@@ -53,7 +103,7 @@ pub(crate) async fn tile(shared: &Shared, id: ImageId) -> Result<Option<Bytes>, 
                     .bind(tile_id)
                     .execute(&shared.replica.writer)
                     .await?;
-                return Ok(Some(Bytes::from(bytes)));
+                return Ok(Bytes::from(bytes));
             }
             Err(_) => {
                 // The file went away (cleaned by the user?): fetch it again.
@@ -64,9 +114,9 @@ pub(crate) async fn tile(shared: &Shared, id: ImageId) -> Result<Option<Bytes>, 
             }
         }
     }
-    let bytes = shared.client.fetch_asset(&url, MAX_TILE_BYTES).await?;
-    store(shared, &dir, &url, &bytes).await?;
-    Ok(Some(bytes))
+    let bytes = shared.client.fetch_asset(url, MAX_TILE_BYTES).await?;
+    store(shared, &dir, url, &bytes).await?;
+    Ok(bytes)
 }
 
 /// The bytes of an image's largest picture: the local copy of a pending upload, else the
@@ -78,16 +128,21 @@ pub(crate) async fn preview(shared: &Shared, id: ImageId) -> Result<Option<Bytes
     if let Some(bytes) = pending_upload(&image).await? {
         return Ok(Some(bytes));
     }
-    let Some(url) = image
-        .zoom_url
-        .or(image.standard_url)
-        .or(image.thumbnail_url)
-    else {
+    let Some(url) = preview_url(&image) else {
         return Ok(None);
     };
-    Ok(Some(
-        shared.client.fetch_asset(&url, MAX_PREVIEW_BYTES).await?,
-    ))
+    match shared.client.fetch_asset(&url, MAX_PREVIEW_BYTES).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) => {
+            let err = SyncError::from(err);
+            match fresh_address(shared, &image, &url, &err, preview_url).await? {
+                Some(fresh) => Ok(Some(
+                    shared.client.fetch_asset(&fresh, MAX_PREVIEW_BYTES).await?,
+                )),
+                None => Err(err),
+            }
+        }
+    }
 }
 
 /// The engine's own copy of a picture whose upload has not been sent yet.

@@ -5,9 +5,9 @@
 //! queue needs no locks beyond SQLite's single writer; enqueuers run concurrently and only ever
 //! fold into an edit in a way the worker notices (see `edits`).
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng as _;
@@ -20,10 +20,16 @@ use super::merge::{self, keep_for};
 use super::model::{Connection, Event, ImageId, Status};
 use super::outbox::{Edit, Outbox, Queued, Source, Unreadable};
 use super::remote::Remote;
-use super::replica::{self, Replica};
+use super::replica::{self, Replica, StoreFact};
 use super::{EngineConfig, SyncError};
 use crate::api::reorder::plan_reorder;
-use crate::api::{ApiError, Image, ImageWrite, UploadSource};
+use crate::api::{
+    ApiError, Created, Image, ImageWrite, RecordKind, UnreadableRecord, UploadSource,
+};
+
+/// How long a probe may take before the store counts as gone: with the default probe interval
+/// (1 s) a store that stops answering shows as offline within 5 s.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// State shared by the engine handle and its worker.
 pub(crate) struct Shared {
@@ -37,6 +43,11 @@ pub(crate) struct Shared {
     pub wake: Notify,
     pub paused: AtomicBool,
     pub pull_requested: AtomicBool,
+    /// Whether the store echoed `Idempotency-Key` on its last answer to a keyed create (kept in
+    /// the replica's `store_facts`): only then is a create that may have landed resent.
+    pub echoes_keys: AtomicBool,
+    /// Records the last pull of each product (`None`: the product list) could not read.
+    pub unreadable: Mutex<BTreeMap<Option<i64>, Vec<UnreadableRecord>>>,
 }
 
 impl Shared {
@@ -66,6 +77,57 @@ impl Shared {
         }
     }
 
+    /// Keeps what one pull could not read (replacing that pull's earlier report) and tells the
+    /// UI when it changed, so a record that stays unreadable is reported once.
+    pub fn note_unreadable(&self, product_id: Option<i64>, records: Vec<UnreadableRecord>) {
+        let changed = {
+            let mut map = self
+                .unreadable
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let before = map.get(&product_id).map_or(&[][..], Vec::as_slice);
+            if before == records.as_slice() {
+                false
+            } else {
+                if records.is_empty() {
+                    map.remove(&product_id);
+                } else {
+                    map.insert(product_id, records.clone());
+                }
+                true
+            }
+        };
+        if changed {
+            self.emit(Event::RecordsUnreadable {
+                product_id,
+                records,
+            });
+        }
+    }
+
+    pub fn unreadable(&self) -> Vec<UnreadableRecord> {
+        let map = self
+            .unreadable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.values().flatten().cloned().collect()
+    }
+
+    /// Records what a keyed create's answer said about keys, in memory and in the replica.
+    async fn learn_echo(&self, echoed: bool) -> Result<(), SyncError> {
+        if self.echoes_keys.swap(echoed, Ordering::SeqCst) != echoed {
+            tracing::info!(
+                "the store {} Idempotency-Key",
+                if echoed { "echoes" } else { "does not echo" }
+            );
+        }
+        let mut conn = self.replica.writer.acquire().await?;
+        if replica::store_fact(&mut conn, StoreFact::EchoesIdempotencyKey).await? != Some(echoed) {
+            replica::set_store_fact(&mut conn, StoreFact::EchoesIdempotencyKey, echoed).await?;
+        }
+        Ok(())
+    }
+
     /// Publishes what an edit or a merge changed, and removes the files it made unused.
     pub fn announce(&self, applied: &Applied) {
         remove_blobs(&self.replica, &applied.unused_blobs);
@@ -79,7 +141,10 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut failures: u32 = 0;
     let mut last_pull: Option<Instant> = None;
     loop {
-        let pull_due = last_pull.is_none_or(|at| at.elapsed() >= shared.config.pull_interval)
+        // Back from offline (a failed round or a failed probe): the store may have changed.
+        let offline = shared.status.borrow().connection == Connection::Offline;
+        let pull_due = offline
+            || last_pull.is_none_or(|at| at.elapsed() >= shared.config.pull_interval)
             || shared.pull_requested.swap(false, Ordering::SeqCst);
         let round = async {
             if pull_due {
@@ -111,30 +176,79 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             }
             Err(err) => {
                 failures = failures.saturating_add(1);
-                let offline = matches!(&err, SyncError::Api(ApiError::Network(_)));
+                // Offline only when the store could not be reached; a 5xx or a 429 is the store
+                // answering (edits wait all the same, and the error says why).
                 tracing::info!("sync round stopped: {err}");
                 shared.set_status(|s| {
-                    s.connection = if offline {
-                        Connection::Offline
-                    } else {
-                        s.connection
+                    s.connection = match &err {
+                        SyncError::Api(ApiError::Network(_)) => Connection::Offline,
+                        SyncError::Api(_) => Connection::Online,
+                        // A local failure says nothing about the store.
+                        _ => s.connection,
                     };
                     s.last_error = Some(err.to_string());
                 });
-                if offline {
-                    // Reconnecting starts with a pull: the store may have changed meanwhile.
-                    last_pull = None;
-                }
                 match retry_after(&err) {
                     Some(asked) => (asked, true),
                     None => (backoff(&shared.config, failures), false),
                 }
             }
         };
+        if !wait_between_rounds(&shared, &cancel, wait, store_asked).await {
+            return;
+        }
+    }
+}
+
+/// Waits `wait` before the next round, probing the store every `probe_interval` meanwhile so
+/// that the status says within seconds when it goes away or comes back. Ends early on a wake
+/// (an edit, a refresh, `retry_now`) unless the store asked for the wait, and when a probe
+/// answers while the engine is offline: edits that waited go out at once. Returns `false`
+/// when the engine is closing.
+async fn wait_between_rounds(
+    shared: &Shared,
+    cancel: &CancellationToken,
+    wait: Duration,
+    store_asked: bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // The store's own wait is not probed through: it asked for quiet, and an answer to a
+        // probe would not make it take writes any sooner.
+        let next_probe = if store_asked {
+            deadline
+        } else {
+            (tokio::time::Instant::now() + shared.config.probe_interval).min(deadline)
+        };
         tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = shared.wake.notified(), if !store_asked => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => return false,
+            _ = shared.wake.notified(), if !store_asked => return true,
+            _ = tokio::time::sleep_until(next_probe) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return true;
+        }
+        let probe = tokio::select! {
+            _ = cancel.cancelled() => return false,
+            probe = tokio::time::timeout(PROBE_TIMEOUT, shared.client.probe()) => probe,
+        };
+        match probe {
+            Ok(Ok(())) => {
+                if shared.status.borrow().connection == Connection::Offline {
+                    tracing::info!("the store answers again");
+                    return true;
+                }
+            }
+            Ok(Err(ApiError::Network(reason))) => {
+                tracing::debug!("probe: the store does not answer: {reason}");
+                shared.set_status(|s| s.connection = Connection::Offline);
+            }
+            Err(_) => {
+                tracing::debug!("probe: no answer within {PROBE_TIMEOUT:?}");
+                shared.set_status(|s| s.connection = Connection::Offline);
+            }
+            // The store answered, if not happily: it is there.
+            Ok(Err(other)) => tracing::debug!("probe: {other}"),
         }
     }
 }
@@ -165,8 +279,17 @@ fn is_transient(err: &SyncError) -> bool {
 }
 
 async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
-    let products = shared.client.list_all_products().await?.records;
-    if merge::merge_products(&shared.replica, &products).await? {
+    let listing = shared.client.list_all_products().await?;
+    let products = listing.records;
+    // A product whose record could not be read is still there: keep what the replica has.
+    let unreadable_ids: HashSet<i64> = listing
+        .unreadable
+        .iter()
+        .filter(|r| r.kind == RecordKind::Product)
+        .filter_map(|r| r.id.or(r.product_id))
+        .collect();
+    shared.note_unreadable(None, listing.unreadable);
+    if merge::merge_products(&shared.replica, &products, &unreadable_ids).await? {
         shared.emit(Event::ProductsChanged);
     }
     for product in &products {
@@ -176,11 +299,28 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
 }
 
 pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
-    let images = match shared.client.list_all_images(product_id).await {
-        Err(err) if err.is_not_found() => return Ok(()),
-        other => other?.records,
+    let listing = match shared.client.list_all_images(product_id).await {
+        Err(err) if err.is_not_found() => {
+            shared.note_unreadable(Some(product_id), Vec::new());
+            return Ok(());
+        }
+        other => other?,
     };
-    let report = merge::merge_images(&shared.replica, product_id, &images).await?;
+    // An image whose record could not be read is still on the store: its row stays as it is.
+    let unreadable_ids: HashSet<i64> = listing
+        .unreadable
+        .iter()
+        .filter(|r| r.kind == RecordKind::Image)
+        .filter_map(|r| r.id)
+        .collect();
+    shared.note_unreadable(Some(product_id), listing.unreadable);
+    let report = merge::merge_images(
+        &shared.replica,
+        product_id,
+        &listing.records,
+        &unreadable_ids,
+    )
+    .await?;
     remove_blobs(&shared.replica, &report.unused_blobs);
     for event in report.events {
         shared.emit(event);
@@ -448,6 +588,7 @@ async fn put_and_confirm(
         .client
         .update_image(op.product_id, server_id(row)?, write)
         .await?;
+    let image = complete_answer(shared, op.product_id, row, image).await;
     confirm(shared, op, Some(&image), None).await
 }
 
@@ -484,6 +625,74 @@ async fn begin_attempt(shared: &Shared, op: &Queued) -> Result<Option<Queued>, S
     let current = Outbox::on(&mut tx).begin_attempt(op.seq).await?;
     tx.commit().await?;
     Ok(current)
+}
+
+/// Whether a create about to be sent may already have reached the store (an earlier attempt
+/// lost its answer, met a 502 or a closed connection, or the engine stopped before hearing
+/// back) and cannot simply be resent: only a store known to echo `Idempotency-Key` (and so to
+/// honour it) may get the same create again with its key; for any other, look in the list.
+fn may_have_landed(shared: &Shared, op: &Queued) -> bool {
+    let key_protects = shared.config.send_idempotency_keys
+        && op.idempotency_key.is_some()
+        && shared.echoes_keys.load(Ordering::SeqCst);
+    op.attempts > 1 && !key_protects
+}
+
+/// A write's answer with what it left out filled in: stores may answer POST and PUT without
+/// the `*_url` fields, the size or `date_modified` (SPEC §2), and the replica must never lose
+/// what it knew. Fields of the same picture come from the row; a new picture without
+/// addresses is read again (if that fails, the pull that ends the push fills them).
+async fn complete_answer(
+    shared: &Shared,
+    product_id: i64,
+    row: &replica::ImageRow,
+    mut image: Image,
+) -> Image {
+    if image.image_file == row.record.image_file {
+        let known = &row.record;
+        fill(&mut image.zoom_url, &known.zoom_url);
+        fill(&mut image.standard_url, &known.standard_url);
+        fill(&mut image.thumbnail_url, &known.thumbnail_url);
+        fill(&mut image.tiny_url, &known.tiny_url);
+        fill(&mut image.date_modified, &known.date_modified);
+        if image.width.is_none() {
+            image.width = known.width.and_then(|v| u32::try_from(v).ok());
+        }
+        if image.height.is_none() {
+            image.height = known.height.and_then(|v| u32::try_from(v).ok());
+        }
+        if image.file_size.is_none() {
+            image.file_size = known.file_size.and_then(|v| u64::try_from(v).ok());
+        }
+    }
+    let addressed = image.zoom_url.is_some()
+        || image.standard_url.is_some()
+        || image.thumbnail_url.is_some()
+        || image.tiny_url.is_some();
+    if addressed {
+        return image;
+    }
+    match shared.client.get_image(product_id, image.id).await {
+        Ok(mut fresh) => {
+            // The answer's own fields are the write's outcome; the read only adds to them.
+            fill(&mut fresh.date_modified, &image.date_modified);
+            fresh
+        }
+        Err(err) => {
+            tracing::info!(
+                "image {} was written but could not be read again ({err}); the next pull \
+                 brings its picture addresses",
+                image.id
+            );
+            image
+        }
+    }
+}
+
+fn fill<T: Clone>(field: &mut Option<T>, known: &Option<T>) {
+    if field.is_none() {
+        field.clone_from(known);
+    }
 }
 
 /// Against a store that ignores `Idempotency-Key`, a create that may have landed is looked for
@@ -551,17 +760,29 @@ async fn upload(
     key: Option<&str>,
 ) -> Result<Image, SyncError> {
     let key = key.filter(|_| shared.config.send_idempotency_keys);
+    let created = send_upload(shared, product_id, local_id, source, write, key).await?;
+    if key.is_some() {
+        shared.learn_echo(created.key_echoed).await?;
+    }
+    Ok(created.image)
+}
+
+/// One create request, with `key` as given.
+async fn send_upload(
+    shared: &Shared,
+    product_id: i64,
+    local_id: i64,
+    source: &Source,
+    write: ImageWrite,
+    key: Option<&str>,
+) -> Result<Created, SyncError> {
     match source {
         Source::Url { url } => {
             let write = ImageWrite {
                 image_file: Some(url.clone()),
                 ..write
             };
-            Ok(shared
-                .client
-                .create_image(product_id, &write, key)
-                .await?
-                .image)
+            Ok(shared.client.create_image(product_id, &write, key).await?)
         }
         Source::File { blob, file_name } => {
             // Sent under the user's file name (stores name the stored file after it), which is
@@ -585,8 +806,7 @@ async fn upload(
             Ok(shared
                 .client
                 .upload_image(product_id, &source, &write, key, Some(progress))
-                .await?
-                .image)
+                .await?)
         }
     }
 }
@@ -614,8 +834,7 @@ async fn send_create(
         } => (source.clone(), description.clone()),
         _ => (source.clone(), description.to_owned()),
     };
-    let resent = op.attempts > 1;
-    let landed = if resent && !shared.config.send_idempotency_keys {
+    let landed = if may_have_landed(shared, &op) {
         find_landed(shared, previous, &description, &name_hint(&source)).await?
     } else {
         None
@@ -644,6 +863,9 @@ async fn send_create(
             .await?
         }
     };
+    // Stores may answer without the picture's addresses: read the record again rather than
+    // leave the tile without a picture once the local copy goes.
+    let image = complete_answer(shared, op.product_id, row, image).await;
     // The create itself carried the picture: nothing queued keeps the local copy now, unless a
     // replace is queued behind it.
     confirm(shared, &op, Some(&image), source.blob()).await
@@ -669,7 +891,7 @@ async fn send_replace_file(
             let Some(current) = begin_attempt(shared, op).await? else {
                 return Ok(());
             };
-            let landed = if current.attempts > 1 && !shared.config.send_idempotency_keys {
+            let landed = if may_have_landed(shared, &current) {
                 find_landed(shared, op, &old.description, &name_hint(source)).await?
             } else {
                 None
@@ -705,6 +927,7 @@ async fn send_replace_file(
             new
         }
     };
+    let new = complete_answer(shared, op.product_id, row, new).await;
     match client.delete_image(op.product_id, old_id).await {
         Err(err) if err.is_not_found() => {}
         other => other?,
