@@ -525,6 +525,56 @@ async fn a_post_is_resent_when_the_connection_was_never_made() {
 }
 
 #[tokio::test]
+async fn a_post_is_resent_after_a_429_but_never_after_a_502() {
+    tokio::time::timeout(LIMIT, async {
+        // Product 1: the first POST is refused with 429 (the store did nothing), the second
+        // creates. Product 2: every POST gets a 502 from a proxy, which may have come after
+        // the store committed: the client sends it once and leaves the decision to the engine.
+        #[derive(Clone, Default)]
+        struct Stub {
+            posts: Arc<Mutex<Vec<String>>>,
+        }
+        async fn create(State(stub): State<Stub>, Path(product): Path<i64>) -> Response {
+            let mut posts = stub.posts.lock().unwrap();
+            posts.push(format!("POST {product}"));
+            let earlier = posts
+                .iter()
+                .filter(|p| **p == format!("POST {product}"))
+                .count();
+            match (product, earlier) {
+                (1, 1) => (StatusCode::TOO_MANY_REQUESTS, [("x-retry-after", "0")]).into_response(),
+                (1, _) => (StatusCode::CREATED, axum::Json(image(11, 1, json!(0)))).into_response(),
+                _ => (StatusCode::BAD_GATEWAY, "Bad gateway").into_response(),
+            }
+        }
+        let stub = Stub::default();
+        let app = axum::Router::new()
+            .route(
+                "/api/v2/products/{product}/images.json",
+                axum::routing::post(create),
+            )
+            .with_state(stub.clone());
+        let client = client(&serve(app).await, |_| {});
+        let write = ImageWrite {
+            image_file: Some("https://cdn.example/x.jpg".into()),
+            ..ImageWrite::default()
+        };
+        let created = client.create(1, &write, None).await.unwrap();
+        assert_eq!(created.image.id, 11);
+        let err = client.create(2, &write, None).await.unwrap_err();
+        assert_eq!(err.status(), Some(502), "{err}");
+        assert!(err.is_transient());
+        assert_eq!(
+            *stub.posts.lock().unwrap(),
+            ["POST 1", "POST 1", "POST 2"],
+            "the 429 was resent, the 502 was not"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn a_429_without_a_wait_backs_off_and_holds_every_clone() {
     tokio::time::timeout(LIMIT, async {
         // The first request is refused with a bare 429 (no X-Retry-After, no quota headers);
@@ -607,6 +657,9 @@ async fn the_probe_spends_no_request_and_fails_on_a_closed_port() {
             .local_addr()
             .unwrap()
             .port();
+        // A host name is resolved first.
+        let named = store.server.api_url().replace("127.0.0.1", "localhost");
+        common::client_for(&named).probe().await.unwrap();
         let closed = common::client_for(&format!("http://127.0.0.1:{port}/api/v2"));
         let err = closed.probe().await.unwrap_err();
         assert!(matches!(err, ApiError::Network(_)), "{err:?}");

@@ -779,8 +779,14 @@ async fn unreadable_records_are_reported_once_and_do_not_delete_rows() {
             records: vec![bad.clone()]
         }
     );
-    settle(&engine).await;
     assert_eq!(engine.unreadable(), vec![bad.clone()]);
+    // The report comes before the merge of the same pull: wait for the merge's own news.
+    next_event(
+        &mut events,
+        |e| matches!(e, Event::ImagesChanged { product_id } if *product_id == product),
+    )
+    .await;
+    settle(&engine).await;
     let local = engine.images(product).await.unwrap();
     assert_eq!(
         local
@@ -838,8 +844,12 @@ async fn unreadable_records_are_reported_once_and_do_not_delete_rows() {
     // Readable again: the report is withdrawn, and the record merged.
     store.set_unreadable(product, Vec::new());
     store.set_unreadable_products(Vec::new());
+    engine.refresh();
+    time_until(Duration::from_secs(10), "withdrawing the reports", || {
+        engine.unreadable().is_empty()
+    })
+    .await;
     converge(&engine, &store).await.unwrap();
-    assert!(engine.unreadable().is_empty());
     engine.close().await;
 }
 
@@ -894,6 +904,44 @@ async fn the_status_follows_the_store_within_seconds() {
     )
     .await;
     settle(&engine).await;
+    engine.close().await;
+}
+
+/// A 5xx is the store answering: the edit waits and the status says why, but the engine does
+/// not show itself offline.
+#[tokio::test]
+async fn a_5xx_round_keeps_the_store_online_with_its_error() {
+    let (store, product) = seeded_store(1);
+    let replica = tempfile::tempdir().unwrap();
+    let mut config = quick_config(replica.path());
+    config.backoff_base = Duration::from_millis(300);
+    config.backoff_max = Duration::from_millis(300);
+    let engine = open(config, &store).await;
+    settle(&engine).await;
+    let mut status = engine.watch_status();
+    store.inject(CallKind::Update, Fault::ServerError(503));
+    let image = engine.images(product).await.unwrap()[0].id;
+    engine.describe(image, "after a 503").await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            status.changed().await.unwrap();
+            let now = status.borrow_and_update().clone();
+            if now.last_error.is_some() {
+                return now;
+            }
+        }
+    })
+    .await
+    .expect("the 503 never showed in the status");
+    assert_eq!(seen.connection, Connection::Online, "{seen:?}");
+    assert!(
+        seen.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("503")),
+        "{seen:?}"
+    );
+    settle(&engine).await;
+    assert_eq!(store.images(product)[0].description, "after a 503");
     engine.close().await;
 }
 

@@ -46,9 +46,11 @@ impl std::fmt::Debug for Credentials {
 /// Retries and waits. The defaults suit an interactive app; tests shorten them.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Extra attempts of an idempotent request after a connection error or a 5xx.
+    /// Extra attempts of an idempotent request after a connection error, an answer cut off, or
+    /// a 502/503/504 (and of any request whose connection was never made).
     pub max_retries: u32,
-    /// First back-off delay; doubled on each retry, with jitter.
+    /// First back-off delay; doubled on each retry, with jitter. Also the base of the back-off
+    /// after a 429 that did not say how long to wait.
     pub base_delay: Duration,
     /// How many 429 answers to wait out before giving up.
     pub max_rate_limit_waits: u32,
@@ -105,7 +107,7 @@ impl UploadSource {
 /// Called with (bytes sent, total bytes) while an upload streams.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
-/// A client of one store. Clones share the connection pool, the request budget ([`Pacer`])
+/// A client of one store. Clones share the connection pool, the request budget (`pacing::Pacer`)
 /// and what was learnt about how the store takes files, so the engine's pulls and pushes and the
 /// app's picture fetches count against one quota.
 #[derive(Clone)]
@@ -362,7 +364,7 @@ impl Client {
                 &[],
             )
             .await?;
-        lenient::read_image(&answer.body)
+        lenient::read_image(product_id, &answer.body)
     }
 
     pub async fn count_images(&self, product_id: i64) -> Result<u64, ApiError> {
@@ -397,7 +399,7 @@ impl Client {
         let answer = self
             .send(Method::POST, url, Payload::Json(body), idempotency_key)
             .await?;
-        created(&answer, idempotency_key)
+        created(product_id, &answer, idempotency_key)
     }
 
     /// A cheap check that the store can be reached, which spends none of the store's request
@@ -544,7 +546,7 @@ impl Client {
         if answer.status != StatusCode::UNSUPPORTED_MEDIA_TYPE {
             let answer = answer.into_result()?;
             self.route_cache().get_or_insert(UploadRoute::V2Multipart);
-            return created(&answer, idempotency_key);
+            return created(product_id, &answer, idempotency_key);
         }
         // v2 refused multipart (a real store; or the route was learnt on a store that has
         // since changed): nothing was created, so the file goes to v3.
@@ -578,7 +580,7 @@ impl Client {
         }
         let answer = answer.into_result()?;
         *self.route_cache() = Some(UploadRoute::V3);
-        created(&answer, idempotency_key)
+        created(product_id, &answer, idempotency_key)
     }
 
     // -- other writes --------------------------------------------------------------------------
@@ -597,7 +599,7 @@ impl Client {
         let answer = self
             .send(Method::PUT, url, Payload::Json(body), None)
             .await?;
-        lenient::read_image(&answer.body)
+        lenient::read_image(product_id, &answer.body)
     }
 
     pub async fn delete_image(&self, product_id: i64, image_id: i64) -> Result<(), ApiError> {
@@ -859,9 +861,13 @@ impl Answer {
 
 /// The answer to a create, read leniently (v2 record or v3 `data`), with whether the store
 /// echoed the key.
-fn created(answer: &Answer, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
+fn created(
+    product_id: i64,
+    answer: &Answer,
+    idempotency_key: Option<&str>,
+) -> Result<Created, ApiError> {
     Ok(Created {
-        image: lenient::read_image(&answer.body)?,
+        image: lenient::read_image(product_id, &answer.body)?,
         key_echoed: key_echoed(&answer.headers, idempotency_key),
     })
 }

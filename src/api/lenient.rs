@@ -230,9 +230,9 @@ fn read_record<In: DeserializeOwned>(
     })
 }
 
-/// Reads a single record (a `GET` of one image, the answer to a write): the same lenient
-/// reading, but a record that cannot be read is an error.
-pub(crate) fn read_image(body: &[u8]) -> Result<Image, ApiError> {
+/// Reads a single record of `product_id` (a `GET` of one image, the answer to a write): the
+/// same lenient reading, but a record that cannot be read is an error.
+pub(crate) fn read_image(product_id: i64, body: &[u8]) -> Result<Image, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::Decode(e.to_string()))?;
     // A v3 answer wraps the record in `data`.
     let value = match value {
@@ -241,7 +241,7 @@ pub(crate) fn read_image(body: &[u8]) -> Result<Image, ApiError> {
         }
         other => other,
     };
-    read_record::<ImageIn>(RecordKind::Image, None, value)
+    read_record::<ImageIn>(RecordKind::Image, Some(product_id), value)
         .map(Image::from)
         .map_err(|bad| ApiError::Decode(bad.to_string()))
 }
@@ -395,7 +395,7 @@ mod tests {
             "url_zoom": "https://cdn/z.jpg", "url_standard": "https://cdn/s.jpg",
             "url_thumbnail": "https://cdn/t.jpg", "url_tiny": "",
             "date_modified": "2026-11-30T06:00:00+00:00"}, "meta": {}}"#;
-        let image = read_image(body).unwrap();
+        let image = read_image(7, body).unwrap();
         assert_eq!(
             (image.id, image.sort_order, image.is_thumbnail),
             (9, 2, true)
@@ -408,9 +408,12 @@ mod tests {
 
     #[test]
     fn a_single_unreadable_record_is_a_decode_error_naming_the_field() {
-        match read_image(br#"{"id": 1, "product_id": 2, "image_file": 5}"#) {
+        match read_image(2, br#"{"id": 1, "product_id": 2, "image_file": 5}"#) {
             Err(ApiError::Decode(message)) => assert!(message.contains("image_file"), "{message}"),
             other => panic!("{other:?}"),
         }
+        // An answer that leaves its product out belongs to the product written to.
+        let image = read_image(3, br#"{"id": 1, "image_file": "a/1/b.jpg"}"#).unwrap();
+        assert_eq!((image.product_id, image.sort_order), (3, 0));
     }
 }

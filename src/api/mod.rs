@@ -1,5 +1,7 @@
 //! The store's API: wire types, the async client, and the reorder planner. This is the only
-//! code that knows the HTTP details of the store; callers use typed methods.
+//! code that knows the HTTP details of the store; callers use typed methods. Reading a real
+//! store's records leniently lives in `lenient.rs`, the request budget shared by a client's
+//! clones in `pacing.rs`.
 
 mod client;
 mod connect;

@@ -140,6 +140,8 @@ impl Shared {
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut failures: u32 = 0;
     let mut last_pull: Option<Instant> = None;
+    // A probe found the store unreachable, and none has found it back since.
+    let mut probe_failed = false;
     loop {
         // Back from offline (a failed round or a failed probe): the store may have changed.
         let offline = shared.status.borrow().connection == Connection::Offline;
@@ -194,7 +196,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                 }
             }
         };
-        if !wait_between_rounds(&shared, &cancel, wait, store_asked).await {
+        if !wait_between_rounds(&shared, &cancel, wait, store_asked, &mut probe_failed).await {
             return;
         }
     }
@@ -203,13 +205,14 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
 /// Waits `wait` before the next round, probing the store every `probe_interval` meanwhile so
 /// that the status says within seconds when it goes away or comes back. Ends early on a wake
 /// (an edit, a refresh, `retry_now`) unless the store asked for the wait, and when a probe
-/// answers while the engine is offline: edits that waited go out at once. Returns `false`
-/// when the engine is closing.
+/// answers after a probe found the store gone: edits that waited go out at once. Returns
+/// `false` when the engine is closing.
 async fn wait_between_rounds(
     shared: &Shared,
     cancel: &CancellationToken,
     wait: Duration,
     store_asked: bool,
+    probe_failed: &mut bool,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -234,17 +237,22 @@ async fn wait_between_rounds(
         };
         match probe {
             Ok(Ok(())) => {
-                if shared.status.borrow().connection == Connection::Offline {
+                // Only a return seen by the probes ends the wait: a store that takes
+                // connections but fails requests (closed mid-answer) keeps its back-off, rather
+                // than get a full pull every probe.
+                if std::mem::take(probe_failed) {
                     tracing::info!("the store answers again");
                     return true;
                 }
             }
             Ok(Err(ApiError::Network(reason))) => {
                 tracing::debug!("probe: the store does not answer: {reason}");
+                *probe_failed = true;
                 shared.set_status(|s| s.connection = Connection::Offline);
             }
             Err(_) => {
                 tracing::debug!("probe: no answer within {PROBE_TIMEOUT:?}");
+                *probe_failed = true;
                 shared.set_status(|s| s.connection = Connection::Offline);
             }
             // The store answered, if not happily: it is there.
@@ -289,6 +297,22 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
         .filter_map(|r| r.id.or(r.product_id))
         .collect();
     shared.note_unreadable(None, listing.unreadable);
+    // Reports about products the store no longer lists go with them.
+    let listed: HashSet<i64> = products.iter().map(|p| p.id).collect();
+    let gone: Vec<i64> = {
+        let map = shared
+            .unreadable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.keys()
+            .flatten()
+            .filter(|id| !listed.contains(id) && !unreadable_ids.contains(id))
+            .copied()
+            .collect()
+    };
+    for product_id in gone {
+        shared.note_unreadable(Some(product_id), Vec::new());
+    }
     if merge::merge_products(&shared.replica, &products, &unreadable_ids).await? {
         shared.emit(Event::ProductsChanged);
     }
