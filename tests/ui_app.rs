@@ -984,8 +984,8 @@ impl egui::DroppedFile for DroppedPath {
 struct Shaped {
     client: Client,
     url_only: bool,
-    /// Added to every image list of the product it names.
-    unreadable: Option<UnreadableRecord>,
+    /// Added to every image list of the product it names (the test may take it away).
+    unreadable: Arc<std::sync::Mutex<Option<UnreadableRecord>>>,
 }
 
 impl Shaped {
@@ -993,7 +993,7 @@ impl Shaped {
         Shaped {
             client,
             url_only: true,
-            unreadable: None,
+            unreadable: Arc::default(),
         }
     }
 }
@@ -1005,11 +1005,11 @@ impl Remote for Shaped {
     fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {
         Box::pin(async move {
             let mut listing = Remote::list_all_images(&self.client, product_id).await?;
+            let unreadable = self.unreadable.lock().unwrap().clone();
             listing.unreadable.extend(
-                self.unreadable
-                    .iter()
-                    .filter(|r| r.product_id == Some(product_id))
-                    .cloned(),
+                unreadable
+                    .into_iter()
+                    .filter(|r| r.product_id == Some(product_id)),
             );
             Ok(listing)
         })
@@ -1163,20 +1163,22 @@ fn a_store_that_takes_files_leaves_the_upload_controls_enabled() {
 
 #[test]
 fn records_the_store_sent_unreadable_are_counted_and_listed() {
+    // Product ids start at 1 in a new store: "Lamp" is the first.
+    let unreadable = Arc::new(std::sync::Mutex::new(Some(UnreadableRecord {
+        kind: RecordKind::Image,
+        product_id: Some(1),
+        id: Some(99),
+        field: "sort_order".into(),
+        value: "\"first\"".into(),
+        reason: "an integer".into(),
+    })));
+    let shared = unreadable.clone();
     let (rig, mut harness) = Setup {
-        remote: Box::new(|client| {
+        remote: Box::new(move |client| {
             Arc::new(Shaped {
                 client,
                 url_only: false,
-                // Product ids start at 1 in a new store: "Lamp" is the first.
-                unreadable: Some(UnreadableRecord {
-                    kind: RecordKind::Image,
-                    product_id: Some(1),
-                    id: Some(99),
-                    field: "sort_order".into(),
-                    value: "\"first\"".into(),
-                    reason: "an integer".into(),
-                }),
+                unreadable: shared,
             })
         }),
         ..Setup::default()
@@ -1196,6 +1198,18 @@ fn records_the_store_sent_unreadable_are_counted_and_listed() {
     }
     // The rest of the product is shown as usual.
     assert_eq!(harness.state().images().len(), 3);
+
+    harness.get_by_label("Close").click();
+    step_until(&mut harness, "the list closes", |h| {
+        h.query_by_label("Records that could not be read").is_none()
+    });
+
+    // Fixed on the store: the next pull withdraws it, and the bar follows.
+    *unreadable.lock().unwrap() = None;
+    harness.get_by_label("Refresh").click();
+    step_until(&mut harness, "the record gone from the bar", |h| {
+        h.query_by_label("1 record could not be read").is_none()
+    });
 }
 
 /// The app's images of the product shown as (store id, description, thumbnail), in order.

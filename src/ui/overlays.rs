@@ -156,6 +156,9 @@ pub fn unreadable_ui(
         .open(&mut open)
         .collapsible(false)
         .default_width(560.0)
+        // Centred, not at the top left where it would hide the tool bar (Refresh).
+        .pivot(egui::Align2::CENTER_CENTER)
+        .default_pos(ctx.content_rect().center())
         .show(ctx, |ui| {
             ui.label(
                 "The store sent these records in a form imagedesk cannot read; they are left \
