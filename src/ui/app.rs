@@ -13,7 +13,7 @@ use super::command::{Command, View};
 use super::counts::{CountsView, StoreCount, to_csv};
 use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
-use super::overlays::{confirm_delete_all_ui, messages_ui};
+use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
 use super::panels::{details_ui, products_ui, status_ui};
 use super::profiles::{self, Profile};
 use super::session::StoreSession;
@@ -36,6 +36,8 @@ pub struct ImageDeskApp {
     connection: ConnectionForm,
     /// How long deletes wait for Undo; each new session gets it.
     delete_grace: Duration,
+    /// The list of records the store sent that could not be read is open.
+    unreadable_open: bool,
 }
 
 impl ImageDeskApp {
@@ -52,6 +54,7 @@ impl ImageDeskApp {
             profiles: Vec::new(),
             connection: ConnectionForm::default(),
             delete_grace: DELETE_GRACE,
+            unreadable_open: false,
         }
     }
 
@@ -100,6 +103,11 @@ impl ImageDeskApp {
         self.session.previewing()
     }
 
+    /// Whether the preview is open and shows its picture.
+    pub fn preview_ready(&self) -> bool {
+        self.session.preview_ready()
+    }
+
     /// Texture memory the grid holds now.
     pub fn texture_bytes(&self) -> usize {
         self.session.tiles().texture_bytes()
@@ -109,6 +117,16 @@ impl ImageDeskApp {
     pub fn tiles_ready_and_loading(&self) -> (usize, usize) {
         let tiles = self.session.tiles();
         (tiles.ready(), tiles.loading())
+    }
+
+    /// Grid tiles that could not be fetched (shown as "could not load").
+    pub fn tiles_failed(&self) -> usize {
+        self.session.tiles().failed()
+    }
+
+    /// Whether the store is known to take pictures only by URL (file uploads are refused).
+    pub fn files_refused(&self) -> bool {
+        self.session.files_refused().is_some()
     }
 
     /// Draws one frame. `eframe::App::ui` calls this; tests call it through egui_kittest.
@@ -141,7 +159,13 @@ impl ImageDeskApp {
                 StoreCount::Known(n) => *n,
                 _ => self.session.products().iter().map(|p| p.image_count).sum(),
             };
-            status_ui(ui, self.session.status(), Some(total));
+            status_ui(
+                ui,
+                self.session.status(),
+                Some(total),
+                self.session.unreadable().len(),
+                commands,
+            );
         });
         egui::Panel::left("products")
             .default_size(240.0)
@@ -193,6 +217,15 @@ impl ImageDeskApp {
         if self.connection.open {
             self.connection
                 .connection_ui(ui.ctx(), &self.profiles, commands);
+        }
+        if self.unreadable_open {
+            let session = &self.session;
+            unreadable_ui(
+                ui.ctx(),
+                session.unreadable(),
+                |product| session.product_name(product),
+                commands,
+            );
         }
     }
 
@@ -260,20 +293,33 @@ impl ImageDeskApp {
                 commands.push(Command::AskDeleteAll);
             }
             ui.separator();
+            // A store that takes pictures only by URL says so before the user picks files.
+            let refused = self.session.files_refused();
+            let files_ok = refused.is_none();
             if ui
                 .add_enabled(
-                    self.session.product().is_some(),
+                    self.session.product().is_some() && files_ok,
                     egui::Button::new("Choose files…"),
                 )
                 .on_hover_text("Pick images to upload (Ctrl+O)")
+                .on_disabled_hover_text(refused.unwrap_or("Choose a product first"))
                 .clicked()
             {
                 commands.push(Command::ChooseFiles);
             }
             let label = ui.label("File path");
-            ui.add(egui::TextEdit::singleline(&mut self.add_path).desired_width(200.0))
-                .labelled_by(label.id);
-            if ui.button("Add file").clicked() {
+            ui.add_enabled(
+                files_ok,
+                egui::TextEdit::singleline(&mut self.add_path).desired_width(200.0),
+            )
+            .labelled_by(label.id)
+            .on_disabled_hover_text(refused.unwrap_or_default());
+            if ui
+                .add_enabled(files_ok, egui::Button::new("Add file"))
+                .on_hover_text("Upload the file at this path")
+                .on_disabled_hover_text(refused.unwrap_or_default())
+                .clicked()
+            {
                 commands.push(Command::AddFromPath);
             }
             ui.separator();
@@ -321,6 +367,7 @@ impl ImageDeskApp {
     }
 
     fn details_panel_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let files_refused = self.session.files_refused();
         let Some((image, draft, tiles)) = self.session.details_parts() else {
             ui.label("Click an image to see its details.");
             return;
@@ -331,13 +378,26 @@ impl ImageDeskApp {
         let width = ui.available_width();
         let (rect, response) =
             ui.allocate_exact_size(egui::vec2(width, width * 0.75), egui::Sense::click());
-        if let Tile::Ready(texture) = tiles.get(&image) {
-            let size = texture.size_vec2();
-            let scale = (rect.width() / size.x).min(rect.height() / size.y);
-            egui::Image::new(texture).paint_at(
-                ui,
-                egui::Rect::from_center_size(rect.center(), size * scale),
-            );
+        match tiles.get(&image) {
+            Tile::Ready(texture) => {
+                let size = texture.size_vec2();
+                let scale = (rect.width() / size.x).min(rect.height() / size.y);
+                egui::Image::new(texture).paint_at(
+                    ui,
+                    egui::Rect::from_center_size(rect.center(), size * scale),
+                );
+            }
+            // As the grid says it: the picture exists, the store did not answer.
+            Tile::Failed => {
+                ui.painter().text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    "could not load",
+                    egui::FontId::proportional(13.0),
+                    ui.visuals().warn_fg_color,
+                );
+            }
+            Tile::Loading | Tile::Missing => {}
         }
         let response = response.on_hover_text("Double-click to zoom");
         response.widget_info(|| {
@@ -346,7 +406,14 @@ impl ImageDeskApp {
         if response.double_clicked() {
             commands.push(Command::Preview(image.id));
         }
-        details_ui(ui, &image, draft, &mut self.replace_path, commands);
+        details_ui(
+            ui,
+            &image,
+            draft,
+            &mut self.replace_path,
+            files_refused,
+            commands,
+        );
     }
 
     /// Carries out what the frame's gestures and answers asked for, in order.
@@ -387,6 +454,9 @@ impl ImageDeskApp {
             }
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
             Command::Refresh => self.session.refresh(),
+            Command::RetryNow => self.session.retry_now(),
+            Command::ShowUnreadable => self.unreadable_open = true,
+            Command::CloseUnreadable => self.unreadable_open = false,
             Command::RecountStore => self.session.recount_store(true),
             Command::SelectProduct(product) => {
                 self.view = View::Images;
@@ -414,26 +484,34 @@ impl ImageDeskApp {
             Command::SettleConflict { index, take_store } => {
                 self.session.settle_conflict(index, take_store);
             }
-            Command::ChooseFiles => match self.session.product() {
-                Some(product) => self.session.pick(Pick::AddFiles { product }),
-                None => self
+            Command::ChooseFiles => match (self.session.product(), self.session.files_refused()) {
+                (_, Some(why)) => self.notices.push(why.into()),
+                (Some(product), None) => self.session.pick(Pick::AddFiles { product }),
+                (None, None) => self
                     .notices
                     .push("Choose a product before adding images.".into()),
             },
             Command::AddFromPath => self.add_from_path(),
             Command::AddFromUrl => self.add_from_url(),
             Command::DropFiles(paths) => match self.session.product() {
-                Some(product) => self.session.add_files(product, paths),
+                Some(product) => {
+                    self.add_files(product, paths);
+                }
                 None => self
                     .notices
                     .push("Choose a product before dropping files.".into()),
             },
-            Command::AddFiles { product, paths } => self.session.add_files(product, paths),
-            Command::Replace { id, path } => {
-                self.replace_path.clear();
-                self.session.replace(id, path);
+            Command::AddFiles { product, paths } => {
+                self.add_files(product, paths);
             }
-            Command::ChooseReplacement(image) => self.session.pick(Pick::Replace { image }),
+            Command::Replace { id, path } => match self.session.replace(id, path) {
+                Ok(()) => self.replace_path.clear(),
+                Err(why) => self.notices.push(why.into()),
+            },
+            Command::ChooseReplacement(image) => match self.session.files_refused() {
+                Some(why) => self.notices.push(why.into()),
+                None => self.session.pick(Pick::Replace { image }),
+            },
             Command::ExportCsv(path) => {
                 let csv = to_csv(&self.counts.sorted(self.session.products()));
                 self.session.write_file(path, csv);
@@ -447,8 +525,10 @@ impl ImageDeskApp {
         match message {
             Message::Products(products) => self.session.set_products(products),
             Message::Images { product_id, images } => self.session.set_images(product_id, images),
-            Message::Tile { id, key, image } => self.session.tile_arrived(ctx, id, &key, image),
-            Message::Preview { id, image } => self.session.preview_arrived(ctx, id, image),
+            Message::Tile { id, key, tile } => self.session.tile_arrived(ctx, id, &key, tile),
+            Message::Preview { id, picture } => self.session.preview_arrived(ctx, id, picture),
+            Message::UploadRoute(route) => self.session.set_upload_route(route),
+            Message::Unreadable(records) => self.session.set_unreadable(records),
             Message::StoreCount(count) => self.session.set_store_count(count),
             Message::Status(status) => self.session.set_status(status),
             Message::Event(event) => self.notices.extend(self.session.on_event(event)),
@@ -500,8 +580,21 @@ impl ImageDeskApp {
                 .push("Type the path of an image file first.".into());
             return;
         }
-        self.session.add_files(product, vec![PathBuf::from(path)]);
-        self.add_path.clear();
+        let path = PathBuf::from(path);
+        if self.add_files(product, vec![path]) {
+            self.add_path.clear();
+        }
+    }
+
+    /// Queues files for upload, or says why the store cannot take them; whether they queued.
+    fn add_files(&mut self, product: i64, paths: Vec<PathBuf>) -> bool {
+        match self.session.add_files(product, paths) {
+            Ok(()) => true,
+            Err(why) => {
+                self.notices.push(why.into());
+                false
+            }
+        }
     }
 
     fn add_from_url(&mut self) {
@@ -526,6 +619,10 @@ impl ImageDeskApp {
         let (command, shift) = ui.input(|i| (i.modifiers.command, i.modifiers.shift));
         if pressed(Key::F5) {
             commands.push(Command::Refresh);
+        }
+        // Ctrl+R, as panels::RETRY_SHORTCUT names it in the button's hover text.
+        if command && pressed(Key::R) {
+            commands.push(Command::RetryNow);
         }
         if pressed(Key::Delete) {
             commands.push(Command::DeleteSelection);

@@ -12,7 +12,11 @@ use tokio::runtime::Handle;
 
 use super::controller::{Edit, restored_order, sends_as_delete_all};
 use super::profiles::{Profile, token_path};
-use crate::sync::{Engine, Event, ImageId, LocalImage, ProductSummary, Status, SyncError};
+use super::tiles::Loaded;
+use crate::sync::{
+    Engine, Event, ImageId, LocalImage, ProductSummary, Status, SyncError, UnreadableRecord,
+    UploadRoute,
+};
 use crate::sync::{EngineConfig, open_store, profile_name};
 use crate::{durable, imaging};
 
@@ -30,13 +34,17 @@ pub enum Message {
         id: ImageId,
         /// What the tile was made from; a new picture has a new key.
         key: String,
-        image: Option<egui::ColorImage>,
+        tile: Loaded,
     },
-    /// A large picture for the preview; `None` when it could not be loaded.
+    /// A large picture for the preview.
     Preview {
         id: ImageId,
-        image: Option<egui::ColorImage>,
+        picture: Loaded,
     },
+    /// How the store takes local files, or why that could not be asked (offline).
+    UploadRoute(Result<UploadRoute, String>),
+    /// The store's records the engine's pulls could not read.
+    Unreadable(Vec<UnreadableRecord>),
     /// The store-wide image count, or why it could not be asked.
     StoreCount(Result<u64, String>),
     /// The file dialog answered.
@@ -189,29 +197,15 @@ impl Backend {
     pub fn load_tile(&self, id: ImageId, key: String) {
         let engine = self.engine.clone();
         self.spawn(async move {
-            let bytes = match engine.tile(id).await {
-                Ok(Some(bytes)) => bytes,
-                Ok(None) => {
-                    return Some(Message::Tile {
-                        id,
-                        key,
-                        image: None,
-                    });
-                }
+            let tile = match engine.tile(id).await {
+                Ok(Some(bytes)) => decoded(bytes, TILE_PIXELS).await,
+                Ok(None) => Loaded::NoPicture,
                 Err(err) => {
                     tracing::debug!("tile {id}: {err}");
-                    return Some(Message::Tile {
-                        id,
-                        key,
-                        image: None,
-                    });
+                    Loaded::Failed
                 }
             };
-            let image = tokio::task::spawn_blocking(move || decode_tile(&bytes))
-                .await
-                .ok()
-                .flatten();
-            Some(Message::Tile { id, key, image })
+            Some(Message::Tile { id, key, tile })
         });
     }
 
@@ -237,28 +231,43 @@ impl Backend {
         self.engine.refresh();
     }
 
+    /// Ends the back-off after a failed round: queued edits are tried again at once.
+    pub fn retry_now(&self) {
+        self.engine.retry_now();
+    }
+
+    /// Asks how the store takes local files (on `product_id`, which the store has).
+    pub fn load_upload_route(&self, product_id: i64) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            Some(Message::UploadRoute(
+                engine
+                    .upload_route(product_id)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ))
+        });
+    }
+
+    /// Reads the list of the store's records the engine could not read.
+    pub fn load_unreadable(&self) {
+        let engine = self.engine.clone();
+        self.spawn(async move { Some(Message::Unreadable(engine.unreadable())) });
+    }
+
     /// Loads and decodes an image's largest picture for the preview.
     pub fn load_preview(&self, id: ImageId) {
         let engine = self.engine.clone();
         self.spawn(async move {
-            let bytes = match engine.preview(id).await {
-                Ok(bytes) => bytes,
+            let picture = match engine.preview(id).await {
+                Ok(Some(bytes)) => decoded(bytes, PREVIEW_PIXELS).await,
+                Ok(None) => Loaded::NoPicture,
                 Err(err) => {
-                    return Some(Message::Error(format!(
-                        "Could not load the picture of image {id}: {err}"
-                    )));
+                    tracing::debug!("preview {id}: {err}");
+                    Loaded::Failed
                 }
             };
-            let image = match bytes {
-                Some(bytes) => {
-                    tokio::task::spawn_blocking(move || decode_rgba(&bytes, PREVIEW_PIXELS))
-                        .await
-                        .ok()
-                        .flatten()
-                }
-                None => None,
-            };
-            Some(Message::Preview { id, image })
+            Some(Message::Preview { id, picture })
         });
     }
 
@@ -454,8 +463,14 @@ fn reply<T>(result: Result<T, SyncError>, wrap: impl FnOnce(T) -> Message) -> Me
     }
 }
 
-fn decode_tile(bytes: &[u8]) -> Option<egui::ColorImage> {
-    decode_rgba(bytes, TILE_PIXELS)
+/// Decodes on the blocking pool; bytes that do not decode are no picture (fetching them again
+/// would give the same bytes).
+async fn decoded(bytes: bytes::Bytes, max_side: u32) -> Loaded {
+    tokio::task::spawn_blocking(move || decode_rgba(&bytes, max_side))
+        .await
+        .ok()
+        .flatten()
+        .map_or(Loaded::NoPicture, Loaded::Picture)
 }
 
 fn decode_rgba(bytes: &[u8], max_side: u32) -> Option<egui::ColorImage> {

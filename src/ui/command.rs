@@ -37,6 +37,11 @@ pub enum Command {
     // -- the store shown -----------------------------------------------------------------------
     /// Pull the store now, and ask for its total.
     Refresh,
+    /// Try the store again now with the queued edits, instead of waiting out the back-off.
+    RetryNow,
+    /// Open the list of the store's records that could not be read.
+    ShowUnreadable,
+    CloseUnreadable,
     RecountStore,
     /// Show a product's images (from the product list or the counts table).
     SelectProduct(i64),

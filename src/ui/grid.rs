@@ -90,6 +90,16 @@ fn tile_ui(
                 visuals.weak_text_color(),
             );
         }
+        // Not "no picture": there is one, the store did not answer; it loads when it does.
+        Tile::Failed => {
+            painter.text(
+                picture.center(),
+                Align2::CENTER_CENTER,
+                "could not load",
+                FontId::proportional(12.0),
+                visuals.warn_fg_color,
+            );
+        }
     }
     if image.is_thumbnail {
         star(&painter, picture.left_top() + Vec2::new(14.0, 14.0), 9.0);

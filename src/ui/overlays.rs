@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use super::command::Command;
 use super::history::HeldDelete;
 use super::session::ConfirmDeleteAll;
-use crate::sync::{Conflict, ConflictField};
+use crate::api::RecordKind;
+use crate::sync::{Conflict, ConflictField, UnreadableRecord};
 
 /// Toasts, conflicts and notices float above the bottom-right corner, so that they never move
 /// what is under the pointer. `product_name` names a conflict's product.
@@ -139,4 +140,115 @@ pub fn confirm_delete_all_ui(
         decided = Some(Command::CancelDeleteAll);
     }
     commands.extend(decided);
+}
+
+/// The store's records that could not be read (skipped by the pulls): product, image, field and
+/// the store's value, so the user can find and fix them on the store.
+pub fn unreadable_ui(
+    ctx: &egui::Context,
+    records: &[UnreadableRecord],
+    product_name: impl Fn(i64) -> String,
+    commands: &mut Vec<Command>,
+) {
+    let mut open = true;
+    egui::Window::new("Records that could not be read")
+        .id(egui::Id::unique("unreadable-records"))
+        .open(&mut open)
+        .collapsible(false)
+        .default_width(560.0)
+        // Centred, not at the top left where it would hide the tool bar (Refresh).
+        .pivot(egui::Align2::CENTER_CENTER)
+        .default_pos(ctx.content_rect().center())
+        .show(ctx, |ui| {
+            ui.label(
+                "The store sent these records in a form imagedesk cannot read; they are left \
+                 out until they are fixed on the store.",
+            );
+            ui.separator();
+            if records.is_empty() {
+                ui.label("None now.");
+            }
+            egui::ScrollArea::vertical()
+                .max_height(320.0)
+                .show(ui, |ui| {
+                    egui::Grid::new("unreadable-grid")
+                        .num_columns(4)
+                        .striped(true)
+                        .show(ui, |ui| {
+                            for heading in ["Product", "Image", "Field", "The store's value"] {
+                                ui.strong(heading);
+                            }
+                            ui.end_row();
+                            for record in records {
+                                ui.label(record.product_id.map_or_else(
+                                    || "unknown".to_owned(),
+                                    |id| format!("{} ({id})", product_name(id)),
+                                ));
+                                ui.label(match (record.kind, record.id) {
+                                    (RecordKind::Image, Some(id)) => id.to_string(),
+                                    (RecordKind::Image, None) => "unknown".to_owned(),
+                                    (RecordKind::Product, _) => "—".to_owned(),
+                                });
+                                ui.label(&record.field);
+                                ui.label(&record.value).on_hover_text(&record.reason);
+                                ui.end_row();
+                            }
+                        });
+                });
+            if ui.button("Close").clicked() {
+                commands.push(Command::CloseUnreadable);
+            }
+        });
+    if !open {
+        commands.push(Command::CloseUnreadable);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+
+    #[test]
+    fn the_unreadable_records_list_product_image_field_and_the_stores_value() {
+        let records = vec![
+            UnreadableRecord {
+                kind: RecordKind::Image,
+                product_id: Some(7),
+                id: Some(42),
+                field: "sort_order".into(),
+                value: "\"first\"".into(),
+                reason: "an integer".into(),
+            },
+            UnreadableRecord {
+                kind: RecordKind::Product,
+                product_id: None,
+                id: None,
+                field: "id".into(),
+                value: "missing".into(),
+                reason: "an integer".into(),
+            },
+        ];
+        let mut harness = egui_kittest::Harness::new_ui_state(
+            |ui, commands: &mut Vec<Command>| {
+                unreadable_ui(ui.ctx(), &records, |id| format!("Lamp #{id}"), commands);
+            },
+            Vec::new(),
+        );
+        harness.run();
+        for text in [
+            "Lamp #7 (7)",
+            "42",
+            "sort_order",
+            "\"first\"",
+            "missing",
+            "unknown",
+        ] {
+            harness.get_by_label(text);
+        }
+        harness.get_by_label("Close").click();
+        harness.run();
+        assert_eq!(harness.state(), &[Command::CloseUnreadable]);
+    }
 }

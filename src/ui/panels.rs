@@ -5,6 +5,9 @@ use egui::RichText;
 use super::command::Command;
 use crate::sync::{Connection, LocalImage, ProductSummary, Status};
 
+/// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
+pub const RETRY_SHORTCUT: &str = "Ctrl+R";
+
 /// The product list; a click asks to show that product.
 pub fn products_ui(
     ui: &mut egui::Ui,
@@ -53,6 +56,7 @@ pub fn details_ui(
     image: &LocalImage,
     draft: &mut String,
     replace_path: &mut String,
+    files_refused: Option<&str>,
     commands: &mut Vec<Command>,
 ) {
     ui.heading("Details");
@@ -87,12 +91,17 @@ pub fn details_ui(
     }
     ui.separator();
     let label = ui.label("Replacement file path");
-    ui.add(egui::TextEdit::singleline(replace_path).desired_width(f32::INFINITY))
-        .labelled_by(label.id);
+    let files_ok = files_refused.is_none();
+    ui.add_enabled(
+        files_ok,
+        egui::TextEdit::singleline(replace_path).desired_width(f32::INFINITY),
+    )
+    .labelled_by(label.id);
     ui.horizontal(|ui| {
         if ui
-            .button("Replace picture")
+            .add_enabled(files_ok, egui::Button::new("Replace picture"))
             .on_hover_text("Upload the file at this path in place of the picture, keeping its place and description")
+            .on_disabled_hover_text(files_refused.unwrap_or_default())
             .clicked()
         {
             commands.push(match replace_path.trim() {
@@ -139,20 +148,52 @@ pub fn details_ui(
     }
 }
 
-pub fn status_ui(ui: &mut egui::Ui, status: &Status, store_images: Option<u64>) {
+/// The status bar: connection, queue, last sync, store total; "Retry now" when edits wait on a
+/// store that does not answer, and the records that could not be read.
+pub fn status_ui(
+    ui: &mut egui::Ui,
+    status: &Status,
+    store_images: Option<u64>,
+    unreadable: usize,
+    commands: &mut Vec<Command>,
+) {
     ui.horizontal(|ui| {
-        let (text, colour) = match status.connection {
-            Connection::Online => ("online", egui::Color32::LIGHT_GREEN),
-            Connection::Syncing => ("syncing", egui::Color32::LIGHT_BLUE),
-            Connection::Offline => ("offline", egui::Color32::LIGHT_RED),
-            Connection::Unknown => ("connecting", ui.visuals().weak_text_color()),
-        };
-        ui.label(RichText::new(text).color(colour));
-        if status.paused {
-            ui.label("(paused)");
+        let waiting = waiting(status);
+        let error_on_hover = waiting.is_some();
+        match waiting {
+            Some(waiting) => {
+                let label = ui.label(RichText::new(waiting).color(egui::Color32::LIGHT_RED));
+                if let Some(error) = &status.last_error {
+                    label.on_hover_text(error);
+                }
+                if ui
+                    .button("Retry now")
+                    .on_hover_text(format!(
+                        "Try the store again now instead of waiting ({RETRY_SHORTCUT})"
+                    ))
+                    .clicked()
+                {
+                    commands.push(Command::RetryNow);
+                }
+            }
+            None => {
+                let (text, colour) = match status.connection {
+                    Connection::Online => ("online", egui::Color32::LIGHT_GREEN),
+                    Connection::Syncing => ("syncing", egui::Color32::LIGHT_BLUE),
+                    Connection::Offline => ("offline", egui::Color32::LIGHT_RED),
+                    Connection::Unknown => ("connecting", ui.visuals().weak_text_color()),
+                };
+                let label = ui.label(RichText::new(text).color(colour));
+                if let Some(error) = &status.last_error {
+                    label.on_hover_text(error);
+                }
+                if status.paused {
+                    ui.label("(paused)");
+                }
+                ui.separator();
+                ui.label(format!("{} pending", status.pending));
+            }
         }
-        ui.separator();
-        ui.label(format!("{} pending", status.pending));
         if status.failed > 0 {
             ui.label(
                 RichText::new(format!("{} failed", status.failed)).color(egui::Color32::LIGHT_RED),
@@ -167,11 +208,46 @@ pub fn status_ui(ui: &mut egui::Ui, status: &Status, store_images: Option<u64>) 
         if let Some(count) = store_images {
             ui.label(format!("{count} images in the store"));
         }
-        if let Some(error) = &status.last_error {
+        if unreadable > 0 {
+            ui.separator();
+            let text = match unreadable {
+                1 => "1 record could not be read".to_owned(),
+                n => format!("{n} records could not be read"),
+            };
+            if ui
+                .link(RichText::new(text).color(ui.visuals().warn_fg_color))
+                .on_hover_text("The store sent records imagedesk cannot read; click to list them")
+                .clicked()
+            {
+                commands.push(Command::ShowUnreadable);
+            }
+        }
+        // When edits wait, their label carries the error on hover; said once is enough.
+        if let Some(error) = &status.last_error
+            && !error_on_hover
+        {
             ui.separator();
             ui.label(RichText::new(error).small()).on_hover_text(error);
         }
     });
+}
+
+/// What the status bar says instead of "online · N pending" when edits wait on a store that
+/// does not take them: offline, or the last round failed. `None` when nothing waits on it.
+pub fn waiting(status: &Status) -> Option<String> {
+    if status.pending == 0 {
+        return None;
+    }
+    let edits = match status.pending {
+        1 => "1 edit waits".to_owned(),
+        n => format!("{n} edits wait"),
+    };
+    let paused = if status.paused { " (paused)" } else { "" };
+    match status.connection {
+        Connection::Offline => Some(format!("offline — {edits}{paused}")),
+        _ if status.last_error.is_some() => Some(format!("the last sync failed — {edits}{paused}")),
+        _ => None,
+    }
 }
 
 /// "just now", "5 min ago", "2 h ago": coarse on purpose, so the bar does not tick every second.
@@ -181,5 +257,72 @@ fn ago(at: std::time::SystemTime) -> String {
         0..60 => "just now".to_owned(),
         60..3600 => format!("{} min ago", secs / 60),
         _ => format!("{} h ago", secs / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(connection: Connection, pending: u64, error: Option<&str>) -> Status {
+        Status {
+            connection,
+            pending,
+            last_error: error.map(str::to_owned),
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn edits_waiting_on_an_offline_store_are_said_plainly() {
+        let offline = status(Connection::Offline, 2, Some("connection refused"));
+        assert_eq!(waiting(&offline).as_deref(), Some("offline — 2 edits wait"));
+        let one = status(Connection::Offline, 1, None);
+        assert_eq!(waiting(&one).as_deref(), Some("offline — 1 edit waits"));
+        let failed = status(Connection::Online, 3, Some("500"));
+        assert_eq!(
+            waiting(&failed).as_deref(),
+            Some("the last sync failed — 3 edits wait")
+        );
+    }
+
+    #[test]
+    fn the_bar_offers_retry_now_and_the_unreadable_records() {
+        use egui_kittest::kittest::Queryable as _;
+        let offline = status(Connection::Offline, 2, Some("connection refused"));
+        let mut harness = egui_kittest::Harness::new_ui_state(
+            |ui, commands: &mut Vec<Command>| status_ui(ui, &offline, Some(5), 3, commands),
+            Vec::new(),
+        );
+        harness.get_by_label("offline — 2 edits wait");
+        harness.get_by_label("Retry now").click();
+        harness.run();
+        harness.get_by_label("3 records could not be read").click();
+        harness.run();
+        assert_eq!(
+            harness.state(),
+            &[Command::RetryNow, Command::ShowUnreadable]
+        );
+
+        let online = status(Connection::Online, 0, None);
+        let harness = egui_kittest::Harness::new_ui_state(
+            |ui, commands: &mut Vec<Command>| status_ui(ui, &online, Some(5), 0, commands),
+            Vec::new(),
+        );
+        harness.get_by_label("online");
+        harness.get_by_label("0 pending");
+        assert!(harness.query_by_label("Retry now").is_none());
+        assert!(
+            harness
+                .query_by_label_contains("could not be read")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn nothing_waits_on_a_store_that_answers_or_with_an_empty_queue() {
+        assert_eq!(waiting(&status(Connection::Online, 4, None)), None);
+        assert_eq!(waiting(&status(Connection::Syncing, 4, None)), None);
+        assert_eq!(waiting(&status(Connection::Offline, 0, Some("down"))), None);
     }
 }

@@ -4,13 +4,16 @@
 use egui::{Key, TextureHandle, TextureOptions};
 
 use super::command::Command;
+use super::tiles::Loaded;
 use crate::sync::{ImageId, LocalImage};
 
 pub struct Preview {
     pub id: ImageId,
     texture: Option<TextureHandle>,
-    /// The picture could not be loaded (or there is none yet).
+    /// There is no picture to show (none yet, or it does not decode).
     missing: bool,
+    /// The picture could not be fetched; the session asks again when the store answers.
+    failed: bool,
     /// The pass it opened in: the click that opened it must not count as a click outside.
     opened_in_pass: Option<u64>,
 }
@@ -21,22 +24,39 @@ impl Preview {
             id,
             texture: None,
             missing: false,
+            failed: false,
             opened_in_pass: None,
         }
     }
 
-    /// The decoded picture arrived (or `None`: it could not be had).
-    pub fn loaded(&mut self, ctx: &egui::Context, id: ImageId, image: Option<egui::ColorImage>) {
+    /// The decoded picture arrived (or why there is none).
+    pub fn loaded(&mut self, ctx: &egui::Context, id: ImageId, picture: Loaded) {
         if id != self.id {
             return;
         }
-        match image {
-            Some(image) => {
+        match picture {
+            Loaded::Picture(image) => {
                 self.texture =
                     Some(ctx.load_texture(format!("preview-{id}"), image, TextureOptions::LINEAR));
             }
-            None => self.missing = true,
+            Loaded::NoPicture => self.missing = true,
+            Loaded::Failed => self.failed = true,
         }
+    }
+
+    /// Whether the picture is shown.
+    pub fn ready(&self) -> bool {
+        self.texture.is_some()
+    }
+
+    /// Whether the picture could not be fetched and is worth asking for again.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The picture is being asked for again: show the spinner meanwhile.
+    pub fn asking_again(&mut self) {
+        self.failed = false;
     }
 
     /// Draws the preview; stepping to another image or closing becomes a [`Command`].
@@ -76,7 +96,13 @@ impl Preview {
                     ui.add(egui::Image::new(texture).fit_to_exact_size(size * scale));
                 }
                 None if self.missing => {
-                    ui.label("This picture could not be loaded.");
+                    ui.label("This image has no picture that can be shown.");
+                }
+                None if self.failed => {
+                    ui.label(
+                        "This picture could not be loaded: the store did not answer. \
+                         It is fetched again when the store answers.",
+                    );
                 }
                 None => {
                     ui.add(egui::Spinner::new().size(32.0));

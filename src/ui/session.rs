@@ -16,8 +16,25 @@ use super::counts::StoreCount;
 use super::history::{HeldDelete, History};
 use super::preview::Preview;
 use super::profiles::Profile;
-use super::tiles::TileCache;
-use crate::sync::{Conflict, Event, ImageId, LocalImage, ProductSummary, Status};
+use super::tiles::{Loaded, TileCache};
+use crate::sync::{
+    Conflict, Connection, Event, ImageId, LocalImage, ProductSummary, Status, UnreadableRecord,
+    UploadRoute,
+};
+
+/// What the app says when a store that takes pictures only by URL is handed files.
+pub const URL_ONLY: &str = "This store takes pictures only by URL: use Add from URL.";
+
+/// What the session knows of how the store takes local files (asked once per store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteKnowledge {
+    NotAsked,
+    Asking,
+    Known(UploadRoute),
+    /// The question failed (offline, most likely): uploads stay allowed (the engine queues
+    /// them) and the question is asked again when the store answers or a product is chosen.
+    Failed(String),
+}
 
 /// Texture memory the grid may hold (decoded RGBA tiles).
 const TILE_BUDGET_BYTES: usize = 192 * 1024 * 1024;
@@ -49,6 +66,9 @@ pub struct StoreSession {
     recount_owed: bool,
     preview: Option<Preview>,
     confirm_delete_all: Option<ConfirmDeleteAll>,
+    upload_route: RouteKnowledge,
+    /// The store's records the engine could not read, as the engine last listed them.
+    unreadable: Vec<UnreadableRecord>,
 }
 
 impl StoreSession {
@@ -68,6 +88,8 @@ impl StoreSession {
             recount_owed: false,
             preview: None,
             confirm_delete_all: None,
+            upload_route: RouteKnowledge::NotAsked,
+            unreadable: Vec::new(),
         }
     }
 
@@ -85,6 +107,7 @@ impl StoreSession {
         self.started = true;
         self.backend.attach(ctx);
         self.backend.load_products();
+        self.backend.load_unreadable();
         self.recount_store(true);
     }
 
@@ -132,6 +155,18 @@ impl StoreSession {
         &self.status
     }
 
+    /// Why local files cannot be added to this store, when it is known that they cannot.
+    pub fn files_refused(&self) -> Option<&'static str> {
+        match self.upload_route {
+            RouteKnowledge::Known(UploadRoute::Unsupported) => Some(URL_ONLY),
+            _ => None,
+        }
+    }
+
+    pub fn unreadable(&self) -> &[UnreadableRecord] {
+        &self.unreadable
+    }
+
     pub fn store_count(&self) -> &StoreCount {
         &self.store_count
     }
@@ -150,6 +185,11 @@ impl StoreSession {
 
     pub fn previewing(&self) -> Option<ImageId> {
         self.preview.as_ref().map(|p| p.id)
+    }
+
+    /// Whether the open preview shows its picture.
+    pub fn preview_ready(&self) -> bool {
+        self.preview.as_ref().is_some_and(Preview::ready)
     }
 
     pub fn tiles(&self) -> &TileCache {
@@ -200,25 +240,28 @@ impl StoreSession {
         self.close_hidden_preview();
     }
 
-    pub fn tile_arrived(
-        &mut self,
-        ctx: &egui::Context,
-        id: ImageId,
-        key: &str,
-        image: Option<egui::ColorImage>,
-    ) {
-        self.tiles.insert(ctx, id, key, image);
+    pub fn tile_arrived(&mut self, ctx: &egui::Context, id: ImageId, key: &str, tile: Loaded) {
+        self.tiles.insert(ctx, id, key, tile);
     }
 
-    pub fn preview_arrived(
-        &mut self,
-        ctx: &egui::Context,
-        id: ImageId,
-        image: Option<egui::ColorImage>,
-    ) {
+    pub fn preview_arrived(&mut self, ctx: &egui::Context, id: ImageId, picture: Loaded) {
         if let Some(preview) = &mut self.preview {
-            preview.loaded(ctx, id, image);
+            preview.loaded(ctx, id, picture);
         }
+    }
+
+    pub fn set_upload_route(&mut self, route: Result<UploadRoute, String>) {
+        self.upload_route = match route {
+            Ok(route) => RouteKnowledge::Known(route),
+            Err(why) => {
+                tracing::debug!("could not ask how the store takes files: {why}");
+                RouteKnowledge::Failed(why)
+            }
+        };
+    }
+
+    pub fn set_unreadable(&mut self, records: Vec<UnreadableRecord>) {
+        self.unreadable = records;
     }
 
     pub fn set_store_count(&mut self, count: Result<u64, String>) {
@@ -229,7 +272,11 @@ impl StoreSession {
     }
 
     pub fn set_status(&mut self, status: Status) {
+        let came_back = !answers(self.status.connection) && answers(status.connection);
         self.status = status;
+        if came_back {
+            self.ask_failed_again();
+        }
     }
 
     /// An engine event; returns what the user should be told, if anything.
@@ -267,6 +314,7 @@ impl StoreSession {
                 ));
             }
             Event::RecordsUnreadable { records, .. } => {
+                self.backend.load_unreadable();
                 let first = records.first().map(ToString::to_string).unwrap_or_default();
                 return Some(match records.len() {
                     0 => return None,
@@ -322,6 +370,7 @@ impl StoreSession {
         self.controller.select_product(product);
         self.close_hidden_preview();
         self.backend.load_images(product);
+        self.ask_upload_route();
     }
 
     pub fn click(&mut self, id: ImageId, add: bool, extend: bool) {
@@ -431,22 +480,69 @@ impl StoreSession {
         }
     }
 
-    pub fn add_files(&mut self, product: i64, paths: Vec<PathBuf>) {
+    /// Queues the files' upload; refused (with the reason to show) when the store is known to
+    /// take pictures only by URL, so nothing is queued that could never be sent.
+    pub fn add_files(&mut self, product: i64, paths: Vec<PathBuf>) -> Result<(), &'static str> {
+        if let Some(why) = self.files_refused() {
+            return Err(why);
+        }
         self.backend.apply(Edit::AddFiles { product, paths });
+        Ok(())
     }
 
     pub fn add_url(&mut self, product: i64, url: String) {
         self.backend.apply(Edit::AddUrl { product, url });
     }
 
-    pub fn replace(&mut self, id: ImageId, path: PathBuf) {
+    /// Queues a new picture from a file; refused like [`StoreSession::add_files`].
+    pub fn replace(&mut self, id: ImageId, path: PathBuf) -> Result<(), &'static str> {
+        if let Some(why) = self.files_refused() {
+            return Err(why);
+        }
         self.backend.apply(Edit::Replace { id, path });
+        Ok(())
     }
 
-    /// Pulls the store now and asks for its total.
+    /// Pulls the store now and asks for its total; pictures that could not be fetched are
+    /// asked for again.
     pub fn refresh(&mut self) {
         self.backend.refresh();
         self.recount_store(true);
+        self.ask_failed_again();
+    }
+
+    /// Tries the store again at once with the queued edits ("Retry now").
+    pub fn retry_now(&mut self) {
+        self.backend.retry_now();
+    }
+
+    /// The store answers again (or the user refreshed): what failed while it did not is
+    /// asked for again: tiles (when next drawn), the open preview, how it takes files.
+    fn ask_failed_again(&mut self) {
+        self.tiles.forget_failures();
+        if let Some(preview) = &mut self.preview
+            && preview.failed()
+        {
+            preview.asking_again();
+            self.backend.load_preview(preview.id);
+        }
+        if matches!(self.upload_route, RouteKnowledge::Failed(_)) {
+            self.upload_route = RouteKnowledge::NotAsked;
+            self.ask_upload_route();
+        }
+    }
+
+    /// Asks how the store takes files, once per store, on the product shown (the question
+    /// needs one the store has).
+    fn ask_upload_route(&mut self) {
+        let ask = matches!(
+            self.upload_route,
+            RouteKnowledge::NotAsked | RouteKnowledge::Failed(_)
+        );
+        if let (true, Some(product)) = (ask, self.controller.product()) {
+            self.upload_route = RouteKnowledge::Asking;
+            self.backend.load_upload_route(product);
+        }
     }
 
     /// Asks the store for its total, at most every few seconds unless `now`.
@@ -521,4 +617,9 @@ impl StoreSession {
             self.preview = None;
         }
     }
+}
+
+/// Whether the store answers in this state.
+fn answers(connection: Connection) -> bool {
+    matches!(connection, Connection::Online | Connection::Syncing)
 }

@@ -13,14 +13,36 @@ pub enum Tile<'a> {
     Loading,
     /// No picture to show (yet): the store has none, or it could not be decoded.
     Missing,
+    /// The picture could not be fetched (the store did not answer); it is asked for again when
+    /// the store answers ([`TileCache::forget_failures`]).
+    Failed,
+}
+
+/// What came back for a tile (or the preview) from the backend.
+pub enum Loaded {
+    Picture(egui::ColorImage),
+    /// There is nothing to show: the image has no picture yet, or its bytes do not decode.
+    /// Asking again would not help.
+    NoPicture,
+    /// The bytes could not be had (the store or the disk failed): worth asking again later.
+    Failed,
+}
+
+enum State {
+    Loading,
+    Ready(TextureHandle),
+    NoPicture,
+    Failed,
 }
 
 struct Entry {
     key: String,
-    /// `None` while loading, `Some(None)` when there is nothing to show.
-    texture: Option<Option<TextureHandle>>,
+    state: State,
     bytes: usize,
     last_used: u64,
+    /// The cache's generation when the tile was asked for: a failure of a request older than
+    /// the last [`TileCache::forget_failures`] came from before the store answered again.
+    asked_in: u64,
 }
 
 pub struct TileCache {
@@ -30,6 +52,8 @@ pub struct TileCache {
     clock: u64,
     /// Tiles drawn while missing or stale, not asked for yet: (image, key).
     wanted: Vec<(ImageId, String)>,
+    /// Bumped by [`TileCache::forget_failures`].
+    generation: u64,
 }
 
 /// What a tile is made from: a new picture (replaced, or uploaded) needs a new texture.
@@ -49,6 +73,7 @@ impl TileCache {
             budget: budget_bytes,
             clock: 0,
             wanted: Vec::new(),
+            generation: 0,
         }
     }
 
@@ -66,9 +91,10 @@ impl TileCache {
                 image.id,
                 Entry {
                     key,
-                    texture: None,
+                    state: State::Loading,
                     bytes: 0,
                     last_used: self.clock,
+                    asked_in: self.generation,
                 },
             );
         }
@@ -76,39 +102,54 @@ impl TileCache {
             return Tile::Loading;
         };
         entry.last_used = self.clock;
-        match &entry.texture {
-            None => Tile::Loading,
-            Some(None) => Tile::Missing,
-            Some(Some(texture)) => Tile::Ready(texture),
+        match &entry.state {
+            State::Loading => Tile::Loading,
+            State::Ready(texture) => Tile::Ready(texture),
+            State::NoPicture => Tile::Missing,
+            State::Failed => Tile::Failed,
         }
     }
 
     /// Takes a decoded tile from the backend (ignored if the image's picture changed since).
-    pub fn insert(
-        &mut self,
-        ctx: &egui::Context,
-        id: ImageId,
-        key: &str,
-        image: Option<egui::ColorImage>,
-    ) {
+    pub fn insert(&mut self, ctx: &egui::Context, id: ImageId, key: &str, loaded: Loaded) {
+        let generation = self.generation;
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
         if entry.key != key {
             return;
         }
-        let bytes = image.as_ref().map_or(0, |i| i.pixels.len() * 4);
-        let texture = image.map(|image| {
-            ctx.load_texture(
-                format!("tile-{}", id.0),
-                image,
-                egui::TextureOptions::LINEAR,
-            )
-        });
+        let (state, bytes) = match loaded {
+            Loaded::Picture(image) => {
+                let bytes = image.pixels.len() * 4;
+                let texture = ctx.load_texture(
+                    format!("tile-{}", id.0),
+                    image,
+                    egui::TextureOptions::LINEAR,
+                );
+                (State::Ready(texture), bytes)
+            }
+            Loaded::NoPicture => (State::NoPicture, 0),
+            // Asked before the store came back: that failure says nothing about now.
+            Loaded::Failed if entry.asked_in < generation => {
+                entry.asked_in = generation;
+                self.wanted.push((id, entry.key.clone()));
+                return;
+            }
+            Loaded::Failed => (State::Failed, 0),
+        };
         self.bytes = self.bytes - entry.bytes + bytes;
         entry.bytes = bytes;
-        entry.texture = Some(texture);
+        entry.state = state;
         self.evict();
+    }
+
+    /// The store answers again (or the user refreshed): tiles that could not be fetched are
+    /// asked for again when next drawn, and those in flight are asked again if they fail.
+    pub fn forget_failures(&mut self) {
+        self.generation += 1;
+        self.entries
+            .retain(|_, entry| !matches!(entry.state, State::Failed));
     }
 
     /// Drops the least recently drawn textures until the cache fits its budget.
@@ -141,7 +182,15 @@ impl TileCache {
     pub fn loading(&self) -> usize {
         self.entries
             .values()
-            .filter(|e| e.texture.is_none())
+            .filter(|e| matches!(e.state, State::Loading))
+            .count()
+    }
+
+    /// Tiles that could not be fetched, waiting for the store to answer.
+    pub fn failed(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, State::Failed))
             .count()
     }
 
@@ -149,7 +198,84 @@ impl TileCache {
     pub fn ready(&self) -> usize {
         self.entries
             .values()
-            .filter(|e| matches!(e.texture, Some(Some(_))))
+            .filter(|e| matches!(e.state, State::Ready(_)))
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::SyncState;
+
+    fn image(id: i64) -> LocalImage {
+        LocalImage {
+            id: ImageId(id),
+            server_id: Some(id),
+            product_id: 1,
+            is_thumbnail: false,
+            description: String::new(),
+            image_file: format!("{id}.jpg"),
+            date_created: String::new(),
+            date_modified: None,
+            zoom_url: None,
+            standard_url: None,
+            thumbnail_url: Some(format!("http://store/{id}.jpg")),
+            tiny_url: None,
+            width: None,
+            height: None,
+            file_size: None,
+            local_file: None,
+            sync: SyncState::Synced,
+        }
+    }
+
+    fn picture() -> Loaded {
+        Loaded::Picture(egui::ColorImage::filled([2, 2], egui::Color32::RED))
+    }
+
+    #[test]
+    fn a_failed_tile_is_not_no_picture_and_is_asked_again_once_failures_are_forgotten() {
+        let ctx = egui::Context::default();
+        let mut cache = TileCache::new(1 << 20);
+        let (failed, empty) = (image(1), image(2));
+        assert!(matches!(cache.get(&failed), Tile::Loading));
+        assert!(matches!(cache.get(&empty), Tile::Loading));
+        let wanted = cache.take_wanted();
+        assert_eq!(wanted.len(), 2);
+        cache.insert(&ctx, failed.id, &tile_key(&failed), Loaded::Failed);
+        cache.insert(&ctx, empty.id, &tile_key(&empty), Loaded::NoPicture);
+        assert!(matches!(cache.get(&failed), Tile::Failed));
+        assert!(matches!(cache.get(&empty), Tile::Missing));
+        assert!(
+            cache.take_wanted().is_empty(),
+            "a failure is not retried by itself"
+        );
+        assert_eq!(cache.failed(), 1);
+
+        cache.forget_failures();
+        assert!(matches!(cache.get(&failed), Tile::Loading));
+        assert!(matches!(cache.get(&empty), Tile::Missing));
+        assert_eq!(cache.take_wanted(), vec![(failed.id, tile_key(&failed))]);
+        cache.insert(&ctx, failed.id, &tile_key(&failed), picture());
+        assert!(matches!(cache.get(&failed), Tile::Ready(_)));
+        assert_eq!((cache.ready(), cache.failed()), (1, 0));
+    }
+
+    #[test]
+    fn a_failure_asked_before_the_store_came_back_is_asked_again() {
+        let ctx = egui::Context::default();
+        let mut cache = TileCache::new(1 << 20);
+        let one = image(1);
+        cache.get(&one);
+        cache.take_wanted();
+        // The store answers again while the request is in flight; then it fails.
+        cache.forget_failures();
+        cache.insert(&ctx, one.id, &tile_key(&one), Loaded::Failed);
+        assert!(matches!(cache.get(&one), Tile::Loading));
+        assert_eq!(cache.take_wanted(), vec![(one.id, tile_key(&one))]);
+        // The second request fails too: now it is a failure of its own.
+        cache.insert(&ctx, one.id, &tile_key(&one), Loaded::Failed);
+        assert!(matches!(cache.get(&one), Tile::Failed));
     }
 }
