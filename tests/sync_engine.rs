@@ -87,18 +87,8 @@ fn thumbnail_of(images: &[Image]) -> Option<String> {
 
 /// Requests the server answered, by method, over the API routes (from its /metrics).
 async fn api_requests(base_url: &str, method: &str) -> u64 {
-    let text = reqwest::get(format!("{base_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{"))
-        .filter(|l| l.contains(&format!("method=\"{method}\"")) && l.contains("route=\"/api/v2"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum()
+    let method = format!("method=\"{method}\"");
+    requests_counted(base_url, &[&method, "route=\"/api/v2"]).await
 }
 
 async fn next_event(

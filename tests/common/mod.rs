@@ -107,10 +107,12 @@ impl TestStore {
 impl StoppedStore {
     /// Starts the server again over the same data, on the same address.
     pub async fn start(self) -> TestStore {
-        let mut config = Config::local(self.data.path(), TOKEN);
-        config.import_dir = Some(self.import.path().to_path_buf());
-        config.listen = self.listen;
-        let server = Server::bind(config).await.unwrap().spawn();
+        self.start_with(|_| {}).await
+    }
+
+    /// [`StoppedStore::start`] with the configuration adjusted (compat, faults) first.
+    pub async fn start_with(self, adjust: impl FnOnce(&mut Config)) -> TestStore {
+        let server = self.serve_with(adjust).await;
         let client = client_for(&server.api_url());
         TestStore {
             server,
@@ -119,6 +121,46 @@ impl StoppedStore {
             import: self.import,
         }
     }
+
+    /// A server over this data on this address, the data kept here: a test that serves the
+    /// same data more than once (with faults, then without) shuts each down before the next.
+    pub async fn serve_with(&self, adjust: impl FnOnce(&mut Config)) -> RunningServer {
+        let mut config = Config::local(self.data.path(), TOKEN);
+        config.import_dir = Some(self.import.path().to_path_buf());
+        config.listen = self.listen;
+        adjust(&mut config);
+        Server::bind(config).await.unwrap().spawn()
+    }
+}
+
+/// Sets a configuration up as a BigCommerce-like v2 store (`serve --compat bc-v2`).
+pub fn bc_v2(config: &mut Config) {
+    config.compat = imagedesk::server::Compat::BcV2;
+}
+
+/// Turns faults on (`--faults SEED`): `percent` of requests get a 502, a cut connection or a
+/// lost answer.
+pub fn faults(config: &mut Config, seed: u64, percent: u8) {
+    config.faults = Some(seed);
+    config.fault_percent = percent;
+}
+
+/// The server's request counter (`/metrics`), summed over the lines that hold every one of
+/// `parts` (a status, a method, a route prefix).
+pub async fn requests_counted(base_url: &str, parts: &[&str]) -> u64 {
+    let text = reqwest::get(format!("{base_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("imagedesk_http_requests_total{"))
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        // Read as a float: an exporter may write a counter as `3` or `3.0`.
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
 }
 
 /// A bare HTTP server on loopback that serves `bytes` at `/{name}` (an image host for
