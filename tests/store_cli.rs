@@ -109,6 +109,37 @@ async fn product_with_images(store: &TestStore, sku: &str, n: u64) -> (i64, Vec<
     (product, ids)
 }
 
+/// Where most tests start: a store with a product of `n` images (SKU `sku`), and a CLI with a
+/// data directory of the test's own.
+struct Setup {
+    store: TestStore,
+    api: String,
+    product: i64,
+    /// The product's id as a command line names it.
+    p: String,
+    ids: Vec<i64>,
+    cli: Cli,
+}
+
+async fn set_up(sku: &str, n: u64) -> Setup {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, sku, n).await;
+    Setup {
+        store,
+        api,
+        product,
+        p: product.to_string(),
+        ids,
+        cli: Cli::new(),
+    }
+}
+
+/// An image as the store holds it now.
+async fn stored_image(store: &TestStore, product: i64, id: i64) -> imagedesk::api::Image {
+    store.client.get_image(product, id).await.unwrap()
+}
+
 async fn order(store: &TestStore, product: i64) -> Vec<i64> {
     store
         .client
@@ -122,17 +153,7 @@ async fn order(store: &TestStore, product: i64) -> Vec<i64> {
 
 /// Requests the server answered on `/api/…`, from its metrics.
 async fn api_requests(store: &TestStore) -> u64 {
-    let metrics = reqwest::get(store.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{") && l.contains("route=\"/api"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    requests_counted(&store.server.base_url(), &["route=\"/api"]).await
 }
 
 fn jpeg_file(dir: &Path, name: &str, seed: u64) -> String {
@@ -143,11 +164,14 @@ fn jpeg_file(dir: &Path, name: &str, seed: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn describe_thumbnail_reorder_delete_reach_the_store() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "MUG", 4).await;
-    let cli = Cli::new();
-    let p = product.to_string();
+    let Setup {
+        store,
+        api,
+        product,
+        p,
+        ids,
+        cli,
+    } = set_up("MUG", 4).await;
     let id = |i: usize| ids[i].to_string();
 
     let out = cli
@@ -155,19 +179,12 @@ async fn describe_thumbnail_reorder_delete_reach_the_store() {
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(text(&out).contains("sent: description"), "{}", text(&out));
-    let image = store.client.get_image(product, ids[1]).await.unwrap();
+    let image = stored_image(&store, product, ids[1]).await;
     assert_eq!(image.description, "Red mug, side");
 
     let out = cli.on(&api, &["thumbnail", &p, &id(2)]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(
-        store
-            .client
-            .get_image(product, ids[2])
-            .await
-            .unwrap()
-            .is_thumbnail
-    );
+    assert!(stored_image(&store, product, ids[2]).await.is_thumbnail);
 
     let list = format!("{},{}", ids[3], ids[1]);
     let out = cli.on(&api, &["reorder", &p, &list]).await;
@@ -189,15 +206,18 @@ async fn describe_thumbnail_reorder_delete_reach_the_store() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn add_files_in_order_with_description_thumbnail_and_position() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, existing) = product_with_images(&store, "CUP", 2).await;
+    let Setup {
+        store,
+        api,
+        product,
+        p,
+        ids: existing,
+        cli,
+    } = set_up("CUP", 2).await;
     let files = tempfile::tempdir().unwrap();
     let a = jpeg_file(files.path(), "alpha.jpg", 11);
     let b = jpeg_file(files.path(), "beta.jpg", 12);
     let c = jpeg_file(files.path(), "gamma.jpg", 13);
-    let cli = Cli::new();
-    let p = product.to_string();
     let out = cli
         .on(
             &api,
@@ -235,11 +255,14 @@ async fn add_files_in_order_with_description_thumbnail_and_position() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "VASE", 2).await;
-    let cli = Cli::new();
-    let p = product.to_string();
+    let Setup {
+        store,
+        api,
+        product,
+        p,
+        ids,
+        cli,
+    } = set_up("VASE", 2).await;
     let img = ids[0].to_string();
 
     // Online once, so that the replica knows the product.
@@ -258,12 +281,7 @@ async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
         "--offline does not contact the store"
     );
     assert_eq!(
-        store
-            .client
-            .get_image(product, ids[0])
-            .await
-            .unwrap()
-            .description,
+        stored_image(&store, product, ids[0]).await.description,
         "first"
     );
 
@@ -287,12 +305,7 @@ async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
         text(&out)
     );
     assert_eq!(
-        store
-            .client
-            .get_image(product, ids[0])
-            .await
-            .unwrap()
-            .description,
+        stored_image(&store, product, ids[0]).await.description,
         "queued offline"
     );
 }
@@ -318,11 +331,14 @@ async fn sync_against_a_closed_port_exits_3_not_0() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_names_and_bad_arguments_exit_2() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "BOWL", 1).await;
-    let cli = Cli::new();
-    let p = product.to_string();
+    let Setup {
+        store,
+        api,
+        product,
+        p,
+        ids,
+        cli,
+    } = set_up("BOWL", 1).await;
 
     let out = cli.on(&api, &["describe", &p, "999999", "x"]).await;
     assert_eq!(code(&out), 2, "{}", text(&out));
@@ -375,12 +391,7 @@ async fn unknown_names_and_bad_arguments_exit_2() {
     assert!(text(&out).contains("imagedesk sync"), "{}", text(&out));
 
     assert_eq!(
-        store
-            .client
-            .get_image(product, ids[0])
-            .await
-            .unwrap()
-            .description,
+        stored_image(&store, product, ids[0]).await.description,
         "picture 0",
         "nothing was changed"
     );
@@ -389,11 +400,14 @@ async fn unknown_names_and_bad_arguments_exit_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edit_the_store_refuses_exits_1_with_its_reason() {
     // This store does not download from loopback addresses, so it refuses the create.
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, _) = product_with_images(&store, "LAMP", 1).await;
-    let cli = Cli::new();
-    let p = product.to_string();
+    let Setup {
+        store,
+        api,
+        product,
+        p,
+        cli,
+        ..
+    } = set_up("LAMP", 1).await;
     let out = cli
         .on(
             &api,
@@ -409,10 +423,14 @@ async fn an_edit_the_store_refuses_exits_1_with_its_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_saved_in_the_app_by_name() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "CHAIR", 2).await;
-    let cli = Cli::new();
+    let Setup {
+        store,
+        api,
+        product,
+        ids,
+        cli,
+        ..
+    } = set_up("CHAIR", 2).await;
     // As the app saves them: the list in eframe's RON storage, the token in a file of its own.
     let profiles = serde_json::json!([{ "name": "Shop", "api_url": api, "user": null }]);
     let mut kv = std::collections::HashMap::new();
@@ -433,14 +451,7 @@ async fn a_store_saved_in_the_app_by_name() {
         ])
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(
-        store
-            .client
-            .get_image(product, ids[1])
-            .await
-            .unwrap()
-            .is_thumbnail
-    );
+    assert!(stored_image(&store, product, ids[1]).await.is_thumbnail);
     // The app's own replica of that store was used.
     let replica = imagedesk::desktop::replica_dir(cli.data.path(), &api);
     assert!(replica.join("replica.sqlite").exists(), "{replica:?}");
@@ -516,7 +527,7 @@ fn client_with(api_url: &str, token: &str) -> imagedesk::api::Client {
 /// set-up is not at their mercy). Returns the store, its product, and how to reopen the data
 /// without faults to check the outcome.
 async fn faulty_bc_store(sku: &str, seed: u64) -> (TestStore, i64) {
-    let clean = start_with(|c| c.compat = imagedesk::server::Compat::BcV2).await;
+    let clean = start_with(bc_v2).await;
     let product = clean
         .client
         .create_product(&NewProduct {
@@ -526,45 +537,47 @@ async fn faulty_bc_store(sku: &str, seed: u64) -> (TestStore, i64) {
         .await
         .unwrap()
         .id;
-    let stopped = clean.stop().await;
-    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
-    config.listen = stopped.listen;
-    config.compat = imagedesk::server::Compat::BcV2;
-    config.faults = Some(seed);
-    config.fault_percent = 20;
-    let server = imagedesk::server::Server::bind(config)
+    let store = clean
+        .stop()
         .await
-        .unwrap()
-        .spawn();
-    let client = client_for(&server.api_url());
-    let store = TestStore {
-        server,
-        client,
-        data: stopped.data,
-        import: stopped.import,
-    };
+        .start_with(|c| {
+            bc_v2(c);
+            faults(c, seed, 20);
+        })
+        .await;
     (store, product)
 }
 
 /// The images' stored names, read once the faults are gone (same data, same address).
 async fn stored_names(store: TestStore, product: i64) -> Vec<String> {
-    let stopped = store.stop().await;
-    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
-    config.listen = stopped.listen;
-    config.compat = imagedesk::server::Compat::BcV2;
-    let server = imagedesk::server::Server::bind(config)
-        .await
-        .unwrap()
-        .spawn();
-    let names = client_for(&server.api_url())
+    let clean = store.stop().await.start_with(bc_v2).await;
+    let names = clean
+        .client
         .list_all_images(product)
         .await
         .unwrap()
         .into_iter()
         .map(|i| i.image_file)
         .collect();
-    server.shutdown().await.unwrap();
+    clean.server.shutdown().await.unwrap();
     names
+}
+
+/// `n` pictures `{prefix}-01.jpg`… written to `dir` (seeds from `first_seed` on): their stems
+/// and their paths.
+fn numbered_jpegs(
+    dir: &Path,
+    prefix: &str,
+    n: usize,
+    first_seed: u64,
+) -> (Vec<String>, Vec<String>) {
+    let stems: Vec<String> = (1..=n).map(|i| format!("{prefix}-{i:02}")).collect();
+    let paths = stems
+        .iter()
+        .zip(first_seed..)
+        .map(|(stem, seed)| jpeg_file(dir, &format!("{stem}.jpg"), seed))
+        .collect();
+    (stems, paths)
 }
 
 /// Runs `sync` until it exits 0 (each run sends what it can before a fault stops a round).
@@ -601,12 +614,7 @@ async fn add_to_a_faulty_bc_store_lands_each_picture_once() {
     let (store, product) = faulty_bc_store("DESK", 7).await;
     let api = store.server.api_url();
     let files = tempfile::tempdir().unwrap();
-    let stems: Vec<String> = (1..=12).map(|i| format!("desk-{i:02}")).collect();
-    let paths: Vec<String> = stems
-        .iter()
-        .enumerate()
-        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 100 + i as u64))
-        .collect();
+    let (stems, paths) = numbered_jpegs(files.path(), "desk", 12, 100);
     let cli = Cli::new();
     let mut args = vec!["add", "sku:DESK"];
     args.extend(paths.iter().map(String::as_str));
@@ -623,12 +631,7 @@ async fn kill_9_while_creates_are_in_flight_then_sync_lands_each_once() {
     let (store, product) = faulty_bc_store("SOFA", 11).await;
     let api = store.server.api_url();
     let files = tempfile::tempdir().unwrap();
-    let stems: Vec<String> = (1..=20).map(|i| format!("sofa-{i:02}")).collect();
-    let paths: Vec<String> = stems
-        .iter()
-        .enumerate()
-        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 200 + i as u64))
-        .collect();
+    let (stems, paths) = numbered_jpegs(files.path(), "sofa", 20, 200);
     let cli = Cli::new();
     let replica = cli.replica();
     let mut child = tokio::process::Command::new(binary())
