@@ -24,15 +24,32 @@ async fn bc_v2() -> TestStore {
     start_with(|c| c.compat = Compat::BcV2).await
 }
 
-/// Creates a product over raw HTTP (the typed client would retry a faulty answer).
-async fn product(store: &TestStore, name: &str) -> i64 {
-    let response = http()
-        .post(store.url("/api/v2/products"))
+/// Sends `body` as JSON to `path` with the test token (over raw HTTP: the typed client would
+/// retry a faulty answer, and cannot send what a real store refuses).
+async fn send_json(
+    store: &TestStore,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> reqwest::Response {
+    http()
+        .request(method, store.url(path))
         .header("X-Auth-Token", TOKEN)
-        .json(&serde_json::json!({ "name": name }))
+        .json(&body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Creates a product over raw HTTP (the typed client would retry a faulty answer).
+async fn product(store: &TestStore, name: &str) -> i64 {
+    let response = send_json(
+        store,
+        reqwest::Method::POST,
+        "/api/v2/products",
+        serde_json::json!({ "name": name }),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     response.json::<Value>().await.unwrap()["id"]
         .as_i64()
@@ -266,13 +283,13 @@ async fn bc_v2_write_answers_carry_only_the_seed_fields() {
     assert!(created["description"].is_null());
 
     let id = created["id"].as_i64().unwrap();
-    let updated = http()
-        .put(store.url(&format!("/api/v2/products/{product}/images/{id}")))
-        .header("X-Auth-Token", TOKEN)
-        .json(&serde_json::json!({ "description": "front" }))
-        .send()
-        .await
-        .unwrap();
+    let updated = send_json(
+        &store,
+        reqwest::Method::PUT,
+        &format!("/api/v2/products/{product}/images/{id}"),
+        serde_json::json!({ "description": "front" }),
+    )
+    .await;
     assert_eq!(updated.status(), 200);
     let updated: Value = updated.json().await.unwrap();
     assert_eq!(keys(&updated), seed_fields, "{updated}");
@@ -469,13 +486,13 @@ async fn v3_errors_have_the_v3_shape() {
     assert!(unauthorized.headers().contains_key("www-authenticate"));
     assert_v3_error(&unauthorized.json().await.unwrap(), 401);
 
-    let json = http()
-        .post(store.url(&format!("/api/v3/catalog/products/{product}/images")))
-        .header("X-Auth-Token", TOKEN)
-        .json(&serde_json::json!({ "image_file": "pic.jpg" }))
-        .send()
-        .await
-        .unwrap();
+    let json = send_json(
+        &store,
+        reqwest::Method::POST,
+        &format!("/api/v3/catalog/products/{product}/images"),
+        serde_json::json!({ "image_file": "pic.jpg" }),
+    )
+    .await;
     assert_eq!(json.status(), 415);
     assert_v3_error(&json.json().await.unwrap(), 415);
 
