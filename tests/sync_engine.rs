@@ -210,13 +210,7 @@ async fn an_edit_script_sends_the_fewest_requests() {
     let engine = open(replica.path(), &store.server.api_url()).await;
     settle(&engine).await;
     engine.pause();
-    let ids: Vec<ImageId> = engine
-        .images(product)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    let ids = engine_ids(&engine, product).await;
     let base = store.server.base_url();
     let (posts, puts, deletes) = (
         api_requests(&base, "POST").await,
@@ -615,13 +609,7 @@ async fn a_store_killed_mid_sync_of_200_edits_ends_with_each_applied_once() {
         rng ^= rng << 17;
         (rng % n as u64) as usize
     };
-    let old: Vec<ImageId> = engine
-        .images(product)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    let old = engine_ids(&engine, product).await;
     let mut new = Vec::new();
     for i in 0..80 {
         let path = jpeg_file(files.path(), &format!("new-{i}.jpg"), 100 + i);

@@ -70,17 +70,6 @@ async fn bad_gateways(base_url: &str) -> u64 {
     requests_counted(base_url, &["status=\"502\""]).await
 }
 
-/// The ids of a product's images as the engine shows them, in display order.
-async fn shown_ids(engine: &Engine, product: i64) -> Vec<ImageId> {
-    engine
-        .images(product)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect()
-}
-
 /// One session against the store faulted by `seed`; returns the 502s it met.
 async fn session(seed: u64) -> u64 {
     // Filled without faults: two products, one with two images made by another client.
@@ -111,7 +100,7 @@ async fn session(seed: u64) -> u64 {
         .await
         .unwrap();
     settle(&engine).await;
-    let seeds = shown_ids(&engine, mug).await;
+    let seeds = engine_ids(&engine, mug).await;
     assert_eq!(seeds.len(), 2);
 
     // Creates: from URLs on a loopback picture host, and local files (v3 on this store).
@@ -143,7 +132,7 @@ async fn session(seed: u64) -> u64 {
     engine.set_thumbnail(added["file-1"]).await.unwrap();
     engine.set_thumbnail(added["file-0"]).await.unwrap();
     settle(&engine).await;
-    let mug_now = shown_ids(&engine, mug).await;
+    let mug_now = engine_ids(&engine, mug).await;
     engine
         .move_images(mug, &[mug_now[mug_now.len() - 1]], 0)
         .await

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use imagedesk::api::{Client, Credentials, NewProduct, RetryPolicy};
+use imagedesk::api::{Client, Credentials, Image, NewProduct, RetryPolicy};
 use imagedesk::imaging::synthetic;
 use imagedesk::server::{Config, RunningServer, Server};
+use imagedesk::sync::{Engine, ImageId};
 
 pub const TOKEN: &str = "test-token";
 
@@ -68,6 +69,11 @@ impl TestStore {
         let bytes = synthetic::jpeg(&synthetic::photo(300, 200, seed), 80, false, None);
         std::fs::write(self.import.path().join(name), bytes).unwrap();
         name.to_owned()
+    }
+
+    /// Every image of `product`, in the store's order.
+    pub async fn images(&self, product: i64) -> Vec<Image> {
+        self.client.list_all_images(product).await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,4 +184,15 @@ pub async fn serve_file(name: &str, bytes: Vec<u8>) -> String {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/{name}")
+}
+
+/// The ids of a product's images as the engine shows them, in display order.
+pub async fn engine_ids(engine: &Engine, product: i64) -> Vec<ImageId> {
+    engine
+        .images(product)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect()
 }
