@@ -59,6 +59,13 @@ async fn settle(engine: &Engine) {
     assert_eq!(status.connection, Connection::Online, "{status:?}");
 }
 
+/// The end of a test whose last edit must reach the store: the queue drains, then the engine
+/// closes.
+async fn settle_and_close(engine: Engine) {
+    settle(&engine).await;
+    engine.close().await;
+}
+
 /// A store with one product and `n` images made by another client, described `seed-{i}`.
 fn seeded_store(n: usize) -> (Arc<MemoryStore>, i64) {
     let store = Arc::new(MemoryStore::new());
@@ -337,8 +344,7 @@ async fn that_a_store_echoes_keys_is_remembered_across_restarts() {
         .add_url(product, &picture_url("first"), "first")
         .await
         .unwrap();
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 
     let engine = open(config.clone(), &store).await;
     settle(&engine).await;
@@ -498,8 +504,7 @@ async fn a_429_retry_after_is_still_waited_out_when_the_user_edits_meanwhile() {
          select ends on `wake.notified()` (also signalled by Engine::settled, refresh and \
          resume) whatever the store asked for"
     );
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 }
 
 #[tokio::test]
@@ -903,8 +908,7 @@ async fn the_status_follows_the_store_within_seconds() {
         "sending the edit that waited",
     )
     .await;
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 }
 
 /// A 5xx is the store answering: the edit waits and the status says why, but the engine does
@@ -980,8 +984,7 @@ async fn retry_now_ends_the_back_off_at_once() {
         "the edit sent after retry_now",
     )
     .await;
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 }
 
 /// A store restarted on another port (or pictures moved to a CDN): one pull that sees the new
@@ -1046,6 +1049,15 @@ const SEEDS_PER_PRODUCT: usize = 3;
 /// Cases per run: each one opens an engine (or several, with restarts) over SQLite on disk and
 /// takes tens of milliseconds; this many keep the file well under a minute on two cores.
 const CASES: u32 = 200;
+
+/// `cases` cases; shrinking is bounded, as each step replays a case over SQLite on disk.
+fn proptest_config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        max_shrink_iters: 200,
+        ..ProptestConfig::default()
+    }
+}
 
 /// One thing that happens during a case. Images are picked by index into the list the actor
 /// sees (modulo its length), so every generated action applies to whatever exists by then.
@@ -1895,11 +1907,7 @@ fn run_case(actions: &[Action], mode: KeyMode) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: CASES,
-        max_shrink_iters: 200,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(proptest_config(CASES))]
 
     /// With keys honoured: no edit lost, none applied twice, no image created twice, and the
     /// replica equal to the store once the queue is empty.
@@ -1921,11 +1929,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: CASES / 2,
-        max_shrink_iters: 200,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(proptest_config(CASES / 2))]
 
     /// The engine's default (keys sent) against a store that ignores them and loses answers:
     /// the engine never sees an echo, so every create that may have landed is looked for in
