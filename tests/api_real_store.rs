@@ -171,6 +171,18 @@ fn front_jpeg(seed: u64) -> UploadSource {
     }
 }
 
+/// Uploads `source` with no other fields and no progress report.
+async fn upload_without_fields(
+    client: &Client,
+    product: i64,
+    source: &UploadSource,
+    key: Option<&str>,
+) -> Result<imagedesk::api::Created, ApiError> {
+    client
+        .upload(product, source, &ImageWrite::default(), key, None)
+        .await
+}
+
 /// [`real_store_uploads`] served on loopback, what it saw, and a client for it.
 async fn uploads_stub(v3: bool) -> (Seen, Client) {
     let seen = Seen::default();
@@ -307,8 +319,7 @@ async fn a_v2_upload_refused_with_415_is_sent_to_v3() {
             UploadRoute::V2Multipart
         );
         let source = front_jpeg(2);
-        let created = client
-            .upload(5, &source, &ImageWrite::default(), Some("k5"), None)
+        let created = upload_without_fields(&client, 5, &source, Some("k5"))
             .await
             .unwrap();
         assert_eq!(created.image.id, 42);
@@ -321,8 +332,7 @@ async fn a_v2_upload_refused_with_415_is_sent_to_v3() {
             ]
         );
         assert_eq!(client.upload_route(5).await.unwrap(), UploadRoute::V3);
-        client
-            .upload(5, &source, &ImageWrite::default(), None, None)
+        upload_without_fields(&client, 5, &source, None)
             .await
             .unwrap();
         assert_eq!(
@@ -342,8 +352,7 @@ async fn an_upload_finds_the_route_itself_without_a_probe() {
         // and goes to v3; the route is then known. No probe request is spent.
         let source = front_jpeg(4);
         let (seen, first) = uploads_stub(true).await;
-        let created = first
-            .upload(7, &source, &ImageWrite::default(), Some("k7"), None)
+        let created = upload_without_fields(&first, 7, &source, Some("k7"))
             .await
             .unwrap();
         assert_eq!(created.image.id, 42);
@@ -363,8 +372,7 @@ async fn an_upload_finds_the_route_itself_without_a_probe() {
 
         // A store without v3: the plain refusal, learnt for next time.
         let (seen, client) = uploads_stub(false).await;
-        let err = client
-            .upload(7, &source, &ImageWrite::default(), None, None)
+        let err = upload_without_fields(&client, 7, &source, None)
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
@@ -392,8 +400,7 @@ async fn a_store_that_takes_no_files_says_so_plainly() {
             UploadRoute::Unsupported
         );
         let source = front_jpeg(3);
-        let err = client
-            .upload(7, &source, &ImageWrite::default(), Some("k"), None)
+        let err = upload_without_fields(&client, 7, &source, Some("k"))
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
