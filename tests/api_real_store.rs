@@ -163,6 +163,33 @@ async fn a_real_store_list_is_read_leniently_and_paged_by_the_records_sent() {
     .unwrap();
 }
 
+/// A local file to upload, as the upload tests send it.
+fn front_jpeg(seed: u64) -> UploadSource {
+    UploadSource::Bytes {
+        file_name: "front.jpg".into(),
+        bytes: small_jpeg(seed).into(),
+    }
+}
+
+/// Uploads `source` with no other fields and no progress report.
+async fn upload_without_fields(
+    client: &Client,
+    product: i64,
+    source: &UploadSource,
+    key: Option<&str>,
+) -> Result<imagedesk::api::Created, ApiError> {
+    client
+        .upload(product, source, &ImageWrite::default(), key, None)
+        .await
+}
+
+/// [`real_store_uploads`] served on loopback, what it saw, and a client for it.
+async fn uploads_stub(v3: bool) -> (Seen, Client) {
+    let seen = Seen::default();
+    let client = client(&serve(real_store_uploads(seen.clone(), v3)).await, |_| {});
+    (seen, client)
+}
+
 /// A stub of a real store's uploads: v2 refuses multipart (415), v3 takes it (422 without a
 /// file, 200 with one). With `v3 = false` the store has no v3 endpoint (a plain 404).
 fn real_store_uploads(seen: Seen, v3: bool) -> axum::Router {
@@ -228,8 +255,7 @@ fn real_store_uploads(seen: Seen, v3: bool) -> axum::Router {
 #[tokio::test]
 async fn local_files_go_through_v3_where_v2_refuses_multipart() {
     tokio::time::timeout(LIMIT, async {
-        let seen = Seen::default();
-        let client = client(&serve(real_store_uploads(seen.clone(), true)).await, |_| {});
+        let (seen, client) = uploads_stub(true).await;
 
         assert_eq!(client.upload_route(7).await.unwrap(), UploadRoute::V3);
         // Found out by two requests that carry no file and no key, so they create nothing.
@@ -245,10 +271,7 @@ async fn local_files_go_through_v3_where_v2_refuses_multipart() {
         assert_eq!(clone.upload_route(9).await.unwrap(), UploadRoute::V3);
         assert_eq!(seen.lines().len(), 2);
 
-        let source = UploadSource::Bytes {
-            file_name: "front.jpg".into(),
-            bytes: small_jpeg(1).into(),
-        };
+        let source = front_jpeg(1);
         let fields = ImageWrite {
             description: Some("front".into()),
             ..ImageWrite::default()
@@ -290,18 +313,13 @@ async fn a_v2_upload_refused_with_415_is_sent_to_v3() {
     tokio::time::timeout(LIMIT, async {
         // The route probe on product 5 says v2 takes multipart, but the upload itself is
         // refused with 415: nothing was created, so the client sends it to v3 and keeps v3.
-        let seen = Seen::default();
-        let client = client(&serve(real_store_uploads(seen.clone(), true)).await, |_| {});
+        let (seen, client) = uploads_stub(true).await;
         assert_eq!(
             client.upload_route(5).await.unwrap(),
             UploadRoute::V2Multipart
         );
-        let source = UploadSource::Bytes {
-            file_name: "front.jpg".into(),
-            bytes: small_jpeg(2).into(),
-        };
-        let created = client
-            .upload(5, &source, &ImageWrite::default(), Some("k5"), None)
+        let source = front_jpeg(2);
+        let created = upload_without_fields(&client, 5, &source, Some("k5"))
             .await
             .unwrap();
         assert_eq!(created.image.id, 42);
@@ -314,8 +332,7 @@ async fn a_v2_upload_refused_with_415_is_sent_to_v3() {
             ]
         );
         assert_eq!(client.upload_route(5).await.unwrap(), UploadRoute::V3);
-        client
-            .upload(5, &source, &ImageWrite::default(), None, None)
+        upload_without_fields(&client, 5, &source, None)
             .await
             .unwrap();
         assert_eq!(
@@ -333,14 +350,9 @@ async fn an_upload_finds_the_route_itself_without_a_probe() {
     tokio::time::timeout(LIMIT, async {
         // No route asked first: the upload tries v2, is refused with 415 (nothing created),
         // and goes to v3; the route is then known. No probe request is spent.
-        let source = UploadSource::Bytes {
-            file_name: "front.jpg".into(),
-            bytes: small_jpeg(4).into(),
-        };
-        let seen = Seen::default();
-        let first = client(&serve(real_store_uploads(seen.clone(), true)).await, |_| {});
-        let created = first
-            .upload(7, &source, &ImageWrite::default(), Some("k7"), None)
+        let source = front_jpeg(4);
+        let (seen, first) = uploads_stub(true).await;
+        let created = upload_without_fields(&first, 7, &source, Some("k7"))
             .await
             .unwrap();
         assert_eq!(created.image.id, 42);
@@ -359,13 +371,8 @@ async fn an_upload_finds_the_route_itself_without_a_probe() {
         );
 
         // A store without v3: the plain refusal, learnt for next time.
-        let seen = Seen::default();
-        let client = client(
-            &serve(real_store_uploads(seen.clone(), false)).await,
-            |_| {},
-        );
-        let err = client
-            .upload(7, &source, &ImageWrite::default(), None, None)
+        let (seen, client) = uploads_stub(false).await;
+        let err = upload_without_fields(&client, 7, &source, None)
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
@@ -387,21 +394,13 @@ async fn an_upload_finds_the_route_itself_without_a_probe() {
 #[tokio::test]
 async fn a_store_that_takes_no_files_says_so_plainly() {
     tokio::time::timeout(LIMIT, async {
-        let seen = Seen::default();
-        let client = client(
-            &serve(real_store_uploads(seen.clone(), false)).await,
-            |_| {},
-        );
+        let (seen, client) = uploads_stub(false).await;
         assert_eq!(
             client.upload_route(7).await.unwrap(),
             UploadRoute::Unsupported
         );
-        let source = UploadSource::Bytes {
-            file_name: "front.jpg".into(),
-            bytes: small_jpeg(3).into(),
-        };
-        let err = client
-            .upload(7, &source, &ImageWrite::default(), Some("k"), None)
+        let source = front_jpeg(3);
+        let err = upload_without_fields(&client, 7, &source, Some("k"))
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
@@ -670,16 +669,7 @@ async fn the_probe_spends_no_request_and_fails_on_a_closed_port() {
 
 /// How many answers the server refused with 429, from its `/metrics`.
 async fn refusals(base_url: &str) -> u64 {
-    let text = reqwest::get(format!("{base_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{") && l.contains("status=\"429\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    common::requests_counted(base_url, &["status=\"429\""]).await
 }
 
 /// Sends `per_clone` requests from each of two clones of `client` at once; returns how many
@@ -732,7 +722,7 @@ async fn clones_share_one_budget_and_pace_themselves_instead_of_running_into_429
 // -- against `serve --compat bc-v2` and the default store ------------------------------------
 
 async fn bc_v2() -> common::TestStore {
-    start_with(|c| c.compat = imagedesk::server::Compat::BcV2).await
+    start_with(common::bc_v2).await
 }
 
 /// Creates an image of `product` from a file written to the store's import directory.
@@ -814,21 +804,6 @@ async fn a_bc_v2_store_is_read_with_its_nulls_and_204s() {
     .unwrap();
 }
 
-/// How many requests `/metrics` counts whose line holds every one of `parts`.
-async fn counted(base_url: &str, parts: &[&str]) -> u64 {
-    let text = reqwest::get(format!("{base_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{"))
-        .filter(|l| parts.iter().all(|p| l.contains(p)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn uploads_go_through_v3_on_bc_v2_and_v2_on_imagedesk() {
     tokio::time::timeout(LIMIT, async {
@@ -844,10 +819,7 @@ async fn uploads_go_through_v3_on_bc_v2_and_v2_on_imagedesk() {
                 0,
                 "finding the route created nothing"
             );
-            let source = UploadSource::Bytes {
-                file_name: "front.jpg".into(),
-                bytes: small_jpeg(7).into(),
-            };
+            let source = front_jpeg(7);
             let fields = ImageWrite {
                 description: Some("front".into()),
                 ..ImageWrite::default()
@@ -863,7 +835,7 @@ async fn uploads_go_through_v3_on_bc_v2_and_v2_on_imagedesk() {
                 listed.iter().map(|i| i.id).collect::<Vec<_>>(),
                 [created.image.id]
             );
-            let v3_uploads = counted(
+            let v3_uploads = common::requests_counted(
                 &store.server.base_url(),
                 &["method=\"POST\"", "/api/v3/", "status=\"200\""],
             )
@@ -923,15 +895,12 @@ async fn reads_and_edits_get_through_a_faulty_store() {
         }
         let expected = store.client.list_all_images(product).await.unwrap();
         let stopped = store.stop().await;
-        let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
-        config.listen = stopped.listen;
-        config.compat = imagedesk::server::Compat::BcV2;
-        config.faults = Some(7);
-        config.fault_percent = 30;
-        let server = imagedesk::server::Server::bind(config)
-            .await
-            .unwrap()
-            .spawn();
+        let server = stopped
+            .serve_with(|c| {
+                common::bc_v2(c);
+                common::faults(c, 7, 30);
+            })
+            .await;
         let client = client(&server.api_url(), |r| {
             r.max_retries = 8;
             r.base_delay = Duration::from_millis(5);
@@ -953,7 +922,7 @@ async fn reads_and_edits_get_through_a_faulty_store() {
             "round 4"
         );
         assert!(
-            counted(&server.base_url(), &["status=\"502\""]).await > 0,
+            common::requests_counted(&server.base_url(), &["status=\"502\""]).await > 0,
             "the store did inject faults"
         );
         // A DELETE whose answer was lost after it committed is resent and finds the image gone

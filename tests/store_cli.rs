@@ -69,6 +69,12 @@ fn code(output: &Output) -> i32 {
     output.status.code().expect("exited, not killed")
 }
 
+/// Asserts the exit status and that the output says `says` (showing all of it when not).
+fn assert_exit(output: &Output, status: i32, says: &str) {
+    assert_eq!(code(output), status, "{}", text(output));
+    assert!(text(output).contains(says), "{}", text(output));
+}
+
 fn text(output: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -109,30 +115,28 @@ async fn product_with_images(store: &TestStore, sku: &str, n: u64) -> (i64, Vec<
     (product, ids)
 }
 
+/// Where most tests start: a store with a product of `n` images (SKU `sku`), and a CLI with a
+/// data directory of the test's own. Returns the store, its API root, the product, its images'
+/// ids and the CLI (a tuple of distinct types, so that no two can be swapped unnoticed).
+async fn set_up(sku: &str, n: u64) -> (TestStore, String, i64, Vec<i64>, Cli) {
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, sku, n).await;
+    (store, api, product, ids, Cli::new())
+}
+
+/// An image as the store holds it now.
+async fn stored_image(store: &TestStore, product: i64, id: i64) -> imagedesk::api::Image {
+    store.client.get_image(product, id).await.unwrap()
+}
+
 async fn order(store: &TestStore, product: i64) -> Vec<i64> {
-    store
-        .client
-        .list_all_images(product)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect()
+    store.images(product).await.iter().map(|i| i.id).collect()
 }
 
 /// Requests the server answered on `/api/…`, from its metrics.
 async fn api_requests(store: &TestStore) -> u64 {
-    let metrics = reqwest::get(store.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{") && l.contains("route=\"/api"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    requests_counted(&store.server.base_url(), &["route=\"/api"]).await
 }
 
 fn jpeg_file(dir: &Path, name: &str, seed: u64) -> String {
@@ -143,31 +147,20 @@ fn jpeg_file(dir: &Path, name: &str, seed: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn describe_thumbnail_reorder_delete_reach_the_store() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "MUG", 4).await;
-    let cli = Cli::new();
+    let (store, api, product, ids, cli) = set_up("MUG", 4).await;
     let p = product.to_string();
     let id = |i: usize| ids[i].to_string();
 
     let out = cli
         .on(&api, &["describe", "sku:MUG", &id(1), "Red mug, side"])
         .await;
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(text(&out).contains("sent: description"), "{}", text(&out));
-    let image = store.client.get_image(product, ids[1]).await.unwrap();
+    assert_exit(&out, 0, "sent: description");
+    let image = stored_image(&store, product, ids[1]).await;
     assert_eq!(image.description, "Red mug, side");
 
     let out = cli.on(&api, &["thumbnail", &p, &id(2)]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(
-        store
-            .client
-            .get_image(product, ids[2])
-            .await
-            .unwrap()
-            .is_thumbnail
-    );
+    assert!(stored_image(&store, product, ids[2]).await.is_thumbnail);
 
     let list = format!("{},{}", ids[3], ids[1]);
     let out = cli.on(&api, &["reorder", &p, &list]).await;
@@ -189,15 +182,12 @@ async fn describe_thumbnail_reorder_delete_reach_the_store() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn add_files_in_order_with_description_thumbnail_and_position() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, existing) = product_with_images(&store, "CUP", 2).await;
+    let (store, api, product, existing, cli) = set_up("CUP", 2).await;
+    let p = product.to_string();
     let files = tempfile::tempdir().unwrap();
     let a = jpeg_file(files.path(), "alpha.jpg", 11);
     let b = jpeg_file(files.path(), "beta.jpg", 12);
     let c = jpeg_file(files.path(), "gamma.jpg", 13);
-    let cli = Cli::new();
-    let p = product.to_string();
     let out = cli
         .on(
             &api,
@@ -235,10 +225,7 @@ async fn add_files_in_order_with_description_thumbnail_and_position() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "VASE", 2).await;
-    let cli = Cli::new();
+    let (store, api, product, ids, cli) = set_up("VASE", 2).await;
     let p = product.to_string();
     let img = ids[0].to_string();
 
@@ -250,49 +237,28 @@ async fn offline_queues_without_the_store_then_sync_sends_when_it_is_back() {
     let out = cli
         .on(&api, &["describe", &p, &img, "queued offline", "--offline"])
         .await;
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(text(&out).contains("queued: description"), "{}", text(&out));
+    assert_exit(&out, 0, "queued: description");
     assert_eq!(
         api_requests(&store).await,
         before,
         "--offline does not contact the store"
     );
     assert_eq!(
-        store
-            .client
-            .get_image(product, ids[0])
-            .await
-            .unwrap()
-            .description,
+        stored_image(&store, product, ids[0]).await.description,
         "first"
     );
 
     // The store goes away: sync keeps the edit and says so with status 3.
     let stopped = store.stop().await;
     let out = cli.on(&api, &["sync", "--timeout", "3"]).await;
-    assert_eq!(code(&out), 3, "{}", text(&out));
-    assert!(
-        text(&out).contains("1 edits wait in the queue"),
-        "{}",
-        text(&out)
-    );
+    assert_exit(&out, 3, "1 edits wait in the queue");
 
     // Back on the same address: sync sends it.
     let store = stopped.start().await;
     let out = cli.on(&api, &["sync", "--timeout", "30"]).await;
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(
-        text(&out).contains("synced: 1 queued edits sent"),
-        "{}",
-        text(&out)
-    );
+    assert_exit(&out, 0, "synced: 1 queued edits sent");
     assert_eq!(
-        store
-            .client
-            .get_image(product, ids[0])
-            .await
-            .unwrap()
-            .description,
+        stored_image(&store, product, ids[0]).await.description,
         "queued offline"
     );
 }
@@ -318,28 +284,18 @@ async fn sync_against_a_closed_port_exits_3_not_0() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_names_and_bad_arguments_exit_2() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "BOWL", 1).await;
-    let cli = Cli::new();
+    let (store, api, product, ids, cli) = set_up("BOWL", 1).await;
     let p = product.to_string();
 
     let out = cli.on(&api, &["describe", &p, "999999", "x"]).await;
-    assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(
-        text(&out).contains("image 999999 is not an image of product"),
-        "{}",
-        text(&out)
-    );
+    assert_exit(&out, 2, "image 999999 is not an image of product");
 
     let out = cli.on(&api, &["thumbnail", "sku:NOPE", "1"]).await;
-    assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(text(&out).contains("SKU 'NOPE'"), "{}", text(&out));
+    assert_exit(&out, 2, "SKU 'NOPE'");
 
     let list = format!("{0},{0}", ids[0]);
     let out = cli.on(&api, &["reorder", &p, &list]).await;
-    assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(text(&out).contains("listed twice"), "{}", text(&out));
+    assert_exit(&out, 2, "listed twice");
 
     let out = cli.on(&api, &["delete", "sku:", "1"]).await;
     assert_eq!(code(&out), 2, "{}", text(&out));
@@ -358,12 +314,7 @@ async fn unknown_names_and_bad_arguments_exit_2() {
     let out = cli
         .run(&["describe", &p, "1", "x", "--store", "Nope"])
         .await;
-    assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(
-        text(&out).contains("no store named 'Nope'"),
-        "{}",
-        text(&out)
-    );
+    assert_exit(&out, 2, "no store named 'Nope'");
 
     // Offline, an image the replica has never seen is a usage error that says what to do.
     let fresh = Cli::new();
@@ -371,16 +322,10 @@ async fn unknown_names_and_bad_arguments_exit_2() {
     let out = fresh
         .on(&api, &["describe", &p, &img, "x", "--offline"])
         .await;
-    assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(text(&out).contains("imagedesk sync"), "{}", text(&out));
+    assert_exit(&out, 2, "imagedesk sync");
 
     assert_eq!(
-        store
-            .client
-            .get_image(product, ids[0])
-            .await
-            .unwrap()
-            .description,
+        stored_image(&store, product, ids[0]).await.description,
         "picture 0",
         "nothing was changed"
     );
@@ -389,10 +334,7 @@ async fn unknown_names_and_bad_arguments_exit_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edit_the_store_refuses_exits_1_with_its_reason() {
     // This store does not download from loopback addresses, so it refuses the create.
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, _) = product_with_images(&store, "LAMP", 1).await;
-    let cli = Cli::new();
+    let (store, api, product, _, cli) = set_up("LAMP", 1).await;
     let p = product.to_string();
     let out = cli
         .on(
@@ -409,10 +351,7 @@ async fn an_edit_the_store_refuses_exits_1_with_its_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_saved_in_the_app_by_name() {
-    let store = start().await;
-    let api = store.server.api_url();
-    let (product, ids) = product_with_images(&store, "CHAIR", 2).await;
-    let cli = Cli::new();
+    let (store, api, product, ids, cli) = set_up("CHAIR", 2).await;
     // As the app saves them: the list in eframe's RON storage, the token in a file of its own.
     let profiles = serde_json::json!([{ "name": "Shop", "api_url": api, "user": null }]);
     let mut kv = std::collections::HashMap::new();
@@ -433,14 +372,7 @@ async fn a_store_saved_in_the_app_by_name() {
         ])
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(
-        store
-            .client
-            .get_image(product, ids[1])
-            .await
-            .unwrap()
-            .is_thumbnail
-    );
+    assert!(stored_image(&store, product, ids[1]).await.is_thumbnail);
     // The app's own replica of that store was used.
     let replica = imagedesk::desktop::replica_dir(cli.data.path(), &api);
     assert!(replica.join("replica.sqlite").exists(), "{replica:?}");
@@ -469,37 +401,19 @@ async fn the_embedded_store_keeps_its_address_and_serves_the_commands() {
         connection.to_string(),
     )
     .unwrap();
-    let out = cli
-        .run(&[
-            "describe",
-            &product.to_string(),
-            &image.to_string(),
-            "via app",
-        ])
-        .await;
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    let client = client_with(&url, &again.address.token);
+    describe_with_no_store_named(&cli, product, image, "via app").await;
     assert_eq!(
-        client.get_image(product, image).await.unwrap().description,
+        description_at(&url, &again.address.token, product, image).await,
         "via app"
     );
     again.server.shutdown().await.unwrap();
 
     // No app: the command starts the embedded store itself, on the remembered port.
-    let out = cli
-        .run(&[
-            "describe",
-            &product.to_string(),
-            &image.to_string(),
-            "no app",
-        ])
-        .await;
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    describe_with_no_store_named(&cli, product, image, "no app").await;
     let last = EmbeddedStore::start(cli.data.path()).await.unwrap();
     assert_eq!(last.address.api_url, url);
-    let client = client_with(&url, &last.address.token);
     assert_eq!(
-        client.get_image(product, image).await.unwrap().description,
+        description_at(&url, &last.address.token, product, image).await,
         "no app"
     );
     last.server.shutdown().await.unwrap();
@@ -509,62 +423,69 @@ fn client_with(api_url: &str, token: &str) -> imagedesk::api::Client {
     imagedesk::api::Client::new(api_url, imagedesk::api::Credentials::Token(token.into())).unwrap()
 }
 
+/// `imagedesk describe` with neither `--api` nor `--store`: the command finds the store itself
+/// (the running app's, else the embedded one). It must exit 0.
+async fn describe_with_no_store_named(cli: &Cli, product: i64, image: i64, description: &str) {
+    let (product, image) = (product.to_string(), image.to_string());
+    let out = cli.run(&["describe", &product, &image, description]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}
+
+/// An image's description on the store at `api_url`, read with `token`.
+async fn description_at(api_url: &str, token: &str, product: i64, image: i64) -> String {
+    let client = client_with(api_url, token);
+    client.get_image(product, image).await.unwrap().description
+}
+
 // -- against a BigCommerce-like store: keys ignored, no multipart on v2, faults ----------------
 
 /// A `--compat bc-v2` store that loses answers and connections (`--faults SEED`), over data in
 /// which a product with SKU `sku` already exists (made before the faults, so the test's own
 /// set-up is not at their mercy). Returns the store, its product, and how to reopen the data
 /// without faults to check the outcome.
-async fn faulty_bc_store(sku: &str, seed: u64) -> (TestStore, i64) {
-    let clean = start_with(|c| c.compat = imagedesk::server::Compat::BcV2).await;
-    let product = clean
-        .client
-        .create_product(&NewProduct {
-            name: format!("Product {sku}"),
-            sku: sku.into(),
+async fn faulty_bc_store(sku: &str, seed: u64) -> (TestStore, String, i64) {
+    let clean = start_with(bc_v2).await;
+    let (product, _) = product_with_images(&clean, sku, 0).await;
+    let store = clean
+        .stop()
+        .await
+        .start_with(|c| {
+            bc_v2(c);
+            faults(c, seed, 20);
         })
-        .await
-        .unwrap()
-        .id;
-    let stopped = clean.stop().await;
-    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
-    config.listen = stopped.listen;
-    config.compat = imagedesk::server::Compat::BcV2;
-    config.faults = Some(seed);
-    config.fault_percent = 20;
-    let server = imagedesk::server::Server::bind(config)
-        .await
-        .unwrap()
-        .spawn();
-    let client = client_for(&server.api_url());
-    let store = TestStore {
-        server,
-        client,
-        data: stopped.data,
-        import: stopped.import,
-    };
-    (store, product)
+        .await;
+    let api = store.server.api_url();
+    (store, api, product)
 }
 
 /// The images' stored names, read once the faults are gone (same data, same address).
 async fn stored_names(store: TestStore, product: i64) -> Vec<String> {
-    let stopped = store.stop().await;
-    let mut config = imagedesk::server::Config::local(stopped.data.path(), TOKEN);
-    config.listen = stopped.listen;
-    config.compat = imagedesk::server::Compat::BcV2;
-    let server = imagedesk::server::Server::bind(config)
+    let clean = store.stop().await.start_with(bc_v2).await;
+    let names = clean
+        .images(product)
         .await
-        .unwrap()
-        .spawn();
-    let names = client_for(&server.api_url())
-        .list_all_images(product)
-        .await
-        .unwrap()
         .into_iter()
         .map(|i| i.image_file)
         .collect();
-    server.shutdown().await.unwrap();
+    clean.server.shutdown().await.unwrap();
     names
+}
+
+/// `n` pictures `{prefix}-01.jpg`… (seeds from `first_seed` on) in a directory of their own:
+/// the directory (the files last as long as it), their stems and their paths.
+fn numbered_jpegs(
+    prefix: &str,
+    n: usize,
+    first_seed: u64,
+) -> (tempfile::TempDir, Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let stems: Vec<String> = (1..=n).map(|i| format!("{prefix}-{i:02}")).collect();
+    let paths = stems
+        .iter()
+        .zip(first_seed..)
+        .map(|(stem, seed)| jpeg_file(dir.path(), &format!("{stem}.jpg"), seed))
+        .collect();
+    (dir, stems, paths)
 }
 
 /// Runs `sync` until it exits 0 (each run sends what it can before a fault stops a round).
@@ -598,15 +519,8 @@ fn assert_each_once(names: &[String], stems: &[String]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn add_to_a_faulty_bc_store_lands_each_picture_once() {
-    let (store, product) = faulty_bc_store("DESK", 7).await;
-    let api = store.server.api_url();
-    let files = tempfile::tempdir().unwrap();
-    let stems: Vec<String> = (1..=12).map(|i| format!("desk-{i:02}")).collect();
-    let paths: Vec<String> = stems
-        .iter()
-        .enumerate()
-        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 100 + i as u64))
-        .collect();
+    let (store, api, product) = faulty_bc_store("DESK", 7).await;
+    let (_files, stems, paths) = numbered_jpegs("desk", 12, 100);
     let cli = Cli::new();
     let mut args = vec!["add", "sku:DESK"];
     args.extend(paths.iter().map(String::as_str));
@@ -620,15 +534,8 @@ async fn add_to_a_faulty_bc_store_lands_each_picture_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_while_creates_are_in_flight_then_sync_lands_each_once() {
-    let (store, product) = faulty_bc_store("SOFA", 11).await;
-    let api = store.server.api_url();
-    let files = tempfile::tempdir().unwrap();
-    let stems: Vec<String> = (1..=20).map(|i| format!("sofa-{i:02}")).collect();
-    let paths: Vec<String> = stems
-        .iter()
-        .enumerate()
-        .map(|(i, stem)| jpeg_file(files.path(), &format!("{stem}.jpg"), 200 + i as u64))
-        .collect();
+    let (store, api, product) = faulty_bc_store("SOFA", 11).await;
+    let (_files, stems, paths) = numbered_jpegs("sofa", 20, 200);
     let cli = Cli::new();
     let replica = cli.replica();
     let mut child = tokio::process::Command::new(binary())

@@ -87,18 +87,8 @@ fn thumbnail_of(images: &[Image]) -> Option<String> {
 
 /// Requests the server answered, by method, over the API routes (from its /metrics).
 async fn api_requests(base_url: &str, method: &str) -> u64 {
-    let text = reqwest::get(format!("{base_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{"))
-        .filter(|l| l.contains(&format!("method=\"{method}\"")) && l.contains("route=\"/api/v2"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum()
+    let method = format!("method=\"{method}\"");
+    requests_counted(base_url, &[&method, "route=\"/api/v2"]).await
 }
 
 async fn next_event(
@@ -220,13 +210,7 @@ async fn an_edit_script_sends_the_fewest_requests() {
     let engine = open(replica.path(), &store.server.api_url()).await;
     settle(&engine).await;
     engine.pause();
-    let ids: Vec<ImageId> = engine
-        .images(product)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    let ids = engine_ids(&engine, product).await;
     let base = store.server.base_url();
     let (posts, puts, deletes) = (
         api_requests(&base, "POST").await,
@@ -625,13 +609,7 @@ async fn a_store_killed_mid_sync_of_200_edits_ends_with_each_applied_once() {
         rng ^= rng << 17;
         (rng % n as u64) as usize
     };
-    let old: Vec<ImageId> = engine
-        .images(product)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    let old = engine_ids(&engine, product).await;
     let mut new = Vec::new();
     for i in 0..80 {
         let path = jpeg_file(files.path(), &format!("new-{i}.jpg"), 100 + i);

@@ -38,10 +38,32 @@ async fn open(config: EngineConfig, store: &Arc<MemoryStore>) -> Engine {
     Engine::open_with(config, remote).await.unwrap()
 }
 
+/// An engine over `store` with the quick configuration as `adjust` leaves it, settled after its
+/// first pull. The replica's directory comes back with it: the engine's data lives as long as
+/// the test holds it.
+async fn settled_engine(
+    store: &Arc<MemoryStore>,
+    adjust: impl FnOnce(&mut EngineConfig),
+) -> (Engine, tempfile::TempDir) {
+    let replica = tempfile::tempdir().unwrap();
+    let mut config = quick_config(replica.path());
+    adjust(&mut config);
+    let engine = open(config, store).await;
+    settle(&engine).await;
+    (engine, replica)
+}
+
 async fn settle(engine: &Engine) {
     let status = engine.settled(Duration::from_secs(20)).await;
     assert_eq!(status.pending, 0, "queue did not drain: {status:?}");
     assert_eq!(status.connection, Connection::Online, "{status:?}");
+}
+
+/// The end of a test whose last edit must reach the store: the queue drains, then the engine
+/// closes.
+async fn settle_and_close(engine: Engine) {
+    settle(&engine).await;
+    engine.close().await;
 }
 
 /// A store with one product and `n` images made by another client, described `seed-{i}`.
@@ -194,12 +216,11 @@ fn descriptions(images: &[Image]) -> Vec<String> {
 #[tokio::test]
 async fn a_create_whose_answer_is_lost_is_resent_with_its_key_to_a_store_that_echoes_keys() {
     let (store, product) = seeded_store(1);
-    let replica = tempfile::tempdir().unwrap();
-    let mut config = quick_config(replica.path());
-    // A look in the list would wait this long: the settle below would time out.
-    config.unkeyed_landing_window = Duration::from_secs(3600);
-    let engine = open(config, &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |config| {
+        // A look in the list would wait this long: the settle below would time out.
+        config.unkeyed_landing_window = Duration::from_secs(3600);
+    })
+    .await;
     // The first create teaches the engine that this store echoes keys.
     engine
         .add_url(product, &picture_url("first"), "first")
@@ -239,9 +260,7 @@ async fn a_create_whose_answer_is_lost_is_resent_with_its_key_to_a_store_that_ec
 #[tokio::test]
 async fn a_first_create_whose_answer_is_lost_is_looked_for_even_with_keys() {
     let (store, product) = seeded_store(1);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     store.inject(CallKind::Create, Fault::AnswerLost);
     let id = engine
         .add_url(product, &picture_url("lost"), "lost answer")
@@ -268,11 +287,10 @@ async fn a_first_create_whose_answer_is_lost_is_looked_for_even_with_keys() {
 async fn a_store_that_ignores_the_keys_the_engine_sends_still_gets_each_create_once() {
     let (store, product) = seeded_store(1);
     store.set_key_policy(KeyPolicy::Ignore);
-    let replica = tempfile::tempdir().unwrap();
-    let config = quick_config(replica.path());
-    assert!(config.send_idempotency_keys, "the default");
-    let engine = open(config, &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |config| {
+        assert!(config.send_idempotency_keys, "the default");
+    })
+    .await;
     // A create answered (without the echo), then one whose answer is lost, and one met by a
     // 502 after it was applied.
     for (name, fault) in [
@@ -326,8 +344,7 @@ async fn that_a_store_echoes_keys_is_remembered_across_restarts() {
         .add_url(product, &picture_url("first"), "first")
         .await
         .unwrap();
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 
     let engine = open(config.clone(), &store).await;
     settle(&engine).await;
@@ -366,11 +383,10 @@ async fn wait_for_images(store: &MemoryStore, product: i64, count: usize) {
 async fn without_keys_a_create_whose_answer_was_lost_is_found_in_the_list_not_resent() {
     let (store, product) = seeded_store(1);
     store.set_key_policy(KeyPolicy::Ignore);
-    let replica = tempfile::tempdir().unwrap();
-    let mut config = quick_config(replica.path());
-    config.send_idempotency_keys = false;
-    let engine = open(config, &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |config| {
+        config.send_idempotency_keys = false;
+    })
+    .await;
     store.inject(CallKind::Create, Fault::AnswerLost);
     let id = engine
         .add_url(product, &picture_url("lost"), "lost answer")
@@ -400,9 +416,7 @@ async fn without_keys_a_create_whose_answer_was_lost_is_found_in_the_list_not_re
 #[tokio::test]
 async fn a_502_before_the_write_is_retried_and_applied_once() {
     let (store, product) = seeded_store(2);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let first = engine.images(product).await.unwrap()[0].id;
 
     store.inject(CallKind::Update, Fault::ServerError(502));
@@ -436,9 +450,7 @@ async fn wait_for_updates(store: &MemoryStore, count: u64) {
 #[tokio::test]
 async fn a_429_with_retry_after_is_waited_out_then_applied_once() {
     let (store, product) = seeded_store(1);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let first = engine.images(product).await.unwrap()[0].id;
     let asked = Duration::from_millis(300);
 
@@ -469,9 +481,7 @@ async fn a_429_with_retry_after_is_waited_out_then_applied_once() {
 #[tokio::test]
 async fn a_429_retry_after_is_still_waited_out_when_the_user_edits_meanwhile() {
     let (store, product) = seeded_store(2);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let local = engine.images(product).await.unwrap();
     let asked = Duration::from_millis(300);
 
@@ -494,16 +504,13 @@ async fn a_429_retry_after_is_still_waited_out_when_the_user_edits_meanwhile() {
          select ends on `wake.notified()` (also signalled by Engine::settled, refresh and \
          resume) whatever the store asked for"
     );
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 }
 
 #[tokio::test]
 async fn a_429_without_retry_after_backs_off_then_applies_once() {
     let (store, product) = seeded_store(1);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let first = engine.images(product).await.unwrap()[0].id;
 
     for _ in 0..2 {
@@ -520,9 +527,7 @@ async fn a_429_without_retry_after_backs_off_then_applies_once() {
 #[tokio::test]
 async fn someone_elses_changes_to_fields_without_pending_edits_are_pulled() {
     let (store, product) = seeded_store(3);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let ids: Vec<i64> = store.images(product).iter().map(|i| i.id).collect();
 
     store
@@ -551,9 +556,7 @@ async fn someone_elses_changes_to_fields_without_pending_edits_are_pulled() {
 #[tokio::test]
 async fn a_field_changed_on_both_sides_keeps_the_local_value_and_reports_both() {
     let (store, product) = seeded_store(2);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let mut events = engine.subscribe();
     engine.pause();
     let local = engine.images(product).await.unwrap();
@@ -586,9 +589,7 @@ async fn a_field_changed_on_both_sides_keeps_the_local_value_and_reports_both() 
 #[tokio::test]
 async fn a_reorder_racing_another_clients_delete_is_replanned_not_failed() {
     let (store, product) = seeded_store(3);
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     engine.pause();
     let local = engine.images(product).await.unwrap();
     let moving = local[2].id;
@@ -646,14 +647,7 @@ async fn an_engine_closed_while_its_create_was_landing_sends_it_once_after_reope
             .add_url(product, &picture_url("landing"), "landing")
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while store.images(product).len() < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the create never reached the store"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        wait_for_images(&store, product, 2).await;
         // The store has it; the engine is closed before it hears back.
         engine.close().await;
 
@@ -757,9 +751,7 @@ fn unreadable_image(product: i64, id: i64) -> UnreadableRecord {
 async fn unreadable_records_are_reported_once_and_do_not_delete_rows() {
     let (store, product) = seeded_store(3);
     let other = store.add_product("Cup", "CUP");
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let mut events = engine.subscribe();
     let ids: Vec<i64> = store.images(product).iter().map(|i| i.id).collect();
     let bad = unreadable_image(product, ids[1]);
@@ -853,6 +845,17 @@ async fn unreadable_records_are_reported_once_and_do_not_delete_rows() {
     engine.close().await;
 }
 
+/// [`time_until`] the store shows `want` as the product's first description.
+async fn until_described(
+    store: &MemoryStore,
+    product: i64,
+    want: &str,
+    bound: Duration,
+    what: &str,
+) -> Duration {
+    time_until(bound, what, || store.images(product)[0].description == want).await
+}
+
 /// Waits until `check` holds, for at most `bound`; returns how long it took.
 async fn time_until(bound: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
@@ -897,14 +900,15 @@ async fn the_status_follows_the_store_within_seconds() {
         engine.status().connection == Connection::Online
     })
     .await;
-    time_until(
+    until_described(
+        &store,
+        product,
+        "written offline",
         Duration::from_millis(2_500).saturating_sub(back.elapsed()),
         "sending the edit that waited",
-        || store.images(product)[0].description == "written offline",
     )
     .await;
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 }
 
 /// A 5xx is the store answering: the edit waits and the status says why, but the engine does
@@ -912,12 +916,11 @@ async fn the_status_follows_the_store_within_seconds() {
 #[tokio::test]
 async fn a_5xx_round_keeps_the_store_online_with_its_error() {
     let (store, product) = seeded_store(1);
-    let replica = tempfile::tempdir().unwrap();
-    let mut config = quick_config(replica.path());
-    config.backoff_base = Duration::from_millis(300);
-    config.backoff_max = Duration::from_millis(300);
-    let engine = open(config, &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |config| {
+        config.backoff_base = Duration::from_millis(300);
+        config.backoff_max = Duration::from_millis(300);
+    })
+    .await;
     let mut status = engine.watch_status();
     store.inject(CallKind::Update, Fault::ServerError(503));
     let image = engine.images(product).await.unwrap()[0].id;
@@ -949,14 +952,13 @@ async fn a_5xx_round_keeps_the_store_online_with_its_error() {
 #[tokio::test]
 async fn retry_now_ends_the_back_off_at_once() {
     let (store, product) = seeded_store(1);
-    let replica = tempfile::tempdir().unwrap();
-    let mut config = quick_config(replica.path());
-    // Neither a probe nor the back-off would bring the edit in time.
-    config.probe_interval = Duration::from_secs(3600);
-    config.backoff_base = Duration::from_secs(600);
-    config.backoff_max = Duration::from_secs(600);
-    let engine = open(config, &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |config| {
+        // Neither a probe nor the back-off would bring the edit in time.
+        config.probe_interval = Duration::from_secs(3600);
+        config.backoff_base = Duration::from_secs(600);
+        config.backoff_max = Duration::from_secs(600);
+    })
+    .await;
     let image = engine.images(product).await.unwrap()[0].id;
     store.set_reachable(false);
     let probes = store.requests(CallKind::ListImages);
@@ -974,14 +976,15 @@ async fn retry_now_ends_the_back_off_at_once() {
         "backing off"
     );
     engine.retry_now();
-    time_until(
+    until_described(
+        &store,
+        product,
+        "retried",
         Duration::from_secs(2),
         "the edit sent after retry_now",
-        || store.images(product)[0].description == "retried",
     )
     .await;
-    settle(&engine).await;
-    engine.close().await;
+    settle_and_close(engine).await;
 }
 
 /// A store restarted on another port (or pictures moved to a CDN): one pull that sees the new
@@ -994,9 +997,7 @@ async fn picture_addresses_follow_the_store_when_it_moves() {
     store
         .other_add(second, &picture_url("cup"), "cup", None)
         .unwrap();
-    let replica = tempfile::tempdir().unwrap();
-    let engine = open(quick_config(replica.path()), &store).await;
-    settle(&engine).await;
+    let (engine, _replica) = settled_engine(&store, |_| {}).await;
     let cached = engine.images(first).await.unwrap()[0].id;
     assert!(engine.tile(cached).await.unwrap().is_some());
     let fetches = store.requests(CallKind::FetchAsset);
@@ -1048,6 +1049,15 @@ const SEEDS_PER_PRODUCT: usize = 3;
 /// Cases per run: each one opens an engine (or several, with restarts) over SQLite on disk and
 /// takes tens of milliseconds; this many keep the file well under a minute on two cores.
 const CASES: u32 = 200;
+
+/// `cases` cases; shrinking is bounded, as each step replays a case over SQLite on disk.
+fn proptest_config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        max_shrink_iters: 200,
+        ..ProptestConfig::default()
+    }
+}
 
 /// One thing that happens during a case. Images are picked by index into the list the actor
 /// sees (modulo its length), so every generated action applies to whatever exists by then.
@@ -1897,11 +1907,7 @@ fn run_case(actions: &[Action], mode: KeyMode) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: CASES,
-        max_shrink_iters: 200,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(proptest_config(CASES))]
 
     /// With keys honoured: no edit lost, none applied twice, no image created twice, and the
     /// replica equal to the store once the queue is empty.
@@ -1923,11 +1929,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: CASES / 2,
-        max_shrink_iters: 200,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(proptest_config(CASES / 2))]
 
     /// The engine's default (keys sent) against a store that ignores them and loses answers:
     /// the engine never sees an echo, so every create that may have landed is looked for in

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use imagedesk::api::{Client, Image};
-use imagedesk::server::{Compat, Config, RunningServer, Server};
+use imagedesk::server::{Config, RunningServer};
 use imagedesk::sync::{Connection, Engine, EngineConfig, ImageId};
 
 /// The whole test, start to verdict: far above what it needs on a loaded two-core machine.
@@ -21,27 +21,22 @@ const LIMIT: Duration = Duration::from_secs(240);
 /// Fault seeds: each gives another sequence of 502s, closed connections and lost answers.
 const SEEDS: [u64; 4] = [20_261_130, 7, 42, 1_000_003];
 
-fn bc_v2(config: &mut Config) {
-    config.compat = Compat::BcV2;
+/// A BigCommerce-like v2 store that also downloads from loopback (the test's picture host).
+fn bc_v2_with_loopback_urls(config: &mut Config) {
+    bc_v2(config);
     config.allow_private_urls = true;
 }
 
 /// The same store over the same data, with or without faults.
-async fn serve(
-    data: &Path,
-    import: &Path,
-    listen: std::net::SocketAddr,
-    faults: Option<u64>,
-) -> RunningServer {
-    let mut config = Config::local(data, TOKEN);
-    config.import_dir = Some(import.to_path_buf());
-    config.listen = listen;
-    bc_v2(&mut config);
-    if let Some(seed) = faults {
-        config.faults = Some(seed);
-        config.fault_percent = 20;
-    }
-    Server::bind(config).await.unwrap().spawn()
+async fn serve(stopped: &StoppedStore, fault_seed: Option<u64>) -> RunningServer {
+    stopped
+        .serve_with(|c| {
+            bc_v2_with_loopback_urls(c);
+            if let Some(seed) = fault_seed {
+                faults(c, seed, 20);
+            }
+        })
+        .await
 }
 
 /// A product's images as a store without faults lists them, in display order.
@@ -72,23 +67,13 @@ async fn a_session_against_a_faulty_bc_v2_store_lands_each_edit_once() {
 
 /// Requests the server answered with a fault's 502 (closed connections are not counted).
 async fn bad_gateways(base_url: &str) -> u64 {
-    let text = reqwest::get(format!("{base_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("imagedesk_http_requests_total{"))
-        .filter(|l| l.contains("status=\"502\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    requests_counted(base_url, &["status=\"502\""]).await
 }
 
 /// One session against the store faulted by `seed`; returns the 502s it met.
 async fn session(seed: u64) -> u64 {
     // Filled without faults: two products, one with two images made by another client.
-    let store = start_with(bc_v2).await;
+    let store = start_with(bc_v2_with_loopback_urls).await;
     let mug = store.product("Mug").await;
     let cup = store.product("Cup").await;
     for seed in 1..=2u64 {
@@ -101,13 +86,7 @@ async fn session(seed: u64) -> u64 {
         store.client.create(mug, &write, None).await.unwrap();
     }
     let stopped = store.stop().await;
-    let server = serve(
-        stopped.data.path(),
-        stopped.import.path(),
-        stopped.listen,
-        Some(seed),
-    )
-    .await;
+    let server = serve(&stopped, Some(seed)).await;
 
     let replica = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
@@ -121,13 +100,7 @@ async fn session(seed: u64) -> u64 {
         .await
         .unwrap();
     settle(&engine).await;
-    let seeds: Vec<ImageId> = engine
-        .images(mug)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    let seeds = engine_ids(&engine, mug).await;
     assert_eq!(seeds.len(), 2);
 
     // Creates: from URLs on a loopback picture host, and local files (v3 on this store).
@@ -159,13 +132,7 @@ async fn session(seed: u64) -> u64 {
     engine.set_thumbnail(added["file-1"]).await.unwrap();
     engine.set_thumbnail(added["file-0"]).await.unwrap();
     settle(&engine).await;
-    let mug_now: Vec<ImageId> = engine
-        .images(mug)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    let mug_now = engine_ids(&engine, mug).await;
     engine
         .move_images(mug, &[mug_now[mug_now.len() - 1]], 0)
         .await
@@ -198,13 +165,7 @@ async fn session(seed: u64) -> u64 {
     engine.close().await;
     let faults = bad_gateways(&server.base_url()).await;
     server.shutdown().await.unwrap();
-    let server = serve(
-        stopped.data.path(),
-        stopped.import.path(),
-        stopped.listen,
-        None,
-    )
-    .await;
+    let server = serve(&stopped, None).await;
     let client = client_for(&server.api_url());
     let mut descriptions = Vec::new();
     for product in [mug, cup] {

@@ -563,8 +563,7 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
         let Some(url) = self.v3_images_url(product_id) else {
-            *self.route_cache() = Some(UploadRoute::Unsupported);
-            return Err(ApiError::UploadsUnsupported);
+            return self.takes_no_uploads();
         };
         let answer = self
             .execute(Method::POST, url, payload, idempotency_key)
@@ -575,12 +574,18 @@ impl Client {
             _ => false,
         };
         if no_endpoint {
-            *self.route_cache() = Some(UploadRoute::Unsupported);
-            return Err(ApiError::UploadsUnsupported);
+            return self.takes_no_uploads();
         }
         let answer = answer.into_result()?;
         *self.route_cache() = Some(UploadRoute::V3);
         created(product_id, &answer, idempotency_key)
+    }
+
+    /// Remembers, for every clone, that this store takes no uploaded files (no upload tries
+    /// again), and says so.
+    fn takes_no_uploads<T>(&self) -> Result<T, ApiError> {
+        *self.route_cache() = Some(UploadRoute::Unsupported);
+        Err(ApiError::UploadsUnsupported)
     }
 
     // -- other writes --------------------------------------------------------------------------

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use imagedesk::api::{Client, Credentials, NewProduct, RetryPolicy};
+use imagedesk::api::{Client, Credentials, Image, NewProduct, RetryPolicy};
 use imagedesk::imaging::synthetic;
 use imagedesk::server::{Config, RunningServer, Server};
+use imagedesk::sync::{Engine, ImageId};
 
 pub const TOKEN: &str = "test-token";
 
@@ -70,6 +71,11 @@ impl TestStore {
         name.to_owned()
     }
 
+    /// Every image of `product`, in the store's order.
+    pub async fn images(&self, product: i64) -> Vec<Image> {
+        self.client.list_all_images(product).await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.server.base_url(), path)
     }
@@ -107,10 +113,12 @@ impl TestStore {
 impl StoppedStore {
     /// Starts the server again over the same data, on the same address.
     pub async fn start(self) -> TestStore {
-        let mut config = Config::local(self.data.path(), TOKEN);
-        config.import_dir = Some(self.import.path().to_path_buf());
-        config.listen = self.listen;
-        let server = Server::bind(config).await.unwrap().spawn();
+        self.start_with(|_| {}).await
+    }
+
+    /// [`StoppedStore::start`] with the configuration adjusted (compat, faults) first.
+    pub async fn start_with(self, adjust: impl FnOnce(&mut Config)) -> TestStore {
+        let server = self.serve_with(adjust).await;
         let client = client_for(&server.api_url());
         TestStore {
             server,
@@ -119,6 +127,46 @@ impl StoppedStore {
             import: self.import,
         }
     }
+
+    /// A server over this data on this address, the data kept here: a test that serves the
+    /// same data more than once (with faults, then without) shuts each down before the next.
+    pub async fn serve_with(&self, adjust: impl FnOnce(&mut Config)) -> RunningServer {
+        let mut config = Config::local(self.data.path(), TOKEN);
+        config.import_dir = Some(self.import.path().to_path_buf());
+        config.listen = self.listen;
+        adjust(&mut config);
+        Server::bind(config).await.unwrap().spawn()
+    }
+}
+
+/// Sets a configuration up as a BigCommerce-like v2 store (`serve --compat bc-v2`).
+pub fn bc_v2(config: &mut Config) {
+    config.compat = imagedesk::server::Compat::BcV2;
+}
+
+/// Turns faults on (`--faults SEED`): `percent` of requests get a 502, a cut connection or a
+/// lost answer.
+pub fn faults(config: &mut Config, seed: u64, percent: u8) {
+    config.faults = Some(seed);
+    config.fault_percent = percent;
+}
+
+/// The server's request counter (`/metrics`), summed over the lines that hold every one of
+/// `parts` (a status, a method, a route prefix).
+pub async fn requests_counted(base_url: &str, parts: &[&str]) -> u64 {
+    let text = reqwest::get(format!("{base_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("imagedesk_http_requests_total{"))
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        // Read as a float: an exporter may write a counter as `3` or `3.0`.
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
 }
 
 /// A bare HTTP server on loopback that serves `bytes` at `/{name}` (an image host for
@@ -136,4 +184,15 @@ pub async fn serve_file(name: &str, bytes: Vec<u8>) -> String {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/{name}")
+}
+
+/// The ids of a product's images as the engine shows them, in display order.
+pub async fn engine_ids(engine: &Engine, product: i64) -> Vec<ImageId> {
+    engine
+        .images(product)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect()
 }
