@@ -18,7 +18,6 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
-
 /// Percent of API requests that get a fault unless `--fault-rate` says otherwise: high enough
 /// that a few dozen requests meet every kind, low enough that a client's retries get through.
 pub const DEFAULT_FAULT_PERCENT: u8 = 15;
