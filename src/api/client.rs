@@ -18,7 +18,7 @@ use url::Url;
 
 use super::error::ApiError;
 use super::lenient;
-use super::pacing::Pacer;
+use super::pacing::{MAX_STORE_WAIT, Pacer};
 use super::reorder::{self, SortWrite};
 use super::types::{
     Count, Created, Image, ImageWrite, Listing, NewProduct, Page, Product, UploadRoute,
@@ -902,21 +902,26 @@ fn page_query(page: Page) -> Vec<(&'static str, String)> {
     query
 }
 
-/// `X-Retry-After` (seconds), else `X-Rate-Limit-Time-Reset-Ms`, else the standard `Retry-After`.
+/// `X-Retry-After` (seconds), else `X-Rate-Limit-Time-Reset-Ms`, else the standard `Retry-After`,
+/// at most [`MAX_STORE_WAIT`]: a finite but huge number (`1e20`) would panic
+/// `Duration::from_secs_f64`, and a wait of years is a broken header, not advice. A wait longer
+/// than the policy's `max_rate_limit_wait` still makes the client give up rather than wait.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let number = |name: &str| {
+    let seconds = |name: &str, scale: f64| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| {
+                Duration::try_from_secs_f64(v / scale)
+                    .unwrap_or(MAX_STORE_WAIT)
+                    .min(MAX_STORE_WAIT)
+            })
     };
-    number("x-retry-after")
-        .map(Duration::from_secs_f64)
-        .or_else(|| {
-            number("x-rate-limit-time-reset-ms").map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        })
-        .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+    seconds("x-retry-after", 1.0)
+        .or_else(|| seconds("x-rate-limit-time-reset-ms", 1000.0))
+        .or_else(|| seconds("retry-after", 1.0))
 }
 
 /// Exponential back-off with full jitter, so that many clients do not retry in lockstep.
@@ -970,4 +975,41 @@ async fn upload_form(
         form = form.text("description", v.clone());
     }
     Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn store_given_waits_are_bounded_and_never_panic() {
+        for (name, value) in [
+            ("x-retry-after", "1e20"),
+            ("x-retry-after", "1e300"),
+            ("retry-after", "99999999999999999999"),
+            ("x-rate-limit-time-reset-ms", "1e30"),
+        ] {
+            assert_eq!(
+                retry_after(&with(name, value)),
+                Some(MAX_STORE_WAIT),
+                "{name}: {value}"
+            );
+        }
+        assert_eq!(
+            retry_after(&with("x-retry-after", "2.5")),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            retry_after(&with("x-rate-limit-time-reset-ms", "1500")),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(retry_after(&with("x-retry-after", "-1")), None);
+        assert_eq!(retry_after(&with("x-retry-after", "inf")), None);
+    }
 }

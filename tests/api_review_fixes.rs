@@ -1,0 +1,118 @@
+//! The client's fixes from review: store-given waits are bounded, picture fetches from the
+//! store's own origin spend the shared request budget, a stray 404 does not disable uploads for
+//! good, unreadable records are reported with types rather than sentinel strings. Small stub
+//! stores on loopback; every test is bounded by a time-out.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use imagedesk::api::{ApiError, Client, Credentials, RetryPolicy};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+const TOKEN: &str = "review-token";
+
+/// Every test finishes well within this, or fails.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn client(api_url: &str, adjust: impl FnOnce(&mut RetryPolicy)) -> Client {
+    let mut retry = RetryPolicy {
+        max_retries: 1,
+        base_delay: Duration::from_millis(20),
+        ..RetryPolicy::default()
+    };
+    adjust(&mut retry);
+    Client::with_options(
+        api_url,
+        Credentials::Token(TOKEN.into()),
+        Duration::from_secs(10),
+        retry,
+    )
+    .unwrap()
+}
+
+/// Serves `app` on a loopback port; returns its origin (`http://127.0.0.1:port`).
+async fn serve(app: axum::Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+// -- 1. store-given waits -------------------------------------------------------------------
+
+/// A 429 asking for `1e20` seconds: finite, so it passed the old check, and it panicked
+/// `Duration::from_secs_f64`. Now the wait is bounded, longer than the policy allows, so the
+/// client gives up at once and says so.
+#[tokio::test]
+async fn a_huge_retry_header_neither_panics_nor_stalls() {
+    tokio::time::timeout(LIMIT, async {
+        for (name, value) in [
+            ("x-retry-after", "1e20"),
+            ("retry-after", "1e300"),
+            ("x-rate-limit-time-reset-ms", "18446744073709551615"),
+        ] {
+            let app = axum::Router::new().route(
+                "/api/v2/products/count.json",
+                get(move || async move {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(name, value.parse().unwrap());
+                    (StatusCode::TOO_MANY_REQUESTS, headers, "slow down").into_response()
+                }),
+            );
+            let origin = serve(app).await;
+            let client = client(&format!("{origin}/api/v2"), |_| {});
+            let started = Instant::now();
+            let err = client.count_products().await.unwrap_err();
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{name}: it waited {:?}",
+                started.elapsed()
+            );
+            match err {
+                ApiError::Status {
+                    status: 429,
+                    retry_after: Some(wait),
+                    ..
+                } => assert!(wait <= Duration::from_secs(300), "{name}: {wait:?}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A quota answer whose reset is absurd: the next request is held at most the policy's
+/// longest wait, not for ever, and nothing panics.
+#[tokio::test]
+async fn an_absurd_quota_reset_holds_the_next_request_only_briefly() {
+    tokio::time::timeout(LIMIT, async {
+        let app = axum::Router::new().route(
+            "/api/v2/products/count.json",
+            get(|| async {
+                let mut headers = HeaderMap::new();
+                headers.insert("x-rate-limit-requests-quota", 10.into());
+                headers.insert("x-rate-limit-requests-left", 0.into());
+                headers.insert("x-rate-limit-time-reset-ms", u64::MAX.into());
+                (headers, axum::Json(json!({"count": 3}))).into_response()
+            }),
+        );
+        let origin = serve(app).await;
+        let client = client(&format!("{origin}/api/v2"), |r| {
+            r.max_rate_limit_wait = Duration::from_millis(300);
+        });
+        assert_eq!(client.count_products().await.unwrap(), 3);
+        let started = Instant::now();
+        assert_eq!(client.count_products().await.unwrap(), 3);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    })
+    .await
+    .unwrap();
+}
