@@ -3,10 +3,13 @@
 //! good, unreadable records are reported with types rather than sentinel strings. Small stub
 //! stores on loopback; every test is bounded by a time-out.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use imagedesk::api::{ApiError, Client, Credentials, RetryPolicy};
 use serde_json::json;
@@ -112,6 +115,114 @@ async fn an_absurd_quota_reset_holds_the_next_request_only_briefly() {
             "{:?}",
             started.elapsed()
         );
+    })
+    .await
+    .unwrap();
+}
+
+// -- 2. picture fetches and the shared budget ---------------------------------------------
+
+/// A store that serves the API and, under `/pictures/`, its own pictures. Every picture answer
+/// says the quota is spent (reset in 1.5 s); the first picture answer is a 429 with a short
+/// wait when `refuse_first` is set. It notes whether a picture request carried credentials.
+#[derive(Clone, Default)]
+struct PictureStore {
+    picture_calls: Arc<AtomicUsize>,
+    refuse_first: bool,
+    credentials_seen: Arc<AtomicUsize>,
+}
+
+fn picture_app(store: PictureStore) -> axum::Router {
+    async fn picture(State(store): State<PictureStore>, headers: HeaderMap) -> Response {
+        if headers.contains_key("x-auth-token") || headers.contains_key("authorization") {
+            store.credentials_seen.fetch_add(1, Ordering::SeqCst);
+        }
+        let call = store.picture_calls.fetch_add(1, Ordering::SeqCst);
+        if store.refuse_first && call == 0 {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-retry-after", "0.4".parse().unwrap());
+            return (StatusCode::TOO_MANY_REQUESTS, headers).into_response();
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert("x-rate-limit-requests-quota", 10.into());
+        headers.insert("x-rate-limit-requests-left", 0.into());
+        headers.insert("x-rate-limit-time-reset-ms", 1500.into());
+        (headers, &b"jpeg bytes"[..]).into_response()
+    }
+    axum::Router::new()
+        .route("/pictures/a.jpg", get(picture))
+        .route(
+            "/api/v2/products/count.json",
+            get(|| async { axum::Json(json!({"count": 4})) }),
+        )
+        .with_state(store)
+}
+
+/// The store's own pictures spend its quota: a picture answer saying the quota is spent holds
+/// the next API request until the window resets. The picture request carries no credentials.
+#[tokio::test]
+async fn a_picture_from_the_stores_own_origin_spends_the_shared_budget() {
+    tokio::time::timeout(LIMIT, async {
+        let store = PictureStore::default();
+        let origin = serve(picture_app(store.clone())).await;
+        let client = client(&format!("{origin}/api/v2"), |_| {});
+        let bytes = client
+            .fetch_asset(&format!("{origin}/pictures/a.jpg"), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], b"jpeg bytes");
+        let started = Instant::now();
+        assert_eq!(client.clone().count_products().await.unwrap(), 4);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1200),
+            "the API request went {:?} after a picture answer said the quota was spent",
+            started.elapsed()
+        );
+        assert_eq!(store.credentials_seen.load(Ordering::SeqCst), 0);
+    })
+    .await
+    .unwrap();
+}
+
+/// A 429 on the store's own picture is waited out and the picture fetched, as for any request.
+#[tokio::test]
+async fn a_429_on_the_stores_own_picture_is_waited_out() {
+    tokio::time::timeout(LIMIT, async {
+        let store = PictureStore {
+            refuse_first: true,
+            ..PictureStore::default()
+        };
+        let origin = serve(picture_app(store.clone())).await;
+        let client = client(&format!("{origin}/api/v2"), |_| {});
+        let started = Instant::now();
+        let bytes = client
+            .fetch_asset(&format!("{origin}/pictures/a.jpg"), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], b"jpeg bytes");
+        assert!(started.elapsed() >= Duration::from_millis(350));
+        assert_eq!(store.picture_calls.load(Ordering::SeqCst), 2);
+    })
+    .await
+    .unwrap();
+}
+
+/// A CDN (another origin) spends none of the store's quota: its headers do not hold the API.
+#[tokio::test]
+async fn a_picture_on_a_cdn_is_not_paced() {
+    tokio::time::timeout(LIMIT, async {
+        let cdn = PictureStore::default();
+        let cdn_origin = serve(picture_app(cdn.clone())).await;
+        let api_origin = serve(picture_app(PictureStore::default())).await;
+        let client = client(&format!("{api_origin}/api/v2"), |_| {});
+        client
+            .fetch_asset(&format!("{cdn_origin}/pictures/a.jpg"), 1024)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        assert_eq!(client.count_products().await.unwrap(), 4);
+        assert!(started.elapsed() < Duration::from_millis(1000));
+        assert_eq!(cdn.credentials_seen.load(Ordering::SeqCst), 0);
     })
     .await
     .unwrap();

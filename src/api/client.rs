@@ -625,17 +625,54 @@ impl Client {
 
     /// Downloads a picture from one of an image's `*_url` fields, without the store's
     /// credentials, refusing more than `max_bytes`.
+    ///
+    /// A picture the store serves itself (same origin as the API) spends the store's request
+    /// quota, so it goes through the shared [`Pacer`] like every API request: it waits its turn,
+    /// its answer's `X-Rate-Limit-*` headers count, and a 429 pauses every clone and is waited
+    /// out as the policy allows. A picture on a CDN (any other origin) spends no store quota and
+    /// is not paced.
     pub async fn fetch_asset(&self, url: &str, max_bytes: usize) -> Result<Bytes, ApiError> {
         let parsed = Url::parse(url).map_err(|_| ApiError::InvalidUrl(url.to_owned()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ApiError::InvalidUrl(url.to_owned()));
         }
-        let mut response = self
-            .assets
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| ApiError::Network(error_chain(&e)))?;
+        let paced = parsed.origin() == self.base.origin();
+        let mut rate_limit_waits = 0u32;
+        let mut response = loop {
+            if paced {
+                self.pacer.before_request().await;
+            }
+            // `assets` carries no credentials, even to the store's own origin: a picture URL
+            // is public, and the token must never travel where it is not needed.
+            let response = self
+                .assets
+                .get(parsed.clone())
+                .send()
+                .await
+                .map_err(|e| ApiError::Network(error_chain(&e)))?;
+            if !paced {
+                break response;
+            }
+            self.pacer.observe(response.headers());
+            if response.status() != StatusCode::TOO_MANY_REQUESTS {
+                self.pacer.accepted();
+                break response;
+            }
+            let wait = self
+                .pacer
+                .refused(retry_after(response.headers()), self.retry.base_delay);
+            if rate_limit_waits >= self.retry.max_rate_limit_waits
+                || wait > self.retry.max_rate_limit_wait
+            {
+                break response;
+            }
+            rate_limit_waits += 1;
+            tracing::debug!("picture fetch rate limited by the store; waiting {wait:?}");
+            if !self.retry.pacing {
+                // Without the pacer nothing else waits: this request does.
+                tokio::time::sleep(wait).await;
+            }
+        };
         let status = response.status();
         if !status.is_success() {
             return Err(ApiError::Status {
