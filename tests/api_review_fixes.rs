@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use imagedesk::api::{ApiError, Client, Credentials, RetryPolicy};
+use axum::routing::{any, get};
+use imagedesk::api::{
+    ApiError, Client, Credentials, ImageWrite, RetryPolicy, UploadRoute, UploadSource,
+};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -223,6 +225,69 @@ async fn a_picture_on_a_cdn_is_not_paced() {
         assert_eq!(client.count_products().await.unwrap(), 4);
         assert!(started.elapsed() < Duration::from_millis(1000));
         assert_eq!(cdn.credentials_seen.load(Ordering::SeqCst), 0);
+    })
+    .await
+    .unwrap();
+}
+
+// -- 3. a stray 404 and uploads ---------------------------------------------------------------
+
+/// A real store's uploads behind a proxy that once answers the v3 endpoint with its own HTML
+/// 404 page: v2 refuses multipart (415); v3's first answer is the proxy's page, later ones the
+/// store's.
+fn flaky_proxy_uploads(v3_calls: Arc<AtomicUsize>) -> axum::Router {
+    async fn v2() -> Response {
+        let refusal =
+            json!([{"status": 415, "message": "The request's content type is not supported."}]);
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(refusal)).into_response()
+    }
+    async fn v3(State(calls): State<Arc<AtomicUsize>>) -> Response {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let page = "<html><body><h1>404 Not Found</h1>nginx</body></html>";
+            return (StatusCode::NOT_FOUND, axum::response::Html(page)).into_response();
+        }
+        axum::Json(json!({"data": {
+            "id": 42, "product_id": 7, "image_file": "p/123/photo__00042.jpg",
+            "is_thumbnail": false, "sort_order": 3, "description": "front",
+            "date_modified": "2026-11-30T06:00:00+00:00"}, "meta": {}}))
+        .into_response()
+    }
+    axum::Router::new()
+        .route("/api/v2/products/{product}/images.json", any(v2))
+        .route("/api/v3/catalog/products/{product}/images", any(v3))
+        .with_state(v3_calls)
+}
+
+/// One stray 404 makes uploads "unsupported" only for a while: within the time the client
+/// believes it (no request is spent asking again), after it an upload asks the store again.
+#[tokio::test]
+async fn a_stray_404_does_not_disable_uploads_for_good() {
+    tokio::time::timeout(LIMIT, async {
+        let v3_calls = Arc::new(AtomicUsize::new(0));
+        let origin = serve(flaky_proxy_uploads(v3_calls.clone())).await;
+        let ttl = Duration::from_millis(400);
+        let client = client(&format!("{origin}/api/v2"), |r| {
+            r.unsupported_route_ttl = ttl;
+        });
+        let source = UploadSource::Bytes {
+            file_name: "front.jpg".into(),
+            bytes: vec![0xff, 0xd8, 0xff, 0xd9].into(),
+        };
+        let fields = ImageWrite::default();
+        let upload = || client.upload(7, &source, &fields, None, None);
+        let err = upload().await.unwrap_err();
+        assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
+        assert_eq!(v3_calls.load(Ordering::SeqCst), 1);
+        // Believed for a while: no request spent.
+        let err = upload().await.unwrap_err();
+        assert!(matches!(err, ApiError::UploadsUnsupported), "{err:?}");
+        assert_eq!(v3_calls.load(Ordering::SeqCst), 1);
+        // Then asked again.
+        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+        let created = upload().await.unwrap();
+        assert_eq!(created.image.id, 42);
+        assert_eq!(v3_calls.load(Ordering::SeqCst), 2);
+        assert_eq!(client.upload_route(7).await.unwrap(), UploadRoute::V3);
     })
     .await
     .unwrap();

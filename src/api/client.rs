@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -62,6 +62,10 @@ pub struct RetryPolicy {
     pub pacing: bool,
     /// The longest gap the pacer puts between two requests while it spaces them out.
     pub max_pacing_gap: Duration,
+    /// How long "this store takes no uploaded files" is believed before an upload asks the
+    /// store again. The answer that taught it may have been a proxy's stray 404 page, which
+    /// must not disable uploads for the client's whole life.
+    pub unsupported_route_ttl: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -73,6 +77,7 @@ impl Default for RetryPolicy {
             max_rate_limit_wait: Duration::from_secs(60),
             pacing: true,
             max_pacing_gap: Duration::from_secs(5),
+            unsupported_route_ttl: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -119,7 +124,15 @@ pub struct Client {
     retry: RetryPolicy,
     pacer: Arc<Pacer>,
     /// How the store takes local files, once found out (see [`Client::upload_route`]).
-    route: Arc<Mutex<Option<UploadRoute>>>,
+    route: Arc<Mutex<Option<Learnt>>>,
+}
+
+/// An upload route found out, and when: `Unsupported` is believed only for
+/// [`RetryPolicy::unsupported_route_ttl`].
+#[derive(Debug, Clone, Copy)]
+struct Learnt {
+    route: UploadRoute,
+    at: Instant,
 }
 
 /// A request body that can be rebuilt for each attempt.
@@ -439,24 +452,47 @@ impl Client {
 
     // -- uploads -------------------------------------------------------------------------------
 
-    /// How this store takes local files, found out once per client (clones share the answer)
-    /// by requests that create nothing: a multipart POST without a file to the v2 images
+    /// How this store takes local files, found out once per client (clones share the answer;
+    /// "no files" is asked again after [`RetryPolicy::unsupported_route_ttl`]) by requests
+    /// that create nothing: a multipart POST without a file to the v2 images
     /// endpoint (imagedesk's server answers 400, a real v2 store 415), then, if v2 refused
     /// multipart, the same to the v3 endpoint (422: it takes files there). Never sends an
     /// `Idempotency-Key`. [`Client::upload`] does not need it (an upload finds the route out
     /// itself); it is for telling the user before they pick a file.
     pub async fn upload_route(&self, product_id: i64) -> Result<UploadRoute, ApiError> {
-        if let Some(route) = *self.route_cache() {
+        if let Some(route) = self.known_route() {
             return Ok(route);
         }
         let route = self.discover_upload_route(product_id).await?;
-        *self.route_cache() = Some(route);
+        self.learn(route);
         Ok(route)
     }
 
-    fn route_cache(&self) -> std::sync::MutexGuard<'_, Option<UploadRoute>> {
+    fn route_cache(&self) -> std::sync::MutexGuard<'_, Option<Learnt>> {
         // A poisoned lock holds at worst no answer yet; asking again is harmless.
         self.route.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The route learnt, if it is still believed: a store that takes files keeps taking them,
+    /// but "no files" is asked again after `unsupported_route_ttl`, since one stray 404 (a
+    /// proxy's page) looks the same as a store without the endpoint.
+    fn known_route(&self) -> Option<UploadRoute> {
+        let mut cache = self.route_cache();
+        let learnt = (*cache)?;
+        if learnt.route == UploadRoute::Unsupported
+            && learnt.at.elapsed() >= self.retry.unsupported_route_ttl
+        {
+            *cache = None;
+            return None;
+        }
+        Some(learnt.route)
+    }
+
+    fn learn(&self, route: UploadRoute) {
+        *self.route_cache() = Some(Learnt {
+            route,
+            at: Instant::now(),
+        });
     }
 
     async fn discover_upload_route(&self, product_id: i64) -> Result<UploadRoute, ApiError> {
@@ -531,7 +567,7 @@ impl Client {
             fields,
             progress,
         };
-        let known = *self.route_cache();
+        let known = self.known_route();
         match known {
             Some(UploadRoute::V3) => {
                 return self.upload_v3(product_id, &payload, idempotency_key).await;
@@ -545,7 +581,9 @@ impl Client {
             .await?;
         if answer.status != StatusCode::UNSUPPORTED_MEDIA_TYPE {
             let answer = answer.into_result()?;
-            self.route_cache().get_or_insert(UploadRoute::V2Multipart);
+            if known.is_none() {
+                self.learn(UploadRoute::V2Multipart);
+            }
             return created(product_id, &answer, idempotency_key);
         }
         // v2 refused multipart (a real store; or the route was learnt on a store that has
@@ -563,7 +601,7 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
         let Some(url) = self.v3_images_url(product_id) else {
-            *self.route_cache() = Some(UploadRoute::Unsupported);
+            self.learn(UploadRoute::Unsupported);
             return Err(ApiError::UploadsUnsupported);
         };
         let answer = self
@@ -575,11 +613,11 @@ impl Client {
             _ => false,
         };
         if no_endpoint {
-            *self.route_cache() = Some(UploadRoute::Unsupported);
+            self.learn(UploadRoute::Unsupported);
             return Err(ApiError::UploadsUnsupported);
         }
         let answer = answer.into_result()?;
-        *self.route_cache() = Some(UploadRoute::V3);
+        self.learn(UploadRoute::V3);
         created(product_id, &answer, idempotency_key)
     }
 
