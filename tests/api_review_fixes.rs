@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use imagedesk::api::{
-    ApiError, Client, Credentials, ImageWrite, RetryPolicy, UploadRoute, UploadSource,
+    ApiError, Client, Credentials, FieldValue, ImageWrite, RetryPolicy, UploadRoute, UploadSource,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -288,6 +288,55 @@ async fn a_stray_404_does_not_disable_uploads_for_good() {
         assert_eq!(created.image.id, 42);
         assert_eq!(v3_calls.load(Ordering::SeqCst), 2);
         assert_eq!(client.upload_route(7).await.unwrap(), UploadRoute::V3);
+    })
+    .await
+    .unwrap();
+}
+
+// -- 4. unreadable records, typed --------------------------------------------------------------
+
+/// A list holding a record with a field missing and an entry that is not a record at all: the
+/// report says which field (or that the whole record) could not be read, with typed values
+/// rather than the old `"missing"` and `"."` strings.
+#[tokio::test]
+async fn unreadable_records_say_field_and_value_with_types() {
+    tokio::time::timeout(LIMIT, async {
+        let app = axum::Router::new().route(
+            "/api/v2/products/{product}/images.json",
+            get(|| async {
+                axum::Json(json!([
+                    {"id": 1, "product_id": 7, "is_thumbnail": false, "sort_order": 0,
+                     "description": null, "date_created": null},
+                    "not a record",
+                ]))
+            }),
+        );
+        let origin = serve(app).await;
+        let client = client(&format!("{origin}/api/v2"), |_| {});
+        let listing = client.read_images(7).await.unwrap();
+        assert!(listing.records.is_empty());
+        let [no_file, not_a_record] = &listing.unreadable[..] else {
+            panic!("{:?}", listing.unreadable);
+        };
+        assert_eq!(no_file.field.as_deref(), Some("image_file"));
+        assert_eq!(no_file.value, FieldValue::Missing);
+        assert!(
+            no_file
+                .to_string()
+                .starts_with("image 1 of product 7: field 'image_file' is missing ("),
+            "{no_file}"
+        );
+        assert_eq!(not_a_record.field, None);
+        assert_eq!(
+            not_a_record.value,
+            FieldValue::Json("\"not a record\"".into())
+        );
+        assert_eq!(not_a_record.value.to_string(), "\"not a record\"");
+        let message = not_a_record.to_string();
+        assert!(
+            message.starts_with("an image of product 7: the record \"not a record\" is unreadable"),
+            "{message}"
+        );
     })
     .await
     .unwrap();
