@@ -391,6 +391,8 @@ impl Client {
     }
 
     /// Creates an image from a URL or an import-directory path in `write.image_file`.
+    /// Returns the bare [`Image`]; [`Client::create`] (what the engine's `Remote::create_image`
+    /// calls) returns [`Created`], which also says whether the store echoed the key.
     pub async fn create_image(
         &self,
         product_id: i64,
@@ -400,7 +402,8 @@ impl Client {
         Ok(self.create(product_id, write, idempotency_key).await?.image)
     }
 
-    /// [`Client::create_image`], also saying whether the store echoed the key.
+    /// [`Client::create_image`], also saying whether the store echoed the key: this is what
+    /// `Remote::create_image` returns, not the inherent method of the same name.
     pub async fn create(
         &self,
         product_id: i64,
@@ -532,7 +535,8 @@ impl Client {
     }
 
     /// Uploads a local file (multipart, part `image_file`), calling `progress` as bytes go out.
-    /// `fields.image_file` is ignored: the file is the picture.
+    /// `fields.image_file` is ignored: the file is the picture. Returns the bare [`Image`];
+    /// `Remote::upload_image` returns [`Created`], through [`Client::upload`].
     pub async fn upload_image(
         &self,
         product_id: i64,
