@@ -140,8 +140,8 @@ async fn a_real_store_list_is_read_leniently_and_paged_by_the_records_sent() {
             (bad.kind, bad.product_id, bad.id),
             (RecordKind::Image, Some(7), Some(100))
         );
-        assert_eq!(bad.field, "sort_order");
-        assert_eq!(bad.value, "\"first\"");
+        assert_eq!(bad.field.as_deref(), Some("sort_order"));
+        assert_eq!(bad.value.to_string(), "\"first\"");
         // In the contract's order, not the store's id order.
         let order: Vec<(i64, i64)> = listing
             .records

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imagedesk::api::{Image, RecordKind, UnreadableRecord};
+use imagedesk::api::{FieldValue, Image, RecordKind, UnreadableRecord};
 use imagedesk::imaging::synthetic;
 use imagedesk::sync::memory_store::{CallKind, Fault, KeyPolicy, MemoryStore, slug};
 use imagedesk::sync::{
@@ -738,8 +738,8 @@ fn unreadable_image(product: i64, id: i64) -> UnreadableRecord {
         kind: RecordKind::Image,
         product_id: Some(product),
         id: Some(id),
-        field: "sort_order".into(),
-        value: "\"first\"".into(),
+        field: Some("sort_order".into()),
+        value: FieldValue::Json("\"first\"".into()),
         reason: "expected an integer".into(),
     }
 }
@@ -805,8 +805,8 @@ async fn unreadable_records_are_reported_once_and_do_not_delete_rows() {
         kind: RecordKind::Product,
         product_id: Some(other.id),
         id: Some(other.id),
-        field: "name".into(),
-        value: "null".into(),
+        field: Some("name".into()),
+        value: FieldValue::Json("null".into()),
         reason: "expected a string".into(),
     };
     store.set_unreadable_products(vec![bad_product.clone()]);

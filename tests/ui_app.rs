@@ -11,8 +11,8 @@ use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use imagedesk::api::{
-    Client, Created, Credentials, Image, ImageWrite, Listing, Product, Progress, RecordKind,
-    RetryPolicy, UnreadableRecord, UploadRoute, UploadSource,
+    Client, Created, Credentials, FieldValue, Image, ImageWrite, Listing, Product, Progress,
+    RecordKind, RetryPolicy, UnreadableRecord, UploadRoute, UploadSource,
 };
 use imagedesk::server::{Compat, Config, Server};
 use imagedesk::sync::{Connection, Engine, EngineConfig, Remote, RemoteFuture};
@@ -1168,8 +1168,8 @@ fn records_the_store_sent_unreadable_are_counted_and_listed() {
         kind: RecordKind::Image,
         product_id: Some(1),
         id: Some(99),
-        field: "sort_order".into(),
-        value: "\"first\"".into(),
+        field: Some("sort_order".into()),
+        value: FieldValue::Json("\"first\"".into()),
         reason: "an integer".into(),
     })));
     let shared = unreadable.clone();

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use url::Url;
 
 use super::error::ApiError;
 use super::lenient;
-use super::pacing::Pacer;
+use super::pacing::{MAX_STORE_WAIT, Pacer};
 use super::reorder::{self, SortWrite};
 use super::types::{
     Count, Created, Image, ImageWrite, Listing, NewProduct, Page, Product, UploadRoute,
@@ -62,6 +62,10 @@ pub struct RetryPolicy {
     pub pacing: bool,
     /// The longest gap the pacer puts between two requests while it spaces them out.
     pub max_pacing_gap: Duration,
+    /// How long "this store takes no uploaded files" is believed before an upload asks the
+    /// store again. The answer that taught it may have been a proxy's stray 404 page, which
+    /// must not disable uploads for the client's whole life.
+    pub unsupported_route_ttl: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -73,6 +77,7 @@ impl Default for RetryPolicy {
             max_rate_limit_wait: Duration::from_secs(60),
             pacing: true,
             max_pacing_gap: Duration::from_secs(5),
+            unsupported_route_ttl: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -119,7 +124,15 @@ pub struct Client {
     retry: RetryPolicy,
     pacer: Arc<Pacer>,
     /// How the store takes local files, once found out (see [`Client::upload_route`]).
-    route: Arc<Mutex<Option<UploadRoute>>>,
+    route: Arc<Mutex<Option<Learnt>>>,
+}
+
+/// An upload route found out, and when: `Unsupported` is believed only for
+/// [`RetryPolicy::unsupported_route_ttl`].
+#[derive(Debug, Clone, Copy)]
+struct Learnt {
+    route: UploadRoute,
+    at: Instant,
 }
 
 /// A request body that can be rebuilt for each attempt.
@@ -378,6 +391,8 @@ impl Client {
     }
 
     /// Creates an image from a URL or an import-directory path in `write.image_file`.
+    /// Returns the bare [`Image`]; [`Client::create`] (what the engine's `Remote::create_image`
+    /// calls) returns [`Created`], which also says whether the store echoed the key.
     pub async fn create_image(
         &self,
         product_id: i64,
@@ -387,7 +402,8 @@ impl Client {
         Ok(self.create(product_id, write, idempotency_key).await?.image)
     }
 
-    /// [`Client::create_image`], also saying whether the store echoed the key.
+    /// [`Client::create_image`], also saying whether the store echoed the key: this is what
+    /// `Remote::create_image` returns, not the inherent method of the same name.
     pub async fn create(
         &self,
         product_id: i64,
@@ -439,24 +455,47 @@ impl Client {
 
     // -- uploads -------------------------------------------------------------------------------
 
-    /// How this store takes local files, found out once per client (clones share the answer)
-    /// by requests that create nothing: a multipart POST without a file to the v2 images
+    /// How this store takes local files, found out once per client (clones share the answer;
+    /// "no files" is asked again after [`RetryPolicy::unsupported_route_ttl`]) by requests
+    /// that create nothing: a multipart POST without a file to the v2 images
     /// endpoint (imagedesk's server answers 400, a real v2 store 415), then, if v2 refused
     /// multipart, the same to the v3 endpoint (422: it takes files there). Never sends an
     /// `Idempotency-Key`. [`Client::upload`] does not need it (an upload finds the route out
     /// itself); it is for telling the user before they pick a file.
     pub async fn upload_route(&self, product_id: i64) -> Result<UploadRoute, ApiError> {
-        if let Some(route) = *self.route_cache() {
+        if let Some(route) = self.known_route() {
             return Ok(route);
         }
         let route = self.discover_upload_route(product_id).await?;
-        *self.route_cache() = Some(route);
+        self.learn(route);
         Ok(route)
     }
 
-    fn route_cache(&self) -> std::sync::MutexGuard<'_, Option<UploadRoute>> {
+    fn route_cache(&self) -> std::sync::MutexGuard<'_, Option<Learnt>> {
         // A poisoned lock holds at worst no answer yet; asking again is harmless.
         self.route.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The route learnt, if it is still believed: a store that takes files keeps taking them,
+    /// but "no files" is asked again after `unsupported_route_ttl`, since one stray 404 (a
+    /// proxy's page) looks the same as a store without the endpoint.
+    fn known_route(&self) -> Option<UploadRoute> {
+        let mut cache = self.route_cache();
+        let learnt = (*cache)?;
+        if learnt.route == UploadRoute::Unsupported
+            && learnt.at.elapsed() >= self.retry.unsupported_route_ttl
+        {
+            *cache = None;
+            return None;
+        }
+        Some(learnt.route)
+    }
+
+    fn learn(&self, route: UploadRoute) {
+        *self.route_cache() = Some(Learnt {
+            route,
+            at: Instant::now(),
+        });
     }
 
     async fn discover_upload_route(&self, product_id: i64) -> Result<UploadRoute, ApiError> {
@@ -496,7 +535,8 @@ impl Client {
     }
 
     /// Uploads a local file (multipart, part `image_file`), calling `progress` as bytes go out.
-    /// `fields.image_file` is ignored: the file is the picture.
+    /// `fields.image_file` is ignored: the file is the picture. Returns the bare [`Image`];
+    /// `Remote::upload_image` returns [`Created`], through [`Client::upload`].
     pub async fn upload_image(
         &self,
         product_id: i64,
@@ -531,7 +571,7 @@ impl Client {
             fields,
             progress,
         };
-        let known = *self.route_cache();
+        let known = self.known_route();
         match known {
             Some(UploadRoute::V3) => {
                 return self.upload_v3(product_id, &payload, idempotency_key).await;
@@ -545,7 +585,9 @@ impl Client {
             .await?;
         if answer.status != StatusCode::UNSUPPORTED_MEDIA_TYPE {
             let answer = answer.into_result()?;
-            self.route_cache().get_or_insert(UploadRoute::V2Multipart);
+            if known.is_none() {
+                self.learn(UploadRoute::V2Multipart);
+            }
             return created(product_id, &answer, idempotency_key);
         }
         // v2 refused multipart (a real store; or the route was learnt on a store that has
@@ -577,14 +619,14 @@ impl Client {
             return self.takes_no_uploads();
         }
         let answer = answer.into_result()?;
-        *self.route_cache() = Some(UploadRoute::V3);
+        self.learn(UploadRoute::V3);
         created(product_id, &answer, idempotency_key)
     }
 
     /// Remembers, for every clone, that this store takes no uploaded files (no upload tries
     /// again), and says so.
     fn takes_no_uploads<T>(&self) -> Result<T, ApiError> {
-        *self.route_cache() = Some(UploadRoute::Unsupported);
+        self.learn(UploadRoute::Unsupported);
         Err(ApiError::UploadsUnsupported)
     }
 
@@ -630,17 +672,54 @@ impl Client {
 
     /// Downloads a picture from one of an image's `*_url` fields, without the store's
     /// credentials, refusing more than `max_bytes`.
+    ///
+    /// A picture the store serves itself (same origin as the API) spends the store's request
+    /// quota, so it goes through the shared [`Pacer`] like every API request: it waits its turn,
+    /// its answer's `X-Rate-Limit-*` headers count, and a 429 pauses every clone and is waited
+    /// out as the policy allows. A picture on a CDN (any other origin) spends no store quota and
+    /// is not paced.
     pub async fn fetch_asset(&self, url: &str, max_bytes: usize) -> Result<Bytes, ApiError> {
         let parsed = Url::parse(url).map_err(|_| ApiError::InvalidUrl(url.to_owned()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ApiError::InvalidUrl(url.to_owned()));
         }
-        let mut response = self
-            .assets
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| ApiError::Network(error_chain(&e)))?;
+        let paced = parsed.origin() == self.base.origin();
+        let mut rate_limit_waits = 0u32;
+        let mut response = loop {
+            if paced {
+                self.pacer.before_request().await;
+            }
+            // `assets` carries no credentials, even to the store's own origin: a picture URL
+            // is public, and the token must never travel where it is not needed.
+            let response = self
+                .assets
+                .get(parsed.clone())
+                .send()
+                .await
+                .map_err(|e| ApiError::Network(error_chain(&e)))?;
+            if !paced {
+                break response;
+            }
+            self.pacer.observe(response.headers());
+            if response.status() != StatusCode::TOO_MANY_REQUESTS {
+                self.pacer.accepted();
+                break response;
+            }
+            let wait = self
+                .pacer
+                .refused(retry_after(response.headers()), self.retry.base_delay);
+            if rate_limit_waits >= self.retry.max_rate_limit_waits
+                || wait > self.retry.max_rate_limit_wait
+            {
+                break response;
+            }
+            rate_limit_waits += 1;
+            tracing::debug!("picture fetch rate limited by the store; waiting {wait:?}");
+            if !self.retry.pacing {
+                // Without the pacer nothing else waits: this request does.
+                tokio::time::sleep(wait).await;
+            }
+        };
         let status = response.status();
         if !status.is_success() {
             return Err(ApiError::Status {
@@ -907,21 +986,26 @@ fn page_query(page: Page) -> Vec<(&'static str, String)> {
     query
 }
 
-/// `X-Retry-After` (seconds), else `X-Rate-Limit-Time-Reset-Ms`, else the standard `Retry-After`.
+/// `X-Retry-After` (seconds), else `X-Rate-Limit-Time-Reset-Ms`, else the standard `Retry-After`,
+/// at most [`MAX_STORE_WAIT`]: a finite but huge number (`1e20`) would panic
+/// `Duration::from_secs_f64`, and a wait of years is a broken header, not advice. A wait longer
+/// than the policy's `max_rate_limit_wait` still makes the client give up rather than wait.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let number = |name: &str| {
+    let seconds = |name: &str, scale: f64| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| {
+                Duration::try_from_secs_f64(v / scale)
+                    .unwrap_or(MAX_STORE_WAIT)
+                    .min(MAX_STORE_WAIT)
+            })
     };
-    number("x-retry-after")
-        .map(Duration::from_secs_f64)
-        .or_else(|| {
-            number("x-rate-limit-time-reset-ms").map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        })
-        .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+    seconds("x-retry-after", 1.0)
+        .or_else(|| seconds("x-rate-limit-time-reset-ms", 1000.0))
+        .or_else(|| seconds("retry-after", 1.0))
 }
 
 /// Exponential back-off with full jitter, so that many clients do not retry in lockstep.
@@ -975,4 +1059,41 @@ async fn upload_form(
         form = form.text("description", v.clone());
     }
     Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn store_given_waits_are_bounded_and_never_panic() {
+        for (name, value) in [
+            ("x-retry-after", "1e20"),
+            ("x-retry-after", "1e300"),
+            ("retry-after", "99999999999999999999"),
+            ("x-rate-limit-time-reset-ms", "1e30"),
+        ] {
+            assert_eq!(
+                retry_after(&with(name, value)),
+                Some(MAX_STORE_WAIT),
+                "{name}: {value}"
+            );
+        }
+        assert_eq!(
+            retry_after(&with("x-retry-after", "2.5")),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            retry_after(&with("x-rate-limit-time-reset-ms", "1500")),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(retry_after(&with("x-retry-after", "-1")), None);
+        assert_eq!(retry_after(&with("x-retry-after", "inf")), None);
+    }
 }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::types::{Image, Product, RecordKind, UnreadableRecord, null_as_empty};
+use super::types::{FieldValue, Image, Product, RecordKind, UnreadableRecord, null_as_empty};
 
 /// An image as any store may send it (v2 list or record, or the `data` of a v3 answer).
 #[derive(Debug, Deserialize)]
@@ -219,12 +219,9 @@ fn read_record<In: DeserializeOwned>(
             kind,
             product_id,
             id,
-            field: if segments.is_empty() {
-                ".".to_owned()
-            } else {
-                segments.join(".")
-            },
-            value: found.unwrap_or_else(|| "missing".to_owned()),
+            // No path: the record as a whole (not even an object) could not be read.
+            field: (!segments.is_empty()).then(|| segments.join(".")),
+            value: found.map_or(FieldValue::Missing, FieldValue::Json),
             reason: without_position(&reason),
         }
     })
@@ -332,13 +329,17 @@ mod tests {
         let first = &page.unreadable[0];
         assert_eq!(first.kind, RecordKind::Image);
         assert_eq!((first.product_id, first.id), (Some(7), Some(2)));
-        assert_eq!(first.field, "sort_order");
-        assert_eq!(first.value, "\"first\"");
+        assert_eq!(first.field.as_deref(), Some("sort_order"));
+        assert_eq!(first.value, FieldValue::Json("\"first\"".into()));
         assert!(first.reason.contains("invalid type"), "{}", first.reason);
         let second = &page.unreadable[1];
-        assert_eq!(second.field, "image_file");
-        assert_eq!(second.value, "missing");
+        assert_eq!(second.field.as_deref(), Some("image_file"));
+        assert_eq!(second.value, FieldValue::Missing);
         assert!(second.to_string().contains("image 4 of product 7"));
+        assert!(
+            second.to_string().contains("field 'image_file' is missing"),
+            "{second}"
+        );
     }
 
     #[test]
@@ -358,10 +359,15 @@ mod tests {
         let page = read_image_page(7, &body).unwrap();
         assert!(page.records.is_empty());
         assert_eq!(page.raw_count, 2);
-        assert_eq!(page.unreadable[0].field, "id");
-        assert_eq!(page.unreadable[0].value, "missing");
+        assert_eq!(page.unreadable[0].field.as_deref(), Some("id"));
+        assert_eq!(page.unreadable[0].value, FieldValue::Missing);
         // Not even an object: reported at the record itself.
-        assert_eq!(page.unreadable[1].field, ".");
+        let whole = &page.unreadable[1];
+        assert_eq!(whole.field, None);
+        assert_eq!(whole.value, FieldValue::Json("17".into()));
+        let message = whole.to_string();
+        assert!(message.contains("the record 17 is unreadable"), "{message}");
+        assert!(!message.contains("'.'"), "{message}");
     }
 
     #[test]
@@ -384,8 +390,8 @@ mod tests {
         assert_eq!(page.records.len(), 1);
         assert_eq!(page.records[0].sku, "");
         assert_eq!(page.unreadable[0].kind, RecordKind::Product);
-        assert_eq!(page.unreadable[0].field, "id");
-        assert_eq!(page.unreadable[0].value, "\"two\"");
+        assert_eq!(page.unreadable[0].field.as_deref(), Some("id"));
+        assert_eq!(page.unreadable[0].value, FieldValue::Json("\"two\"".into()));
     }
 
     #[test]

@@ -16,6 +16,6 @@ pub use client::{Client, Credentials, Progress, RetryPolicy, UploadSource};
 pub use connect::{StoreAddress, connect};
 pub use error::ApiError;
 pub use types::{
-    Count, Created, Image, ImageWrite, Listing, NewProduct, Page, Product, RecordKind,
+    Count, Created, FieldValue, Image, ImageWrite, Listing, NewProduct, Page, Product, RecordKind,
     UnreadableRecord, UploadRoute,
 };

@@ -13,6 +13,22 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 
+/// The longest wait any store-given number may make the client wait (`X-Retry-After`,
+/// `Retry-After`, `X-Rate-Limit-Time-Reset-Ms`): the headers are the store's (or a proxy's)
+/// word, and a broken one (`1e20`, `u64::MAX` ms) must neither panic the arithmetic nor stall
+/// the app for ever. A real store's window is 30 s or less.
+pub(crate) const MAX_STORE_WAIT: Duration = Duration::from_secs(5 * 60);
+
+/// `at + by` without the panic of `Instant + Duration` on overflow: the durations here come
+/// from headers and settings (`max_rate_limit_wait: Duration::MAX` means "no limit").
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        // Unreachable with any real clock; falling back to the longest sane wait keeps the
+        // pause a pause rather than none.
+        .or_else(|| at.checked_add(MAX_STORE_WAIT))
+        .unwrap_or(at)
+}
+
 /// What the store's last answers said about the quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Budget {
@@ -45,7 +61,7 @@ impl QuotaHeaders {
         Some(QuotaHeaders {
             quota: u32::try_from(quota).unwrap_or(u32::MAX),
             left: u32::try_from(left).unwrap_or(u32::MAX),
-            reset: Duration::from_millis(reset_ms),
+            reset: Duration::from_millis(reset_ms).min(MAX_STORE_WAIT),
         })
     }
 }
@@ -70,7 +86,7 @@ pub(crate) fn pace_delay(
         return if until_reset.is_zero() {
             Duration::ZERO
         } else {
-            until_reset + RESET_MARGIN
+            until_reset.saturating_add(RESET_MARGIN)
         };
     }
     if left >= low_water(quota) {
@@ -169,13 +185,13 @@ impl Pacer {
                 );
                 if budget.left == 0 {
                     // Every request waits for the reset, not only this one: a pause.
-                    start += spacing;
-                    state.paused_until = Some(start.min(now + self.max_wait));
+                    start = later(start, spacing);
+                    state.paused_until = Some(start.min(later(now, self.max_wait)));
                     state.budget = None;
                     state.next_slot = None;
                 } else if !spacing.is_zero() {
                     let slot = state.next_slot.map_or(start, |s| s.max(start));
-                    state.next_slot = Some(slot + spacing);
+                    state.next_slot = Some(later(slot, spacing));
                     start = slot;
                 }
                 // Count this request now: parallel requests must not all spend the same unit.
@@ -197,12 +213,12 @@ impl Pacer {
             return;
         };
         let now = Instant::now();
-        let reset_at = now + seen.reset;
+        let reset_at = later(now, seen.reset);
         let mut state = self.state();
         let left = match state.budget {
             // Same window: answers to parallel requests come back in any order, and the
             // pacer has already counted the requests sent since; keep the lower estimate.
-            Some(known) if reset_at <= known.reset_at + Duration::from_secs(1) => {
+            Some(known) if reset_at <= later(known.reset_at, Duration::from_secs(1)) => {
                 known.left.min(seen.left)
             }
             _ => seen.left,
@@ -228,7 +244,7 @@ impl Pacer {
             rate_limit_backoff(base, state.refusals, self.max_wait, rand::random::<f64>())
         });
         if self.enabled {
-            let until = Instant::now() + wait.min(self.max_wait);
+            let until = later(Instant::now(), wait.min(self.max_wait).min(MAX_STORE_WAIT));
             state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
             // A 429 means the budget is spent, whatever the last answer said.
             if let Some(budget) = state.budget.as_mut() {
@@ -340,6 +356,23 @@ mod tests {
         // A new window (the reset moved well forward) replaces it.
         pacer.observe(&headers(10, 9, 40_000));
         assert_eq!(pacer.state().budget.unwrap().left, 9);
+    }
+
+    #[test]
+    fn absurd_waits_neither_panic_nor_stall() {
+        // A reset far beyond any window is read as the longest sane wait.
+        let read = QuotaHeaders::read(&headers(10, 0, u64::MAX)).unwrap();
+        assert_eq!(read.reset, MAX_STORE_WAIT);
+        // A setting of "no limit" must not overflow `Instant + Duration`.
+        let pacer = Pacer::new(true, Duration::MAX, Duration::MAX);
+        pacer.observe(&headers(10, 0, 3_000));
+        let wait = pacer.reserve(Instant::now());
+        assert!(wait <= 4 * SECOND, "{wait:?}");
+        pacer.observe(&headers(10, 2, 3_000));
+        let _ = pacer.reserve(Instant::now());
+        let _ = pacer.refused(Some(Duration::MAX), SECOND);
+        let wait = pacer.reserve(Instant::now());
+        assert!(wait <= MAX_STORE_WAIT, "{wait:?}");
     }
 
     #[test]

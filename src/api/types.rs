@@ -75,12 +75,31 @@ pub struct UnreadableRecord {
     pub product_id: Option<i64>,
     /// The record's own id, when it could be read.
     pub id: Option<i64>,
-    /// The field that could not be read, as a path (`description`, `sort_order`).
-    pub field: String,
-    /// The store's value of that field, as JSON text (`null`, `"abc"`), or `missing`.
-    pub value: String,
+    /// The field that could not be read, as a path (`description`, `sort_order`); `None` when
+    /// the record as a whole could not be read (it is not even an object).
+    pub field: Option<String>,
+    /// The store's value of that field (or of the whole record).
+    pub value: FieldValue,
     /// What was expected, in words.
     pub reason: String,
+}
+
+/// The store's value of a field that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    /// The record has no such field.
+    Missing,
+    /// The value as JSON text (`null`, `"abc"`, `17`), cut short when long.
+    Json(String),
+}
+
+impl std::fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldValue::Missing => f.write_str("missing"),
+            FieldValue::Json(text) => f.write_str(text),
+        }
+    }
 }
 
 impl std::fmt::Display for UnreadableRecord {
@@ -97,11 +116,12 @@ impl std::fmt::Display for UnreadableRecord {
             (RecordKind::Image, None, Some(id)) => write!(f, "image {id}")?,
             (RecordKind::Image, None, None) => f.write_str("an image")?,
         }
-        write!(
-            f,
-            ": field '{}' is {} ({}); the record was skipped",
-            self.field, self.value, self.reason
-        )
+        match (&self.field, &self.value) {
+            (Some(field), value) => write!(f, ": field '{field}' is {value}")?,
+            (None, FieldValue::Json(record)) => write!(f, ": the record {record} is unreadable")?,
+            (None, FieldValue::Missing) => f.write_str(": the record is unreadable")?,
+        }
+        write!(f, " ({}); the record was skipped", self.reason)
     }
 }
 

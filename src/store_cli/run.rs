@@ -143,7 +143,7 @@ async fn conclude(engine: &Engine, status: &Status, timeout: u64) -> Result<Exit
             record
                 .product_id
                 .map_or_else(|| "?".to_owned(), |id| id.to_string()),
-            record.field,
+            record.field.as_deref().unwrap_or("(the record)"),
             record.value,
             record.reason
         );

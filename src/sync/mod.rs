@@ -45,7 +45,7 @@ pub use model::{
 pub use open::{StoreAddress, open_store};
 pub use remote::{Remote, RemoteFuture};
 
-pub use crate::api::{UnreadableRecord, UploadRoute};
+pub use crate::api::{FieldValue, RecordKind, UnreadableRecord, UploadRoute};
 
 use crate::api::ApiError;
 use crate::imaging::ImagingError;

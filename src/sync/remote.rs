@@ -32,7 +32,8 @@ pub trait Remote: Send + Sync + 'static {
     fn get_image(&self, product_id: i64, image_id: i64) -> RemoteFuture<'_, Image>;
 
     /// Creates an image from a URL (`write.image_file`). The store may ignore the key; the
-    /// answer says whether it echoed it.
+    /// answer says whether it echoed it. (For [`Client`] this is [`Client::create`]; the
+    /// inherent `Client::create_image` returns the bare `Image`.)
     fn create_image<'a>(
         &'a self,
         product_id: i64,
@@ -40,7 +41,8 @@ pub trait Remote: Send + Sync + 'static {
         idempotency_key: Option<&'a str>,
     ) -> RemoteFuture<'a, Created>;
 
-    /// Creates an image from a local file's bytes, by the store's [`UploadRoute`].
+    /// Creates an image from a local file's bytes, by the store's [`UploadRoute`]. (For
+    /// [`Client`] this is [`Client::upload`]; the inherent `Client::upload_image` returns `Image`.)
     fn upload_image<'a>(
         &'a self,
         product_id: i64,

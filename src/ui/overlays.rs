@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use super::command::Command;
 use super::history::HeldDelete;
 use super::session::ConfirmDeleteAll;
-use crate::api::RecordKind;
-use crate::sync::{Conflict, ConflictField, UnreadableRecord};
+use crate::sync::{Conflict, ConflictField, RecordKind, UnreadableRecord};
 
 /// Toasts, conflicts and notices float above the bottom-right corner, so that they never move
 /// what is under the pointer. `product_name` names a conflict's product.
@@ -189,8 +188,9 @@ pub fn unreadable_ui(
                                     (RecordKind::Image, None) => "unknown".to_owned(),
                                     (RecordKind::Product, _) => "—".to_owned(),
                                 });
-                                ui.label(&record.field);
-                                ui.label(&record.value).on_hover_text(&record.reason);
+                                ui.label(record.field.as_deref().unwrap_or("(the record)"));
+                                ui.label(record.value.to_string())
+                                    .on_hover_text(&record.reason);
                                 ui.end_row();
                             }
                         });
@@ -209,6 +209,7 @@ mod tests {
     use egui_kittest::kittest::Queryable as _;
 
     use super::*;
+    use crate::sync::FieldValue;
 
     #[test]
     fn the_unreadable_records_list_product_image_field_and_the_stores_value() {
@@ -217,16 +218,16 @@ mod tests {
                 kind: RecordKind::Image,
                 product_id: Some(7),
                 id: Some(42),
-                field: "sort_order".into(),
-                value: "\"first\"".into(),
+                field: Some("sort_order".into()),
+                value: FieldValue::Json("\"first\"".into()),
                 reason: "an integer".into(),
             },
             UnreadableRecord {
                 kind: RecordKind::Product,
                 product_id: None,
                 id: None,
-                field: "id".into(),
-                value: "missing".into(),
+                field: Some("id".into()),
+                value: FieldValue::Missing,
                 reason: "an integer".into(),
             },
         ];
