@@ -956,7 +956,10 @@ fn tiles_that_failed_while_offline_load_when_the_store_answers_without_a_restart
     });
     harness.key_press(egui::Key::Escape);
     harness.step();
-    harness.get_by_label("online");
+    // The round that the store's return started may still be running (syncing the edit).
+    step_until(&mut harness, "the bar says online", |h| {
+        h.query_by_label("online").is_some()
+    });
     wait_for_store(&rig, &mut harness, "the offline edit", |rig| {
         rig.server_descriptions()[1] == "img-1 offline"
     });
