@@ -77,6 +77,8 @@ pub enum Fault {
     AnswerLost,
     /// The request is applied, then a proxy answers with this 5xx instead of the store's answer.
     AppliedThenServerError(u16),
+    /// The request is applied, then its answer cannot be read (a 2xx with a broken body).
+    AppliedThenUnreadable,
     /// The request is applied at once and answered after this delay: a caller dropped while it
     /// waits (an engine closed, a process killed) never hears of a write that happened.
     SlowAnswer(Duration),
@@ -435,6 +437,11 @@ impl MemoryStore {
             }
             Some(Fault::AppliedThenServerError(status)) => {
                 plan.after_apply = AfterApply::Fail(server_error(status));
+            }
+            Some(Fault::AppliedThenUnreadable) => {
+                plan.after_apply = AfterApply::Fail(ApiError::Decode(
+                    "the answer was cut short (injected)".to_owned(),
+                ));
             }
             Some(Fault::SlowAnswer(delay)) => plan.after_apply = AfterApply::AnswerAfter(delay),
             Some(Fault::IgnoreIdempotencyKey) => plan.ignore_key = true,

@@ -392,7 +392,12 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
             Err(SyncError::Api(err)) if err.is_not_found() && op.edit.image().is_some() => {
                 image_gone(shared, &op).await?;
             }
-            Err(SyncError::Api(err)) => mark_failed(shared, &op, &err.to_string()).await?,
+            // A create's answer that could not be read is no refusal: the store may have made
+            // the image. The create waits, and its next send looks for it (or resends its key).
+            Err(SyncError::Api(ApiError::Decode(reason))) if uploads(&op.edit) => {
+                return Err(SyncError::Api(ApiError::Decode(reason)));
+            }
+            Err(SyncError::Api(err)) => mark_failed(shared, &op, &err).await?,
             Err(other) => return Err(other),
         }
         shared.emit(Event::ImagesChanged {
@@ -435,9 +440,34 @@ async fn report_unreadable(shared: &Shared, unreadable: &Unreadable) -> Result<(
     Ok(())
 }
 
-async fn mark_failed(shared: &Shared, op: &Queued, message: &str) -> Result<(), SyncError> {
+/// Whether sending the edit may make a new image on the store.
+fn uploads(edit: &Edit) -> bool {
+    matches!(
+        edit,
+        Edit::Create { .. }
+            | Edit::Replace {
+                source: Source::File { .. },
+                ..
+            }
+    )
+}
+
+/// Whether a refusal says for certain that the store made nothing: a 4xx other than 408 (the
+/// request may still run), 409 (a key still being processed, SPEC §3) and 429.
+fn refused_outright(err: &ApiError) -> bool {
+    matches!(err.status(), Some(s) if (400..500).contains(&s) && !matches!(s, 408 | 409 | 429))
+}
+
+async fn mark_failed(shared: &Shared, op: &Queued, err: &ApiError) -> Result<(), SyncError> {
+    let message = err.to_string();
+    let message = message.as_str();
     Outbox::on(&mut *shared.replica.writer.acquire().await?)
-        .mark_failed(op.seq, message, &format!("imagedesk-{}", random_hex()))
+        .mark_failed(
+            op.seq,
+            message,
+            refused_outright(err),
+            &format!("imagedesk-{}", random_hex()),
+        )
         .await?;
     tracing::warn!("the store refused edit {}: {message}", op.seq);
     shared.emit(Event::EditFailed {
@@ -651,14 +681,28 @@ async fn begin_attempt(shared: &Shared, op: &Queued) -> Result<Option<Queued>, S
     Ok(current)
 }
 
+/// How long after an edit is queued its key is still trusted to stop a repeat: an hour short
+/// of the store's 24-hour key window, for clock skew and a slow first send.
+const KEY_TRUSTED_FOR: Duration = Duration::from_secs(23 * 3600);
+
+fn key_is_fresh(op: &Queued, now: i64) -> bool {
+    let trusted = i64::try_from(KEY_TRUSTED_FOR.as_millis()).unwrap_or(i64::MAX);
+    now.saturating_sub(op.created_ms) < trusted
+}
+
 /// Whether a create about to be sent may already have reached the store (an earlier attempt
 /// lost its answer, met a 502 or a closed connection, or the engine stopped before hearing
 /// back) and cannot simply be resent: only a store known to echo `Idempotency-Key` (and so to
 /// honour it) may get the same create again with its key; for any other, look in the list.
+///
+/// A store keeps keys for 24 hours (SPEC §1), so a key is trusted only while the edit is younger
+/// than [`KEY_TRUSTED_FOR`]: the edit's queue time is no later than the key's first send, so
+/// this errs towards looking.
 fn may_have_landed(shared: &Shared, op: &Queued) -> bool {
     let key_protects = shared.config.send_idempotency_keys
         && op.idempotency_key.is_some()
-        && shared.echoes_keys.load(Ordering::SeqCst);
+        && shared.echoes_keys.load(Ordering::SeqCst)
+        && key_is_fresh(op, now_ms());
     op.attempts > 1 && !key_protects
 }
 
@@ -1052,7 +1096,46 @@ async fn plan_and_send_reorder(
 
 #[cfg(test)]
 mod tests {
-    use super::name_key;
+    use super::{KEY_TRUSTED_FOR, key_is_fresh, name_key, refused_outright};
+    use crate::api::ApiError;
+    use crate::sync::outbox::{Edit, EditState, Queued};
+
+    #[test]
+    fn a_key_is_trusted_for_23_hours_after_its_edit_was_queued() {
+        let hour = 3_600_000;
+        let op = Queued {
+            seq: 1,
+            product_id: 1,
+            edit: Edit::Reorder,
+            revision: 0,
+            base: Default::default(),
+            idempotency_key: Some("k".into()),
+            state: EditState::Pending,
+            attempts: 2,
+            last_attempt_ms: None,
+            created_ms: 100 * hour,
+        };
+        assert!(key_is_fresh(&op, 100 * hour + 22 * hour));
+        assert!(!key_is_fresh(&op, 100 * hour + 23 * hour));
+        assert!(!key_is_fresh(&op, 100 * hour + 25 * hour));
+        assert_eq!(KEY_TRUSTED_FOR.as_secs(), 23 * 3600);
+    }
+
+    #[test]
+    fn only_a_definite_4xx_says_a_create_made_nothing() {
+        let status = |status| ApiError::Status {
+            status,
+            message: String::new(),
+            invalid_reason: None,
+            retry_after: None,
+        };
+        assert!(refused_outright(&status(400)));
+        assert!(refused_outright(&status(413)));
+        for maybe in [408, 409, 429, 500, 502] {
+            assert!(!refused_outright(&status(maybe)), "{maybe}");
+        }
+        assert!(!refused_outright(&ApiError::Decode("cut short".into())));
+    }
 
     #[test]
     fn a_stored_file_name_is_recognised_from_the_uploaded_one() {
