@@ -110,3 +110,105 @@ async fn a_create_refused_outright_on_its_first_send_starts_over_on_retry() {
     assert_eq!(store.images(product).len(), 1);
     engine.close().await;
 }
+
+// -- 3. a create is not resent while the list has records it cannot read ------------------------------
+
+#[tokio::test]
+async fn a_create_that_may_have_landed_waits_while_the_list_has_unreadable_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, product) = store_with_product();
+    let mut config = quick_config(dir.path());
+    // Slow retries, so the test can hide the landed record before the engine looks again.
+    config.backoff_base = Duration::from_millis(400);
+    config.backoff_max = Duration::from_millis(400);
+    let engine = open(config, &store).await;
+    engine.settled(Duration::from_secs(5)).await;
+    store.inject(CallKind::Create, Fault::AnswerLost);
+    engine
+        .add_url(product, "http://pictures.test/front.jpg", "front")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.images(product).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the create never landed");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let landed = store.images(product)[0].id;
+    store.set_unreadable_without_ids(Some(product), vec![landed]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(store.images(product).len(), 1, "the create was sent again");
+    let status = engine.status();
+    assert_eq!(status.pending, 1, "{status:?}");
+    assert!(status.last_error.is_some(), "{status:?}");
+    // Once the list can be read again, the create finds its image.
+    store.set_unreadable_without_ids(Some(product), Vec::new());
+    engine.retry_now();
+    let status = engine.settled(Duration::from_secs(5)).await;
+    assert_eq!((status.pending, status.failed), (0, 0), "{status:?}");
+    assert_eq!(store.images(product).len(), 1);
+    assert_eq!(engine.images(product).await.unwrap().len(), 1);
+    engine.close().await;
+}
+
+// -- 7. a record whose id cannot be read deletes nothing ----------------------------------------------
+
+#[tokio::test]
+async fn an_image_record_without_a_readable_id_keeps_every_row_and_its_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, product) = store_with_product();
+    let a = store
+        .other_add(product, "http://pictures.test/a.jpg", "a", None)
+        .unwrap();
+    store
+        .other_add(product, "http://pictures.test/b.jpg", "b", None)
+        .unwrap();
+    let mut config = quick_config(dir.path());
+    config.start_paused = true;
+    let engine = open(config, &store).await;
+    wait_for(&engine, Duration::from_secs(5), |s| s.last_sync.is_some()).await;
+    let rows = engine.images(product).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let row_a = rows
+        .iter()
+        .find(|r| r.description == "a")
+        .map(|r| r.id)
+        .unwrap();
+    engine.describe(row_a, "a, edited").await.unwrap();
+    store.set_unreadable_without_ids(Some(product), vec![a.id]);
+    engine.refresh();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while engine.unreadable().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no pull saw the record");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(engine.images(product).await.unwrap().len(), 2);
+    assert_eq!(engine.status().pending, 1, "the describe was dropped");
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn a_product_record_without_a_readable_id_keeps_every_product() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, product) = store_with_product();
+    let other = store.add_product("Cup", "CUP").id;
+    let engine = open(quick_config(dir.path()), &store).await;
+    engine.settled(Duration::from_secs(5)).await;
+    assert_eq!(engine.products().await.unwrap().len(), 2);
+    store.set_unreadable_without_ids(None, vec![other]);
+    engine.refresh();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while engine.unreadable().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no pull saw the record");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    engine.settled(Duration::from_secs(5)).await;
+    let products: Vec<i64> = engine
+        .products()
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert!(products.contains(&product) && products.contains(&other), "{products:?}");
+    engine.close().await;
+}

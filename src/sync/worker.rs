@@ -290,12 +290,9 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
     let listing = shared.client.list_all_products().await?;
     let products = listing.records;
     // A product whose record could not be read is still there: keep what the replica has.
-    let unreadable_ids: HashSet<i64> = listing
-        .unreadable
-        .iter()
-        .filter(|r| r.kind == RecordKind::Product)
-        .filter_map(|r| r.id.or(r.product_id))
-        .collect();
+    let unread = merge::Unread::of(&listing.unreadable, RecordKind::Product, |r| {
+        r.id.or(r.product_id)
+    });
     shared.note_unreadable(None, listing.unreadable);
     // Reports about products the store no longer lists go with them.
     let listed: HashSet<i64> = products.iter().map(|p| p.id).collect();
@@ -306,14 +303,14 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
             .unwrap_or_else(PoisonError::into_inner);
         map.keys()
             .flatten()
-            .filter(|id| !listed.contains(id) && !unreadable_ids.contains(id))
+            .filter(|id| !listed.contains(id) && !unread.may_hold(**id))
             .copied()
             .collect()
     };
     for product_id in gone {
         shared.note_unreadable(Some(product_id), Vec::new());
     }
-    if merge::merge_products(&shared.replica, &products, &unreadable_ids).await? {
+    if merge::merge_products(&shared.replica, &products, &unread).await? {
         shared.emit(Event::ProductsChanged);
     }
     for product in &products {
@@ -331,19 +328,9 @@ pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(),
         other => other?,
     };
     // An image whose record could not be read is still on the store: its row stays as it is.
-    let unreadable_ids: HashSet<i64> = listing
-        .unreadable
-        .iter()
-        .filter(|r| r.kind == RecordKind::Image)
-        .filter_map(|r| r.id)
-        .collect();
+    let unread = merge::Unread::of(&listing.unreadable, RecordKind::Image, |r| r.id);
     shared.note_unreadable(Some(product_id), listing.unreadable);
-    let report = merge::merge_images(
-        &shared.replica,
-        product_id,
-        &listing.records,
-        &unreadable_ids,
-    )
+    let report = merge::merge_images(&shared.replica, product_id, &listing.records, &unread)
     .await?;
     remove_blobs(&shared.replica, &report.unused_blobs);
     for event in report.events {
@@ -785,7 +772,20 @@ async fn find_landed(
             tokio::time::sleep(Duration::from_millis(left.unsigned_abs())).await;
         }
     }
-    let images = shared.client.list_all_images(product_id).await?.records;
+    let listing = shared.client.list_all_images(product_id).await?;
+    // The create's record may be one the list could not read: then whether it landed is not
+    // known, and the create waits (a resend could make the image twice).
+    if listing
+        .unreadable
+        .iter()
+        .any(|r| r.kind == RecordKind::Image)
+    {
+        return Err(SyncError::Api(ApiError::Decode(format!(
+            "some of product {product_id}'s images cannot be read, so whether an earlier send \
+             of this new image reached the store is not known; it waits until they can be read"
+        ))));
+    }
+    let images = listing.records;
     let claimed: Vec<(i64,)> =
         sqlx::query_as("SELECT server_id FROM images WHERE server_id IS NOT NULL")
             .fetch_all(&shared.replica.writer)
