@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagedesk::sync::memory_store::{CallKind, Fault, MemoryStore};
-use imagedesk::sync::{Connection, Engine, EngineConfig, Remote, Status};
+use imagedesk::sync::{Connection, Engine, EngineConfig, Remote, Status, SyncError};
 
 // -- helpers ----------------------------------------------------------------------------------------
 
@@ -210,5 +210,119 @@ async fn a_product_record_without_a_readable_id_keeps_every_product() {
         .map(|p| p.id)
         .collect();
     assert!(products.contains(&product) && products.contains(&other), "{products:?}");
+    engine.close().await;
+}
+
+// -- 4. one sending engine per replica ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_second_engine_on_one_replica_is_refused_unless_offline_and_opens_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_product();
+    let first = open(quick_config(dir.path()), &store).await;
+    let remote: Arc<dyn Remote> = store.clone();
+    match Engine::open_with(quick_config(dir.path()), remote.clone()).await {
+        Err(err @ SyncError::ReplicaInUse { .. }) => {
+            assert!(err.to_string().contains("--offline"), "{err}");
+        }
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a second engine opened on the same replica"),
+    }
+    let mut offline = quick_config(dir.path());
+    offline.offline = true;
+    let reader = Engine::open_with(offline, remote.clone()).await.unwrap();
+    reader.close().await;
+    first.close().await;
+    let again = open(quick_config(dir.path()), &store).await;
+    again.close().await;
+}
+
+// -- 5. huge waits ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_huge_timeout_or_retry_after_neither_panics_nor_stops_the_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_product();
+    let mut config = quick_config(dir.path());
+    config.probe_interval = Duration::from_millis(50);
+    config.start_paused = true;
+    let engine = open(config, &store).await;
+    let status = engine.settled(Duration::MAX).await;
+    assert_eq!(status.connection, Connection::Online, "{status:?}");
+    store.inject(
+        CallKind::ListProducts,
+        Fault::RateLimited {
+            retry_after: Some(Duration::MAX),
+        },
+    );
+    engine.refresh();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.pending_faults() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no pull");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The worker waits (at most five minutes) but still probes: a store gone shows at once.
+    store.set_reachable(false);
+    wait_for(&engine, Duration::from_secs(3), |s| {
+        s.connection == Connection::Offline
+    })
+    .await;
+    engine.close().await;
+}
+
+// -- 8, 9. the status follows the probes, also during a round --------------------------------------
+
+#[tokio::test]
+async fn the_store_shows_online_as_soon_as_a_probe_answers_even_before_the_round_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_product();
+    let mut config = quick_config(dir.path());
+    config.probe_interval = Duration::from_millis(50);
+    config.backoff_base = Duration::from_secs(30);
+    config.backoff_max = Duration::from_secs(30);
+    let engine = open(config, &store).await;
+    engine.settled(Duration::from_secs(5)).await;
+    store.set_reachable(false);
+    wait_for(&engine, Duration::from_secs(3), |s| {
+        s.connection == Connection::Offline
+    })
+    .await;
+    // The round that follows the store's return is slow; the status need not wait for it.
+    store.inject(
+        CallKind::ListProducts,
+        Fault::SlowAnswer(Duration::from_secs(5)),
+    );
+    store.set_reachable(true);
+    wait_for(&engine, Duration::from_secs(2), |s| {
+        s.connection == Connection::Online
+    })
+    .await;
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn a_store_that_stops_answering_during_a_long_round_shows_offline_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_product();
+    let mut config = quick_config(dir.path());
+    config.probe_interval = Duration::from_millis(50);
+    let engine = open(config, &store).await;
+    engine.settled(Duration::from_secs(5)).await;
+    let lists = store.requests(CallKind::ListProducts);
+    store.inject(
+        CallKind::ListProducts,
+        Fault::SlowAnswer(Duration::from_secs(10)),
+    );
+    engine.refresh();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.requests(CallKind::ListProducts) == lists {
+        assert!(tokio::time::Instant::now() < deadline, "no pull");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    store.set_reachable(false);
+    wait_for(&engine, Duration::from_secs(2), |s| {
+        s.connection == Connection::Offline
+    })
+    .await;
     engine.close().await;
 }

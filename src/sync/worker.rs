@@ -14,7 +14,7 @@ use rand::Rng as _;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::clock::now_ms;
+use super::clock::{deadline_in, now_ms};
 use super::edits::{Applied, forget_image, random_hex, remove_blobs};
 use super::merge::{self, keep_for};
 use super::model::{Connection, Event, ImageId, Status};
@@ -30,6 +30,10 @@ use crate::api::{
 /// How long a probe may take before the store counts as gone: with the default probe interval
 /// (1 s) a store that stops answering shows as offline within 5 s.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest the engine waits because the store asked (429 `X-Retry-After`): a store asking
+/// for a day would otherwise stop every edit for a day.
+const MAX_STORE_WAIT: Duration = Duration::from_secs(5 * 60);
 
 /// State shared by the engine handle and its worker.
 pub(crate) struct Shared {
@@ -48,6 +52,10 @@ pub(crate) struct Shared {
     pub echoes_keys: AtomicBool,
     /// Records the last pull of each product (`None`: the product list) could not read.
     pub unreadable: Mutex<BTreeMap<Option<i64>, Vec<UnreadableRecord>>>,
+    /// The replica's `engine.lock`, held (locked) while this engine may send: two engines
+    /// sending one outbox would send its edits twice. Released when the last holder of the
+    /// shared state (the engine, or its worker finishing) drops it.
+    pub _lock: Option<std::fs::File>,
 }
 
 impl Shared {
@@ -158,9 +166,12 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             }
             Ok::<(), SyncError>(())
         };
+        // Probes go on during the round, so that a store that stops answering mid-round shows
+        // as offline within seconds; they do not cut the round short.
         let outcome = tokio::select! {
             _ = cancel.cancelled() => return,
             outcome = round => outcome,
+            never = probe_during_round(&shared) => match never {},
         };
         shared.refresh_counts().await;
         // A wait the store asked for (429 with a retry-after) is not cut short by new edits,
@@ -191,7 +202,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     s.last_error = Some(err.to_string());
                 });
                 match retry_after(&err) {
-                    Some(asked) => (asked, true),
+                    Some(asked) => (asked.min(MAX_STORE_WAIT), true),
                     None => (backoff(&shared.config, failures), false),
                 }
             }
@@ -214,15 +225,11 @@ async fn wait_between_rounds(
     store_asked: bool,
     probe_failed: &mut bool,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = deadline_in(wait);
     loop {
-        // The store's own wait is not probed through: it asked for quiet, and an answer to a
-        // probe would not make it take writes any sooner.
-        let next_probe = if store_asked {
-            deadline
-        } else {
-            (tokio::time::Instant::now() + shared.config.probe_interval).min(deadline)
-        };
+        // Probed also through the store's own wait: the status must still say when the store
+        // goes away, and a probe costs the store little.
+        let next_probe = deadline_in(shared.config.probe_interval).min(deadline);
         tokio::select! {
             _ = cancel.cancelled() => return false,
             _ = shared.wake.notified(), if !store_asked => return true,
@@ -231,32 +238,62 @@ async fn wait_between_rounds(
         if tokio::time::Instant::now() >= deadline {
             return true;
         }
-        let probe = tokio::select! {
+        let answered = tokio::select! {
             _ = cancel.cancelled() => return false,
-            probe = tokio::time::timeout(PROBE_TIMEOUT, shared.client.probe()) => probe,
+            answered = probe(shared) => answered,
         };
-        match probe {
-            Ok(Ok(())) => {
-                // Only a return seen by the probes ends the wait: a store that takes
-                // connections but fails requests (closed mid-answer) keeps its back-off, rather
-                // than get a full pull every probe.
-                if std::mem::take(probe_failed) {
-                    tracing::info!("the store answers again");
-                    return true;
-                }
+        if answered {
+            // Only a return seen by the probes ends the wait: a store that takes connections
+            // but fails requests (closed mid-answer) keeps its back-off, rather than get a full
+            // pull every probe. The store's own wait is kept all the same.
+            if std::mem::take(probe_failed) && !store_asked {
+                tracing::info!("the store answers again");
+                return true;
             }
-            Ok(Err(ApiError::Network(reason))) => {
-                tracing::debug!("probe: the store does not answer: {reason}");
-                *probe_failed = true;
-                shared.set_status(|s| s.connection = Connection::Offline);
-            }
-            Err(_) => {
-                tracing::debug!("probe: no answer within {PROBE_TIMEOUT:?}");
-                *probe_failed = true;
-                shared.set_status(|s| s.connection = Connection::Offline);
-            }
+        } else {
+            *probe_failed = true;
+        }
+    }
+}
+
+/// Probes the store once and says in the status what it found: offline when it did not
+/// answer, online at once when it did (the round that follows sets syncing or offline as it
+/// goes). Returns whether it answered.
+async fn probe(shared: &Shared) -> bool {
+    match tokio::time::timeout(PROBE_TIMEOUT, shared.client.probe()).await {
+        Ok(Err(ApiError::Network(reason))) => {
+            tracing::debug!("probe: the store does not answer: {reason}");
+            shared.set_status(|s| s.connection = Connection::Offline);
+            false
+        }
+        Err(_) => {
+            tracing::debug!("probe: no answer within {PROBE_TIMEOUT:?}");
+            shared.set_status(|s| s.connection = Connection::Offline);
+            false
+        }
+        outcome => {
             // The store answered, if not happily: it is there.
-            Ok(Err(other)) => tracing::debug!("probe: {other}"),
+            if let Ok(Err(other)) = outcome {
+                tracing::debug!("probe: {other}");
+            }
+            shared.set_status(|s| {
+                if s.connection == Connection::Offline {
+                    s.connection = Connection::Online;
+                }
+            });
+            true
+        }
+    }
+}
+
+/// Probes the store every `probe_interval` while a round runs, marking it offline when a probe
+/// gets no answer (a round stuck on a store that stopped answering may take long to fail).
+/// Never ends: the round's end drops it.
+async fn probe_during_round(shared: &Shared) -> std::convert::Infallible {
+    loop {
+        tokio::time::sleep_until(deadline_in(shared.config.probe_interval)).await;
+        if !probe(shared).await {
+            tracing::debug!("the store stopped answering during a round");
         }
     }
 }
