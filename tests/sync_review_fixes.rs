@@ -326,3 +326,66 @@ async fn a_store_that_stops_answering_during_a_long_round_shows_offline_within_s
     .await;
     engine.close().await;
 }
+
+// -- 6. one product's list that cannot be read does not stop the pull ---------------------------------
+
+#[tokio::test]
+async fn a_product_whose_images_cannot_be_listed_is_reported_and_the_pull_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let first = store.add_product("Mug", "MUG").id;
+    let second = store.add_product("Cup", "CUP").id;
+    store
+        .other_add(second, "http://pictures.test/cup.jpg", "cup", None)
+        .unwrap();
+    // The first product's list (the first one the pull asks for) is refused.
+    store.inject(CallKind::ListImages, Fault::ServerError(403));
+    let engine = open(quick_config(dir.path()), &store).await;
+    let status = engine.settled(Duration::from_secs(5)).await;
+    assert!(status.last_sync.is_some(), "{status:?}");
+    assert_eq!(engine.images(second).await.unwrap().len(), 1);
+    let reported = engine.unreadable();
+    assert!(
+        reported.iter().any(|r| r.product_id == Some(first)),
+        "{reported:?}"
+    );
+    // Once it reads again, the report goes.
+    engine.refresh();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !engine.unreadable().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the report stayed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    engine.close().await;
+}
+
+// -- 10. failed tiles set off few pulls --------------------------------------------------------------
+
+#[tokio::test]
+async fn failed_tiles_pull_their_product_at_most_once_a_while_and_never_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, product) = store_with_product();
+    store
+        .other_add(product, "http://pictures.test/a.jpg", "a", None)
+        .unwrap();
+    let mut config = quick_config(dir.path());
+    config.probe_interval = Duration::from_millis(50);
+    let engine = open(config, &store).await;
+    engine.settled(Duration::from_secs(5)).await;
+    let image = engine.images(product).await.unwrap()[0].id;
+    let lists = store.requests(CallKind::ListImages);
+    for _ in 0..5 {
+        store.inject(CallKind::FetchAsset, Fault::Unreachable);
+        assert!(engine.tile(image).await.is_err());
+    }
+    assert_eq!(store.requests(CallKind::ListImages), lists + 1);
+    store.set_reachable(false);
+    wait_for(&engine, Duration::from_secs(3), |s| {
+        s.connection == Connection::Offline
+    })
+    .await;
+    let lists = store.requests(CallKind::ListImages);
+    assert!(engine.tile(image).await.is_err());
+    assert_eq!(store.requests(CallKind::ListImages), lists);
+    engine.close().await;
+}

@@ -77,6 +77,7 @@ impl Engine {
             echoes_keys: AtomicBool::new(echoes_keys),
             unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             _lock: lock,
+            address_pulls: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         shared.refresh_counts().await;
         let cancel = CancellationToken::new();

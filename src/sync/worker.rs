@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     /// sending one outbox would send its edits twice. Released when the last holder of the
     /// shared state (the engine, or its worker finishing) drops it.
     pub _lock: Option<std::fs::File>,
+    /// When a failed picture last made each product be pulled again (see `tiles`).
+    pub address_pulls: Mutex<std::collections::HashMap<i64, Instant>>,
 }
 
 impl Shared {
@@ -87,7 +89,12 @@ impl Shared {
 
     /// Keeps what one pull could not read (replacing that pull's earlier report) and tells the
     /// UI when it changed, so a record that stays unreadable is reported once.
-    pub fn note_unreadable(&self, product_id: Option<i64>, records: Vec<UnreadableRecord>) {
+    /// Returns whether the report changed.
+    pub fn note_unreadable(
+        &self,
+        product_id: Option<i64>,
+        records: Vec<UnreadableRecord>,
+    ) -> bool {
         let changed = {
             let mut map = self
                 .unreadable
@@ -111,6 +118,7 @@ impl Shared {
                 records,
             });
         }
+        changed
     }
 
     pub fn unreadable(&self) -> Vec<UnreadableRecord> {
@@ -351,9 +359,39 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
         shared.emit(Event::ProductsChanged);
     }
     for product in &products {
-        pull_product(shared, product.id).await?;
+        match pull_product(shared, product.id).await {
+            Ok(()) => {}
+            // One product's list that cannot be read (an answer we cannot decode, a 403, a
+            // 5xx that keeps coming back) must not keep every product after it stale: it is
+            // reported as that product's unreadable record, and the pull goes on.
+            Err(SyncError::Api(err)) if !stops_pull(&err) => {
+                product_unreadable(shared, product.id, &err);
+            }
+            Err(other) => return Err(other),
+        }
     }
     Ok(())
+}
+
+/// Whether an error pulling one product means the rest cannot be pulled either: the store
+/// does not answer, or asks us to slow down.
+fn stops_pull(err: &ApiError) -> bool {
+    matches!(err, ApiError::Network(_)) || err.status() == Some(429)
+}
+
+/// Reports a product whose image list could not be read, once while it stays so.
+fn product_unreadable(shared: &Shared, product_id: i64, err: &ApiError) {
+    let record = UnreadableRecord {
+        kind: RecordKind::Product,
+        product_id: Some(product_id),
+        id: Some(product_id),
+        field: "images".to_owned(),
+        value: "missing".to_owned(),
+        reason: format!("its images could not be read: {err}"),
+    };
+    if shared.note_unreadable(Some(product_id), vec![record]) {
+        tracing::warn!("the images of product {product_id} could not be read: {err}");
+    }
 }
 
 pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
@@ -866,8 +904,12 @@ async fn upload(
 ) -> Result<Image, SyncError> {
     let key = key.filter(|_| shared.config.send_idempotency_keys);
     let created = send_upload(shared, product_id, local_id, source, write, key).await?;
-    if key.is_some() {
-        shared.learn_echo(created.key_echoed).await?;
+    if key.is_some()
+        && let Err(err) = shared.learn_echo(created.key_echoed).await
+    {
+        // The image was made: failing here would leave its create queued to be made again.
+        // Not remembering the echo only costs a look in the list on some later resend.
+        tracing::warn!("could not record whether the store echoes keys: {err}");
     }
     Ok(created.image)
 }
