@@ -130,7 +130,10 @@ async fn a_create_that_may_have_landed_waits_while_the_list_has_unreadable_image
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while store.images(product).is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "the create never landed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the create never landed"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let landed = store.images(product)[0].id;
@@ -178,7 +181,10 @@ async fn an_image_record_without_a_readable_id_keeps_every_row_and_its_edits() {
     engine.refresh();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while engine.unreadable().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no pull saw the record");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pull saw the record"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(engine.images(product).await.unwrap().len(), 2);
@@ -198,7 +204,10 @@ async fn a_product_record_without_a_readable_id_keeps_every_product() {
     engine.refresh();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while engine.unreadable().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no pull saw the record");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pull saw the record"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     engine.settled(Duration::from_secs(5)).await;
@@ -209,7 +218,10 @@ async fn a_product_record_without_a_readable_id_keeps_every_product() {
         .iter()
         .map(|p| p.id)
         .collect();
-    assert!(products.contains(&product) && products.contains(&other), "{products:?}");
+    assert!(
+        products.contains(&product) && products.contains(&other),
+        "{products:?}"
+    );
     engine.close().await;
 }
 

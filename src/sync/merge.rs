@@ -87,10 +87,9 @@ pub(crate) async fn merge_products(
     let local: Vec<(i64,)> = sqlx::query_as("SELECT id FROM products")
         .fetch_all(&mut *tx)
         .await?;
-    for (id,) in local
-        .into_iter()
-        .filter(|(id,)| !known.contains(id) && !with_edits.contains(id) && !unreadable.may_hold(*id))
-    {
+    for (id,) in local.into_iter().filter(|(id,)| {
+        !known.contains(id) && !with_edits.contains(id) && !unreadable.may_hold(*id)
+    }) {
         sqlx::query("DELETE FROM images WHERE product_id = ?")
             .bind(id)
             .execute(&mut *tx)

@@ -90,11 +90,7 @@ impl Shared {
     /// Keeps what one pull could not read (replacing that pull's earlier report) and tells the
     /// UI when it changed, so a record that stays unreadable is reported once.
     /// Returns whether the report changed.
-    pub fn note_unreadable(
-        &self,
-        product_id: Option<i64>,
-        records: Vec<UnreadableRecord>,
-    ) -> bool {
+    pub fn note_unreadable(&self, product_id: Option<i64>, records: Vec<UnreadableRecord>) -> bool {
         let changed = {
             let mut map = self
                 .unreadable
@@ -405,8 +401,8 @@ pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(),
     // An image whose record could not be read is still on the store: its row stays as it is.
     let unread = merge::Unread::of(&listing.unreadable, RecordKind::Image, |r| r.id);
     shared.note_unreadable(Some(product_id), listing.unreadable);
-    let report = merge::merge_images(&shared.replica, product_id, &listing.records, &unread)
-    .await?;
+    let report =
+        merge::merge_images(&shared.replica, product_id, &listing.records, &unread).await?;
     remove_blobs(&shared.replica, &report.unused_blobs);
     for event in report.events {
         shared.emit(event);

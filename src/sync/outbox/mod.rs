@@ -519,7 +519,10 @@ mod tests {
         let queued = outbox.get(seq).await.unwrap().unwrap().unwrap();
         assert_eq!(queued.edit, describe(4, "front").edit);
         assert_eq!(queued.state, EditState::Pending);
-        outbox.mark_failed(seq, "too long", true, "k").await.unwrap();
+        outbox
+            .mark_failed(seq, "too long", true, "k")
+            .await
+            .unwrap();
         let entries = outbox.entries().await.unwrap();
         assert_eq!(entries[0].kind, Some(EditKind::Describe));
         assert_eq!(entries[0].failed.as_deref(), Some("too long"));
