@@ -401,3 +401,35 @@ async fn failed_tiles_pull_their_product_at_most_once_a_while_and_never_offline(
     assert_eq!(store.requests(CallKind::ListImages), lists);
     engine.close().await;
 }
+
+// -- 11. a create that landed is not failed by what the engine learns about keys ----------------------
+
+#[tokio::test]
+async fn a_create_that_landed_is_confirmed_even_when_the_echo_fact_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, product) = store_with_product();
+    let engine = open(quick_config(dir.path()), &store).await;
+    engine.settled(Duration::from_secs(5)).await;
+    // Any write of a store fact now fails, as a full disk or a damaged table would.
+    let url = format!("sqlite://{}", dir.path().join("replica.sqlite").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for event in ["INSERT", "UPDATE"] {
+        sqlx::query(&format!(
+            "CREATE TRIGGER no_facts_{event} BEFORE {event} ON store_facts
+             BEGIN SELECT RAISE(ABORT, 'store facts cannot be written'); END"
+        ))
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    db.close().await;
+    engine
+        .add_url(product, "http://pictures.test/front.jpg", "front")
+        .await
+        .unwrap();
+    let status = engine.settled(Duration::from_secs(5)).await;
+    assert_eq!((status.pending, status.failed), (0, 0), "{status:?}");
+    assert_eq!(store.images(product).len(), 1);
+    assert!(engine.images(product).await.unwrap()[0].server_id.is_some());
+    engine.close().await;
+}
