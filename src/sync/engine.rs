@@ -42,6 +42,13 @@ impl Engine {
         client: Arc<dyn Remote>,
     ) -> Result<Engine, SyncError> {
         std::fs::create_dir_all(&config.dir).map_err(|e| SyncError::io(&config.dir, e))?;
+        // An offline engine never sends, so it may share the replica with one that does
+        // (SQLite serialises their writes); two that send would each send the outbox.
+        let lock = if config.offline {
+            None
+        } else {
+            Some(lock_replica(&config.dir)?)
+        };
         let replica = Replica::open(&config.dir).await?;
         let echoes_keys = replica::store_fact(
             &mut *replica.writer.acquire().await?,
@@ -69,6 +76,8 @@ impl Engine {
             pull_requested: AtomicBool::new(false),
             echoes_keys: AtomicBool::new(echoes_keys),
             unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            _lock: lock,
+            address_pulls: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         shared.refresh_counts().await;
         let cancel = CancellationToken::new();
@@ -105,7 +114,7 @@ impl Engine {
     /// Waits until no edit is pending (failed ones do not count) and the last round succeeded,
     /// or until `timeout`. Returns the status at that point.
     pub async fn settled(&self, timeout: Duration) -> Status {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = super::clock::deadline_in(timeout);
         let mut status = self.watch_status();
         self.shared.wake.notify_one();
         loop {
@@ -397,6 +406,25 @@ impl Engine {
         self.shared.announce(&applied);
         self.shared.refresh_counts().await;
         self.shared.wake.notify_one();
+    }
+}
+
+/// Takes the replica's advisory lock, so that one engine at a time sends its outbox; the
+/// operating system releases it when the file is closed, also after a crash.
+fn lock_replica(dir: &Path) -> Result<std::fs::File, SyncError> {
+    let path = dir.join("engine.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| SyncError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SyncError::ReplicaInUse {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(SyncError::io(&path, e)),
     }
 }
 

@@ -30,7 +30,7 @@ use super::remote::{Remote, RemoteFuture};
 pub use crate::api::naming::slug;
 use crate::api::reorder::{SortWrite, plan_reorder};
 use crate::api::{
-    ApiError, Created, Image, ImageWrite, Listing, Product, Progress, UnreadableRecord,
+    ApiError, Created, Image, ImageWrite, Listing, Product, Progress, RecordKind, UnreadableRecord,
     UploadRoute, UploadSource,
 };
 use crate::imaging::{self, Variant};
@@ -77,6 +77,8 @@ pub enum Fault {
     AnswerLost,
     /// The request is applied, then a proxy answers with this 5xx instead of the store's answer.
     AppliedThenServerError(u16),
+    /// The request is applied, then its answer cannot be read (a 2xx with a broken body).
+    AppliedThenUnreadable,
     /// The request is applied at once and answered after this delay: a caller dropped while it
     /// waits (an engine closed, a process killed) never hears of a write that happened.
     SlowAnswer(Duration),
@@ -141,6 +143,8 @@ struct State {
     asset_base: String,
     /// Per product (`None`: the product list), records a lister cannot read.
     unreadable: BTreeMap<Option<i64>, Vec<UnreadableRecord>>,
+    /// Per product (`None`: the product list), records skipped and reported without their id.
+    idless: BTreeMap<Option<i64>, Vec<i64>>,
     faults: VecDeque<(Option<CallKind>, Fault)>,
     requests: BTreeMap<CallKind, u64>,
     applied: BTreeMap<CallKind, u64>,
@@ -174,6 +178,7 @@ impl MemoryStore {
                 write_answers_carry_urls: true,
                 asset_base: STORE_URL.to_owned(),
                 unreadable: BTreeMap::new(),
+                idless: BTreeMap::new(),
                 faults: VecDeque::new(),
                 requests: BTreeMap::new(),
                 applied: BTreeMap::new(),
@@ -234,6 +239,18 @@ impl MemoryStore {
     /// The same for the product list: products these records name are skipped and reported.
     pub fn set_unreadable_products(&self, records: Vec<UnreadableRecord>) {
         self.set_unreadable_in(None, records);
+    }
+
+    /// From now on, lists of `product_id`'s images (`None`: the product list) skip the records
+    /// with these ids and report each as unreadable without an id, as a record whose `id`
+    /// itself could not be read. An empty list ends it.
+    pub fn set_unreadable_without_ids(&self, product_id: Option<i64>, ids: Vec<i64>) {
+        let mut state = self.lock();
+        if ids.is_empty() {
+            state.idless.remove(&product_id);
+        } else {
+            state.idless.insert(product_id, ids);
+        }
     }
 
     fn set_unreadable_in(&self, key: Option<i64>, records: Vec<UnreadableRecord>) {
@@ -435,6 +452,11 @@ impl MemoryStore {
             }
             Some(Fault::AppliedThenServerError(status)) => {
                 plan.after_apply = AfterApply::Fail(server_error(status));
+            }
+            Some(Fault::AppliedThenUnreadable) => {
+                plan.after_apply = AfterApply::Fail(ApiError::Decode(
+                    "the answer was cut short (injected)".to_owned(),
+                ));
             }
             Some(Fault::SlowAnswer(delay)) => plan.after_apply = AfterApply::AnswerAfter(delay),
             Some(Fault::IgnoreIdempotencyKey) => plan.ignore_key = true,
@@ -766,14 +788,36 @@ impl State {
     }
 }
 
+impl State {
+    /// What a list of `key` reports as unreadable, and the ids it skips without naming them.
+    fn unreadable_in(
+        &self,
+        key: Option<i64>,
+        kind: RecordKind,
+    ) -> (Vec<UnreadableRecord>, Vec<i64>) {
+        let mut unreadable = self.unreadable.get(&key).cloned().unwrap_or_default();
+        let idless = self.idless.get(&key).cloned().unwrap_or_default();
+        unreadable.extend(idless.iter().map(|_| UnreadableRecord {
+            kind,
+            product_id: key,
+            id: None,
+            field: "id".to_owned(),
+            value: "\"unreadable\"".to_owned(),
+            reason: "expected an integer".to_owned(),
+        }));
+        (unreadable, idless)
+    }
+}
+
 impl Remote for MemoryStore {
     fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>> {
         Box::pin(self.serve(CallKind::ListProducts, |state, _| {
-            let unreadable = state.unreadable.get(&None).cloned().unwrap_or_default();
+            let (unreadable, idless) = state.unreadable_in(None, RecordKind::Product);
             let records = state
                 .products
                 .values()
                 .filter(|p| !unreadable.iter().any(|r| r.id == Some(p.id)))
+                .filter(|p| !idless.contains(&p.id))
                 .cloned()
                 .collect();
             Ok(Listing {
@@ -786,15 +830,12 @@ impl Remote for MemoryStore {
     fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {
         Box::pin(self.serve(CallKind::ListImages, move |state, _| {
             state.require_product(product_id)?;
-            let unreadable = state
-                .unreadable
-                .get(&Some(product_id))
-                .cloned()
-                .unwrap_or_default();
+            let (unreadable, idless) = state.unreadable_in(Some(product_id), RecordKind::Image);
             let records = state
                 .list(product_id)
                 .into_iter()
                 .filter(|i| !unreadable.iter().any(|r| r.id == Some(i.id)))
+                .filter(|i| !idless.contains(&i.id))
                 .collect();
             Ok(Listing {
                 records,

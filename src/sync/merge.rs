@@ -14,7 +14,41 @@ use super::edits::{Applied, forget_image};
 use super::model::{Conflict, ConflictField, Event, ImageId};
 use super::outbox::{Edit, Outbox, Queued};
 use super::replica::{self, Keep, Replica, StoreRecord};
-use crate::api::{Image, Product};
+use crate::api::{Image, Product, RecordKind, UnreadableRecord};
+
+/// The records of a listing that could not be read: those whose id was still read, and whether
+/// any was not. A record without an id may be any of the replica's rows, so while one is listed
+/// no row counts as deleted on the store.
+#[derive(Debug, Default)]
+pub(crate) struct Unread {
+    pub ids: HashSet<i64>,
+    pub some_without_id: bool,
+}
+
+impl Unread {
+    /// The unreadable records of `kind` in a listing; `id` reads a record's id.
+    pub fn of(
+        records: &[UnreadableRecord],
+        kind: RecordKind,
+        id: impl Fn(&UnreadableRecord) -> Option<i64>,
+    ) -> Unread {
+        let mut unread = Unread::default();
+        for record in records.iter().filter(|r| r.kind == kind) {
+            match id(record) {
+                Some(id) => {
+                    unread.ids.insert(id);
+                }
+                None => unread.some_without_id = true,
+            }
+        }
+        unread
+    }
+
+    /// Whether the store may still hold record `id` although the listing did not show it.
+    pub fn may_hold(&self, id: i64) -> bool {
+        self.some_without_id || self.ids.contains(&id)
+    }
+}
 
 /// What a merge found that the UI must hear about.
 #[derive(Debug, Default)]
@@ -28,7 +62,7 @@ pub(crate) struct MergeReport {
 pub(crate) async fn merge_products(
     replica: &Replica,
     products: &[Product],
-    unreadable: &HashSet<i64>,
+    unreadable: &Unread,
 ) -> Result<bool, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let mut changed = false;
@@ -55,7 +89,7 @@ pub(crate) async fn merge_products(
         .await?;
     for (id,) in local
         .into_iter()
-        .filter(|(id,)| !known.contains(id) && !with_edits.contains(id) && !unreadable.contains(id))
+        .filter(|(id,)| !known.contains(id) && !with_edits.contains(id) && !unreadable.may_hold(*id))
     {
         sqlx::query("DELETE FROM images WHERE product_id = ?")
             .bind(id)
@@ -132,13 +166,14 @@ fn store_changed(queued: &Queued, server_value: &str) -> bool {
     queued.base.value.as_deref() != Some(server_value)
 }
 
-/// Folds the store's full image list of one product into the replica. `unreadable` are ids of
-/// images the store listed but that could not be read: their rows stay as they are.
+/// Folds the store's full image list of one product into the replica. `unreadable` are images
+/// the store listed but that could not be read: their rows stay as they are (all rows, when one
+/// of them had no readable id).
 pub(crate) async fn merge_images(
     replica: &Replica,
     product_id: i64,
     server: &[Image],
-    unreadable: &HashSet<i64>,
+    unreadable: &Unread,
 ) -> Result<MergeReport, SyncError> {
     let mut report = MergeReport::default();
     let mut tx = replica.writer.begin().await?;
@@ -193,7 +228,7 @@ pub(crate) async fn merge_images(
         local_of_server.insert(server_id, row.local_id);
         let local = ImageId(row.local_id);
         let Some(image) = server_by_id.get(&server_id) else {
-            if unreadable.contains(&server_id) {
+            if unreadable.may_hold(server_id) {
                 // Listed but not readable: still on the store, so nothing to delete.
                 continue;
             }
@@ -327,7 +362,7 @@ pub(crate) async fn merge_images(
                         after = 2 * r + 2;
                         2 * r + 1
                     }
-                    (None, Some(id)) if unreadable.contains(&id) => after,
+                    (None, Some(id)) if unreadable.may_hold(id) => after,
                     _ => 2 * server.len() + 2,
                 };
                 (key, local_rank, row.local_id, row.position)

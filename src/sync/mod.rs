@@ -159,6 +159,11 @@ pub enum SyncError {
     NoDataDir,
     #[error("a queued edit could not be read: {0}")]
     Corrupt(String),
+    #[error(
+        "another imagedesk (the app or a store command) is using this store's local copy in {}; close it or use --offline",
+        dir.display()
+    )]
+    ReplicaInUse { dir: PathBuf },
     #[error(transparent)]
     Api(#[from] ApiError),
 }

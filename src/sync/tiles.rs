@@ -2,12 +2,14 @@
 //! then served from disk, the least recently used evicted first when the cache passes its cap.
 
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::SyncError;
 use super::clock::now_ms;
-use super::model::{ImageId, LocalImage};
+use super::model::{Connection, ImageId, LocalImage};
 use super::worker::{self, Shared};
 use crate::api::ApiError;
 use crate::durable;
@@ -62,6 +64,9 @@ fn preview_url(image: &LocalImage) -> Option<String> {
         .or_else(|| image.thumbnail_url.clone())
 }
 
+/// How often a failed picture may make its product be pulled again.
+const ADDRESS_PULL_EVERY: Duration = Duration::from_secs(30);
+
 /// After a picture could not be fetched (gone, or its host does not answer) while the store
 /// may still answer: the picture may have moved (a store restarted on another port, a new
 /// picture, pictures moved to a CDN). Pulls the image's product once and returns the address
@@ -75,10 +80,26 @@ async fn fresh_address(
 ) -> Result<Option<String>, SyncError> {
     let worth_a_look =
         matches!(err, SyncError::Api(e) if e.is_not_found() || matches!(e, ApiError::Network(_)));
-    if !worth_a_look {
+    // Offline, the store cannot be asked; and a page of failed tiles must not set off a pull
+    // each: a product is pulled again at most once per ADDRESS_PULL_EVERY, and the others
+    // look at what the replica has now.
+    if !worth_a_look || shared.status.borrow().connection == Connection::Offline {
         return Ok(None);
     }
-    if let Err(pull) = worker::pull_product(shared, image.product_id).await {
+    let pull_now = {
+        let mut pulls = shared
+            .address_pulls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = pulls
+            .get(&image.product_id)
+            .is_none_or(|at| at.elapsed() >= ADDRESS_PULL_EVERY);
+        if due {
+            pulls.insert(image.product_id, Instant::now());
+        }
+        due
+    };
+    if pull_now && let Err(pull) = worker::pull_product(shared, image.product_id).await {
         tracing::debug!("picture {url} failed, and the store could not be asked again: {pull}");
         return Ok(None);
     }

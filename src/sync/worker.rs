@@ -14,7 +14,7 @@ use rand::Rng as _;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::clock::now_ms;
+use super::clock::{deadline_in, now_ms};
 use super::edits::{Applied, forget_image, random_hex, remove_blobs};
 use super::merge::{self, keep_for};
 use super::model::{Connection, Event, ImageId, Status};
@@ -30,6 +30,10 @@ use crate::api::{
 /// How long a probe may take before the store counts as gone: with the default probe interval
 /// (1 s) a store that stops answering shows as offline within 5 s.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest the engine waits because the store asked (429 `X-Retry-After`): a store asking
+/// for a day would otherwise stop every edit for a day.
+const MAX_STORE_WAIT: Duration = Duration::from_secs(5 * 60);
 
 /// State shared by the engine handle and its worker.
 pub(crate) struct Shared {
@@ -48,6 +52,12 @@ pub(crate) struct Shared {
     pub echoes_keys: AtomicBool,
     /// Records the last pull of each product (`None`: the product list) could not read.
     pub unreadable: Mutex<BTreeMap<Option<i64>, Vec<UnreadableRecord>>>,
+    /// The replica's `engine.lock`, held (locked) while this engine may send: two engines
+    /// sending one outbox would send its edits twice. Released when the last holder of the
+    /// shared state (the engine, or its worker finishing) drops it.
+    pub _lock: Option<std::fs::File>,
+    /// When a failed picture last made each product be pulled again (see `tiles`).
+    pub address_pulls: Mutex<std::collections::HashMap<i64, Instant>>,
 }
 
 impl Shared {
@@ -79,7 +89,12 @@ impl Shared {
 
     /// Keeps what one pull could not read (replacing that pull's earlier report) and tells the
     /// UI when it changed, so a record that stays unreadable is reported once.
-    pub fn note_unreadable(&self, product_id: Option<i64>, records: Vec<UnreadableRecord>) {
+    /// Returns whether the report changed.
+    pub fn note_unreadable(
+        &self,
+        product_id: Option<i64>,
+        records: Vec<UnreadableRecord>,
+    ) -> bool {
         let changed = {
             let mut map = self
                 .unreadable
@@ -103,6 +118,7 @@ impl Shared {
                 records,
             });
         }
+        changed
     }
 
     pub fn unreadable(&self) -> Vec<UnreadableRecord> {
@@ -158,9 +174,12 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             }
             Ok::<(), SyncError>(())
         };
+        // Probes go on during the round, so that a store that stops answering mid-round shows
+        // as offline within seconds; they do not cut the round short.
         let outcome = tokio::select! {
             _ = cancel.cancelled() => return,
             outcome = round => outcome,
+            never = probe_during_round(&shared) => match never {},
         };
         shared.refresh_counts().await;
         // A wait the store asked for (429 with a retry-after) is not cut short by new edits,
@@ -191,7 +210,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     s.last_error = Some(err.to_string());
                 });
                 match retry_after(&err) {
-                    Some(asked) => (asked, true),
+                    Some(asked) => (asked.min(MAX_STORE_WAIT), true),
                     None => (backoff(&shared.config, failures), false),
                 }
             }
@@ -214,15 +233,11 @@ async fn wait_between_rounds(
     store_asked: bool,
     probe_failed: &mut bool,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = deadline_in(wait);
     loop {
-        // The store's own wait is not probed through: it asked for quiet, and an answer to a
-        // probe would not make it take writes any sooner.
-        let next_probe = if store_asked {
-            deadline
-        } else {
-            (tokio::time::Instant::now() + shared.config.probe_interval).min(deadline)
-        };
+        // Probed also through the store's own wait: the status must still say when the store
+        // goes away, and a probe costs the store little.
+        let next_probe = deadline_in(shared.config.probe_interval).min(deadline);
         tokio::select! {
             _ = cancel.cancelled() => return false,
             _ = shared.wake.notified(), if !store_asked => return true,
@@ -231,32 +246,62 @@ async fn wait_between_rounds(
         if tokio::time::Instant::now() >= deadline {
             return true;
         }
-        let probe = tokio::select! {
+        let answered = tokio::select! {
             _ = cancel.cancelled() => return false,
-            probe = tokio::time::timeout(PROBE_TIMEOUT, shared.client.probe()) => probe,
+            answered = probe(shared) => answered,
         };
-        match probe {
-            Ok(Ok(())) => {
-                // Only a return seen by the probes ends the wait: a store that takes
-                // connections but fails requests (closed mid-answer) keeps its back-off, rather
-                // than get a full pull every probe.
-                if std::mem::take(probe_failed) {
-                    tracing::info!("the store answers again");
-                    return true;
-                }
+        if answered {
+            // Only a return seen by the probes ends the wait: a store that takes connections
+            // but fails requests (closed mid-answer) keeps its back-off, rather than get a full
+            // pull every probe. The store's own wait is kept all the same.
+            if std::mem::take(probe_failed) && !store_asked {
+                tracing::info!("the store answers again");
+                return true;
             }
-            Ok(Err(ApiError::Network(reason))) => {
-                tracing::debug!("probe: the store does not answer: {reason}");
-                *probe_failed = true;
-                shared.set_status(|s| s.connection = Connection::Offline);
-            }
-            Err(_) => {
-                tracing::debug!("probe: no answer within {PROBE_TIMEOUT:?}");
-                *probe_failed = true;
-                shared.set_status(|s| s.connection = Connection::Offline);
-            }
+        } else {
+            *probe_failed = true;
+        }
+    }
+}
+
+/// Probes the store once and says in the status what it found: offline when it did not
+/// answer, online at once when it did (the round that follows sets syncing or offline as it
+/// goes). Returns whether it answered.
+async fn probe(shared: &Shared) -> bool {
+    match tokio::time::timeout(PROBE_TIMEOUT, shared.client.probe()).await {
+        Ok(Err(ApiError::Network(reason))) => {
+            tracing::debug!("probe: the store does not answer: {reason}");
+            shared.set_status(|s| s.connection = Connection::Offline);
+            false
+        }
+        Err(_) => {
+            tracing::debug!("probe: no answer within {PROBE_TIMEOUT:?}");
+            shared.set_status(|s| s.connection = Connection::Offline);
+            false
+        }
+        outcome => {
             // The store answered, if not happily: it is there.
-            Ok(Err(other)) => tracing::debug!("probe: {other}"),
+            if let Ok(Err(other)) = outcome {
+                tracing::debug!("probe: {other}");
+            }
+            shared.set_status(|s| {
+                if s.connection == Connection::Offline {
+                    s.connection = Connection::Online;
+                }
+            });
+            true
+        }
+    }
+}
+
+/// Probes the store every `probe_interval` while a round runs, marking it offline when a probe
+/// gets no answer (a round stuck on a store that stopped answering may take long to fail).
+/// Never ends: the round's end drops it.
+async fn probe_during_round(shared: &Shared) -> std::convert::Infallible {
+    loop {
+        tokio::time::sleep_until(deadline_in(shared.config.probe_interval)).await;
+        if !probe(shared).await {
+            tracing::debug!("the store stopped answering during a round");
         }
     }
 }
@@ -290,12 +335,9 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
     let listing = shared.client.list_all_products().await?;
     let products = listing.records;
     // A product whose record could not be read is still there: keep what the replica has.
-    let unreadable_ids: HashSet<i64> = listing
-        .unreadable
-        .iter()
-        .filter(|r| r.kind == RecordKind::Product)
-        .filter_map(|r| r.id.or(r.product_id))
-        .collect();
+    let unread = merge::Unread::of(&listing.unreadable, RecordKind::Product, |r| {
+        r.id.or(r.product_id)
+    });
     shared.note_unreadable(None, listing.unreadable);
     // Reports about products the store no longer lists go with them.
     let listed: HashSet<i64> = products.iter().map(|p| p.id).collect();
@@ -306,20 +348,50 @@ async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
             .unwrap_or_else(PoisonError::into_inner);
         map.keys()
             .flatten()
-            .filter(|id| !listed.contains(id) && !unreadable_ids.contains(id))
+            .filter(|id| !listed.contains(id) && !unread.may_hold(**id))
             .copied()
             .collect()
     };
     for product_id in gone {
         shared.note_unreadable(Some(product_id), Vec::new());
     }
-    if merge::merge_products(&shared.replica, &products, &unreadable_ids).await? {
+    if merge::merge_products(&shared.replica, &products, &unread).await? {
         shared.emit(Event::ProductsChanged);
     }
     for product in &products {
-        pull_product(shared, product.id).await?;
+        match pull_product(shared, product.id).await {
+            Ok(()) => {}
+            // One product's list that cannot be read (an answer we cannot decode, a 403, a
+            // 5xx that keeps coming back) must not keep every product after it stale: it is
+            // reported as that product's unreadable record, and the pull goes on.
+            Err(SyncError::Api(err)) if !stops_pull(&err) => {
+                product_unreadable(shared, product.id, &err);
+            }
+            Err(other) => return Err(other),
+        }
     }
     Ok(())
+}
+
+/// Whether an error pulling one product means the rest cannot be pulled either: the store
+/// does not answer, or asks us to slow down.
+fn stops_pull(err: &ApiError) -> bool {
+    matches!(err, ApiError::Network(_)) || err.status() == Some(429)
+}
+
+/// Reports a product whose image list could not be read, once while it stays so.
+fn product_unreadable(shared: &Shared, product_id: i64, err: &ApiError) {
+    let record = UnreadableRecord {
+        kind: RecordKind::Product,
+        product_id: Some(product_id),
+        id: Some(product_id),
+        field: "images".to_owned(),
+        value: "missing".to_owned(),
+        reason: format!("its images could not be read: {err}"),
+    };
+    if shared.note_unreadable(Some(product_id), vec![record]) {
+        tracing::warn!("the images of product {product_id} could not be read: {err}");
+    }
 }
 
 pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
@@ -331,19 +403,9 @@ pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(),
         other => other?,
     };
     // An image whose record could not be read is still on the store: its row stays as it is.
-    let unreadable_ids: HashSet<i64> = listing
-        .unreadable
-        .iter()
-        .filter(|r| r.kind == RecordKind::Image)
-        .filter_map(|r| r.id)
-        .collect();
+    let unread = merge::Unread::of(&listing.unreadable, RecordKind::Image, |r| r.id);
     shared.note_unreadable(Some(product_id), listing.unreadable);
-    let report = merge::merge_images(
-        &shared.replica,
-        product_id,
-        &listing.records,
-        &unreadable_ids,
-    )
+    let report = merge::merge_images(&shared.replica, product_id, &listing.records, &unread)
     .await?;
     remove_blobs(&shared.replica, &report.unused_blobs);
     for event in report.events {
@@ -392,7 +454,12 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
             Err(SyncError::Api(err)) if err.is_not_found() && op.edit.image().is_some() => {
                 image_gone(shared, &op).await?;
             }
-            Err(SyncError::Api(err)) => mark_failed(shared, &op, &err.to_string()).await?,
+            // A create's answer that could not be read is no refusal: the store may have made
+            // the image. The create waits, and its next send looks for it (or resends its key).
+            Err(SyncError::Api(ApiError::Decode(reason))) if uploads(&op.edit) => {
+                return Err(SyncError::Api(ApiError::Decode(reason)));
+            }
+            Err(SyncError::Api(err)) => mark_failed(shared, &op, &err).await?,
             Err(other) => return Err(other),
         }
         shared.emit(Event::ImagesChanged {
@@ -435,9 +502,34 @@ async fn report_unreadable(shared: &Shared, unreadable: &Unreadable) -> Result<(
     Ok(())
 }
 
-async fn mark_failed(shared: &Shared, op: &Queued, message: &str) -> Result<(), SyncError> {
+/// Whether sending the edit may make a new image on the store.
+fn uploads(edit: &Edit) -> bool {
+    matches!(
+        edit,
+        Edit::Create { .. }
+            | Edit::Replace {
+                source: Source::File { .. },
+                ..
+            }
+    )
+}
+
+/// Whether a refusal says for certain that the store made nothing: a 4xx other than 408 (the
+/// request may still run), 409 (a key still being processed, SPEC §3) and 429.
+fn refused_outright(err: &ApiError) -> bool {
+    matches!(err.status(), Some(s) if (400..500).contains(&s) && !matches!(s, 408 | 409 | 429))
+}
+
+async fn mark_failed(shared: &Shared, op: &Queued, err: &ApiError) -> Result<(), SyncError> {
+    let message = err.to_string();
+    let message = message.as_str();
     Outbox::on(&mut *shared.replica.writer.acquire().await?)
-        .mark_failed(op.seq, message, &format!("imagedesk-{}", random_hex()))
+        .mark_failed(
+            op.seq,
+            message,
+            refused_outright(err),
+            &format!("imagedesk-{}", random_hex()),
+        )
         .await?;
     tracing::warn!("the store refused edit {}: {message}", op.seq);
     shared.emit(Event::EditFailed {
@@ -651,14 +743,28 @@ async fn begin_attempt(shared: &Shared, op: &Queued) -> Result<Option<Queued>, S
     Ok(current)
 }
 
+/// How long after an edit is queued its key is still trusted to stop a repeat: an hour short
+/// of the store's 24-hour key window, for clock skew and a slow first send.
+const KEY_TRUSTED_FOR: Duration = Duration::from_secs(23 * 3600);
+
+fn key_is_fresh(op: &Queued, now: i64) -> bool {
+    let trusted = i64::try_from(KEY_TRUSTED_FOR.as_millis()).unwrap_or(i64::MAX);
+    now.saturating_sub(op.created_ms) < trusted
+}
+
 /// Whether a create about to be sent may already have reached the store (an earlier attempt
 /// lost its answer, met a 502 or a closed connection, or the engine stopped before hearing
 /// back) and cannot simply be resent: only a store known to echo `Idempotency-Key` (and so to
 /// honour it) may get the same create again with its key; for any other, look in the list.
+///
+/// A store keeps keys for 24 hours (SPEC §1), so a key is trusted only while the edit is younger
+/// than [`KEY_TRUSTED_FOR`]: the edit's queue time is no later than the key's first send, so
+/// this errs towards looking.
 fn may_have_landed(shared: &Shared, op: &Queued) -> bool {
     let key_protects = shared.config.send_idempotency_keys
         && op.idempotency_key.is_some()
-        && shared.echoes_keys.load(Ordering::SeqCst);
+        && shared.echoes_keys.load(Ordering::SeqCst)
+        && key_is_fresh(op, now_ms());
     op.attempts > 1 && !key_protects
 }
 
@@ -741,7 +847,20 @@ async fn find_landed(
             tokio::time::sleep(Duration::from_millis(left.unsigned_abs())).await;
         }
     }
-    let images = shared.client.list_all_images(product_id).await?.records;
+    let listing = shared.client.list_all_images(product_id).await?;
+    // The create's record may be one the list could not read: then whether it landed is not
+    // known, and the create waits (a resend could make the image twice).
+    if listing
+        .unreadable
+        .iter()
+        .any(|r| r.kind == RecordKind::Image)
+    {
+        return Err(SyncError::Api(ApiError::Decode(format!(
+            "some of product {product_id}'s images cannot be read, so whether an earlier send \
+             of this new image reached the store is not known; it waits until they can be read"
+        ))));
+    }
+    let images = listing.records;
     let claimed: Vec<(i64,)> =
         sqlx::query_as("SELECT server_id FROM images WHERE server_id IS NOT NULL")
             .fetch_all(&shared.replica.writer)
@@ -785,8 +904,12 @@ async fn upload(
 ) -> Result<Image, SyncError> {
     let key = key.filter(|_| shared.config.send_idempotency_keys);
     let created = send_upload(shared, product_id, local_id, source, write, key).await?;
-    if key.is_some() {
-        shared.learn_echo(created.key_echoed).await?;
+    if key.is_some()
+        && let Err(err) = shared.learn_echo(created.key_echoed).await
+    {
+        // The image was made: failing here would leave its create queued to be made again.
+        // Not remembering the echo only costs a look in the list on some later resend.
+        tracing::warn!("could not record whether the store echoes keys: {err}");
     }
     Ok(created.image)
 }
@@ -1052,7 +1175,46 @@ async fn plan_and_send_reorder(
 
 #[cfg(test)]
 mod tests {
-    use super::name_key;
+    use super::{KEY_TRUSTED_FOR, key_is_fresh, name_key, refused_outright};
+    use crate::api::ApiError;
+    use crate::sync::outbox::{Edit, EditState, Queued};
+
+    #[test]
+    fn a_key_is_trusted_for_23_hours_after_its_edit_was_queued() {
+        let hour = 3_600_000;
+        let op = Queued {
+            seq: 1,
+            product_id: 1,
+            edit: Edit::Reorder,
+            revision: 0,
+            base: Default::default(),
+            idempotency_key: Some("k".into()),
+            state: EditState::Pending,
+            attempts: 2,
+            last_attempt_ms: None,
+            created_ms: 100 * hour,
+        };
+        assert!(key_is_fresh(&op, 100 * hour + 22 * hour));
+        assert!(!key_is_fresh(&op, 100 * hour + 23 * hour));
+        assert!(!key_is_fresh(&op, 100 * hour + 25 * hour));
+        assert_eq!(KEY_TRUSTED_FOR.as_secs(), 23 * 3600);
+    }
+
+    #[test]
+    fn only_a_definite_4xx_says_a_create_made_nothing() {
+        let status = |status| ApiError::Status {
+            status,
+            message: String::new(),
+            invalid_reason: None,
+            retry_after: None,
+        };
+        assert!(refused_outright(&status(400)));
+        assert!(refused_outright(&status(413)));
+        for maybe in [408, 409, 429, 500, 502] {
+            assert!(!refused_outright(&status(maybe)), "{maybe}");
+        }
+        assert!(!refused_outright(&ApiError::Decode("cut short".into())));
+    }
 
     #[test]
     fn a_stored_file_name_is_recognised_from_the_uploaded_one() {

@@ -241,6 +241,7 @@ pub(crate) fn apply(queue: &mut Vec<Queued>, changes: Vec<Change>) {
                     state: EditState::Pending,
                     attempts: 0,
                     last_attempt_ms: None,
+                    created_ms: 0,
                 });
             }
             Change::Fold { seq, edit } => {
@@ -566,6 +567,7 @@ mod tests {
             state: EditState::Pending,
             attempts,
             last_attempt_ms: None,
+            created_ms: 0,
         }
     }
 

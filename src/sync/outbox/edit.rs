@@ -215,6 +215,8 @@ pub(crate) struct Queued {
     /// Sends of a create (or a file replace's first half) that may have landed.
     pub attempts: i64,
     pub last_attempt_ms: Option<i64>,
+    /// When the edit was queued (ms since the epoch): no later than its key's first send.
+    pub created_ms: i64,
 }
 
 impl Queued {

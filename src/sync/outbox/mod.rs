@@ -34,6 +34,7 @@ struct Row {
     attempts: i64,
     last_attempt_ms: Option<i64>,
     last_error: Option<String>,
+    created_ms: i64,
 }
 
 /// A row read back: an edit, or what could not be read of it.
@@ -60,6 +61,7 @@ impl Row {
                 state,
                 attempts: self.attempts,
                 last_attempt_ms: self.last_attempt_ms,
+                created_ms: self.created_ms,
             }),
             (edit, _) => Err(Unreadable {
                 seq: self.seq,
@@ -367,23 +369,30 @@ impl<'c> Outbox<'c> {
         Ok(readable(rows))
     }
 
-    /// Marks an edit refused. A refused create created nothing: a retry starts over with a
-    /// fresh key and no attempts.
+    /// Marks an edit refused. A create refused outright (`definite`: a 4xx that is not 408,
+    /// 409 or 429) on its first send created nothing, so a retry starts over with a fresh key
+    /// and no attempts. Any other create keeps its key and count: an earlier send may have
+    /// landed (a 409 is a key still being processed, SPEC §3), and a retry must look for it.
     pub async fn mark_failed(
         &mut self,
         seq: i64,
         reason: &str,
+        definite: bool,
         fresh_key: &str,
     ) -> Result<(), SyncError> {
         sqlx::query(
             "UPDATE outbox SET state = ?, last_error = ?,
-                attempts = CASE WHEN kind = 'create' THEN 0 ELSE attempts END,
-                idempotency_key = CASE WHEN kind = 'create' THEN ? ELSE idempotency_key END
+                idempotency_key = CASE WHEN kind = 'create' AND ? AND attempts <= 1
+                    THEN ? ELSE idempotency_key END,
+                attempts = CASE WHEN kind = 'create' AND ? AND attempts <= 1
+                    THEN 0 ELSE attempts END
              WHERE seq = ?",
         )
         .bind(EditState::FAILED)
         .bind(reason)
+        .bind(definite)
         .bind(fresh_key)
+        .bind(definite)
         .bind(seq)
         .execute(&mut *self.conn)
         .await?;
@@ -510,7 +519,7 @@ mod tests {
         let queued = outbox.get(seq).await.unwrap().unwrap().unwrap();
         assert_eq!(queued.edit, describe(4, "front").edit);
         assert_eq!(queued.state, EditState::Pending);
-        outbox.mark_failed(seq, "too long", "k").await.unwrap();
+        outbox.mark_failed(seq, "too long", true, "k").await.unwrap();
         let entries = outbox.entries().await.unwrap();
         assert_eq!(entries[0].kind, Some(EditKind::Describe));
         assert_eq!(entries[0].failed.as_deref(), Some("too long"));
