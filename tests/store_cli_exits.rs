@@ -295,3 +295,43 @@ async fn a_local_failure_is_status_2_not_1() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert_eq!(description(&store, product, ids[0]).await, "picture 0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edits_are_handed_to_the_app_that_has_the_store_open() {
+    use imagedesk::sync::{Engine, EngineConfig};
+
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "BOX", 1).await;
+    let cli = Cli::new();
+    let p = product.to_string();
+    let img = ids[0].to_string();
+
+    // "The app": an engine that holds the replica, has pulled the store, and sends.
+    let app = Engine::open(EngineConfig::in_dir(cli.replica()), client_for(&api))
+        .await
+        .unwrap();
+    app.settled(Duration::from_secs(30)).await;
+    assert_eq!(app.images(product).await.unwrap().len(), 1);
+
+    let out = cli.on(&api, &["describe", &p, &img, "from the cli"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("the app has this store open; it will send these edits"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(app.outbox().await.unwrap().len(), 1, "the edit is queued");
+
+    // The app sends it (an edit queued by another process wakes it at its next round).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while description(&store, product, ids[0]).await != "from the cli" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the app did not send the edit"
+        );
+        app.retry_now();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.close().await;
+}

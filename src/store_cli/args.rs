@@ -53,6 +53,8 @@ pub struct StoreArgs {
 pub struct SendArgs {
     /// Only queue the edits, without contacting the store; `imagedesk sync` (or the app) sends
     /// them later. The product and images must already be in the local copy of the store.
+    /// While the app (or another command) has the store open, edits are always only queued,
+    /// and the app sends them (exit status 0).
     #[arg(long)]
     pub offline: bool,
 
@@ -81,21 +83,21 @@ pub enum StoreCommand {
     #[command(after_help = concat!(
         "Examples:\n  imagedesk add 42 front.jpg back.jpg --description \"Red mug\" --thumbnail\n",
         "  imagedesk add sku:MUG-RED https://cdn.example/mug.jpg --position 1\n\n",
-        "Exit status: 0 done; 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image, a file that is not a picture or cannot be read) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image, a file that is not a picture or cannot be read) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Add(AddArgs),
 
     /// Set an image's description (its alt text).
     #[command(after_help = concat!(
         "Example:\n  imagedesk describe sku:MUG-RED 1234 \"Red mug, side view\"\n\n",
-        "Exit status: 0 done; 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Describe(DescribeArgs),
 
     /// Make an image its product's thumbnail.
     #[command(after_help = concat!(
         "Example:\n  imagedesk thumbnail 42 1234\n\n",
-        "Exit status: 0 done; 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Thumbnail(ThumbnailArgs),
 
@@ -104,14 +106,14 @@ pub enum StoreCommand {
     /// Sent as the fewest sort_order writes the store's shift rule allows.
     #[command(after_help = concat!(
         "Example:\n  imagedesk reorder 42 1236,1234   # 1236 first, 1234 second, the rest after\n\n",
-        "Exit status: 0 done; 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image, a bad list) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image, a bad list) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Reorder(ReorderArgs),
 
     /// Delete images of a product, or all of them.
     #[command(after_help = concat!(
         "Examples:\n  imagedesk delete 42 1234 1235\n  imagedesk delete sku:MUG-RED --all\n\n",
-        "Exit status: 0 done; 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Delete(DeleteArgs),
 }
@@ -278,6 +280,25 @@ impl StoreCommand {
             StoreCommand::Thumbnail(a) => &a.store,
             StoreCommand::Reorder(a) => &a.store,
             StoreCommand::Delete(a) => &a.store,
+        }
+    }
+
+    /// Makes an edit command only queue its edits, as with `--offline`: another engine (the
+    /// app) holds the replica and sends them.
+    pub(crate) fn queue_only(&mut self) {
+        if let Some(send) = self.send_mut() {
+            send.offline = true;
+        }
+    }
+
+    fn send_mut(&mut self) -> Option<&mut SendArgs> {
+        match self {
+            StoreCommand::Sync(_) => None,
+            StoreCommand::Add(a) => Some(&mut a.send),
+            StoreCommand::Describe(a) => Some(&mut a.send),
+            StoreCommand::Thumbnail(a) => Some(&mut a.send),
+            StoreCommand::Reorder(a) => Some(&mut a.send),
+            StoreCommand::Delete(a) => Some(&mut a.send),
         }
     }
 

@@ -103,8 +103,22 @@ async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
     }
     let result = async {
         let client = connect(&target.address).map_err(UsageError::InvalidAddress)?;
-        let engine = Engine::open(config, client).await?;
-        let outcome = edit_and_wait(&engine, &command).await;
+        let (engine, command, handed_over) =
+            match Engine::open(config.clone(), client.clone()).await {
+                Ok(engine) => (engine, command, false),
+                // The app (or another command) has the replica open and sends its queue: two
+                // senders would each send it. An offline engine never takes the lock and writes
+                // to the same queue, so the edits are queued as with --offline, and the holder
+                // sends them. `sync` has nothing to hand over: the holder already syncs.
+                Err(SyncError::ReplicaInUse { .. }) if command.send().is_some() => {
+                    config.offline = true;
+                    let mut command = command;
+                    command.queue_only();
+                    (Engine::open(config, client).await?, command, true)
+                }
+                Err(err) => return Err(err.into()),
+            };
+        let outcome = edit_and_wait(&engine, &command, handed_over).await;
         engine.close().await;
         outcome
     }
@@ -118,7 +132,12 @@ async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
     result
 }
 
-async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, CliError> {
+/// `handed_over`: another engine holds the replica and will send the edits this command queues.
+async fn edit_and_wait(
+    engine: &Engine,
+    command: &StoreCommand,
+    handed_over: bool,
+) -> Result<Exit, CliError> {
     // Taken before anything is queued, to tell this command's refusals from earlier ones.
     let refused_before: HashSet<i64> = engine
         .outbox()
@@ -162,6 +181,13 @@ async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, 
     if command.send().is_some_and(|s| s.offline) {
         for edit in &done.edits {
             println!("queued: {edit}");
+        }
+        if handed_over {
+            println!(
+                "the app has this store open; it will send these edits ({} wait in its queue)",
+                waiting(engine).await?
+            );
+            return Ok(Exit::Done);
         }
         println!(
             "not sent (--offline): {} edits wait in the queue; `imagedesk sync` or the app sends them",
