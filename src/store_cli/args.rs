@@ -5,6 +5,13 @@ use std::path::PathBuf;
 
 use super::refs::{ImageList, ProductRef, image_id};
 
+/// The longest `--timeout` (a day): larger deadlines overflow the clock.
+const MAX_WAIT_S: u64 = 86_400;
+
+fn timeout_range() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=MAX_WAIT_S)
+}
+
 /// Which store, shared by every store command.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "Which store (default: the embedded store of the app)")]
@@ -46,12 +53,16 @@ pub struct StoreArgs {
 pub struct SendArgs {
     /// Only queue the edits, without contacting the store; `imagedesk sync` (or the app) sends
     /// them later. The product and images must already be in the local copy of the store.
+    /// While the app (or another command) has the store open, edits are always only queued,
+    /// and the app sends them (exit status 0).
     #[arg(long)]
     pub offline: bool,
 
-    /// How long to wait for the store to take the edits. Edits it has not taken by then stay
-    /// queued (exit status 3).
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    /// How long to wait for the store to take the edits, 1 to 86400 (a day). Edits it has not
+    /// taken by then stay queued (exit status 3).
+    // Bounded: a deadline of now + u64::MAX seconds overflows the clock (a panic, not an exit
+    // status), and no store is worth waiting more than a day for.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = timeout_range())]
     pub timeout: u64,
 }
 
@@ -64,7 +75,7 @@ pub enum StoreCommand {
     /// store was unreachable. Uses the same local replica as the app.
     #[command(after_help = concat!(
         "Example:\n  imagedesk sync --api https://store.example/api/v2 --token \"$TOKEN\" --timeout 120\n\n",
-        "Exit status: 0 every queued edit reached the store; 1 some were refused (listed with the store's reasons) or records could not be read; 3 the store could not be reached (or did not take every edit before --timeout): the edits wait in the queue."
+        "Exit status: 0 every queued edit reached the store; 1 some were refused (listed with the store's reasons), the store answered with an error, or records could not be read; 2 bad usage or a local failure (the local copy cannot be opened); 3 the store did not answer (or did not take every edit before --timeout): the edits wait in the queue."
     ))]
     Sync(SyncArgs),
 
@@ -72,21 +83,21 @@ pub enum StoreCommand {
     #[command(after_help = concat!(
         "Examples:\n  imagedesk add 42 front.jpg back.jpg --description \"Red mug\" --thumbnail\n",
         "  imagedesk add sku:MUG-RED https://cdn.example/mug.jpg --position 1\n\n",
-        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image, a file that is not a picture); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image, a file that is not a picture or cannot be read) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Add(AddArgs),
 
     /// Set an image's description (its alt text).
     #[command(after_help = concat!(
         "Example:\n  imagedesk describe sku:MUG-RED 1234 \"Red mug, side view\"\n\n",
-        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Describe(DescribeArgs),
 
     /// Make an image its product's thumbnail.
     #[command(after_help = concat!(
         "Example:\n  imagedesk thumbnail 42 1234\n\n",
-        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Thumbnail(ThumbnailArgs),
 
@@ -95,14 +106,14 @@ pub enum StoreCommand {
     /// Sent as the fewest sort_order writes the store's shift rule allows.
     #[command(after_help = concat!(
         "Example:\n  imagedesk reorder 42 1236,1234   # 1236 first, 1234 second, the rest after\n\n",
-        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image, a bad list); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image, a bad list) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Reorder(ReorderArgs),
 
     /// Delete images of a product, or all of them.
     #[command(after_help = concat!(
         "Examples:\n  imagedesk delete 42 1234 1235\n  imagedesk delete sku:MUG-RED --all\n\n",
-        "Exit status: 0 done; 1 some edits were refused (the store's reasons are printed) or some records could not be read; 2 bad usage (unknown product or image); 3 the store could not be reached and the edits wait in the queue (`imagedesk sync` sends them)."
+        "Exit status: 0 done (or queued for the app, which has the store open and sends them); 1 the store refused some of this command's edits (its reasons are printed), answered with an error, or records of the product could not be read; 2 bad usage (unknown product or image) or a local failure (the local copy cannot be opened); 3 the store did not answer and the edits wait in the queue (`imagedesk sync` sends them), or it did not answer a look-up and nothing was queued."
     ))]
     Delete(DeleteArgs),
 }
@@ -112,9 +123,9 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// Give up after this many seconds if the store does not take every edit (they stay
-    /// queued; exit status 3).
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    /// Give up after this many seconds, 1 to 86400 (a day), if the store does not take every
+    /// edit (they stay queued; exit status 3).
+    #[arg(long, default_value_t = 600, value_name = "SECONDS", value_parser = timeout_range())]
     pub timeout: u64,
 
     /// Do not send Idempotency-Key on creates (for a store that rejects the header); a create
@@ -123,8 +134,8 @@ pub struct SyncArgs {
     pub no_idempotency_keys: bool,
 
     /// With --no-idempotency-keys: how long a create whose answer was lost may still be running
-    /// on the store, so how long to wait before looking for it.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    /// on the store, so how long to wait before looking for it (at most 86400, a day).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_S))]
     pub landing_window: u64,
 }
 
@@ -269,6 +280,25 @@ impl StoreCommand {
             StoreCommand::Thumbnail(a) => &a.store,
             StoreCommand::Reorder(a) => &a.store,
             StoreCommand::Delete(a) => &a.store,
+        }
+    }
+
+    /// Makes an edit command only queue its edits, as with `--offline`: another engine (the
+    /// app) holds the replica and sends them.
+    pub(crate) fn queue_only(&mut self) {
+        if let Some(send) = self.send_mut() {
+            send.offline = true;
+        }
+    }
+
+    fn send_mut(&mut self) -> Option<&mut SendArgs> {
+        match self {
+            StoreCommand::Sync(_) => None,
+            StoreCommand::Add(a) => Some(&mut a.send),
+            StoreCommand::Describe(a) => Some(&mut a.send),
+            StoreCommand::Thumbnail(a) => Some(&mut a.send),
+            StoreCommand::Reorder(a) => Some(&mut a.send),
+            StoreCommand::Delete(a) => Some(&mut a.send),
         }
     }
 

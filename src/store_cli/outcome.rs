@@ -10,15 +10,19 @@ use crate::sync::SyncError;
 pub enum Exit {
     /// Every edit reached the store (or, with `--offline`, was queued).
     Done,
-    /// The store refused some edits (its reasons were printed), or some of its records could
-    /// not be read.
+    /// The store answered but refused some edits (its reasons were printed), answered with an
+    /// error every time, or some of its records could not be read. For an edit command, only
+    /// its own edits count: edits refused in earlier sessions are `imagedesk sync`'s to report.
     Refused,
-    /// Something on this machine failed (the replica, the embedded store).
+    /// Something on this machine failed (the replica, the embedded store). Shares status 2
+    /// with bad usage: SPEC §3 keeps 1 for what the store said and 3 for a store that did not
+    /// answer, and a script must not retry or discard edits because of a local failure.
     Failed,
-    /// Bad usage: an unknown product or image, a malformed argument.
+    /// Bad usage: an unknown product or image, a malformed argument, a file that is not a
+    /// picture or cannot be read.
     Usage,
-    /// The store could not be reached (or did not take every edit in time); the edits wait in
-    /// the queue for the next `imagedesk sync` or the app.
+    /// The store never answered (or did not take every edit in time); the edits wait in the
+    /// queue for the next `imagedesk sync` or the app.
     Unreachable,
 }
 
@@ -26,8 +30,8 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Done => 0,
-            Exit::Refused | Exit::Failed => 1,
-            Exit::Usage => 2,
+            Exit::Refused => 1,
+            Exit::Usage | Exit::Failed => 2,
             Exit::Unreachable => 3,
         }
     }
@@ -81,6 +85,10 @@ pub enum CliError {
     /// or the network said.
     #[error("the store could not be reached: {0}")]
     Unreachable(String),
+    /// The store did not answer while the command looked up what it names, and the local
+    /// copy does not know it either: nothing was queued.
+    #[error("the store could not be reached to look up {what} ({error}); nothing was queued")]
+    UnreachableLookup { what: String, error: String },
     #[error(transparent)]
     Sync(#[from] SyncError),
     #[error("{context}: {source:#}")]
@@ -94,7 +102,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Usage(_) => Exit::Usage,
-            CliError::Unreachable(_) => Exit::Unreachable,
+            CliError::Unreachable(_) | CliError::UnreachableLookup { .. } => Exit::Unreachable,
             CliError::Sync(SyncError::UnknownProduct(_) | SyncError::UnknownImage(_)) => {
                 Exit::Usage
             }

@@ -1,5 +1,6 @@
 //! Running a store command over an engine, and what it prints.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::args::{
@@ -8,7 +9,7 @@ use super::args::{
 use super::outcome::{CliError, Exit, UsageError};
 use super::refs::ProductRef;
 use super::target;
-use crate::api::connect;
+use crate::api::{ApiError, connect};
 use crate::sync::{Connection, Engine, EngineConfig, ImageId, Status, SyncError};
 
 /// Runs `command` to the end and returns its exit status, having printed what it did (stdout)
@@ -36,6 +37,56 @@ struct Done {
     edits: Vec<String>,
     /// Images this command created, with their source, to print the store's ids once sent.
     created: Vec<(ImageId, String)>,
+    /// The product edited, and how fresh the replica's copy of it was.
+    product: Resolved,
+}
+
+/// A product named on the command line, found in the replica.
+struct Resolved {
+    id: i64,
+    fresh: Freshness,
+}
+
+/// Whether the replica's copy of a product was just refreshed from the store: an image the
+/// copy does not know is then not on the store (bad usage), or may only be missing from a
+/// stale copy because the store did not answer (status 3, not 2).
+enum Freshness {
+    /// Pulled from the store just now (or `--offline`, where the copy is all there is).
+    Fresh,
+    /// The store answered the pull with an error; the local copy was used.
+    Stale,
+    /// The store could not be reached; what the network said.
+    Unreachable(String),
+}
+
+/// Which refusals and unreadable records decide the exit status.
+enum Scope {
+    /// `sync`: every edit in the queue and every record; reporting them is its job.
+    Everything,
+    /// An edit command: the edits refused while it ran (not those refused in earlier
+    /// sessions, which would otherwise make every later command exit 1 until someone
+    /// discards them), and the records of the product it edited.
+    Command {
+        refused_before: HashSet<i64>,
+        product_id: i64,
+    },
+}
+
+impl Scope {
+    fn counts_refusal(&self, seq: i64) -> bool {
+        match self {
+            Scope::Everything => true,
+            Scope::Command { refused_before, .. } => !refused_before.contains(&seq),
+        }
+    }
+
+    fn counts_record(&self, product: Option<i64>) -> bool {
+        match self {
+            Scope::Everything => true,
+            // A record of unknown product may be this one's.
+            Scope::Command { product_id, .. } => product.is_none_or(|p| p == *product_id),
+        }
+    }
 }
 
 async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
@@ -52,8 +103,22 @@ async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
     }
     let result = async {
         let client = connect(&target.address).map_err(UsageError::InvalidAddress)?;
-        let engine = Engine::open(config, client).await?;
-        let outcome = edit_and_wait(&engine, &command).await;
+        let (engine, command, handed_over) =
+            match Engine::open(config.clone(), client.clone()).await {
+                Ok(engine) => (engine, command, false),
+                // The app (or another command) has the replica open and sends its queue: two
+                // senders would each send it. An offline engine never takes the lock and writes
+                // to the same queue, so the edits are queued as with --offline, and the holder
+                // sends them. `sync` has nothing to hand over: the holder already syncs.
+                Err(SyncError::ReplicaInUse { .. }) if command.send().is_some() => {
+                    config.offline = true;
+                    let mut command = command;
+                    command.queue_only();
+                    (Engine::open(config, client).await?, command, true)
+                }
+                Err(err) => return Err(err.into()),
+            };
+        let outcome = edit_and_wait(&engine, &command, handed_over).await;
         engine.close().await;
         outcome
     }
@@ -67,12 +132,25 @@ async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
     result
 }
 
-async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, CliError> {
+/// `handed_over`: another engine holds the replica and will send the edits this command queues.
+async fn edit_and_wait(
+    engine: &Engine,
+    command: &StoreCommand,
+    handed_over: bool,
+) -> Result<Exit, CliError> {
+    // Taken before anything is queued, to tell this command's refusals from earlier ones.
+    let refused_before: HashSet<i64> = engine
+        .outbox()
+        .await?
+        .into_iter()
+        .filter(|entry| entry.failed.is_some())
+        .map(|entry| entry.seq)
+        .collect();
     let (done, timeout) = match command {
         StoreCommand::Sync(args) => {
             let queued = waiting(engine).await?;
             let status = engine.settled(Duration::from_secs(args.timeout)).await;
-            let exit = conclude(engine, &status, args.timeout).await?;
+            let exit = conclude(engine, &status, args.timeout, queued, &Scope::Everything).await?;
             if exit == Exit::Done {
                 println!("synced: {queued} queued edits sent, none wait");
             }
@@ -86,10 +164,30 @@ async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, 
     };
     // Everything is queued: from here on a crash or a kill of this command loses nothing,
     // and sends nothing twice (the next `imagedesk sync` or the app sends the rest).
+    if let Freshness::Unreachable(error) = &done.product.fresh {
+        // The store did not answer the look-up moments ago; waiting out --timeout for it
+        // would only delay the same answer. The edits stay queued, unsent.
+        for edit in &done.edits {
+            println!("queued: {edit}");
+        }
+        eprintln!(
+            "the store could not be reached ({error}): {} edits wait in the queue; `imagedesk sync` or the app sends them",
+            waiting(engine).await?
+        );
+        return Ok(Exit::Unreachable);
+    }
+    let queued = waiting(engine).await?;
     engine.resume();
     if command.send().is_some_and(|s| s.offline) {
         for edit in &done.edits {
             println!("queued: {edit}");
+        }
+        if handed_over {
+            println!(
+                "the app has this store open; it will send these edits ({} wait in its queue)",
+                waiting(engine).await?
+            );
+            return Ok(Exit::Done);
         }
         println!(
             "not sent (--offline): {} edits wait in the queue; `imagedesk sync` or the app sends them",
@@ -98,7 +196,11 @@ async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, 
         return Ok(Exit::Done);
     }
     let status = engine.settled(Duration::from_secs(timeout)).await;
-    let exit = conclude(engine, &status, timeout).await?;
+    let scope = Scope::Command {
+        refused_before,
+        product_id: done.product.id,
+    };
+    let exit = conclude(engine, &status, timeout, queued, &scope).await?;
     if exit == Exit::Done {
         for edit in &done.edits {
             println!("sent: {edit}");
@@ -113,14 +215,22 @@ async fn edit_and_wait(engine: &Engine, command: &StoreCommand) -> Result<Exit, 
 }
 
 /// The exit status once the engine has settled (or timed out): refusals and unreadable records
-/// are printed, and so is what waits in the queue.
-async fn conclude(engine: &Engine, status: &Status, timeout: u64) -> Result<Exit, CliError> {
-    let refused: Vec<_> = engine
+/// are printed, and so is what waits in the queue. Only those in `scope` decide the status.
+/// `queued`: the edits that waited when sending began, to tell a store that failed every time
+/// from one that took some edits before an error.
+async fn conclude(
+    engine: &Engine,
+    status: &Status,
+    timeout: u64,
+    queued: usize,
+    scope: &Scope,
+) -> Result<Exit, CliError> {
+    let (refused, earlier): (Vec<_>, Vec<_>) = engine
         .outbox()
         .await?
         .into_iter()
         .filter(|entry| entry.failed.is_some())
-        .collect();
+        .partition(|entry| scope.counts_refusal(entry.seq));
     for entry in &refused {
         let kind = entry
             .kind
@@ -132,7 +242,16 @@ async fn conclude(engine: &Engine, status: &Status, timeout: u64) -> Result<Exit
             entry.failed.as_deref().unwrap_or_default()
         );
     }
-    let unreadable = engine.unreadable();
+    if !earlier.is_empty() {
+        eprintln!(
+            "note: {} edits refused before this command still wait in the queue; `imagedesk sync` lists them",
+            earlier.len()
+        );
+    }
+    let (unreadable, elsewhere): (Vec<_>, Vec<_>) = engine
+        .unreadable()
+        .into_iter()
+        .partition(|record| scope.counts_record(record.product_id));
     for record in &unreadable {
         eprintln!(
             "unreadable: {} {} of product {}: field {} = {} ({})",
@@ -148,17 +267,45 @@ async fn conclude(engine: &Engine, status: &Status, timeout: u64) -> Result<Exit
             record.reason
         );
     }
+    if !elsewhere.is_empty() {
+        eprintln!(
+            "note: {} records of other products could not be read; `imagedesk sync` lists them",
+            elsewhere.len()
+        );
+    }
     let pending = waiting(engine).await?;
     if status.last_sync.is_none() || pending > 0 {
-        let why = match (&status.last_error, status.last_sync, status.connection) {
-            (Some(error), _, _) => format!("the store could not be reached ({error})"),
-            (None, None, Connection::Offline) => "the store could not be reached".to_owned(),
-            (None, None, _) => format!("the store did not answer within {timeout} s"),
-            (None, Some(_), _) => format!("the store did not take every edit within {timeout} s"),
-        };
-        eprintln!(
-            "{why}: {pending} edits wait in the queue; `imagedesk sync` or the app sends them"
-        );
+        let wait =
+            format!("{pending} edits wait in the queue; `imagedesk sync` or the app sends them");
+        match (&status.last_error, status.last_sync, status.connection) {
+            // The store answered, with an error every round (a 5xx, an answer that could not
+            // be read) and took nothing: not "unreachable", which would send the user to check
+            // the network; the store's own words say what is wrong (SPEC §3: 3 only when no
+            // answer came, or edits still wait).
+            (Some(error), _, Connection::Online | Connection::Syncing) if pending >= queued => {
+                eprintln!("the store answered with an error every time: {error}; {wait}");
+                return Ok(Exit::Refused);
+            }
+            // It took some edits before a passing error (a 502 from its gateway): the rest
+            // wait, as they would for a slow store.
+            (Some(error), _, Connection::Online | Connection::Syncing) => {
+                eprintln!(
+                    "the store did not take every edit within {timeout} s (last error: {error}): {wait}"
+                );
+            }
+            (Some(error), _, Connection::Offline) => {
+                eprintln!("the store could not be reached ({error}): {wait}");
+            }
+            // A local failure before the store was asked anything.
+            (Some(error), _, Connection::Unknown) => eprintln!("{error}: {wait}"),
+            (None, None, Connection::Offline) => {
+                eprintln!("the store could not be reached: {wait}");
+            }
+            (None, None, _) => eprintln!("the store did not answer within {timeout} s: {wait}"),
+            (None, Some(_), _) => {
+                eprintln!("the store did not take every edit within {timeout} s: {wait}");
+            }
+        }
         return Ok(Exit::Unreachable);
     }
     if !refused.is_empty() {
@@ -193,11 +340,19 @@ async fn waiting(engine: &Engine) -> Result<usize, CliError> {
 
 /// The product's id, known to the replica. Online, its images are pulled first, so that image
 /// ids are checked against the store as it is now.
-async fn product(engine: &Engine, product: &ProductRef, send: &SendArgs) -> Result<i64, CliError> {
+async fn product(
+    engine: &Engine,
+    product: &ProductRef,
+    send: &SendArgs,
+) -> Result<Resolved, CliError> {
     if send.offline {
-        return in_replica(engine, product)
+        let id = in_replica(engine, product)
             .await?
-            .ok_or_else(|| UsageError::ProductNotInReplica(product.clone()).into());
+            .ok_or_else(|| UsageError::ProductNotInReplica(product.clone()))?;
+        return Ok(Resolved {
+            id,
+            fresh: Freshness::Fresh,
+        });
     }
     let id = match in_replica(engine, product).await? {
         Some(id) => id,
@@ -215,12 +370,18 @@ async fn product(engine: &Engine, product: &ProductRef, send: &SendArgs) -> Resu
             }
         }
     };
-    if let Err(err) = engine.pull_product(id).await {
-        // Edits can still be queued against what the replica knows; `conclude` reports that
-        // the store did not take them.
-        tracing::info!("could not pull product {id}: {err}");
-    }
-    Ok(id)
+    let fresh = match engine.pull_product(id).await {
+        Ok(()) => Freshness::Fresh,
+        Err(SyncError::Api(ApiError::Network(reason))) => Freshness::Unreachable(reason),
+        Err(err) => {
+            // The store answered, badly: its ids may have moved on, so say what was used.
+            eprintln!(
+                "note: product {id} could not be refreshed from the store ({err}); the local copy was used"
+            );
+            Freshness::Stale
+        }
+    };
+    Ok(Resolved { id, fresh })
 }
 
 async fn in_replica(engine: &Engine, product: &ProductRef) -> Result<Option<i64>, CliError> {
@@ -253,10 +414,11 @@ async fn first_pull(engine: &Engine, timeout: Duration) -> Status {
 /// The replica's handle of the store's image `image` of `product_id`.
 async fn image(
     engine: &Engine,
-    product_id: i64,
+    product: &Resolved,
     image: i64,
     offline: bool,
 ) -> Result<ImageId, CliError> {
+    let product_id = product.id;
     let images = engine.images(product_id).await?;
     match images.iter().find(|i| i.server_id == Some(image)) {
         Some(found) => Ok(found.id),
@@ -265,11 +427,18 @@ async fn image(
             image,
         }
         .into()),
-        None => Err(UsageError::UnknownImage {
-            product: product_id,
-            image,
-        }
-        .into()),
+        None => match &product.fresh {
+            // Not "not an image of the product": the store was never asked.
+            Freshness::Unreachable(error) => Err(CliError::UnreachableLookup {
+                what: format!("image {image} of product {product_id}"),
+                error: error.clone(),
+            }),
+            Freshness::Fresh | Freshness::Stale => Err(UsageError::UnknownImage {
+                product: product_id,
+                image,
+            }
+            .into()),
+        },
     }
 }
 
@@ -287,7 +456,8 @@ fn input(err: SyncError) -> CliError {
 }
 
 async fn add(engine: &Engine, args: &AddArgs) -> Result<Done, CliError> {
-    let product_id = product(engine, &args.product, &args.send).await?;
+    let resolved = product(engine, &args.product, &args.send).await?;
+    let product_id = resolved.id;
     let mut created: Vec<(ImageId, String)> = Vec::new();
     for source in &args.sources {
         let added = if source.starts_with("http://") || source.starts_with("https://") {
@@ -330,12 +500,17 @@ async fn add(engine: &Engine, args: &AddArgs) -> Result<Done, CliError> {
             .map_err(input)?;
         edits.push(format!("move them to position {position}"));
     }
-    Ok(Done { edits, created })
+    Ok(Done {
+        edits,
+        created,
+        product: resolved,
+    })
 }
 
 async fn describe(engine: &Engine, args: &DescribeArgs) -> Result<Done, CliError> {
-    let product_id = product(engine, &args.product, &args.send).await?;
-    let id = image(engine, product_id, args.image, args.send.offline).await?;
+    let resolved = product(engine, &args.product, &args.send).await?;
+    let product_id = resolved.id;
+    let id = image(engine, &resolved, args.image, args.send.offline).await?;
     engine.describe(id, &args.text).await.map_err(input)?;
     Ok(Done {
         edits: vec![format!(
@@ -343,12 +518,14 @@ async fn describe(engine: &Engine, args: &DescribeArgs) -> Result<Done, CliError
             args.image
         )],
         created: Vec::new(),
+        product: resolved,
     })
 }
 
 async fn thumbnail(engine: &Engine, args: &ThumbnailArgs) -> Result<Done, CliError> {
-    let product_id = product(engine, &args.product, &args.send).await?;
-    let id = image(engine, product_id, args.image, args.send.offline).await?;
+    let resolved = product(engine, &args.product, &args.send).await?;
+    let product_id = resolved.id;
+    let id = image(engine, &resolved, args.image, args.send.offline).await?;
     engine.set_thumbnail(id).await.map_err(input)?;
     Ok(Done {
         edits: vec![format!(
@@ -356,14 +533,16 @@ async fn thumbnail(engine: &Engine, args: &ThumbnailArgs) -> Result<Done, CliErr
             args.image
         )],
         created: Vec::new(),
+        product: resolved,
     })
 }
 
 async fn reorder(engine: &Engine, args: &ReorderArgs) -> Result<Done, CliError> {
-    let product_id = product(engine, &args.product, &args.send).await?;
+    let resolved = product(engine, &args.product, &args.send).await?;
+    let product_id = resolved.id;
     let mut first = Vec::with_capacity(args.order.0.len());
     for &listed in &args.order.0 {
-        first.push(image(engine, product_id, listed, args.send.offline).await?);
+        first.push(image(engine, &resolved, listed, args.send.offline).await?);
     }
     let rest = engine
         .images(product_id)
@@ -380,21 +559,24 @@ async fn reorder(engine: &Engine, args: &ReorderArgs) -> Result<Done, CliError> 
             listed.join(", ")
         )],
         created: Vec::new(),
+        product: resolved,
     })
 }
 
 async fn delete(engine: &Engine, args: &DeleteArgs) -> Result<Done, CliError> {
-    let product_id = product(engine, &args.product, &args.send).await?;
+    let resolved = product(engine, &args.product, &args.send).await?;
+    let product_id = resolved.id;
     if args.all {
         engine.delete_all(product_id).await.map_err(input)?;
         return Ok(Done {
             edits: vec![format!("delete every image of product {product_id}")],
             created: Vec::new(),
+            product: resolved,
         });
     }
     let mut ids = Vec::with_capacity(args.images.len());
     for &listed in &args.images {
-        ids.push(image(engine, product_id, listed, args.send.offline).await?);
+        ids.push(image(engine, &resolved, listed, args.send.offline).await?);
     }
     engine.delete(&ids).await.map_err(input)?;
     Ok(Done {
@@ -404,5 +586,6 @@ async fn delete(engine: &Engine, args: &DeleteArgs) -> Result<Done, CliError> {
             .map(|i| format!("delete image {i} of product {product_id}"))
             .collect(),
         created: Vec::new(),
+        product: resolved,
     })
 }
