@@ -59,21 +59,29 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             }
             None => {
                 let embedded = EmbeddedStore::start(&data_dir).await?;
-                publish_connection(&data_dir, &embedded.address).await?;
                 let client = connect(&embedded.address)?;
-                let server = embedded.server;
                 let config = EngineConfig::in_dir(embedded_replica_dir(&data_dir));
                 (
                     client,
                     config,
                     "imagedesk — demo store".to_owned(),
-                    Some(server),
+                    Some(embedded),
                 )
             }
         };
         let engine = Engine::open(config, client)
             .await
             .context("could not open the local copy of the store")?;
+        // Published only once this process holds the replica's lock: a second app started on
+        // the same data directory stops above and must not point the first one's scripts at
+        // its own short-lived store.
+        let server = match server {
+            Some(embedded) => {
+                publish_connection(&data_dir, &embedded.address).await?;
+                Some(embedded.server)
+            }
+            None => None,
+        };
         let backend =
             Backend::new(engine, tokio::runtime::Handle::current()).with_data_dir(&data_dir);
         anyhow::Ok((backend, title, server))

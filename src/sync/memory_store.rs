@@ -30,8 +30,8 @@ use super::remote::{Remote, RemoteFuture};
 pub use crate::api::naming::slug;
 use crate::api::reorder::{SortWrite, plan_reorder};
 use crate::api::{
-    ApiError, Created, Image, ImageWrite, Listing, Product, Progress, RecordKind, UnreadableRecord,
-    UploadRoute, UploadSource,
+    ApiError, Created, FieldValue, Image, ImageWrite, Listing, Product, Progress, RecordKind,
+    UnreadableRecord, UploadRoute, UploadSource,
 };
 use crate::imaging::{self, Variant};
 
@@ -801,8 +801,8 @@ impl State {
             kind,
             product_id: key,
             id: None,
-            field: "id".to_owned(),
-            value: "\"unreadable\"".to_owned(),
+            field: Some("id".to_owned()),
+            value: FieldValue::Json("\"unreadable\"".to_owned()),
             reason: "expected an integer".to_owned(),
         }));
         (unreadable, idless)

@@ -24,7 +24,7 @@ use super::replica::{self, Replica, StoreFact};
 use super::{EngineConfig, SyncError};
 use crate::api::reorder::plan_reorder;
 use crate::api::{
-    ApiError, Created, Image, ImageWrite, RecordKind, UnreadableRecord, UploadSource,
+    ApiError, Created, FieldValue, Image, ImageWrite, RecordKind, UnreadableRecord, UploadSource,
 };
 
 /// How long a probe may take before the store counts as gone: with the default probe interval
@@ -381,8 +381,8 @@ fn product_unreadable(shared: &Shared, product_id: i64, err: &ApiError) {
         kind: RecordKind::Product,
         product_id: Some(product_id),
         id: Some(product_id),
-        field: "images".to_owned(),
-        value: "missing".to_owned(),
+        field: Some("images".to_owned()),
+        value: FieldValue::Missing,
         reason: format!("its images could not be read: {err}"),
     };
     if shared.note_unreadable(Some(product_id), vec![record]) {
