@@ -4,108 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
+use common::cli::*;
 use common::*;
-use imagedesk::api::{ImageWrite, NewProduct};
-
-/// How long one command may take before the test fails rather than hangs.
-const COMMAND_LIMIT: Duration = Duration::from_secs(90);
-
-/// A data directory of its own (never the user's) and a replica directory.
-struct Cli {
-    data: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Cli {
-        Cli {
-            data: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn replica(&self) -> PathBuf {
-        self.data.path().join("replica")
-    }
-
-    /// Runs `imagedesk ARGS` with this data directory and the test token.
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut command = tokio::process::Command::new(binary());
-        command
-            .args(args)
-            .env("IMAGEDESK_DATA_DIR", self.data.path())
-            .env("IMAGEDESK_TOKEN", TOKEN)
-            .env_remove("IMAGEDESK_API")
-            .env("IMAGEDESK_LOG", "warn")
-            .kill_on_drop(true);
-        tokio::time::timeout(COMMAND_LIMIT, command.output())
-            .await
-            .unwrap_or_else(|_| panic!("imagedesk {args:?} did not finish in time"))
-            .unwrap()
-    }
-
-    /// Runs a store command on `api` with this test's replica.
-    async fn on(&self, api: &str, args: &[&str]) -> Output {
-        let replica = self.replica();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--api", api, "--replica-dir", replica.to_str().unwrap()]);
-        self.run(&all).await
-    }
-}
-
-/// The binary under test; `IMAGEDESK_BIN` may name cargo's hashed copy (see tests/store_cli.rs).
-fn binary() -> PathBuf {
-    std::env::var_os("IMAGEDESK_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_imagedesk")),
-        PathBuf::from,
-    )
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited, not killed")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// A product with `n` images, and their ids.
-async fn product_with_images(store: &TestStore, sku: &str, n: u64) -> (i64, Vec<i64>) {
-    let product = store
-        .client
-        .create_product(&NewProduct {
-            name: format!("Product {sku}"),
-            sku: sku.into(),
-        })
-        .await
-        .unwrap()
-        .id;
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let path = store.import_jpeg(&format!("{sku}-{i}.jpg"), i + 1);
-        let write = ImageWrite {
-            image_file: Some(path),
-            description: Some(format!("picture {i}")),
-            ..ImageWrite::default()
-        };
-        ids.push(
-            store
-                .client
-                .create_image(product, &write, None)
-                .await
-                .unwrap()
-                .id,
-        );
-    }
-    (product, ids)
-}
 
 async fn description(store: &TestStore, product: i64, image: i64) -> String {
     store

@@ -2,6 +2,9 @@
 //! real client talking HTTP to it.
 #![allow(dead_code)]
 
+// Helpers only some test files need, each in its own file (every test crate compiles them all).
+pub mod cli;
+
 use std::time::Duration;
 
 use imagedesk::api::{Client, Credentials, Image, NewProduct, RetryPolicy};
