@@ -15,39 +15,25 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use imagedesk::api::{
-    ApiError, Client, Credentials, ImageWrite, RecordKind, RetryPolicy, UploadRoute, UploadSource,
+    ApiError, Client, ImageWrite, RecordKind, RetryPolicy, UploadRoute, UploadSource,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
+use common::stub::{serve_on_loopback, stub_client};
 use common::{TOKEN, small_jpeg, start_with};
 
 /// Every test finishes well within this, or fails.
 const LIMIT: Duration = Duration::from_secs(90);
 
 fn client(api_url: &str, adjust: impl FnOnce(&mut RetryPolicy)) -> Client {
-    let mut retry = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
-    adjust(&mut retry);
-    Client::with_options(
-        api_url,
-        Credentials::Token(TOKEN.into()),
-        Duration::from_secs(10),
-        retry,
-    )
-    .unwrap()
+    stub_client(api_url, TOKEN, 2, adjust)
 }
 
 /// Serves `app` on a loopback port; returns its `…/api/v2` root.
 async fn serve(app: axum::Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/api/v2")
+    format!("{}/api/v2", serve_on_loopback(app).await)
 }
 
 /// What a stub store saw: one line per request (`METHOD path`, plus ` key=…` when it carried an

@@ -3,6 +3,8 @@
 //! good, unreadable records are reported with types rather than sentinel strings. Small stub
 //! stores on loopback; every test is bounded by a time-out.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -11,11 +13,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use common::stub::{serve_on_loopback, stub_client};
 use imagedesk::api::{
-    ApiError, Client, Credentials, FieldValue, ImageWrite, RetryPolicy, UploadRoute, UploadSource,
+    ApiError, Client, FieldValue, ImageWrite, RetryPolicy, UploadRoute, UploadSource,
 };
 use serde_json::json;
-use tokio::net::TcpListener;
 
 const TOKEN: &str = "review-token";
 
@@ -23,27 +25,12 @@ const TOKEN: &str = "review-token";
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn client(api_url: &str, adjust: impl FnOnce(&mut RetryPolicy)) -> Client {
-    let mut retry = RetryPolicy {
-        max_retries: 1,
-        base_delay: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
-    adjust(&mut retry);
-    Client::with_options(
-        api_url,
-        Credentials::Token(TOKEN.into()),
-        Duration::from_secs(10),
-        retry,
-    )
-    .unwrap()
+    stub_client(api_url, TOKEN, 1, adjust)
 }
 
 /// Serves `app` on a loopback port; returns its origin (`http://127.0.0.1:port`).
 async fn serve(app: axum::Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    serve_on_loopback(app).await
 }
 
 // -- 1. store-given waits -------------------------------------------------------------------
