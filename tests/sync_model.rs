@@ -5,11 +5,13 @@
 //! tests/memory_store.rs checks that the model answers like the real server; tests/sync_engine.rs
 //! keeps the end-to-end cases over HTTP.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::engine::{open, product_ids, quick_config};
 use imagedesk::api::{FieldValue, Image, RecordKind, UnreadableRecord};
 use imagedesk::imaging::synthetic;
 use imagedesk::sync::memory_store::{CallKind, Fault, KeyPolicy, MemoryStore, slug};
@@ -21,22 +23,6 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 // -- helpers ----------------------------------------------------------------------------------------
-
-/// Timers in milliseconds, so that a round of back-off costs nothing; no timed pulls (tests ask
-/// for them with `refresh`).
-fn quick_config(dir: &Path) -> EngineConfig {
-    let mut config = EngineConfig::in_dir(dir);
-    config.pull_interval = Duration::from_secs(3600);
-    config.backoff_base = Duration::from_millis(2);
-    config.backoff_max = Duration::from_millis(20);
-    config.unkeyed_landing_window = Duration::from_millis(20);
-    config
-}
-
-async fn open(config: EngineConfig, store: &Arc<MemoryStore>) -> Engine {
-    let remote: Arc<dyn Remote> = store.clone();
-    Engine::open_with(config, remote).await.unwrap()
-}
 
 /// An engine over `store` with the quick configuration as `adjust` leaves it, settled after its
 /// first pull. The replica's directory comes back with it: the engine's data lives as long as
@@ -823,13 +809,7 @@ async fn unreadable_records_are_reported_once_and_do_not_delete_rows() {
         }
     );
     settle(&engine).await;
-    let products: Vec<i64> = engine
-        .products()
-        .await
-        .unwrap()
-        .iter()
-        .map(|p| p.id)
-        .collect();
+    let products = product_ids(&engine).await;
     assert_eq!(products, [product, other.id]);
     assert_eq!(engine.unreadable().len(), 2);
 

@@ -2,29 +2,16 @@
 //! may have landed, old keys, unreadable records, one engine per replica, huge waits, a pull
 //! that one product cannot stop, and the status's timing.
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::engine::{open, product_ids, quick_config};
 use imagedesk::sync::memory_store::{CallKind, Fault, MemoryStore};
-use imagedesk::sync::{Connection, Engine, EngineConfig, Remote, Status, SyncError};
+use imagedesk::sync::{Connection, Engine, Remote, Status, SyncError};
 
 // -- helpers ----------------------------------------------------------------------------------------
-
-/// Timers in milliseconds; no timed pulls (tests ask for them with `refresh`).
-fn quick_config(dir: &Path) -> EngineConfig {
-    let mut config = EngineConfig::in_dir(dir);
-    config.pull_interval = Duration::from_secs(3600);
-    config.backoff_base = Duration::from_millis(2);
-    config.backoff_max = Duration::from_millis(20);
-    config.unkeyed_landing_window = Duration::from_millis(20);
-    config
-}
-
-async fn open(config: EngineConfig, store: &Arc<MemoryStore>) -> Engine {
-    let remote: Arc<dyn Remote> = store.clone();
-    Engine::open_with(config, remote).await.unwrap()
-}
 
 fn store_with_product() -> (Arc<MemoryStore>, i64) {
     let store = Arc::new(MemoryStore::new());
@@ -211,13 +198,7 @@ async fn a_product_record_without_a_readable_id_keeps_every_product() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     engine.settled(Duration::from_secs(5)).await;
-    let products: Vec<i64> = engine
-        .products()
-        .await
-        .unwrap()
-        .iter()
-        .map(|p| p.id)
-        .collect();
+    let products = product_ids(&engine).await;
     assert!(
         products.contains(&product) && products.contains(&other),
         "{products:?}"

@@ -4,6 +4,7 @@
 
 // Helpers only some test files need, each in its own file (every test crate compiles them all).
 pub mod cli;
+pub mod engine;
 pub mod stub;
 
 use std::time::Duration;
