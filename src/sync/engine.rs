@@ -1,7 +1,7 @@
 //! The engine handle: the small API the app uses.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -74,6 +74,7 @@ impl Engine {
             status,
             wake: Notify::new(),
             pull_requested: AtomicBool::new(false),
+            shown_product: Mutex::new(None),
             echoes_keys: AtomicBool::new(echoes_keys),
             unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             _lock: lock,
@@ -379,6 +380,20 @@ impl Engine {
     /// Records the last pulls could not read (skipped; see [`Event::RecordsUnreadable`]).
     pub fn unreadable(&self) -> Vec<crate::api::UnreadableRecord> {
         self.shared.unreadable()
+    }
+
+    /// The product the user has open (`None`: none). Its images are read from the store before
+    /// any background work, and again whenever the engine looks for changes.
+    pub fn show_product(&self, product_id: Option<i64>) {
+        let mut shown = self
+            .shared
+            .shown_product
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *shown != product_id {
+            *shown = product_id;
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Pulls the whole store now (and retries at once if it was unreachable).

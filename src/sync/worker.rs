@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub wake: Notify,
     pub paused: AtomicBool,
     pub pull_requested: AtomicBool,
+    /// The product the user has open: read before background work (`Engine::show_product`).
+    pub shown_product: Mutex<Option<i64>>,
     /// Whether the store echoed `Idempotency-Key` on its last answer to a keyed create (kept in
     /// the replica's `store_facts`): only then is a create that may have landed resent.
     pub echoes_keys: AtomicBool,
