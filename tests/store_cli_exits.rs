@@ -213,7 +213,7 @@ async fn edits_are_handed_to_the_app_that_has_the_store_open() {
     let app = Engine::open(EngineConfig::in_dir(cli.replica()), client_for(&api))
         .await
         .unwrap();
-    app.settled(Duration::from_secs(30)).await;
+    app.caught_up(Duration::from_secs(30)).await;
     assert_eq!(app.images(product).await.unwrap().len(), 1);
 
     let out = cli.on(&api, &["describe", &p, &img, "from the cli"]).await;

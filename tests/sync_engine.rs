@@ -30,7 +30,7 @@ async fn open(dir: &Path, api: &str) -> Engine {
 }
 
 async fn settle(engine: &Engine) {
-    let status = engine.settled(Duration::from_secs(60)).await;
+    let status = engine.caught_up(Duration::from_secs(60)).await;
     assert_eq!(status.pending, 0, "queue did not drain: {status:?}");
     assert_eq!(status.connection, Connection::Online, "{status:?}");
 }
@@ -677,7 +677,7 @@ async fn a_store_killed_mid_sync_of_200_edits_ends_with_each_applied_once() {
 
     let mut server = spawn_serve(data.path(), import.path(), port);
     wait_for_health(&base).await;
-    let status = engine.settled(Duration::from_secs(240)).await;
+    let status = engine.caught_up(Duration::from_secs(240)).await;
     assert_eq!(status.pending, 0, "{status:?}");
     assert_eq!(status.failed, 0, "{status:?}");
     let store = client.list_all_images(product).await.unwrap();

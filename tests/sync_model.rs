@@ -40,7 +40,7 @@ async fn settled_engine(
 }
 
 async fn settle(engine: &Engine) {
-    let status = engine.settled(Duration::from_secs(20)).await;
+    let status = engine.caught_up(Duration::from_secs(20)).await;
     assert_eq!(status.pending, 0, "queue did not drain: {status:?}");
     assert_eq!(status.connection, Connection::Online, "{status:?}");
 }
@@ -147,7 +147,7 @@ async fn converge(engine: &Engine, store: &MemoryStore) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         engine.refresh();
-        let status = engine.settled(Duration::from_secs(5)).await;
+        let status = engine.caught_up(Duration::from_secs(5)).await;
         let mut differences = Vec::new();
         for product in store.products() {
             let local = engine.images(product.id).await.map_err(|e| e.to_string())?;

@@ -205,7 +205,7 @@ async fn session(seed: u64) -> u64 {
 }
 
 async fn settle(engine: &Engine) {
-    let status = engine.settled(Duration::from_secs(90)).await;
+    let status = engine.caught_up(Duration::from_secs(90)).await;
     assert_eq!(status.pending, 0, "queue did not drain: {status:?}");
     assert_eq!(status.failed, 0, "an edit was refused: {status:?}");
     assert_eq!(status.connection, Connection::Online, "{status:?}");

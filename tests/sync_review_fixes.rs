@@ -42,7 +42,7 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// An engine over `store` with the quick configuration, settled after its first pull.
 async fn open_settled(dir: &Path, store: &Arc<MemoryStore>) -> Engine {
     let engine = open(quick_config(dir), store).await;
-    engine.settled(SETTLE).await;
+    engine.caught_up(SETTLE).await;
     engine
 }
 
@@ -63,7 +63,7 @@ async fn add_front(engine: &Engine, product: i64) {
 
 /// Waits for the engine to settle and asserts that nothing is left pending or failed.
 async fn assert_settles_clean(engine: &Engine) {
-    let status = engine.settled(SETTLE).await;
+    let status = engine.caught_up(SETTLE).await;
     assert_eq!((status.pending, status.failed), (0, 0), "{status:?}");
 }
 
@@ -144,7 +144,7 @@ async fn a_create_that_may_have_landed_waits_while_the_list_has_unreadable_image
     config.backoff_base = Duration::from_millis(400);
     config.backoff_max = Duration::from_millis(400);
     let engine = open(config, &store).await;
-    engine.settled(SETTLE).await;
+    engine.caught_up(SETTLE).await;
     store.inject(CallKind::Create, Fault::AnswerLost);
     add_front(&engine, product).await;
     poll_until("the create never landed", Duration::from_millis(1), || {
@@ -182,7 +182,7 @@ async fn an_image_record_without_a_readable_id_keeps_every_row_and_its_edits() {
     let mut config = quick_config(dir.path());
     config.start_paused = true;
     let engine = open(config, &store).await;
-    wait_for(&engine, SETTLE, |s| s.last_sync.is_some()).await;
+    engine.caught_up(SETTLE).await;
     let rows = engine.images(product).await.unwrap();
     assert_eq!(rows.len(), 2);
     let row_a = rows
@@ -215,7 +215,7 @@ async fn a_product_record_without_a_readable_id_keeps_every_product() {
         !engine.unreadable().is_empty()
     })
     .await;
-    engine.settled(SETTLE).await;
+    engine.caught_up(SETTLE).await;
     let products = product_ids(&engine).await;
     assert!(
         products.contains(&product) && products.contains(&other),
@@ -257,7 +257,7 @@ async fn a_huge_timeout_or_retry_after_neither_panics_nor_stops_the_probes() {
     let mut config = probing_config(dir.path());
     config.start_paused = true;
     let engine = open(config, &store).await;
-    let status = engine.settled(Duration::MAX).await;
+    let status = engine.caught_up(Duration::MAX).await;
     assert_eq!(status.connection, Connection::Online, "{status:?}");
     store.inject(
         CallKind::ListProducts,
@@ -286,7 +286,7 @@ async fn the_store_shows_online_as_soon_as_a_probe_answers_even_before_the_round
     config.backoff_base = Duration::from_secs(30);
     config.backoff_max = Duration::from_secs(30);
     let engine = open(config, &store).await;
-    engine.settled(SETTLE).await;
+    engine.caught_up(SETTLE).await;
     store.set_reachable(false);
     wait_connection(&engine, Duration::from_secs(3), Connection::Offline).await;
     // The round that follows the store's return is slow; the status need not wait for it.
@@ -305,7 +305,7 @@ async fn a_store_that_stops_answering_during_a_long_round_shows_offline_within_s
     let (store, _) = store_with_product();
     let config = probing_config(dir.path());
     let engine = open(config, &store).await;
-    engine.settled(SETTLE).await;
+    engine.caught_up(SETTLE).await;
     let lists = store.requests(CallKind::ListProducts);
     store.inject(
         CallKind::ListProducts,
@@ -335,7 +335,7 @@ async fn a_product_whose_images_cannot_be_listed_is_reported_and_the_pull_goes_o
     // The first product's list (the first one the pull asks for) is refused.
     store.inject(CallKind::ListImages, Fault::ServerError(403));
     let engine = open(quick_config(dir.path()), &store).await;
-    let status = engine.settled(SETTLE).await;
+    let status = engine.caught_up(SETTLE).await;
     assert!(status.last_sync.is_some(), "{status:?}");
     assert_eq!(engine.images(second).await.unwrap().len(), 1);
     let reported = engine.unreadable();
@@ -363,7 +363,7 @@ async fn failed_tiles_pull_their_product_at_most_once_a_while_and_never_offline(
         .unwrap();
     let config = probing_config(dir.path());
     let engine = open(config, &store).await;
-    engine.settled(SETTLE).await;
+    engine.caught_up(SETTLE).await;
     let image = engine.images(product).await.unwrap()[0].id;
     let lists = store.requests(CallKind::ListImages);
     for _ in 0..5 {

@@ -177,7 +177,7 @@ impl Setup {
                 let first = Engine::open(config.clone(), client_for(&api_url))
                     .await
                     .unwrap();
-                let settled = first.settled(Duration::from_secs(10)).await;
+                let settled = first.caught_up(Duration::from_secs(10)).await;
                 assert_eq!(settled.connection, Connection::Online, "{settled:?}");
                 first.close().await;
                 (None, Some(store.stop().await))

@@ -268,9 +268,21 @@ impl Client {
         page: Page,
         name: Option<&str>,
     ) -> Result<lenient::PageRead<Product>, ApiError> {
+        self.product_page_since(page, name, None).await
+    }
+
+    async fn product_page_since(
+        &self,
+        page: Page,
+        name: Option<&str>,
+        since: Option<&str>,
+    ) -> Result<lenient::PageRead<Product>, ApiError> {
         let mut query = page_query(page);
         if let Some(name) = name.filter(|n| !n.is_empty()) {
             query.push(("name", name.to_owned()));
+        }
+        if let Some(since) = since {
+            query.push(("min_date_modified", since.to_owned()));
         }
         let body = self.get_list_body("products.json", &query).await?;
         lenient::read_product_page(&body)
@@ -284,10 +296,20 @@ impl Client {
     /// Every product, read leniently (see [`Listing`]): a record that cannot be read is
     /// reported and skipped.
     pub async fn read_products(&self) -> Result<Listing<Product>, ApiError> {
+        self.read_products_since(None).await
+    }
+
+    /// Every product whose `date_modified` is `since` or later (RFC 2822 or ISO 8601; `None`:
+    /// every product), read leniently. A store that ignores the filter (SPEC §2) answers with
+    /// every product: the caller can tell by the records' own dates.
+    pub async fn read_products_since(
+        &self,
+        since: Option<&str>,
+    ) -> Result<Listing<Product>, ApiError> {
         let mut listing = Listing::complete(Vec::new());
         for page in 1.. {
             let read = self
-                .product_page(Page::new(page, Page::MAX_LIMIT), None)
+                .product_page_since(Page::new(page, Page::MAX_LIMIT), None, since)
                 .await?;
             listing.records.extend(read.records);
             listing.unreadable.extend(read.unreadable);
@@ -304,6 +326,13 @@ impl Client {
             .get(&format!("products/{product_id}.json"), &[])
             .await?;
         lenient::read_product(&answer.body)
+    }
+
+    /// How long background work should wait before its next request to this store, to leave
+    /// it half of its rate-limit window (see `Pacer::background_wait`); `None` while the store
+    /// has not said what its quota is.
+    pub fn background_wait(&self) -> Option<std::time::Duration> {
+        self.pacer.background_wait()
     }
 
     pub async fn count_products(&self) -> Result<u64, ApiError> {

@@ -83,6 +83,8 @@ pub(crate) struct ProductIn {
     sku: String,
     #[serde(default, deserialize_with = "null_as_empty")]
     date_created: String,
+    #[serde(default)]
+    date_modified: Option<String>,
 }
 
 impl From<ProductIn> for Product {
@@ -92,6 +94,7 @@ impl From<ProductIn> for Product {
             name: p.name,
             sku: p.sku,
             date_created: p.date_created,
+            date_modified: p.date_modified.filter(|d| !d.is_empty()),
         }
     }
 }

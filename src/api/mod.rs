@@ -5,6 +5,7 @@
 
 mod client;
 mod connect;
+pub mod dates;
 mod error;
 mod lenient;
 pub mod naming;

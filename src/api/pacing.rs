@@ -204,6 +204,27 @@ impl Pacer {
         (start - now).min(self.max_wait)
     }
 
+    /// How long background work (a catalogue sweep) should wait before its next request so
+    /// that it never spends the half of the window's quota kept for edits, the product the
+    /// user looks at, and the merchant's other apps: zero while more than half is left, else
+    /// until the window resets. `None` when the store has not said what its quota is.
+    pub fn background_wait(&self) -> Option<Duration> {
+        let state = self.state();
+        let now = Instant::now();
+        if let Some(until) = state.paused_until.filter(|until| *until > now) {
+            return Some(until - now);
+        }
+        let budget = state.budget?;
+        if budget.reset_at <= now {
+            return Some(Duration::ZERO);
+        }
+        Some(if budget.left.saturating_mul(2) > budget.quota {
+            Duration::ZERO
+        } else {
+            (budget.reset_at - now).min(self.max_wait)
+        })
+    }
+
     /// Reads the quota headers of an answer (any status).
     pub fn observe(&self, headers: &HeaderMap) {
         if !self.enabled {

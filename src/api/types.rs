@@ -170,6 +170,10 @@ pub struct Product {
     #[serde(default, deserialize_with = "null_as_empty")]
     pub sku: String,
     pub date_created: String,
+    /// The last write of the product or of any of its images (SPEC §1). A real store may
+    /// leave it out; imagedesk's server sends it beside this type (`server::repo::StoreProduct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_modified: Option<String>,
 }
 
 /// The answer of every `count` endpoint.

@@ -130,6 +130,8 @@ impl ProductRow {
                 name: self.name,
                 sku: self.sku,
                 date_created: rfc2822(self.date_created),
+                // Sent by `StoreProduct` itself, always.
+                date_modified: None,
             },
             date_modified: rfc2822(self.date_modified),
         }

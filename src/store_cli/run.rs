@@ -149,10 +149,19 @@ async fn edit_and_wait(
     let (done, timeout) = match command {
         StoreCommand::Sync(args) => {
             let queued = waiting(engine).await?;
-            let status = engine.settled(Duration::from_secs(args.timeout)).await;
+            // Every product's images are read once (the sweep); later runs read only what
+            // changed since (products' `date_modified`), so they cost a request or two.
+            let status = engine.caught_up(Duration::from_secs(args.timeout)).await;
+            let unread = engine.products_unread().await?;
             let exit = conclude(engine, &status, args.timeout, queued, &Scope::Everything).await?;
             if exit == Exit::Done {
                 println!("synced: {queued} queued edits sent, none wait");
+                if unread > 0 {
+                    println!(
+                        "the images of {unread} products are not read yet; `imagedesk sync` again \
+                         goes on where this one stopped"
+                    );
+                }
             }
             return Ok(exit);
         }

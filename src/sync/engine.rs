@@ -1,8 +1,8 @@
 //! The engine handle: the small API the app uses.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,6 +75,7 @@ impl Engine {
             wake: Notify::new(),
             pull_requested: AtomicBool::new(false),
             shown_product: Mutex::new(None),
+            catalogue: Mutex::new(super::pull::Catalogue::default()),
             echoes_keys: AtomicBool::new(echoes_keys),
             unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             _lock: lock,
@@ -365,7 +366,7 @@ impl Engine {
     /// Pulls one product's images into the replica now, and waits for it (scripts that name a
     /// product the replica may not know yet).
     pub async fn pull_product(&self, product_id: i64) -> Result<(), SyncError> {
-        worker::pull_product(&self.shared, product_id).await
+        super::pull::pull_product(&self.shared, product_id).await
     }
 
     /// How the store takes local files (asked once, on an existing product, then
@@ -396,7 +397,31 @@ impl Engine {
         }
     }
 
-    /// Pulls the whole store now (and retries at once if it was unreachable).
+    /// Like [`Engine::settled`], and also waits until every product's images have been read
+    /// once (the background sweep is done; see [`Engine::products_unread`]).
+    pub async fn caught_up(&self, timeout: Duration) -> Status {
+        let deadline = super::clock::deadline_in(timeout);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let status = self.settled(left).await;
+            let settled = status.pending == 0
+                && status.connection == super::Connection::Online
+                && status.last_error.is_none();
+            let unread = self.products_unread().await.unwrap_or(u64::MAX);
+            if (settled && unread == 0) || tokio::time::Instant::now() >= deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Products whose images have never been read from the store (the sweep reads them).
+    pub async fn products_unread(&self) -> Result<u64, SyncError> {
+        super::pull::never_read(&self.shared).await
+    }
+
+    /// Looks for changes in the store now, reads the shown product again (and retries at once
+    /// if the store was unreachable).
     pub fn refresh(&self) {
         self.shared.pull_requested.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();

@@ -57,6 +57,7 @@ pub enum CallKind {
     Delete,
     DeleteAll,
     CountImages,
+    CountProducts,
     FetchAsset,
     /// The engine's cheap "are you there" request.
     Probe,
@@ -139,6 +140,10 @@ struct State {
     key_policy: KeyPolicy,
     reachable: bool,
     write_answers_carry_urls: bool,
+    /// Whether `min_date_modified` filters the product list (a store without it lists all).
+    filters_products_by_date: bool,
+    /// Whether product records carry `date_modified`.
+    product_dates: bool,
     /// The base of the `*_url` fields handed out now.
     asset_base: String,
     /// Per product (`None`: the product list), records a lister cannot read.
@@ -149,6 +154,8 @@ struct State {
     requests: BTreeMap<CallKind, u64>,
     applied: BTreeMap<CallKind, u64>,
     created: Vec<CreatedRecord>,
+    /// The product of every images list asked for, in order of arrival.
+    image_lists: Vec<i64>,
 }
 
 /// The model store. Cheap to share as `Arc<MemoryStore>` (and as `Arc<dyn Remote>`).
@@ -176,6 +183,8 @@ impl MemoryStore {
                 key_policy: KeyPolicy::Honour,
                 reachable: true,
                 write_answers_carry_urls: true,
+                filters_products_by_date: true,
+                product_dates: true,
                 asset_base: STORE_URL.to_owned(),
                 unreadable: BTreeMap::new(),
                 idless: BTreeMap::new(),
@@ -183,6 +192,7 @@ impl MemoryStore {
                 requests: BTreeMap::new(),
                 applied: BTreeMap::new(),
                 created: Vec::new(),
+                image_lists: Vec::new(),
             }),
         }
     }
@@ -204,6 +214,7 @@ impl MemoryStore {
             id,
             name: name.to_owned(),
             sku: sku.to_owned(),
+            date_modified: Some(date_created.clone()),
             date_created,
         };
         state.products.insert(id, product.clone());
@@ -227,6 +238,31 @@ impl MemoryStore {
     /// store are (SPEC §2). Lists and GETs still carry them.
     pub fn set_write_answers_carry_urls(&self, carry: bool) {
         self.lock().write_answers_carry_urls = carry;
+    }
+
+    /// A store that ignores `min_date_modified` on the product list (every product comes back),
+    /// and, with `dates` false, sends no `date_modified` on products at all.
+    pub fn set_product_dates(&self, filters: bool, dates: bool) {
+        let mut state = self.lock();
+        state.filters_products_by_date = filters;
+        state.product_dates = dates;
+    }
+
+    /// Another client renames a product: its `date_modified` moves, as on the store.
+    pub fn other_rename_product(&self, product_id: i64, name: &str) {
+        let mut state = self.lock();
+        let now = state.tick();
+        if let Some(product) = state.products.get_mut(&product_id) {
+            product.name = name.to_owned();
+        }
+        state.touch(product_id, now);
+    }
+
+    /// Another client deletes a product and its images.
+    pub fn other_delete_product(&self, product_id: i64) {
+        let mut state = self.lock();
+        state.products.remove(&product_id);
+        state.images.retain(|_, i| i.product_id != product_id);
     }
 
     /// From now on, lists of `product_id`'s images skip the images these records name (by id)
@@ -331,6 +367,11 @@ impl MemoryStore {
     pub fn creates_applied(&self) -> u64 {
         let state = self.lock();
         state.created.iter().filter(|c| !c.by_other_client).count() as u64
+    }
+
+    /// The product of every images list the engine asked for, in order (failed ones too).
+    pub fn image_lists(&self) -> Vec<i64> {
+        self.lock().image_lists.clone()
     }
 
     /// Every record ever created, in order, deleted ones included.
@@ -530,6 +571,32 @@ impl State {
         self.clock
     }
 
+    /// A write of the product or of one of its images moves its `date_modified` (SPEC §1).
+    fn touch(&mut self, product_id: i64, now: i64) {
+        if let Some(product) = self.products.get_mut(&product_id) {
+            product.date_modified = Some(rfc2822(now));
+        }
+    }
+
+    /// The product list as sent: with or without dates, filtered or not.
+    fn product_list(&self, since: Option<i64>) -> Vec<Product> {
+        self.products
+            .values()
+            .filter(|p| match (since, self.filters_products_by_date) {
+                (Some(since), true) => p
+                    .date_modified
+                    .as_deref()
+                    .and_then(parse_rfc2822)
+                    .is_some_and(|d| d >= since),
+                _ => true,
+            })
+            .map(|p| Product {
+                date_modified: p.date_modified.clone().filter(|_| self.product_dates),
+                ..p.clone()
+            })
+            .collect()
+    }
+
     fn require_product(&self, product_id: i64) -> Result<(), ApiError> {
         if self.products.contains_key(&product_id) {
             Ok(())
@@ -674,6 +741,7 @@ impl State {
         let image_file = stored_name(id, &picture.source, picture.extension);
         let [zoom_url, standard_url, thumbnail_url, tiny_url] =
             Variant::ALL.map(|v| Some(variant_url(&self.asset_base, v, &image_file)));
+        self.touch(product_id, now);
         let image = Image {
             id,
             product_id,
@@ -730,6 +798,7 @@ impl State {
             _ => None,
         };
         let now = self.tick();
+        self.touch(product_id, now);
         if let Some(k) = write.sort_order
             && k != current.sort_order
         {
@@ -774,6 +843,7 @@ impl State {
     fn delete(&mut self, product_id: i64, image_id: i64) -> Result<(), ApiError> {
         self.image(product_id, image_id)?;
         let now = self.tick();
+        self.touch(product_id, now);
         self.images.remove(&image_id);
         self.ensure_one_thumbnail(product_id, None, now);
         Ok(())
@@ -781,7 +851,8 @@ impl State {
 
     fn delete_all(&mut self, product_id: i64) -> Result<(), ApiError> {
         self.require_product(product_id)?;
-        self.tick();
+        let now = self.tick();
+        self.touch(product_id, now);
         self.images
             .retain(|_, image| image.product_id != product_id);
         Ok(())
@@ -789,6 +860,20 @@ impl State {
 }
 
 impl State {
+    fn product_listing(&self, since: Option<i64>) -> Listing<Product> {
+        let (unreadable, idless) = self.unreadable_in(None, RecordKind::Product);
+        let records = self
+            .product_list(since)
+            .into_iter()
+            .filter(|p| !unreadable.iter().any(|r| r.id == Some(p.id)))
+            .filter(|p| !idless.contains(&p.id))
+            .collect();
+        Listing {
+            records,
+            unreadable,
+        }
+    }
+
     /// What a list of `key` reports as unreadable, and the ids it skips without naming them.
     fn unreadable_in(
         &self,
@@ -812,22 +897,26 @@ impl State {
 impl Remote for MemoryStore {
     fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>> {
         Box::pin(self.serve(CallKind::ListProducts, |state, _| {
-            let (unreadable, idless) = state.unreadable_in(None, RecordKind::Product);
-            let records = state
-                .products
-                .values()
-                .filter(|p| !unreadable.iter().any(|r| r.id == Some(p.id)))
-                .filter(|p| !idless.contains(&p.id))
-                .cloned()
-                .collect();
-            Ok(Listing {
-                records,
-                unreadable,
-            })
+            Ok(state.product_listing(None))
+        }))
+    }
+
+    fn list_products_since<'a>(&'a self, since: &'a str) -> RemoteFuture<'a, Listing<Product>> {
+        Box::pin(self.serve(CallKind::ListProducts, move |state, _| {
+            let since = parse_rfc2822(since)
+                .ok_or_else(|| refusal(400, "min_date_modified is not a date.", None))?;
+            Ok(state.product_listing(Some(since)))
+        }))
+    }
+
+    fn count_products(&self) -> RemoteFuture<'_, u64> {
+        Box::pin(self.serve(CallKind::CountProducts, |state, _| {
+            Ok(state.products.len() as u64)
         }))
     }
 
     fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {
+        self.lock().image_lists.push(product_id);
         Box::pin(self.serve(CallKind::ListImages, move |state, _| {
             state.require_product(product_id)?;
             let (unreadable, idless) = state.unreadable_in(Some(product_id), RecordKind::Image);
@@ -1027,10 +1116,11 @@ fn variant_url(base: &str, variant: Variant, image_file: &str) -> String {
 
 /// RFC 2822 with `+0000`, as v2 stores write dates.
 fn rfc2822(timestamp: i64) -> String {
-    chrono::DateTime::from_timestamp(timestamp, 0)
-        .unwrap_or_default()
-        .format("%a, %d %b %Y %H:%M:%S +0000")
-        .to_string()
+    crate::api::dates::format_store_date(timestamp)
+}
+
+fn parse_rfc2822(text: &str) -> Option<i64> {
+    crate::api::dates::parse_store_date(text)
 }
 
 // -- checks and errors, in the server's words --------------------------------------------------

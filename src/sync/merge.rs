@@ -59,28 +59,38 @@ pub(crate) struct MergeReport {
 
 /// Folds the store's product list into the replica. `unreadable` are products the store
 /// listed but that could not be read: they are not gone, so their rows stay.
+/// `complete`: the list holds every product, so rows it lacks are gone (a list of the
+/// products changed since a date only adds and updates).
 pub(crate) async fn merge_products(
     replica: &Replica,
     products: &[Product],
     unreadable: &Unread,
+    complete: bool,
 ) -> Result<bool, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let mut changed = false;
     for p in products {
         let result = sqlx::query(
-            "INSERT INTO products (id, name, sku, date_created) VALUES (?, ?, ?, ?)
+            "INSERT INTO products (id, name, sku, date_created, date_modified)
+                VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, sku = excluded.sku,
-                date_created = excluded.date_created
+                date_created = excluded.date_created, date_modified = excluded.date_modified
              WHERE name IS NOT excluded.name OR sku IS NOT excluded.sku
-                OR date_created IS NOT excluded.date_created",
+                OR date_created IS NOT excluded.date_created
+                OR date_modified IS NOT excluded.date_modified",
         )
         .bind(p.id)
         .bind(&p.name)
         .bind(&p.sku)
         .bind(&p.date_created)
+        .bind(&p.date_modified)
         .execute(&mut *tx)
         .await?;
         changed |= result.rows_affected() > 0;
+    }
+    if !complete {
+        tx.commit().await?;
+        return Ok(changed);
     }
     let known: HashSet<i64> = products.iter().map(|p| p.id).collect();
     let with_edits = Outbox::on(&mut tx).products().await?;
@@ -102,6 +112,27 @@ pub(crate) async fn merge_products(
     }
     tx.commit().await?;
     Ok(changed)
+}
+
+/// Removes a product the store no longer has, with its images, unless edits wait on it (they
+/// will fail on their own and say so). Returns whether a row went.
+pub(crate) async fn forget_product(replica: &Replica, product_id: i64) -> Result<bool, SyncError> {
+    let mut tx = replica.writer.begin().await?;
+    if Outbox::on(&mut tx).products().await?.contains(&product_id) {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM images WHERE product_id = ?")
+        .bind(product_id)
+        .execute(&mut *tx)
+        .await?;
+    let gone = sqlx::query("DELETE FROM products WHERE id = ?")
+        .bind(product_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        > 0;
+    tx.commit().await?;
+    Ok(gone)
 }
 
 /// The fields of one image that pending edits protect from the store's values.

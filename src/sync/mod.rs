@@ -29,6 +29,7 @@ mod merge;
 mod model;
 mod open;
 mod outbox;
+mod pull;
 mod remote;
 mod replica;
 mod tiles;
@@ -55,7 +56,8 @@ use crate::imaging::ImagingError;
 pub struct EngineConfig {
     /// Where the replica database, queued pictures and the tile cache live.
     pub dir: PathBuf,
-    /// How often the worker pulls the whole store while it is reachable.
+    /// How often the worker looks for changes in the store while it is reachable (products
+    /// changed since the last look, then their images; see `pull`).
     pub pull_interval: Duration,
     /// First back-off after a failed round; doubled per failure, with jitter, up to the max.
     pub backoff_base: Duration,
@@ -79,6 +81,13 @@ pub struct EngineConfig {
     /// Never contact the store: edits are only queued (`imagedesk … --offline`), for a later
     /// engine to send.
     pub offline: bool,
+    /// The least time between two requests of the background sweep that reads products'
+    /// images (it also waits while less than half of the store's rate-limit window is left).
+    pub background_interval: Duration,
+    /// Against a store whose product list cannot say what changed (no `min_date_modified`),
+    /// how old a product's last read must be before the sweep reads it again; also how often
+    /// the product list itself is read then. Never less than an hour on a real store.
+    pub sweep_again_after: Duration,
 }
 
 impl EngineConfig {
@@ -95,6 +104,8 @@ impl EngineConfig {
             probe_interval: Duration::from_secs(1),
             start_paused: false,
             offline: false,
+            background_interval: Duration::from_millis(20),
+            sweep_again_after: Duration::from_secs(3600),
         }
     }
 

@@ -25,6 +25,27 @@ pub trait Remote: Send + Sync + 'static {
     /// Every product, all pages. Records that cannot be read are skipped and listed.
     fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>>;
 
+    /// The products whose `date_modified` is `since` or later (RFC 2822), all pages. A store
+    /// without the filter answers with every product; the engine tells by their dates.
+    fn list_products_since<'a>(&'a self, since: &'a str) -> RemoteFuture<'a, Listing<Product>> {
+        let _ = since;
+        self.list_all_products()
+    }
+
+    /// How long background work should wait before its next request so that it leaves the
+    /// store's quota to edits and the shown product; `None` when the store has not said.
+    fn background_wait(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Products in the store: a cheap way to notice that some were deleted.
+    fn count_products(&self) -> RemoteFuture<'_, u64> {
+        Box::pin(async move {
+            let listing = self.list_all_products().await?;
+            Ok((listing.records.len() + listing.unreadable.len()) as u64)
+        })
+    }
+
     /// Every image of a product, all pages, in the store's display order. Records that cannot
     /// be read are skipped and listed.
     fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>>;
@@ -102,6 +123,18 @@ pub trait Remote: Send + Sync + 'static {
 impl Remote for Client {
     fn list_all_products(&self) -> RemoteFuture<'_, Listing<Product>> {
         Box::pin(Client::read_products(self))
+    }
+
+    fn list_products_since<'a>(&'a self, since: &'a str) -> RemoteFuture<'a, Listing<Product>> {
+        Box::pin(Client::read_products_since(self, Some(since)))
+    }
+
+    fn count_products(&self) -> RemoteFuture<'_, u64> {
+        Box::pin(Client::count_products(self))
+    }
+
+    fn background_wait(&self) -> Option<std::time::Duration> {
+        Client::background_wait(self)
     }
 
     fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {

@@ -364,14 +364,65 @@ pub(crate) enum StoreFact {
     /// The store echoed `Idempotency-Key` on its last answer to a keyed create, so it honours
     /// keys (SPEC §1) and a create that may have landed can be resent with its key.
     EchoesIdempotencyKey,
+    /// `false` once the store's product list was seen to ignore `min_date_modified` or to
+    /// carry no dates: changes are then found by a paced sweep (see `pull`).
+    FiltersProductsByDate,
 }
 
 impl StoreFact {
     fn name(self) -> &'static str {
         match self {
             StoreFact::EchoesIdempotencyKey => "echoes_idempotency_key",
+            StoreFact::FiltersProductsByDate => "filters_products_by_date",
         }
     }
+}
+
+/// A number the engine keeps about the store, beside the facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreMark {
+    /// The newest product `date_modified` seen (store seconds since the epoch): the next
+    /// product listing asks only for products changed since.
+    ProductWatermark,
+    /// When the product list was last read in full (unix ms).
+    ProductsListedAt,
+}
+
+impl StoreMark {
+    fn name(self) -> &'static str {
+        match self {
+            StoreMark::ProductWatermark => "product_watermark",
+            StoreMark::ProductsListedAt => "products_listed_at",
+        }
+    }
+}
+
+pub(crate) async fn store_mark(
+    conn: &mut SqliteConnection,
+    mark: StoreMark,
+) -> Result<Option<i64>, SyncError> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM store_facts WHERE name = ?")
+            .bind(mark.name())
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub(crate) async fn set_store_mark(
+    conn: &mut SqliteConnection,
+    mark: StoreMark,
+    value: i64,
+) -> Result<(), SyncError> {
+    sqlx::query(
+        "INSERT INTO store_facts (name, value) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(mark.name())
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// A fact as last recorded; `None` until the store has told.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::SyncError;
 use super::clock::now_ms;
 use super::model::{Connection, ImageId, LocalImage};
-use super::worker::{self, Shared};
+use super::worker::Shared;
 use crate::api::ApiError;
 use crate::durable;
 
@@ -99,7 +99,7 @@ async fn fresh_address(
         }
         due
     };
-    if pull_now && let Err(pull) = worker::pull_product(shared, image.product_id).await {
+    if pull_now && let Err(pull) = super::pull::pull_product(shared, image.product_id).await {
         tracing::debug!("picture {url} failed, and the store could not be asked again: {pull}");
         return Ok(None);
     }

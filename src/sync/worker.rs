@@ -5,7 +5,7 @@
 //! queue needs no locks beyond SQLite's single writer; enqueuers run concurrently and only ever
 //! fold into an edit in a way the worker notices (see `edits`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -16,15 +16,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::{deadline_in, now_ms};
 use super::edits::{Applied, forget_image, random_hex, remove_blobs};
-use super::merge::{self, keep_for};
+use super::merge::keep_for;
 use super::model::{Connection, Event, ImageId, Status};
 use super::outbox::{Edit, Outbox, Queued, Source, Unreadable};
+use super::pull;
 use super::remote::Remote;
 use super::replica::{self, Replica, StoreFact};
 use super::{EngineConfig, SyncError};
 use crate::api::reorder::plan_reorder;
 use crate::api::{
-    ApiError, Created, FieldValue, Image, ImageWrite, RecordKind, UnreadableRecord, UploadSource,
+    ApiError, Created, Image, ImageWrite, RecordKind, UnreadableRecord, UploadSource,
 };
 
 /// How long a probe may take before the store counts as gone: with the default probe interval
@@ -34,6 +35,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest the engine waits because the store asked (429 `X-Retry-After`): a store asking
 /// for a day would otherwise stop every edit for a day.
 const MAX_STORE_WAIT: Duration = Duration::from_secs(5 * 60);
+
+/// The least time between two "products changed" events while the sweep reads: each makes the
+/// app read a page of the product list again.
+const SWEEP_EVENT_SPACING: Duration = Duration::from_millis(500);
 
 /// State shared by the engine handle and its worker.
 pub(crate) struct Shared {
@@ -49,6 +54,8 @@ pub(crate) struct Shared {
     pub pull_requested: AtomicBool,
     /// The product the user has open: read before background work (`Engine::show_product`).
     pub shown_product: Mutex<Option<i64>>,
+    /// What the engine knows about the store's product dates (see `pull`).
+    pub catalogue: Mutex<pull::Catalogue>,
     /// Whether the store echoed `Idempotency-Key` on its last answer to a keyed create (kept in
     /// the replica's `store_facts`): only then is a create that may have landed resent.
     pub echoes_keys: AtomicBool,
@@ -156,15 +163,36 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut last_pull: Option<Instant> = None;
     // A probe found the store unreachable, and none has found it back since.
     let mut probe_failed = false;
+    // The shown product whose images this engine last read because it was shown.
+    let mut shown_read: Option<i64> = None;
     loop {
         // Back from offline (a failed round or a failed probe): the store may have changed.
         let offline = shared.status.borrow().connection == Connection::Offline;
+        let refresh = shared.pull_requested.swap(false, Ordering::SeqCst);
         let pull_due = offline
-            || last_pull.is_none_or(|at| at.elapsed() >= shared.config.pull_interval)
-            || shared.pull_requested.swap(false, Ordering::SeqCst);
+            || refresh
+            || last_pull.is_none_or(|at| at.elapsed() >= shared.config.pull_interval);
+        if refresh || offline {
+            shown_read = None;
+        }
         let round = async {
+            // The product the user looks at goes first: one request, before anything else.
+            let shown = *shared
+                .shown_product
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(product_id) = shown.filter(|_| shown != shown_read) {
+                pull::read_or_report(&shared, product_id).await?;
+                shown_read = shown;
+            }
             if pull_due {
-                pull_all(&shared).await?;
+                // A product record that could not be read is withdrawn only by a complete
+                // listing: the user's refresh makes one.
+                pull::pull_changes(&shared, refresh && pull::list_unreadable(&shared)).await?;
+                if refresh {
+                    // The user asked: what could not be read gets another try now.
+                    pull::retry_unreadable(&shared).await?;
+                }
                 last_pull = Some(Instant::now());
             }
             if !shared.paused.load(Ordering::SeqCst) {
@@ -219,11 +247,13 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     }
 }
 
-/// Waits `wait` before the next round, probing the store every `probe_interval` meanwhile so
-/// that the status says within seconds when it goes away or comes back. Ends early on a wake
-/// (an edit, a refresh, `retry_now`) unless the store asked for the wait, and when a probe
-/// answers after a probe found the store gone: edits that waited go out at once. Returns
-/// `false` when the engine is closing.
+/// Waits `wait` before the next round. Meanwhile the background sweep reads products' images
+/// (see `pull`), paced to leave the store's quota to edits and the shown product; when there
+/// is nothing to sweep, the store is probed every `probe_interval` so that the status says
+/// within seconds when it goes away or comes back (a sweep's request says it as well). Ends
+/// early on a wake (an edit, a shown product, a refresh, `retry_now`) unless the store asked
+/// for the wait, and when the store answers after it had stopped: edits that waited go out at
+/// once. Returns `false` when the engine is closing.
 async fn wait_between_rounds(
     shared: &Shared,
     cancel: &CancellationToken,
@@ -232,21 +262,85 @@ async fn wait_between_rounds(
     probe_failed: &mut bool,
 ) -> bool {
     let deadline = deadline_in(wait);
+    // The sweep stops for this wait after the store asked us to slow down.
+    let mut sweeping = !store_asked && !shared.config.offline;
+    let mut swept_since_event = false;
+    let mut last_event = Instant::now();
     loop {
-        // Probed also through the store's own wait: the status must still say when the store
-        // goes away, and a probe costs the store little.
-        let next_probe = deadline_in(shared.config.probe_interval).min(deadline);
+        let sweep = if sweeping && !*probe_failed {
+            match pull::next_to_sweep(shared).await {
+                Ok(next) => next,
+                Err(err) => {
+                    tracing::warn!("the sweep could not read the replica: {err}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if sweep.is_none() && swept_since_event {
+            // The last of the sweep: counts and freshness are final.
+            shared.emit(Event::ProductsChanged);
+            swept_since_event = false;
+        }
+        let step = match sweep {
+            Some(_) => shared
+                .client
+                .background_wait()
+                .unwrap_or(Duration::ZERO)
+                .max(shared.config.background_interval),
+            // Probed also through the store's own wait: the status must still say when the
+            // store goes away, and a probe costs the store little.
+            None => shared.config.probe_interval,
+        };
         tokio::select! {
             _ = cancel.cancelled() => return false,
             _ = shared.wake.notified(), if !store_asked => return true,
-            _ = tokio::time::sleep_until(next_probe) => {}
+            _ = tokio::time::sleep_until(deadline_in(step).min(deadline)) => {}
         }
         if tokio::time::Instant::now() >= deadline {
             return true;
         }
-        let answered = tokio::select! {
-            _ = cancel.cancelled() => return false,
-            answered = probe(shared) => answered,
+        let answered = match sweep {
+            Some(product_id) => {
+                let read = tokio::select! {
+                    _ = cancel.cancelled() => return false,
+                    read = pull::read_or_report(shared, product_id) => read,
+                };
+                swept_since_event = true;
+                // Counts and freshness change with every read: say so, but not hundreds of
+                // times a second.
+                if last_event.elapsed() >= SWEEP_EVENT_SPACING {
+                    shared.emit(Event::ProductsChanged);
+                    last_event = Instant::now();
+                    swept_since_event = false;
+                }
+                match read {
+                    Ok(()) => {
+                        shared.set_status(|s| {
+                            if s.connection == Connection::Offline {
+                                s.connection = Connection::Online;
+                            }
+                        });
+                        true
+                    }
+                    Err(SyncError::Api(ApiError::Network(reason))) => {
+                        tracing::debug!("sweep: the store does not answer: {reason}");
+                        shared.set_status(|s| s.connection = Connection::Offline);
+                        false
+                    }
+                    Err(err) => {
+                        // 429 or a local failure: no more sweeping until the next round.
+                        tracing::info!("the background sweep pauses: {err}");
+                        sweeping = false;
+                        true
+                    }
+                }
+            }
+            None => tokio::select! {
+                _ = cancel.cancelled() => return false,
+                answered = probe(shared) => answered,
+            },
         };
         if answered {
             // Only a return seen by the probes ends the wait: a store that takes connections
@@ -329,89 +423,6 @@ fn is_transient(err: &SyncError) -> bool {
     matches!(err, SyncError::Api(e) if e.is_transient())
 }
 
-async fn pull_all(shared: &Shared) -> Result<(), SyncError> {
-    let listing = shared.client.list_all_products().await?;
-    let products = listing.records;
-    // A product whose record could not be read is still there: keep what the replica has.
-    let unread = merge::Unread::of(&listing.unreadable, RecordKind::Product, |r| {
-        r.id.or(r.product_id)
-    });
-    shared.note_unreadable(None, listing.unreadable);
-    // Reports about products the store no longer lists go with them.
-    let listed: HashSet<i64> = products.iter().map(|p| p.id).collect();
-    let gone: Vec<i64> = {
-        let map = shared
-            .unreadable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.keys()
-            .flatten()
-            .filter(|id| !listed.contains(id) && !unread.may_hold(**id))
-            .copied()
-            .collect()
-    };
-    for product_id in gone {
-        shared.note_unreadable(Some(product_id), Vec::new());
-    }
-    if merge::merge_products(&shared.replica, &products, &unread).await? {
-        shared.emit(Event::ProductsChanged);
-    }
-    for product in &products {
-        match pull_product(shared, product.id).await {
-            Ok(()) => {}
-            // One product's list that cannot be read (an answer we cannot decode, a 403, a
-            // 5xx that keeps coming back) must not keep every product after it stale: it is
-            // reported as that product's unreadable record, and the pull goes on.
-            Err(SyncError::Api(err)) if !stops_pull(&err) => {
-                product_unreadable(shared, product.id, &err);
-            }
-            Err(other) => return Err(other),
-        }
-    }
-    Ok(())
-}
-
-/// Whether an error pulling one product means the rest cannot be pulled either: the store
-/// does not answer, or asks us to slow down.
-fn stops_pull(err: &ApiError) -> bool {
-    matches!(err, ApiError::Network(_)) || err.status() == Some(429)
-}
-
-/// Reports a product whose image list could not be read, once while it stays so.
-fn product_unreadable(shared: &Shared, product_id: i64, err: &ApiError) {
-    let record = UnreadableRecord {
-        kind: RecordKind::Product,
-        product_id: Some(product_id),
-        id: Some(product_id),
-        field: Some("images".to_owned()),
-        value: FieldValue::Missing,
-        reason: format!("its images could not be read: {err}"),
-    };
-    if shared.note_unreadable(Some(product_id), vec![record]) {
-        tracing::warn!("the images of product {product_id} could not be read: {err}");
-    }
-}
-
-pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
-    let listing = match shared.client.list_all_images(product_id).await {
-        Err(err) if err.is_not_found() => {
-            shared.note_unreadable(Some(product_id), Vec::new());
-            return Ok(());
-        }
-        other => other?,
-    };
-    // An image whose record could not be read is still on the store: its row stays as it is.
-    let unread = merge::Unread::of(&listing.unreadable, RecordKind::Image, |r| r.id);
-    shared.note_unreadable(Some(product_id), listing.unreadable);
-    let report =
-        merge::merge_images(&shared.replica, product_id, &listing.records, &unread).await?;
-    remove_blobs(&shared.replica, &report.unused_blobs);
-    for event in report.events {
-        shared.emit(event);
-    }
-    Ok(())
-}
-
 /// Sends every ready edit, oldest first. Returns early (leaving the queue as it is) when the
 /// store cannot be reached.
 async fn push(shared: &Shared) -> Result<(), SyncError> {
@@ -424,7 +435,7 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
     shared.set_status(|s| s.connection = Connection::Syncing);
     // A fresh look at the store first, so edits are checked against what it holds now.
     for &product_id in &products {
-        pull_product(shared, product_id).await?;
+        pull::pull_product(shared, product_id).await?;
     }
     let mut touched = BTreeSet::new();
     while !shared.paused.load(Ordering::SeqCst) {
@@ -467,7 +478,7 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
     }
     // Writes shift other images' sort_order on the store; settle the replica on its values.
     for product_id in touched {
-        pull_product(shared, product_id).await?;
+        pull::pull_product(shared, product_id).await?;
     }
     Ok(())
 }

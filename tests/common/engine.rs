@@ -16,6 +16,8 @@ pub fn quick_config(dir: &Path) -> EngineConfig {
     config.backoff_base = Duration::from_millis(2);
     config.backoff_max = Duration::from_millis(20);
     config.unkeyed_landing_window = Duration::from_millis(20);
+    // The sweep that reads every product's images once goes as fast as the model store does.
+    config.background_interval = Duration::from_millis(1);
     config
 }
 
