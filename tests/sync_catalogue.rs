@@ -216,6 +216,53 @@ async fn the_shown_product_is_read_before_background_work() {
 }
 
 #[tokio::test]
+async fn an_edit_goes_out_before_more_background_work() {
+    let store = store_with(400, 400);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = quick_config(dir.path());
+    config.background_interval = Duration::from_millis(40);
+    let engine = open(config, &store).await;
+    let first = store.products()[0].id;
+    engine.show_product(Some(first));
+    let image = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(image) = engine.images(first).await.unwrap().first() {
+                return image.id;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .unwrap();
+    // The sweep is under way when the edit is made.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while store.image_lists().len() < 5 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let asked_before = store.image_lists().len();
+    engine.describe(image, "sent first").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while store.images(first)[0].description != "sent first" {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the edit reached the store");
+    let background = store.image_lists()[asked_before..]
+        .iter()
+        .filter(|p| **p != first)
+        .count();
+    assert!(
+        background <= 1,
+        "{background} background reads went before the edit"
+    );
+    engine.close().await;
+}
+
+#[tokio::test]
 async fn the_sweep_goes_on_after_a_restart_where_it_stopped() {
     let store = store_with(300, 0);
     let dir = tempfile::tempdir().unwrap();
