@@ -207,11 +207,13 @@ async fn the_shown_product_is_read_before_background_work() {
         "the shown product was read after {} background reads",
         position - asked_before
     );
-    assert_eq!(
-        engine.images(last).await.unwrap().len(),
-        2,
-        "its images are in the replica"
-    );
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while engine.images(last).await.unwrap().len() != 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("its images are in the replica");
     engine.close().await;
 }
 
