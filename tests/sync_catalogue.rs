@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::engine::{open, quick_config};
 use imagedesk::api::NewProduct;
-use imagedesk::sync::memory_store::{CallKind, MemoryStore};
+use imagedesk::sync::memory_store::{CallKind, Fault, MemoryStore};
 use imagedesk::sync::{Engine, EngineConfig};
 
 /// Every kind of request but the probes (a TCP connect on the real client, no HTTP request).
@@ -171,6 +171,30 @@ async fn after_k_products_change_the_next_round_reads_only_them() {
             "product {product_id} shows the change"
         );
     }
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn a_change_whose_read_failed_is_read_by_the_next_round() {
+    let store = store_with(20, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(sweeping_config(dir.path()), &store).await;
+    steady(&engine).await;
+    let product = store.products()[4].id;
+    let first = store.images(product)[0].id;
+    store.other_describe(product, first, "changed").unwrap();
+    // The round lists the change, then its read is refused: the round fails after the
+    // product list (and its newer dates) were merged.
+    store.inject(
+        CallKind::ListImages,
+        Fault::RateLimited { retry_after: None },
+    );
+    round(&engine).await;
+    let images = engine.images(product).await.unwrap();
+    assert!(
+        images.iter().any(|i| i.description == "changed"),
+        "the change was never read: {images:?}"
+    );
     engine.close().await;
 }
 

@@ -75,6 +75,7 @@ impl Engine {
             wake: Notify::new(),
             pull_requested: AtomicBool::new(false),
             shown_product: Mutex::new(None),
+            shown_read: Mutex::new(None),
             catalogue: Mutex::new(super::pull::Catalogue::default()),
             echoes_keys: AtomicBool::new(echoes_keys),
             unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
@@ -384,7 +385,8 @@ impl Engine {
     }
 
     /// The product the user has open (`None`: none). Its images are read from the store before
-    /// any background work, and again whenever the engine looks for changes.
+    /// any other work (once per opening; again on a refresh, and on every look for changes
+    /// when the store's product list cannot say what changed).
     pub fn show_product(&self, product_id: Option<i64>) {
         let mut shown = self
             .shared

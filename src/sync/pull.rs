@@ -21,7 +21,7 @@
 //! watermark, or the watermark was first seen more than [`SETTLE`] ago (the store's clock runs
 //! at ours; its value is never compared with ours).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,10 @@ pub(crate) const SETTLE: Duration = Duration::from_millis(1500);
 /// round).
 const RELIST_FOR_COUNT: Duration = Duration::from_secs(10 * 60);
 
+/// How long after a product's images could not be read (a 403, an answer that cannot be read)
+/// the sweep tries again.
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(10 * 60);
+
 /// What the engine knows about the store's product dates, in memory (the watermark itself is
 /// also kept in the replica).
 #[derive(Debug, Default)]
@@ -56,7 +60,8 @@ pub(crate) struct Catalogue {
     covered_through: Option<i64>,
     /// Whether the replica's watermark has been read since the engine opened.
     loaded: bool,
-    last_count_relist: Option<Instant>,
+    /// When the product count last made a full listing, and the (store, replica) counts then.
+    last_count_relist: Option<(Instant, (u64, u64))>,
 }
 
 impl Catalogue {
@@ -95,16 +100,18 @@ impl Catalogue {
 }
 
 /// How a product listing was asked for.
-enum Listed {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
     /// Every product: rows the listing lacks are gone.
-    Complete(Vec<Product>),
+    Complete,
     /// Only products changed since the watermark.
-    Since(Vec<Product>),
+    Since,
 }
 
 /// Looks for changes in the store: products (in full when due, else since the watermark), then
-/// the images of each product whose date moved since its images were read. `full` lists every
-/// product whatever the watermark says.
+/// the images of each product whose date moved since its images were read (the replica keeps
+/// which: a round that fails leaves them for the next). `full` lists every product whatever
+/// the watermark says.
 pub(crate) async fn pull_changes(shared: &Shared, full: bool) -> Result<(), SyncError> {
     load_watermark(shared).await?;
     let (filters, listed_at) = {
@@ -117,7 +124,7 @@ pub(crate) async fn pull_changes(shared: &Shared, full: bool) -> Result<(), Sync
     let (watermark, since, coverable) = {
         let catalogue = catalogue(shared);
         (
-            catalogue.watermark.map(|(mark, _)| mark),
+            catalogue.watermark,
             catalogue.since(),
             catalogue.coverable(),
         )
@@ -128,9 +135,10 @@ pub(crate) async fn pull_changes(shared: &Shared, full: bool) -> Result<(), Sync
         || (filters != Some(false) && watermark.is_none())
         || (filters == Some(false)
             && listed_at.is_some_and(|at| now_ms().saturating_sub(at) >= again_after));
-    let listed = match (relist_due, filters, since) {
-        (false, Some(false), _) => return Ok(()), // the sweep reads the images
+    match (relist_due, filters, since) {
+        (false, Some(false), _) => {} // the sweep reads the images
         (false, _, Some(from)) => {
+            let started = Instant::now();
             let since = shared
                 .client
                 .list_products_since(&format_store_date(from))
@@ -141,9 +149,12 @@ pub(crate) async fn pull_changes(shared: &Shared, full: bool) -> Result<(), Sync
                 .iter()
                 .any(|p| product_date(p).is_none_or(|d| d < from));
             if ignored {
+                // Merged as what it surely is (changes): a product without a date in a list
+                // that did filter must not make every other product look deleted.
                 tracing::info!(
-                    "the store ignores min_date_modified on products: reading them in full once \
-                     per {:?}, images by a paced sweep",
+                    "the store's product list cannot say what changed (min_date_modified \
+                     ignored, or products without dates): reading it in full once per {:?}, \
+                     images by a paced sweep",
                     shared.config.sweep_again_after
                 );
                 set_filters(shared, false).await?;
@@ -151,32 +162,80 @@ pub(crate) async fn pull_changes(shared: &Shared, full: bool) -> Result<(), Sync
             let unread = merge::Unread::of(&since.unreadable, RecordKind::Product, |r| {
                 r.id.or(r.product_id)
             });
-            if ignored {
-                merge_listing(shared, Listed::Complete(since.records), &unread).await?
-            } else {
-                merge_listing(shared, Listed::Since(since.records), &unread).await?
+            let pages = pages(since.records.len() + since.unreadable.len());
+            merge_listing(
+                shared,
+                Listing::Since,
+                &since.records,
+                &unread,
+                watermark,
+                started,
+                pages,
+            )
+            .await?;
+            // Products of the covered second cannot change date any more; one written while
+            // the pages were read has a later date, so the next listing has it.
+            if let Some(covered) = coverable {
+                let mut catalogue = catalogue(shared);
+                catalogue.covered_through = catalogue.covered_through.max(Some(covered));
+            }
+            if !ignored {
+                notice_deletions(shared).await?;
             }
         }
         _ => list_in_full(shared).await?,
-    };
-    if let Some(covered) = coverable {
-        let mut catalogue = catalogue(shared);
-        catalogue.covered_through = catalogue.covered_through.max(Some(covered));
     }
-    if matches!(listed, Listed::Since(_)) {
-        notice_deletions(shared).await?;
+    if filters == Some(false) {
+        // Its dates, if any, cannot be trusted to move: the sweep finds changes, and the
+        // product the user looks at is read on every look.
+        forget_shown_read(shared);
+        return read_shown_if_new(shared).await;
     }
-    let products = match &listed {
-        Listed::Complete(p) | Listed::Since(p) => p,
-    };
-    for product_id in changed_since_read(shared, products).await? {
+    for product_id in stale_products(shared).await? {
+        // A product opened meanwhile goes before the rest.
+        read_shown_if_new(shared).await?;
         read_or_report(shared, product_id).await?;
     }
     Ok(())
 }
 
+/// Reads the shown product's images if they have not been read since it was shown.
+pub(crate) async fn read_shown_if_new(shared: &Shared) -> Result<(), SyncError> {
+    let shown = *shared
+        .shown_product
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let read = *shared
+        .shown_read
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(product_id) = shown.filter(|_| shown != read) {
+        read_or_report(shared, product_id).await?;
+        *shared
+            .shown_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = shown;
+    }
+    Ok(())
+}
+
+/// The shown product is read again at the next chance.
+pub(crate) fn forget_shown_read(shared: &Shared) {
+    *shared
+        .shown_read
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = None;
+}
+
+/// Pages of 250 a listing of `records` took.
+fn pages(records: usize) -> usize {
+    records / 250 + 1
+}
+
 /// Every product, merged as the complete list (rows it lacks go, unless edits wait on them).
-async fn list_in_full(shared: &Shared) -> Result<Listed, SyncError> {
+async fn list_in_full(shared: &Shared) -> Result<(), SyncError> {
+    let watermark = catalogue(shared).watermark;
+    let started = Instant::now();
     let listing = shared.client.list_all_products().await?;
     // A complete listing says all there is to say about the list's own records.
     shared.note_unreadable(None, listing.unreadable.clone());
@@ -187,18 +246,33 @@ async fn list_in_full(shared: &Shared) -> Result<Listed, SyncError> {
         // Without dates the filter cannot be used, whatever the store would do with it.
         set_filters(shared, false).await?;
     }
-    merge_listing(shared, Listed::Complete(listing.records), &unread).await
+    let pages = pages(listing.records.len() + listing.unreadable.len());
+    merge_listing(
+        shared,
+        Listing::Complete,
+        &listing.records,
+        &unread,
+        watermark,
+        started,
+        pages,
+    )
+    .await
 }
 
+/// Merges a product listing and raises the watermark. A listing of several pages is not one
+/// snapshot: a product written while later pages were read may carry a date older than the
+/// newest on them, so the watermark is raised no further than the store's clock surely was
+/// when the listing began (known from the previous watermark and how long ago it was seen).
 async fn merge_listing(
     shared: &Shared,
-    listed: Listed,
+    listing: Listing,
+    products: &[Product],
     unread: &merge::Unread,
-) -> Result<Listed, SyncError> {
-    let (products, complete) = match &listed {
-        Listed::Complete(p) => (p, true),
-        Listed::Since(p) => (p, false),
-    };
+    before: Option<(i64, Instant)>,
+    started: Instant,
+    pages: usize,
+) -> Result<(), SyncError> {
+    let complete = listing == Listing::Complete;
     if complete {
         forget_unlisted_reports(shared, products, unread);
     }
@@ -206,82 +280,92 @@ async fn merge_listing(
         shared.emit(Event::ProductsChanged);
     }
     let newest = products.iter().filter_map(product_date).max();
-    {
-        let mut catalogue = catalogue(shared);
-        if let Some(newest) = newest {
-            catalogue.raise(newest);
+    let raised = match (newest, before) {
+        (Some(newest), _) if pages == 1 => Some(newest),
+        (Some(newest), Some((mark, seen))) => {
+            let passed = i64::try_from(started.saturating_duration_since(seen).as_secs())
+                .unwrap_or(i64::MAX);
+            Some(
+                newest
+                    .min(mark.saturating_add(passed).saturating_sub(1))
+                    .max(mark),
+            )
         }
+        // The first listing: products written while it was read are read by the sweep (none
+        // of their images has been read yet), so the newest date will do.
+        (Some(newest), None) => Some(newest),
+        (None, _) => None,
+    };
+    if let Some(raised) = raised {
+        catalogue(shared).raise(raised);
     }
     let mut conn = shared.replica.writer.acquire().await?;
-    if let Some(newest) = newest
+    if let Some(raised) = raised
         && replica::store_mark(&mut conn, StoreMark::ProductWatermark)
             .await?
-            .is_none_or(|known| newest > known)
+            .is_none_or(|known| raised > known)
     {
-        replica::set_store_mark(&mut conn, StoreMark::ProductWatermark, newest).await?;
+        replica::set_store_mark(&mut conn, StoreMark::ProductWatermark, raised).await?;
     }
     if complete {
         replica::set_store_mark(&mut conn, StoreMark::ProductsListedAt, now_ms()).await?;
     }
-    Ok(listed)
+    Ok(())
 }
 
 /// A listing since the watermark never shows deletions: the store's product count does. When
 /// it differs from the replica's, the product list is read in full (at most once per
-/// [`RELIST_FOR_COUNT`]).
+/// [`RELIST_FOR_COUNT`], and not again for the same pair of counts: rows kept for their edits
+/// or product records that cannot be read keep the counts apart for good).
 async fn notice_deletions(shared: &Shared) -> Result<(), SyncError> {
     let in_store = shared.client.count_products().await?;
     let local: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products")
         .fetch_one(&shared.replica.reader)
         .await?;
-    if u64::try_from(local).unwrap_or(0) == in_store {
+    let local = u64::try_from(local).unwrap_or(0);
+    if local == in_store {
         return Ok(());
     }
     {
         let mut catalogue = catalogue(shared);
-        if catalogue
+        let recent = catalogue
             .last_count_relist
-            .is_some_and(|at| at.elapsed() < RELIST_FOR_COUNT)
-        {
+            .is_some_and(|(at, _)| at.elapsed() < RELIST_FOR_COUNT);
+        let same = catalogue
+            .last_count_relist
+            .is_some_and(|(_, counts)| counts == (in_store, local));
+        if recent || same {
             return Ok(());
         }
-        catalogue.last_count_relist = Some(Instant::now());
+        catalogue.last_count_relist = Some((Instant::now(), (in_store, local)));
     }
     tracing::info!("the store has {in_store} products, the replica {local}: reading the list");
-    list_in_full(shared).await?;
-    Ok(())
+    list_in_full(shared).await
 }
 
-/// The listed products whose images were read before and whose date moved since.
-async fn changed_since_read(shared: &Shared, listed: &[Product]) -> Result<Vec<i64>, SyncError> {
-    if listed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, images_read_modified FROM products WHERE images_read_at IS NOT NULL",
+/// Products read before whose date moved since their last read (or whose last read could
+/// have missed a write in its second), oldest id first.
+async fn stale_products(shared: &Shared) -> Result<Vec<i64>, SyncError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM products
+         WHERE images_read_at IS NOT NULL AND date_modified IS NOT NULL
+           AND images_read_modified IS NOT date_modified
+         ORDER BY id",
     )
     .fetch_all(&shared.replica.reader)
-    .await?;
-    let read: HashMap<i64, Option<String>> = rows.into_iter().collect();
-    Ok(listed
-        .iter()
-        .filter(|p| {
-            read.get(&p.id)
-                .is_some_and(|seen| seen.is_none() || *seen != p.date_modified)
-        })
-        .map(|p| p.id)
-        .collect())
+    .await?)
 }
 
-/// Reads one product's images; an error that concerns only this product is reported as its
-/// unreadable record (and the product counts as read, so the sweep moves on), one that
-/// concerns the store (unreachable, 429) stops the caller.
+/// Reads one product's images. An error that concerns only this product (a 403, an answer
+/// that cannot be read) is reported as its unreadable record and the product is marked as
+/// failed, so the sweep moves on and tries it again later; one that concerns the store
+/// (unreachable, 429, 5xx) stops the caller and leaves the product as it was.
 pub(crate) async fn read_or_report(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
     match pull_product(shared, product_id).await {
         Ok(()) => Ok(()),
         Err(SyncError::Api(err)) if !stops_pull(&err) => {
             product_unreadable(shared, product_id, &err);
-            mark_read(shared, product_id, false).await
+            mark_failed(shared, product_id).await
         }
         Err(other) => Err(other),
     }
@@ -290,11 +374,23 @@ pub(crate) async fn read_or_report(shared: &Shared, product_id: i64) -> Result<(
 /// Reads one product's images into the replica and records when. A product the store no
 /// longer has leaves the replica (unless edits wait on it).
 pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
+    // Whether this read can miss a write in the second of the product's date is decided by
+    // what was known before the request went out (see `Catalogue::settled`).
+    let date: Option<Option<String>> =
+        sqlx::query_scalar("SELECT date_modified FROM products WHERE id = ?")
+            .bind(product_id)
+            .fetch_optional(&shared.replica.reader)
+            .await?;
+    let date = date.flatten();
+    let settled = catalogue(shared).settled(date.as_deref().and_then(parse_store_date));
     let listing = match shared.client.list_all_images(product_id).await {
         Err(err) if err.is_not_found() => {
             shared.note_unreadable(Some(product_id), Vec::new());
             if merge::forget_product(&shared.replica, product_id).await? {
                 shared.emit(Event::ProductsChanged);
+            } else {
+                // Kept for the edits that wait on it: read, so the sweep does not spin on it.
+                mark_read(shared, product_id, false, None).await?;
             }
             return Ok(());
         }
@@ -306,29 +402,44 @@ pub(crate) async fn pull_product(shared: &Shared, product_id: i64) -> Result<(),
     let report =
         merge::merge_images(&shared.replica, product_id, &listing.records, &unread).await?;
     remove_blobs(&shared.replica, &report.unused_blobs);
-    let date: Option<Option<String>> =
-        sqlx::query_scalar("SELECT date_modified FROM products WHERE id = ?")
-            .bind(product_id)
-            .fetch_optional(&shared.replica.reader)
-            .await?;
-    let settled = catalogue(shared).settled(date.flatten().as_deref().and_then(parse_store_date));
-    mark_read(shared, product_id, settled).await?;
+    mark_read(shared, product_id, settled, date).await?;
     for event in report.events {
         shared.emit(event);
     }
     Ok(())
 }
 
-/// Records that the product's images were just read; `settled`: the read cannot have missed a
-/// write in the second of the product's date (see the module documentation).
-async fn mark_read(shared: &Shared, product_id: i64, settled: bool) -> Result<(), SyncError> {
+/// Records that the product's images were just read. `settled`: the read cannot have missed a
+/// write in the second of `date`, the product's date when the read began (see the module
+/// documentation); otherwise the product stays stale and is read again by the next round.
+async fn mark_read(
+    shared: &Shared,
+    product_id: i64,
+    settled: bool,
+    date: Option<String>,
+) -> Result<(), SyncError> {
     sqlx::query(
-        "UPDATE products SET images_read_at = ?,
-            images_read_modified = CASE WHEN ? THEN date_modified ELSE NULL END
+        "UPDATE products SET images_read_at = ?, images_read_failed = 0,
+            images_read_modified = ?
          WHERE id = ?",
     )
     .bind(now_ms())
-    .bind(settled)
+    .bind(date.filter(|_| settled))
+    .bind(product_id)
+    .execute(&shared.replica.writer)
+    .await?;
+    Ok(())
+}
+
+/// Records a read that failed for this product alone: the sweep tries it again after
+/// [`RETRY_FAILED_AFTER`]; the product is not stale meanwhile (a round would only fail again).
+async fn mark_failed(shared: &Shared, product_id: i64) -> Result<(), SyncError> {
+    sqlx::query(
+        "UPDATE products SET images_read_at = ?, images_read_failed = 1,
+            images_read_modified = date_modified
+         WHERE id = ?",
+    )
+    .bind(now_ms())
     .bind(product_id)
     .execute(&shared.replica.writer)
     .await?;
@@ -348,11 +459,21 @@ pub(crate) async fn next_to_sweep(shared: &Shared) -> Result<Option<i64>, SyncEr
     } else {
         i64::MIN
     };
-    Ok(sqlx::query_scalar(
+    let next: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM products WHERE images_read_at IS NULL OR images_read_at < ?
          ORDER BY images_read_at, id LIMIT 1",
     )
     .bind(cutoff)
+    .fetch_optional(&shared.replica.reader)
+    .await?;
+    if next.is_some() {
+        return Ok(next);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM products WHERE images_read_failed = 1 AND images_read_at < ?
+         ORDER BY images_read_at LIMIT 1",
+    )
+    .bind(now_ms().saturating_sub(millis(RETRY_FAILED_AFTER)))
     .fetch_optional(&shared.replica.reader)
     .await?)
 }
@@ -367,9 +488,9 @@ pub(crate) async fn never_read(shared: &Shared) -> Result<u64, SyncError> {
 }
 
 /// Whether an error pulling one product means the rest cannot be pulled either: the store
-/// does not answer, or asks us to slow down.
+/// does not answer, asks us to slow down, or fails (5xx, after the client's own retries).
 pub(crate) fn stops_pull(err: &ApiError) -> bool {
-    matches!(err, ApiError::Network(_)) || err.status() == Some(429)
+    err.is_transient()
 }
 
 /// Reports a product whose image list could not be read, once while it stays so.

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub pull_requested: AtomicBool,
     /// The product the user has open: read before background work (`Engine::show_product`).
     pub shown_product: Mutex<Option<i64>>,
+    /// The shown product this engine last read because it was shown.
+    pub shown_read: Mutex<Option<i64>>,
     /// What the engine knows about the store's product dates (see `pull`).
     pub catalogue: Mutex<pull::Catalogue>,
     /// Whether the store echoed `Idempotency-Key` on its last answer to a keyed create (kept in
@@ -161,29 +163,28 @@ impl Shared {
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut failures: u32 = 0;
     let mut last_pull: Option<Instant> = None;
+    // A look for changes was due and has not succeeded since: the next round makes it.
+    let mut pull_owed = false;
     // A probe found the store unreachable, and none has found it back since.
     let mut probe_failed = false;
-    // The shown product whose images this engine last read because it was shown.
-    let mut shown_read: Option<i64> = None;
     loop {
         // Back from offline (a failed round or a failed probe): the store may have changed.
         let offline = shared.status.borrow().connection == Connection::Offline;
         let refresh = shared.pull_requested.swap(false, Ordering::SeqCst);
-        let pull_due = offline
+        let pull_due = pull_owed
+            || offline
             || refresh
             || last_pull.is_none_or(|at| at.elapsed() >= shared.config.pull_interval);
         if refresh || offline {
-            shown_read = None;
+            pull::forget_shown_read(&shared);
         }
+        pull_owed = pull_due;
         let round = async {
             // The product the user looks at goes first: one request, before anything else.
-            let shown = *shared
-                .shown_product
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(product_id) = shown.filter(|_| shown != shown_read) {
-                pull::read_or_report(&shared, product_id).await?;
-                shown_read = shown;
+            pull::read_shown_if_new(&shared).await?;
+            // Then the edits, before any look for changes (which may list many pages).
+            if !shared.paused.load(Ordering::SeqCst) {
+                push(&shared).await?;
             }
             if pull_due {
                 // A product record that could not be read is withdrawn only by a complete
@@ -194,9 +195,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     pull::retry_unreadable(&shared).await?;
                 }
                 last_pull = Some(Instant::now());
-            }
-            if !shared.paused.load(Ordering::SeqCst) {
-                push(&shared).await?;
+                pull_owed = false;
             }
             Ok::<(), SyncError>(())
         };
@@ -432,11 +431,12 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
     if products.is_empty() {
         return Ok(());
     }
-    shared.set_status(|s| s.connection = Connection::Syncing);
-    // A fresh look at the store first, so edits are checked against what it holds now.
+    // A fresh look at the store first, so edits are checked against what it holds now; the
+    // status says "syncing" only once the store has answered it.
     for &product_id in &products {
         pull::pull_product(shared, product_id).await?;
     }
+    shared.set_status(|s| s.connection = Connection::Syncing);
     let mut touched = BTreeSet::new();
     while !shared.paused.load(Ordering::SeqCst) {
         let Some(next) = next_ready(&shared.replica).await? else {

@@ -11,6 +11,9 @@ ALTER TABLE products ADD COLUMN images_read_at INTEGER;
 -- The product's `date_modified` when its images were last read: a product listed again with
 -- the same value has nothing new to read.
 ALTER TABLE products ADD COLUMN images_read_modified TEXT;
+-- 1 when the last read of the product's images failed (a 403, an answer that cannot be read):
+-- the sweep tries it again after a while, and the report survives a restart.
+ALTER TABLE products ADD COLUMN images_read_failed INTEGER NOT NULL DEFAULT 0;
 -- Visible images (hidden = 0) and visible thumbnails, kept by the triggers below.
 ALTER TABLE products ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE products ADD COLUMN thumbnail_count INTEGER NOT NULL DEFAULT 0;
@@ -79,3 +82,9 @@ CREATE INDEX products_by_name ON products (name COLLATE NOCASE, id);
 CREATE INDEX products_by_sku ON products (sku COLLATE NOCASE, id);
 CREATE INDEX products_by_image_count ON products (image_count, id);
 CREATE INDEX products_by_images_read ON products (images_read_at, id);
+-- Products read before whose date moved since (or whose last read was not settled): the
+-- images a round reads. A failed round leaves them here for the next.
+CREATE INDEX products_stale ON products (id)
+    WHERE images_read_at IS NOT NULL AND date_modified IS NOT NULL
+      AND images_read_modified IS NOT date_modified;
+CREATE INDEX products_read_failed ON products (images_read_at) WHERE images_read_failed = 1;
