@@ -21,6 +21,7 @@
 //! plan. A field with a pending edit is never overwritten by a pull; when the store changed it
 //! too, the local value wins and a [`Conflict`] carries both.
 
+mod catalog;
 mod clock;
 mod edits;
 mod engine;
@@ -37,6 +38,7 @@ mod worker;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use catalog::{CatalogueTotals, ProductPage, ProductQuery, ProductSort};
 pub use engine::Engine;
 pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage, OutboxEntry,
