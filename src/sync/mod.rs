@@ -2,8 +2,9 @@
 //!
 //! The desktop app reads and writes only through an [`Engine`]:
 //!
-//! - **Reads** ([`Engine::products`], [`Engine::images`], [`Engine::image`], [`Engine::tile`])
-//!   come from the replica (SQLite under the platform data directory), instantly, online or not.
+//! - **Reads** ([`Engine::product_page`], [`Engine::catalogue_totals`], [`Engine::images`],
+//!   [`Engine::image`], [`Engine::tile`]) come from the replica (SQLite under the platform data
+//!   directory), instantly, online or not; the product list is read a page at a time.
 //! - **Edits** ([`Engine::add_file`], [`Engine::describe`], [`Engine::move_images`], …) change
 //!   the replica and append to the outbox in one transaction before they return, so an edit
 //!   that returned `Ok` survives a crash. Images created offline get an [`ImageId`] at once.

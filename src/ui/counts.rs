@@ -7,7 +7,7 @@ use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 
-use super::catalogue::{ProductPages, VisibleRows};
+use super::catalogue::{ProductPages, Seen, VisibleRows, back_to_top};
 use super::command::Command;
 use super::panels::ago;
 use crate::sync::{CatalogueTotals, ProductQuery, ProductSort, ProductSummary};
@@ -272,39 +272,6 @@ fn chart_ui(ui: &mut egui::Ui, totals: &CatalogueTotals) {
         });
 }
 
-/// The first and last row a table drew this frame.
-#[derive(Default)]
-pub struct Seen {
-    first: Option<u64>,
-    last: u64,
-}
-
-impl Seen {
-    pub fn saw(&mut self, index: u64) {
-        self.first = Some(self.first.map_or(index, |f| f.min(index)));
-        self.last = self.last.max(index);
-    }
-
-    /// The rows seen; with none (an empty or unanswered query), the first, so that it is asked.
-    pub fn rows(&self) -> VisibleRows {
-        match self.first {
-            Some(first) => VisibleRows(first..self.last + 1),
-            None => VisibleRows(0..1),
-        }
-    }
-}
-
-/// Whether a table's query changed since it was last drawn, so it goes back to its first row.
-/// The query's serial is kept in egui's memory, next to the table's own scroll state.
-pub fn back_to_top(ui: &egui::Ui, table: &str, serial: u64) -> bool {
-    let id = ui.scope_id().with((table, "query-serial"));
-    ui.data_mut(|d| {
-        let last = d.get_temp::<u64>(id);
-        d.insert_temp(id, serial);
-        last.is_some_and(|last| last != serial)
-    })
-}
-
 /// The first line of the CSV export.
 pub const CSV_HEADER: &str = "product_id,name,sku,images,has_thumbnail,pending_edits\n";
 
@@ -374,15 +341,5 @@ mod tests {
             Some("2,\"Chair \"\"Oak\"\"\",SKU-2,9,true,0")
         );
         assert_eq!(csv.lines().nth(2), Some("1,\"Lamp, large\",SKU-1,3,true,0"));
-    }
-
-    #[test]
-    fn rows_seen_cover_the_first_to_the_last() {
-        let mut seen = Seen::default();
-        assert_eq!(seen.rows(), VisibleRows(0..1));
-        for i in [40, 38, 39, 60] {
-            seen.saw(i);
-        }
-        assert_eq!(seen.rows(), VisibleRows(38..61));
     }
 }

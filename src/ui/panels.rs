@@ -4,9 +4,9 @@ use egui::RichText;
 
 use egui_extras::{Column, TableBuilder};
 
-use super::catalogue::{ProductPages, VisibleRows};
+use super::catalogue::{ProductPages, Seen, VisibleRows, back_to_top};
 use super::command::Command;
-use super::counts::{ROW_HEIGHT, Seen, back_to_top};
+use super::counts::ROW_HEIGHT;
 use crate::sync::{Connection, LocalImage, ProductSummary, Status};
 
 /// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
