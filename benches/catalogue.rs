@@ -103,6 +103,9 @@ fn main() {
             std::hint::black_box(page);
         }
     });
+    let mut slowest: Vec<(f64, &String)> = search.iter().copied().zip(&keystrokes).collect();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    eprintln!("slowest keystrokes: {:?}", &slowest[..5]);
     // The same keystrokes typed into the app's search field: until the list shows the answer.
     let mut typed = Vec::new();
     harness.get_by_label("Search products").focus();
