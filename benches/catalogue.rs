@@ -8,7 +8,8 @@
 //! `$IMAGEDESK_BENCH_CACHE` (default: `<temp dir>/imagedesk-bench-catalogue-100k`) and reused
 //! by later runs; delete it to build it again.
 //!
-//! Run: `cargo bench --bench catalogue` (prints a markdown table).
+//! Run: `cargo bench --bench catalogue` (prints a markdown table). The figures in BENCHMARKS.md
+//! were taken with `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo bench --profile dev --bench catalogue`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
