@@ -141,6 +141,8 @@ impl CountsView {
         let to_top = back_to_top(ui, "counts-table", rows.query_serial());
         let mut table = TableBuilder::new(ui)
             .id_salt("counts-table")
+            // Centred, as the painted cells are, so the name lines up with them.
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
             .striped(true)
             .resizable(true)
             .auto_shrink([false, false])
