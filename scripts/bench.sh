@@ -116,6 +116,7 @@ section "HTTP: GET images.json" http_list
 section "Reordering: PUTs per reorder" reorder_puts
 section "Sync engine: replay of 1,000 offline edits" sync_replay
 section "UI: frame CPU time scrolling 5,000 images" ui_frames
+section "UI: a catalogue of 100,000 products and 1,000,000 images" catalogue
 
 if [ -z "${NO_WRITE:-}" ]; then
   python3 - "$results" <<'EOF'

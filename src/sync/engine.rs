@@ -10,6 +10,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::catalog::{self, CatalogueTotals, ProductPage, ProductQuery};
 use super::edits::{self, Applied};
 use super::model::{Event, ImageId, LocalImage, OutboxEntry, ProductSummary, Status};
 use super::remote::Remote;
@@ -188,6 +189,39 @@ impl Engine {
     /// Bytes the tile cache holds on disk.
     pub async fn tile_cache_bytes(&self) -> Result<u64, SyncError> {
         tiles::cached_bytes(&self.shared).await
+    }
+
+    // -- the catalogue (product list and counts view) -------------------------------------------
+
+    /// Rows `offset..offset + limit` of the products `query` selects, in its order, and how
+    /// many it selects: one page of the product list or the counts table, read in SQL (the
+    /// catalogue is never loaded whole; see `catalog.rs`).
+    pub async fn product_page(
+        &self,
+        query: &ProductQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<ProductPage, SyncError> {
+        catalog::product_page(&self.shared.replica.reader, query, offset, limit).await
+    }
+
+    /// One product's summary (`None`: the replica does not know it).
+    pub async fn product_summary(&self, id: i64) -> Result<Option<ProductSummary>, SyncError> {
+        catalog::product_summary(&self.shared.replica.reader, id).await
+    }
+
+    /// Products, images, queued edits and how fresh the counts are, for the whole replica.
+    pub async fn catalogue_totals(&self) -> Result<CatalogueTotals, SyncError> {
+        catalog::catalogue_totals(&self.shared.replica.reader).await
+    }
+
+    /// The product last passed to [`Engine::show_product`].
+    pub fn shown_product(&self) -> Option<i64> {
+        *self
+            .shared
+            .shown_product
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     // -- editing -------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 //!
 //! The desktop app reads and writes only through an [`Engine`]:
 //!
-//! - **Reads** ([`Engine::products`], [`Engine::images`], [`Engine::image`], [`Engine::tile`])
-//!   come from the replica (SQLite under the platform data directory), instantly, online or not.
+//! - **Reads** ([`Engine::product_page`], [`Engine::catalogue_totals`], [`Engine::images`],
+//!   [`Engine::image`], [`Engine::tile`]) come from the replica (SQLite under the platform data
+//!   directory), instantly, online or not; the product list is read a page at a time.
 //! - **Edits** ([`Engine::add_file`], [`Engine::describe`], [`Engine::move_images`], …) change
 //!   the replica and append to the outbox in one transaction before they return, so an edit
 //!   that returned `Ok` survives a crash. Images created offline get an [`ImageId`] at once.
@@ -21,6 +22,7 @@
 //! plan. A field with a pending edit is never overwritten by a pull; when the store changed it
 //! too, the local value wins and a [`Conflict`] carries both.
 
+mod catalog;
 mod clock;
 mod edits;
 mod engine;
@@ -38,6 +40,7 @@ mod worker;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use catalog::{CatalogueTotals, ProductPage, ProductQuery, ProductSort};
 pub use engine::Engine;
 pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage, OutboxEntry,

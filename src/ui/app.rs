@@ -9,8 +9,9 @@ use std::time::Duration;
 use egui::Key;
 
 use super::backend::{Backend, Message, Pick};
+use super::catalogue::VisibleRows;
 use super::command::{Command, View};
-use super::counts::{CountsView, StoreCount, to_csv};
+use super::counts::{CountsView, StoreCount};
 use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
@@ -42,15 +43,18 @@ pub struct ImageDeskApp {
 
 impl ImageDeskApp {
     pub fn new(backend: Backend) -> ImageDeskApp {
+        let counts = CountsView::default();
+        let mut session = StoreSession::new(backend, DELETE_GRACE);
+        session.set_counts_query(counts.query());
         ImageDeskApp {
-            session: StoreSession::new(backend, DELETE_GRACE),
+            session,
             view: View::Images,
             product_filter: String::new(),
             add_path: String::new(),
             add_url: String::new(),
             replace_path: String::new(),
             notices: Vec::new(),
-            counts: CountsView::default(),
+            counts,
             profiles: Vec::new(),
             connection: ConnectionForm::default(),
             delete_grace: DELETE_GRACE,
@@ -78,6 +82,7 @@ impl ImageDeskApp {
     pub fn with_delete_grace(mut self, grace: Duration) -> ImageDeskApp {
         self.delete_grace = grace;
         self.session = self.session.with_delete_grace(grace);
+        self.session.set_counts_query(self.counts.query());
         self
     }
 
@@ -88,6 +93,23 @@ impl ImageDeskApp {
 
     pub fn selected_product(&self) -> Option<i64> {
         self.session.product()
+    }
+
+    /// Products the list's search matches (`None` until the engine answered), and the rows
+    /// the list and the counts table hold: bounded however large the store is.
+    pub fn listed(&self) -> (Option<u64>, usize, usize) {
+        (
+            self.session.list().total(),
+            self.session.list().held(),
+            self.session.counts().held(),
+        )
+    }
+
+    /// The products in the counts table's rows `range` that are held (for tests).
+    pub fn counts_rows(&self, range: std::ops::Range<u64>) -> Vec<crate::sync::ProductSummary> {
+        range
+            .filter_map(|i| self.session.counts().row(i).cloned())
+            .collect()
     }
 
     pub fn notices(&self) -> &[String] {
@@ -146,56 +168,71 @@ impl ImageDeskApp {
         self.apply_all(&ctx, commands);
 
         let mut commands = Vec::new();
-        self.panels_ui(ui, &mut commands);
+        let (list, counts) = self.panels_ui(ui, &mut commands);
         self.overlays_ui(ui, &mut commands);
+        // The rows drawn belong to the queries drawn: recorded before a new search or order
+        // in `commands` replaces them.
+        self.session.rows_shown(list, counts);
         self.apply_all(&ctx, commands);
         self.session.load_wanted_tiles();
+        self.session.load_wanted_pages();
     }
 
-    fn panels_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+    /// Draws the panels; returns the rows drawn of the product list and of the counts table.
+    fn panels_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        commands: &mut Vec<Command>,
+    ) -> (Option<VisibleRows>, Option<VisibleRows>) {
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui, commands));
         egui::Panel::bottom("status").show(ui, |ui| {
             let total = match self.session.store_count() {
-                StoreCount::Known(n) => *n,
-                _ => self.session.products().iter().map(|p| p.image_count).sum(),
+                StoreCount::Known(n) => Some(*n),
+                _ => self.session.totals().map(|t| t.images),
             };
             status_ui(
                 ui,
                 self.session.status(),
-                Some(total),
+                total,
                 self.session.unreadable().len(),
                 commands,
             );
         });
-        egui::Panel::left("products")
+        let list = egui::Panel::left("products")
             .default_size(240.0)
             .show(ui, |ui| {
                 products_ui(
                     ui,
-                    self.session.products(),
+                    self.session.list(),
                     &mut self.product_filter,
                     self.session.product(),
                     commands,
-                );
-            });
-        match self.view {
+                )
+            })
+            .inner;
+        let counts = match self.view {
             View::Images => {
                 egui::Panel::right("details")
                     .default_size(280.0)
                     .show(ui, |ui| self.details_panel_ui(ui, commands));
                 egui::CentralPanel::default().show(ui, |ui| self.images_ui(ui, commands));
+                None
             }
-            View::Counts => {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    self.counts.counts_ui(
-                        ui,
-                        self.session.products(),
-                        self.session.store_count(),
-                        commands,
-                    );
-                });
-            }
-        }
+            View::Counts => Some(
+                egui::CentralPanel::default()
+                    .show(ui, |ui| {
+                        self.counts.counts_ui(
+                            ui,
+                            self.session.counts(),
+                            self.session.totals(),
+                            self.session.store_count(),
+                            commands,
+                        )
+                    })
+                    .inner,
+            ),
+        };
+        (Some(list), counts)
     }
 
     fn overlays_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
@@ -462,6 +499,11 @@ impl ImageDeskApp {
                 self.view = View::Images;
                 self.session.select_product(product);
             }
+            Command::SearchProducts(text) => self.session.search_products(&text),
+            Command::SortCounts(column) => {
+                self.counts.sort(column);
+                self.session.set_counts_query(self.counts.query());
+            }
             Command::Click { id, add, extend } => self.session.click(id, add, extend),
             Command::SelectAll => self.session.select_all(),
             Command::ClearSelection => self.session.clear_selection(),
@@ -512,10 +554,7 @@ impl ImageDeskApp {
                 Some(why) => self.notices.push(why.into()),
                 None => self.session.pick(Pick::Replace { image }),
             },
-            Command::ExportCsv(path) => {
-                let csv = to_csv(&self.counts.sorted(self.session.products()));
-                self.session.write_file(path, csv);
-            }
+            Command::ExportCsv(path) => self.session.export_csv(path),
             Command::ChooseCsvPath => self.session.pick(Pick::ExportCsv),
         }
     }
@@ -523,7 +562,14 @@ impl ImageDeskApp {
     /// What came back from the backend: answers for the session, the rest for the window.
     fn receive(&mut self, ctx: &egui::Context, message: Message, commands: &mut Vec<Command>) {
         match message {
-            Message::Products(products) => self.session.set_products(products),
+            Message::Page {
+                table,
+                generation,
+                page,
+                rows,
+            } => self.session.page_arrived(table, generation, page, rows),
+            Message::Totals(totals) => self.session.set_totals(totals),
+            Message::ShownProduct(product) => self.session.set_shown_summary(product),
             Message::Images { product_id, images } => self.session.set_images(product_id, images),
             Message::Tile { id, key, tile } => self.session.tile_arrived(ctx, id, &key, tile),
             Message::Preview { id, picture } => self.session.preview_arrived(ctx, id, picture),
@@ -565,6 +611,8 @@ impl ImageDeskApp {
     fn connected(&mut self, ctx: &egui::Context, backend: Backend, title: String) {
         self.session.hand_over_held_deletes();
         self.session = StoreSession::new(backend, self.delete_grace);
+        self.session.set_counts_query(self.counts.query());
+        self.product_filter.clear();
         self.session.start(ctx);
         self.notices.push(format!("Connected to {title}."));
         ctx.send_viewport_cmd(egui::ViewportCommand::Title(format!("imagedesk — {title}")));

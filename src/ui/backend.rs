@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
+use super::catalogue::{PageRequest, Table};
 use super::controller::{Edit, restored_order, sends_as_delete_all};
+use super::counts::{CSV_HEADER, csv_rows};
 use super::profiles::{Profile, token_path};
 use super::tiles::Loaded;
 use crate::sync::{
-    Engine, Event, ImageId, LocalImage, ProductSummary, Status, SyncError, UnreadableRecord,
-    UploadRoute,
+    CatalogueTotals, Engine, Event, ImageId, LocalImage, ProductPage, ProductQuery, ProductSummary,
+    Status, SyncError, UnreadableRecord, UploadRoute,
 };
 use crate::sync::{EngineConfig, open_store, profile_name};
 use crate::{durable, imaging};
@@ -25,7 +27,17 @@ pub const TILE_PIXELS: u32 = 256;
 
 /// What background work reports to the UI.
 pub enum Message {
-    Products(Vec<ProductSummary>),
+    /// A page of the product list or the counts table, for the generation that asked.
+    Page {
+        table: Table,
+        generation: u64,
+        page: u64,
+        rows: ProductPage,
+    },
+    /// The catalogue's totals and how fresh they are.
+    Totals(CatalogueTotals),
+    /// The product shown, read on its own.
+    ShownProduct(ProductSummary),
     Images {
         product_id: i64,
         images: Vec<LocalImage>,
@@ -179,9 +191,75 @@ impl Backend {
         self.sender().send(Message::Status(first));
     }
 
-    pub fn load_products(&self) {
+    /// Reads one page of a table's query from the replica.
+    pub fn load_page(&self, table: Table, request: PageRequest) {
         let engine = self.engine.clone();
-        self.spawn(async move { Some(reply(engine.products().await, Message::Products)) });
+        self.spawn(async move {
+            let offset = request.offset();
+            let read = engine
+                .product_page(&request.query, offset, super::catalogue::PAGE_ROWS)
+                .await;
+            Some(reply(read, |rows| Message::Page {
+                table,
+                generation: request.generation,
+                page: request.page,
+                rows,
+            }))
+        });
+    }
+
+    pub fn load_totals(&self) {
+        let engine = self.engine.clone();
+        self.spawn(async move { Some(reply(engine.catalogue_totals().await, Message::Totals)) });
+    }
+
+    pub fn load_product_summary(&self, product: i64) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            match engine.product_summary(product).await {
+                Ok(found) => found.map(Message::ShownProduct),
+                Err(err) => Some(Message::Error(format!(
+                    "Could not read the local copy of the store: {err}"
+                ))),
+            }
+        });
+    }
+
+    /// Tells the engine which product the user opened (it reads that one from the store
+    /// first). A task, like every engine call: the call takes a lock the worker also takes.
+    pub fn show_product(&self, product: i64) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            engine.show_product(Some(product));
+            None
+        });
+    }
+
+    /// Writes every product of `query` as CSV, read from the engine a thousand rows at a time,
+    /// then written durably; only the text is held, never the rows.
+    pub fn export_csv(&self, path: PathBuf, query: ProductQuery) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            const CHUNK: u64 = 1000;
+            let mut csv = String::from(CSV_HEADER);
+            let mut offset = 0;
+            loop {
+                let page = match engine.product_page(&query, offset, CHUNK).await {
+                    Ok(page) => page,
+                    Err(err) => {
+                        return Some(Message::Error(format!(
+                            "Could not export the counts: {err}"
+                        )));
+                    }
+                };
+                csv_rows(&mut csv, &page.rows);
+                offset += page.rows.len() as u64;
+                if (page.rows.len() as u64) < CHUNK {
+                    break;
+                }
+            }
+            Some(write_durably(path, csv).await)
+        });
     }
 
     pub fn load_images(&self, product_id: i64) {
@@ -311,21 +389,6 @@ impl Backend {
                 _ if opened.elapsed() < NO_DIALOG_WITHIN => Some(Message::NoDialog(purpose)),
                 _ => None,
             }
-        });
-    }
-
-    /// Writes a file durably (see [`durable`]), so a reader never sees half of it.
-    pub fn write_file(&self, path: PathBuf, contents: String) {
-        self.spawn(async move {
-            let target = path.clone();
-            let written =
-                tokio::task::spawn_blocking(move || durable::write(&target, contents.as_bytes()))
-                    .await
-                    .unwrap_or_else(|stopped| Err(std::io::Error::other(stopped)));
-            Some(match written {
-                Ok(()) => Message::Saved(path),
-                Err(err) => Message::Error(format!("Could not write {}: {err}", path.display())),
-            })
         });
     }
 
@@ -460,6 +523,18 @@ fn reply<T>(result: Result<T, SyncError>, wrap: impl FnOnce(T) -> Message) -> Me
     match result {
         Ok(value) => wrap(value),
         Err(err) => Message::Error(format!("Could not read the local copy of the store: {err}")),
+    }
+}
+
+/// Writes a file durably (see [`durable`]), so a reader never sees half of it.
+async fn write_durably(path: PathBuf, contents: String) -> Message {
+    let target = path.clone();
+    let written = tokio::task::spawn_blocking(move || durable::write(&target, contents.as_bytes()))
+        .await
+        .unwrap_or_else(|stopped| Err(std::io::Error::other(stopped)));
+    match written {
+        Ok(()) => Message::Saved(path),
+        Err(err) => Message::Error(format!("Could not write {}: {err}", path.display())),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::profiles::Profile;
-use crate::sync::ImageId;
+use crate::sync::{ImageId, ProductSort};
 
 /// What the centre of the window shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,10 @@ pub enum Command {
     RecountStore,
     /// Show a product's images (from the product list or the counts table).
     SelectProduct(i64),
+    /// The product list's search text changed (each keystroke).
+    SearchProducts(String),
+    /// A click on a column header of the counts table.
+    SortCounts(ProductSort),
     /// A click on a tile: `add` with Ctrl, `extend` with Shift.
     Click {
         id: ImageId,

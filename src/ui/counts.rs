@@ -1,26 +1,23 @@
 //! The counts view for support staff: every product with its image count, thumbnail and
-//! pending edits, sortable; the store-wide total asked of the store; a chart; CSV export.
+//! pending edits in a virtualized table (sortable, resizable columns; rows fetched a page at a
+//! time, see `catalogue.rs`), the local copy's totals and how fresh they are, the store-wide
+//! total asked of the store, a chart of products by image count, and CSV export.
 
 use egui::RichText;
+use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 
+use super::catalogue::{ProductPages, Seen, VisibleRows, back_to_top};
 use super::command::Command;
-use crate::sync::ProductSummary;
+use super::panels::ago;
+use crate::sync::{CatalogueTotals, ProductQuery, ProductSort, ProductSummary};
 
-/// Which column the table is sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortBy {
-    Id,
-    Name,
-    Sku,
-    Images,
-    Thumbnail,
-    Pending,
-}
+/// Height of a table row: one line of body text and the row's padding.
+pub const ROW_HEIGHT: f32 = 20.0;
 
 #[derive(Debug)]
 pub struct CountsView {
-    pub sort_by: SortBy,
+    pub sort_by: ProductSort,
     pub descending: bool,
     pub export_path: String,
 }
@@ -28,7 +25,7 @@ pub struct CountsView {
 impl Default for CountsView {
     fn default() -> Self {
         CountsView {
-            sort_by: SortBy::Images,
+            sort_by: ProductSort::Images,
             descending: true,
             export_path: String::new(),
         }
@@ -45,62 +42,47 @@ pub enum StoreCount {
     Failed(String),
 }
 
-impl CountsView {
-    /// The products in the table's order.
-    pub fn sorted<'a>(&self, products: &'a [ProductSummary]) -> Vec<&'a ProductSummary> {
-        let mut rows: Vec<&ProductSummary> = products.iter().collect();
-        rows.sort_by(|a, b| {
-            let order = match self.sort_by {
-                SortBy::Id => a.id.cmp(&b.id),
-                SortBy::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-                SortBy::Sku => a.sku.cmp(&b.sku),
-                SortBy::Images => a.image_count.cmp(&b.image_count),
-                SortBy::Thumbnail => a.has_thumbnail.cmp(&b.has_thumbnail),
-                SortBy::Pending => a.pending_edits.cmp(&b.pending_edits),
-            };
-            let order = if self.descending {
-                order.reverse()
-            } else {
-                order
-            };
-            order.then(a.id.cmp(&b.id))
-        });
-        rows
-    }
+/// The table's columns: title and the order a click on it asks for.
+const COLUMNS: [(&str, ProductSort); 6] = [
+    ("Id", ProductSort::Id),
+    ("Name", ProductSort::Name),
+    ("SKU", ProductSort::Sku),
+    ("Images", ProductSort::Images),
+    ("Thumbnail", ProductSort::Thumbnail),
+    ("Pending", ProductSort::Pending),
+];
 
-    fn header_ui(&mut self, ui: &mut egui::Ui, title: &str, column: SortBy) {
-        let mark = match (self.sort_by == column, self.descending) {
-            (true, true) => " v",
-            (true, false) => " ^",
-            (false, _) => "",
-        };
-        let response = ui
-            .button(RichText::new(format!("{title}{mark}")).strong())
-            .on_hover_text(format!("Sort by {}", title.to_lowercase()));
-        if response.clicked() {
-            if self.sort_by == column {
-                self.descending = !self.descending;
-            } else {
-                self.sort_by = column;
-                self.descending = matches!(column, SortBy::Images | SortBy::Pending);
-            }
+impl CountsView {
+    /// The engine query of the table's order.
+    pub fn query(&self) -> ProductQuery {
+        ProductQuery {
+            search: String::new(),
+            sort: self.sort_by,
+            descending: self.descending,
         }
     }
 
+    /// A click on a column's header: the same column flips the order; another sorts by it,
+    /// counts most first and text A to Z.
+    pub fn sort(&mut self, column: ProductSort) {
+        if self.sort_by == column {
+            self.descending = !self.descending;
+        } else {
+            self.sort_by = column;
+            self.descending = matches!(column, ProductSort::Images | ProductSort::Pending);
+        }
+    }
+
+    /// Draws the view; returns the rows of the table it drew.
     pub fn counts_ui(
         &mut self,
         ui: &mut egui::Ui,
-        products: &[ProductSummary],
+        rows: &ProductPages,
+        totals: Option<&CatalogueTotals>,
         store: &StoreCount,
         commands: &mut Vec<Command>,
-    ) {
+    ) -> VisibleRows {
         ui.heading("Image counts");
-        let local: u64 = products.iter().map(|p| p.image_count).sum();
-        let without = products
-            .iter()
-            .filter(|p| p.image_count > 0 && !p.has_thumbnail)
-            .count();
-        let pending: u64 = products.iter().map(|p| p.pending_edits).sum();
         ui.horizontal(|ui| {
             match store {
                 StoreCount::Known(n) => ui
@@ -119,11 +101,17 @@ impl CountsView {
                 commands.push(Command::RecountStore);
             }
             ui.separator();
-            ui.label(format!(
-                "{} products · {local} images in the local copy · {without} without a thumbnail · {pending} edits pending",
-                products.len()
-            ));
+            match totals {
+                Some(t) => ui.label(format!(
+                    "{} products · {} images in the local copy · {} without a thumbnail · {} edits pending",
+                    t.products, t.images, t.without_thumbnail, t.edits_queued
+                )),
+                None => ui.label("Reading the local copy…"),
+            };
         });
+        if let Some(totals) = totals {
+            freshness_ui(ui, totals);
+        }
         ui.horizontal(|ui| {
             let label = ui.label("CSV path");
             ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(260.0))
@@ -136,60 +124,166 @@ impl CountsView {
             }
         });
         ui.separator();
+        if let Some(totals) = totals {
+            chart_ui(ui, totals);
+            ui.separator();
+        }
+        self.table_ui(ui, rows, commands)
+    }
 
-        let rows = self.sorted(products);
-        let bars: Vec<Bar> = rows
-            .iter()
-            .enumerate()
-            .map(|(n, p)| Bar::new(n as f64, p.image_count as f64).name(&p.name))
-            .collect();
-        Plot::new("images-per-product")
-            .height(160.0)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .allow_drag(false)
-            .show(ui, |plot| {
-                plot.bar_chart(BarChart::new("Images per product", bars).width(0.7));
-            });
-        ui.separator();
-
-        egui::ScrollArea::vertical()
+    fn table_ui(
+        &self,
+        ui: &mut egui::Ui,
+        rows: &ProductPages,
+        commands: &mut Vec<Command>,
+    ) -> VisibleRows {
+        let total = rows.total().unwrap_or(0);
+        let to_top = back_to_top(ui, "counts-table", rows.query_serial());
+        let mut table = TableBuilder::new(ui)
+            .id_salt("counts-table")
+            // Centred, as the painted cells are, so the name lines up with them.
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            .striped(true)
+            .resizable(true)
             .auto_shrink([false, false])
-            .show(ui, |ui| {
-                egui::Grid::new("counts-table")
-                    .num_columns(6)
-                    .striped(true)
-                    .show(ui, |ui| {
-                        self.header_ui(ui, "Id", SortBy::Id);
-                        self.header_ui(ui, "Name", SortBy::Name);
-                        self.header_ui(ui, "SKU", SortBy::Sku);
-                        self.header_ui(ui, "Images", SortBy::Images);
-                        self.header_ui(ui, "Thumbnail", SortBy::Thumbnail);
-                        self.header_ui(ui, "Pending", SortBy::Pending);
-                        ui.end_row();
-                        for product in &rows {
-                            ui.label(product.id.to_string());
-                            if ui
-                                .link(&product.name)
-                                .on_hover_text("Open this product's images")
-                                .clicked()
-                            {
-                                commands.push(Command::SelectProduct(product.id));
-                            }
-                            ui.label(&product.sku);
-                            ui.label(product.image_count.to_string());
-                            ui.label(if product.has_thumbnail { "yes" } else { "no" });
-                            ui.label(product.pending_edits.to_string());
-                            ui.end_row();
+            .column(Column::initial(70.0).at_least(40.0))
+            .column(Column::initial(260.0).at_least(80.0).clip(true))
+            .column(Column::initial(130.0).at_least(60.0).clip(true))
+            .column(Column::initial(70.0).at_least(50.0))
+            .column(Column::initial(80.0).at_least(60.0))
+            .column(Column::remainder().at_least(60.0));
+        if to_top {
+            table = table.vertical_scroll_offset(0.0);
+        }
+        let mut seen = Seen::default();
+        table
+            .header(ROW_HEIGHT + 4.0, |mut header| {
+                for (title, column) in COLUMNS {
+                    header.col(|ui| self.header_ui(ui, title, column, commands));
+                }
+            })
+            .body(|body| {
+                body.rows(ROW_HEIGHT, total as usize, |mut row| {
+                    let index = row.index() as u64;
+                    seen.saw(index);
+                    match rows.row(index) {
+                        Some(product) => product_row_ui(&mut row, product, commands),
+                        None => {
+                            row.col(|ui| {
+                                ui.weak("…");
+                            });
                         }
-                    });
+                    }
+                });
             });
+        seen.rows()
+    }
+
+    fn header_ui(
+        &self,
+        ui: &mut egui::Ui,
+        title: &str,
+        column: ProductSort,
+        commands: &mut Vec<Command>,
+    ) {
+        let mark = match (self.sort_by == column, self.descending) {
+            (true, true) => " v",
+            (true, false) => " ^",
+            (false, _) => "",
+        };
+        if ui
+            .button(RichText::new(format!("{title}{mark}")).strong())
+            .on_hover_text(format!("Sort by {}", title.to_lowercase()))
+            .clicked()
+        {
+            commands.push(Command::SortCounts(column));
+        }
     }
 }
 
-/// The table as CSV (RFC 4180 quoting), in the order shown.
-pub fn to_csv(rows: &[&ProductSummary]) -> String {
-    let mut out = String::from("product_id,name,sku,images,has_thumbnail,pending_edits\n");
+fn product_row_ui(
+    row: &mut egui_extras::TableRow<'_, '_>,
+    product: &ProductSummary,
+    commands: &mut Vec<Command>,
+) {
+    // Only the name is a widget (it opens the product, and names the row for screen readers
+    // and tests); the other cells are painted text: a widget per cell (its layout, response and
+    // accessibility node) was most of a frame's cost while scrolling.
+    row.col(|ui| cell_text_ui(ui, &product.id.to_string()));
+    row.col(|ui| {
+        if ui
+            .link(&product.name)
+            .on_hover_text("Open this product's images")
+            .clicked()
+        {
+            commands.push(Command::SelectProduct(product.id));
+        }
+    });
+    row.col(|ui| cell_text_ui(ui, &product.sku));
+    row.col(|ui| cell_text_ui(ui, &product.image_count.to_string()));
+    row.col(|ui| cell_text_ui(ui, if product.has_thumbnail { "yes" } else { "no" }));
+    row.col(|ui| cell_text_ui(ui, &product.pending_edits.to_string()));
+}
+
+/// Text painted at the left of a cell, in the body style, without a widget.
+fn cell_text_ui(ui: &mut egui::Ui, text: &str) {
+    let rect = ui.max_rect();
+    ui.painter().text(
+        rect.left_center(),
+        egui::Align2::LEFT_CENTER,
+        text,
+        egui::TextStyle::Body.resolve(ui.style()),
+        ui.visuals().text_color(),
+    );
+}
+
+/// How fresh the counts are: products never read have no count yet, the others are as old as
+/// the oldest read of their images.
+fn freshness_ui(ui: &mut egui::Ui, totals: &CatalogueTotals) {
+    let text = match (totals.never_read, totals.oldest_read) {
+        (0, Some(at)) => format!("Counts as of {} at the oldest", ago(at)),
+        (0, None) => "Counts of the local copy".to_owned(),
+        (n, _) if n == totals.products => {
+            format!("{n} products not yet read from the store: their counts may be behind")
+        }
+        (n, Some(at)) => format!(
+            "{n} products not yet read from the store; the others as of {} at the oldest",
+            ago(at)
+        ),
+        (n, None) => format!("{n} products not yet read from the store"),
+    };
+    let colour = if totals.never_read > 0 {
+        ui.visuals().warn_fg_color
+    } else {
+        ui.visuals().weak_text_color()
+    };
+    ui.label(RichText::new(text).color(colour));
+}
+
+/// Products by number of images: one bar per distinct count, however many products there are.
+fn chart_ui(ui: &mut egui::Ui, totals: &CatalogueTotals) {
+    let bars: Vec<Bar> = totals
+        .by_image_count
+        .iter()
+        .map(|&(images, products)| Bar::new(images as f64, products as f64))
+        .collect();
+    Plot::new("products-by-image-count")
+        .height(120.0)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_drag(false)
+        .x_axis_label("images")
+        .y_axis_label("products")
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("Products by number of images", bars).width(0.7));
+        });
+}
+
+/// The first line of the CSV export.
+pub const CSV_HEADER: &str = "product_id,name,sku,images,has_thumbnail,pending_edits\n";
+
+/// Rows of the CSV (RFC 4180 quoting), in the order given.
+pub fn csv_rows(out: &mut String, rows: &[ProductSummary]) {
     for p in rows {
         out.push_str(&format!(
             "{},{},{},{},{},{}\n",
@@ -201,7 +295,6 @@ pub fn to_csv(rows: &[&ProductSummary]) -> String {
             p.pending_edits
         ));
     }
-    out
 }
 
 fn quote(field: &str) -> String {
@@ -228,24 +321,32 @@ mod tests {
     }
 
     #[test]
-    fn sorts_by_the_chosen_column_and_quotes_csv() {
-        let products = vec![
-            product(1, "Lamp, large", 3),
-            product(2, "Chair \"Oak\"", 9),
-            product(3, "Desk", 0),
-        ];
+    fn header_clicks_flip_or_change_the_order_and_csv_is_quoted() {
         let mut view = CountsView::default();
-        let ids: Vec<i64> = view.sorted(&products).iter().map(|p| p.id).collect();
-        assert_eq!(ids, [2, 1, 3], "most images first by default");
-        view.sort_by = SortBy::Name;
-        view.descending = false;
-        let ids: Vec<i64> = view.sorted(&products).iter().map(|p| p.id).collect();
-        assert_eq!(ids, [2, 3, 1]);
-        let csv = to_csv(&view.sorted(&products));
+        assert_eq!(
+            (view.query().sort, view.query().descending),
+            (ProductSort::Images, true),
+            "most images first by default"
+        );
+        view.sort(ProductSort::Name);
+        assert_eq!((view.sort_by, view.descending), (ProductSort::Name, false));
+        view.sort(ProductSort::Name);
+        assert!(view.descending);
+        view.sort(ProductSort::Pending);
+        assert_eq!(
+            (view.sort_by, view.descending),
+            (ProductSort::Pending, true)
+        );
+
+        let mut csv = String::from(CSV_HEADER);
+        csv_rows(
+            &mut csv,
+            &[product(2, "Chair \"Oak\"", 9), product(1, "Lamp, large", 3)],
+        );
         assert_eq!(
             csv.lines().nth(1),
             Some("2,\"Chair \"\"Oak\"\"\",SKU-2,9,true,0")
         );
-        assert_eq!(csv.lines().nth(3), Some("1,\"Lamp, large\",SKU-1,3,true,0"));
+        assert_eq!(csv.lines().nth(2), Some("1,\"Lamp, large\",SKU-1,3,true,0"));
     }
 }

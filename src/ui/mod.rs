@@ -7,6 +7,7 @@
 
 mod app;
 mod backend;
+mod catalogue;
 mod command;
 mod controller;
 mod counts;

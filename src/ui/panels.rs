@@ -2,52 +2,93 @@
 
 use egui::RichText;
 
+use egui_extras::{Column, TableBuilder};
+
+use super::catalogue::{ProductPages, Seen, VisibleRows, back_to_top};
 use super::command::Command;
+use super::counts::ROW_HEIGHT;
 use crate::sync::{Connection, LocalImage, ProductSummary, Status};
 
 /// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
 pub const RETRY_SHORTCUT: &str = "Ctrl+R";
 
-/// The product list; a click asks to show that product.
+/// The product list: a search field (each keystroke asks the engine; see `catalogue.rs`) over
+/// a virtualized table of the matching products. A click asks to show that product. Returns the
+/// rows it drew.
 pub fn products_ui(
     ui: &mut egui::Ui,
-    products: &[ProductSummary],
-    filter: &mut String,
+    rows: &ProductPages,
+    search: &mut String,
     selected: Option<i64>,
     commands: &mut Vec<Command>,
-) {
+) -> VisibleRows {
     ui.heading("Products");
     let label = ui.label("Search products");
-    ui.add(
-        egui::TextEdit::singleline(filter)
-            .hint_text("name, SKU or id")
-            .desired_width(f32::INFINITY),
-    )
-    .labelled_by(label.id);
+    let field = ui
+        .add(
+            egui::TextEdit::singleline(search)
+                .hint_text("name, SKU or id")
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(label.id);
+    if field.changed() {
+        commands.push(Command::SearchProducts(search.clone()));
+    }
+    ui.label(
+        RichText::new(match (rows.total(), rows.query().search.is_empty()) {
+            (None, _) => "Reading…".to_owned(),
+            (Some(1), true) => "1 product".to_owned(),
+            (Some(n), true) => format!("{n} products"),
+            (Some(1), false) => "1 match".to_owned(),
+            (Some(n), false) => format!("{n} matches"),
+        })
+        .small()
+        .color(ui.visuals().weak_text_color()),
+    );
     ui.separator();
-    let needle = filter.trim().to_lowercase();
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        for product in products.iter().filter(|p| matches(p, &needle)) {
-            let mut text = format!("{} ({})", product.name, product.image_count);
-            if !product.has_thumbnail && product.image_count > 0 {
-                text.push_str(" · no thumbnail");
-            }
-            if product.pending_edits > 0 {
-                text.push_str(&format!(" · {} pending", product.pending_edits));
-            }
-            let response = ui.selectable_label(selected == Some(product.id), text);
-            if response.clicked() {
-                commands.push(Command::SelectProduct(product.id));
-            }
-        }
+    let to_top = back_to_top(ui, "product-list", rows.query_serial());
+    let mut table = TableBuilder::new(ui)
+        .id_salt("product-list")
+        .auto_shrink([false, false])
+        .column(Column::remainder().clip(true));
+    if to_top {
+        table = table.vertical_scroll_offset(0.0);
+    }
+    let mut seen = Seen::default();
+    let total = rows.total().unwrap_or(0) as usize;
+    table.body(|body| {
+        body.rows(ROW_HEIGHT, total, |mut row| {
+            let index = row.index() as u64;
+            seen.saw(index);
+            let product = rows.row(index);
+            row.col(|ui| match product {
+                Some(product) => {
+                    let response =
+                        ui.selectable_label(selected == Some(product.id), product_label(product));
+                    if response.clicked() {
+                        commands.push(Command::SelectProduct(product.id));
+                    }
+                }
+                // Not fetched yet: a placeholder of the row's height, so nothing jumps.
+                None => {
+                    ui.weak("…");
+                }
+            });
+        });
     });
+    seen.rows()
 }
 
-fn matches(product: &ProductSummary, needle: &str) -> bool {
-    needle.is_empty()
-        || product.name.to_lowercase().contains(needle)
-        || product.sku.to_lowercase().contains(needle)
-        || product.id.to_string() == needle
+/// "Lamp (3) · no thumbnail · 2 pending": a row of the product list.
+fn product_label(product: &ProductSummary) -> String {
+    let mut text = format!("{} ({})", product.name, product.image_count);
+    if !product.has_thumbnail && product.image_count > 0 {
+        text.push_str(" · no thumbnail");
+    }
+    if product.pending_edits > 0 {
+        text.push_str(&format!(" · {} pending", product.pending_edits));
+    }
+    text
 }
 
 /// The focused image's details: description editor, thumbnail, preview, replacement, facts.
@@ -251,7 +292,7 @@ pub fn waiting(status: &Status) -> Option<String> {
 }
 
 /// "just now", "5 min ago", "2 h ago": coarse on purpose, so the bar does not tick every second.
-fn ago(at: std::time::SystemTime) -> String {
+pub(super) fn ago(at: std::time::SystemTime) -> String {
     let secs = at.elapsed().map_or(0, |d| d.as_secs());
     match secs {
         0..60 => "just now".to_owned(),

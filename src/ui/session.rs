@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Message, Pick};
+use super::catalogue::{ProductPages, Table, VisibleRows};
 use super::controller::{Controller, Edit, store_side};
 use super::counts::StoreCount;
 use super::history::{HeldDelete, History};
@@ -18,8 +19,8 @@ use super::preview::Preview;
 use super::profiles::Profile;
 use super::tiles::{Loaded, TileCache};
 use crate::sync::{
-    Conflict, Connection, Event, ImageId, LocalImage, ProductSummary, Status, UnreadableRecord,
-    UploadRoute,
+    CatalogueTotals, Conflict, Connection, Event, ImageId, LocalImage, ProductPage, ProductQuery,
+    ProductSummary, Status, UnreadableRecord, UploadRoute,
 };
 
 /// What the app says when a store that takes pictures only by URL is handed files.
@@ -42,6 +43,10 @@ const TILE_BUDGET_BYTES: usize = 192 * 1024 * 1024;
 /// The store-wide count is asked again after changes, but not more often than this.
 const RECOUNT_EVERY: Duration = Duration::from_secs(3);
 
+/// The tables' rows and the totals are read again after the replica changed, but not more
+/// often than this: a pull of a large store changes it many times a second.
+const REREAD_CATALOGUE_EVERY: Duration = Duration::from_millis(500);
+
 /// "Delete all images" waiting for the user's yes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfirmDeleteAll {
@@ -53,7 +58,17 @@ pub struct ConfirmDeleteAll {
 pub struct StoreSession {
     backend: Backend,
     started: bool,
-    products: Vec<ProductSummary>,
+    /// The product list's rows, as pages around the rows drawn.
+    list: ProductPages,
+    /// The counts table's rows (its own order), likewise.
+    counts: ProductPages,
+    /// The catalogue's totals as last read.
+    totals: Option<CatalogueTotals>,
+    /// The product shown, as the list shows it (it may be on no page held).
+    shown: Option<ProductSummary>,
+    /// The replica changed since the tables were last read.
+    catalogue_stale: bool,
+    catalogue_read: Option<Instant>,
     controller: Controller,
     tiles: TileCache,
     /// Uploads in flight: (bytes sent, total).
@@ -77,7 +92,12 @@ impl StoreSession {
         StoreSession {
             backend,
             started: false,
-            products: Vec::new(),
+            list: ProductPages::new(ProductQuery::default()),
+            counts: ProductPages::new(ProductQuery::default()),
+            totals: None,
+            shown: None,
+            catalogue_stale: false,
+            catalogue_read: None,
             controller: Controller::new(delete_grace),
             tiles: TileCache::new(TILE_BUDGET_BYTES),
             uploads: HashMap::new(),
@@ -106,7 +126,8 @@ impl StoreSession {
         }
         self.started = true;
         self.backend.attach(ctx);
-        self.backend.load_products();
+        self.backend.load_totals();
+        self.catalogue_read = Some(Instant::now());
         self.backend.load_unreadable();
         self.recount_store(true);
     }
@@ -118,8 +139,18 @@ impl StoreSession {
 
     // -- what is shown -------------------------------------------------------------------------
 
-    pub fn products(&self) -> &[ProductSummary] {
-        &self.products
+    /// The product list's rows.
+    pub fn list(&self) -> &ProductPages {
+        &self.list
+    }
+
+    /// The counts table's rows.
+    pub fn counts(&self) -> &ProductPages {
+        &self.counts
+    }
+
+    pub fn totals(&self) -> Option<&CatalogueTotals> {
+        self.totals.as_ref()
     }
 
     pub fn product(&self) -> Option<i64> {
@@ -218,21 +249,98 @@ impl StoreSession {
     }
 
     pub fn product_name(&self, product: i64) -> String {
-        self.products
-            .iter()
-            .find(|p| p.id == product)
+        self.find_product(product)
             .map_or_else(|| format!("product {product}"), |p| p.name.clone())
+    }
+
+    /// A product's row, if the session holds it (shown, or on a page of either table).
+    fn find_product(&self, product: i64) -> Option<&ProductSummary> {
+        self.shown
+            .iter()
+            .chain(self.list.rows())
+            .chain(self.counts.rows())
+            .find(|p| p.id == product)
     }
 
     // -- answers from the backend ----------------------------------------------------------------
 
-    pub fn set_products(&mut self, products: Vec<ProductSummary>) {
-        self.products = products;
-        if self.controller.product().is_none()
-            && let Some(first) = self.products.first().map(|p| p.id)
+    /// A page of a table; answers to an older search or order are dropped. The first page of
+    /// the list opens its first product when none is shown yet.
+    pub fn page_arrived(&mut self, table: Table, generation: u64, page: u64, rows: ProductPage) {
+        let pages = match table {
+            Table::List => &mut self.list,
+            Table::Counts => &mut self.counts,
+        };
+        if !pages.arrived(generation, page, rows) {
+            return;
+        }
+        if let Some(shown) = self.shown.as_ref().map(|p| p.id)
+            && let Some(fresh) = pages.rows().find(|p| p.id == shown)
+        {
+            self.shown = Some(fresh.clone());
+        }
+        if table == Table::List
+            && self.controller.product().is_none()
+            && let Some(first) = self.list.row(0).map(|p| p.id)
         {
             self.select_product(first);
         }
+    }
+
+    pub fn set_totals(&mut self, totals: CatalogueTotals) {
+        self.totals = Some(totals);
+    }
+
+    /// The product shown, read on its own (it was on no page held when it was opened).
+    pub fn set_shown_summary(&mut self, product: ProductSummary) {
+        if self.controller.product() == Some(product.id) {
+            self.shown = Some(product);
+        }
+    }
+
+    /// The rows the frame drew in each table (`None`: that table was not drawn).
+    pub fn rows_shown(&mut self, list: Option<VisibleRows>, counts: Option<VisibleRows>) {
+        if let Some(rows) = list {
+            self.list.shown(rows);
+        }
+        if let Some(rows) = counts {
+            self.counts.shown(rows);
+        }
+    }
+
+    /// Another search of the product list: each keystroke asks the engine.
+    pub fn search_products(&mut self, text: &str) {
+        let query = ProductQuery {
+            search: text.trim().to_owned(),
+            ..self.list.query().clone()
+        };
+        self.list.set_query(query);
+    }
+
+    /// Another order of the counts table.
+    pub fn set_counts_query(&mut self, query: ProductQuery) {
+        self.counts.set_query(query);
+    }
+
+    /// Writes every product of the counts table, in its order, as CSV (paged off the UI thread).
+    pub fn export_csv(&self, path: PathBuf) {
+        self.backend.export_csv(path, self.counts.query().clone());
+    }
+
+    /// After the frame: asks for the pages the tables lack.
+    pub fn load_wanted_pages(&mut self) {
+        for request in self.list.take_requests() {
+            self.backend.load_page(Table::List, request);
+        }
+        for request in self.counts.take_requests() {
+            self.backend.load_page(Table::Counts, request);
+        }
+    }
+
+    /// Reads the tables' rows and the totals again, now or when [`REREAD_CATALOGUE_EVERY`]
+    /// allows.
+    fn catalogue_changed(&mut self) {
+        self.catalogue_stale = true;
     }
 
     pub fn set_images(&mut self, product_id: i64, images: Vec<LocalImage>) {
@@ -283,11 +391,11 @@ impl StoreSession {
     pub fn on_event(&mut self, event: Event) -> Option<String> {
         match event {
             Event::ProductsChanged => {
-                self.backend.load_products();
+                self.catalogue_changed();
                 self.recount_store(false);
             }
             Event::ImagesChanged { product_id } => {
-                self.backend.load_products();
+                self.catalogue_changed();
                 if Some(product_id) == self.controller.product() {
                     self.backend.load_images(product_id);
                 }
@@ -345,6 +453,23 @@ impl StoreSession {
         for edit in due {
             self.backend.apply(edit);
         }
+        if self.catalogue_stale {
+            let wait = self.catalogue_read.map_or(Duration::ZERO, |at| {
+                REREAD_CATALOGUE_EVERY.saturating_sub(at.elapsed())
+            });
+            if wait.is_zero() {
+                self.catalogue_stale = false;
+                self.catalogue_read = Some(now);
+                self.list.refresh();
+                self.counts.refresh();
+                self.backend.load_totals();
+                if let Some(product) = self.controller.product() {
+                    self.backend.load_product_summary(product);
+                }
+            } else {
+                ctx.request_repaint_after(wait);
+            }
+        }
         if self.recount_owed
             && let Some(asked) = self.store_count_asked
         {
@@ -367,8 +492,14 @@ impl StoreSession {
     // -- what the user asked for -----------------------------------------------------------------
 
     pub fn select_product(&mut self, product: i64) {
+        self.shown = self.find_product(product).cloned();
+        if self.shown.is_none() {
+            self.backend.load_product_summary(product);
+        }
         self.controller.select_product(product);
         self.close_hidden_preview();
+        // The engine reads the product the user opened from the store before other work.
+        self.backend.show_product(product);
         self.backend.load_images(product);
         self.ask_upload_route();
     }
@@ -566,10 +697,6 @@ impl StoreSession {
 
     pub fn pick(&self, purpose: Pick) {
         self.backend.pick(purpose);
-    }
-
-    pub fn write_file(&self, path: PathBuf, contents: String) {
-        self.backend.write_file(path, contents);
     }
 
     pub fn save_token(&self, profile: &Profile, token: String) {
