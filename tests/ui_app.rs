@@ -729,8 +729,11 @@ fn snapshot_rig() -> (Rig, Harness<'static, ImageDeskApp>) {
 fn snapshots_of_the_main_screens() {
     let (_rig, mut harness) = snapshot_rig();
     open_lamp(&mut harness);
-    step_until(&mut harness, "nothing pending", |h| {
-        h.query_by_label("0 pending").is_some() && h.query_by_label("online").is_some()
+    // Every product read (the background sweep), so the list's counts are the store's.
+    step_until(&mut harness, "nothing pending, every product read", |h| {
+        h.query_by_label("0 pending").is_some()
+            && h.query_by_label("online").is_some()
+            && h.query_by_label("Chair (1)").is_some()
     });
     snapshot(&mut harness, "grid");
 
