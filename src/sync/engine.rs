@@ -15,7 +15,8 @@ use super::edits::{self, Applied};
 use super::model::{Event, ImageId, LocalImage, OutboxEntry, ProductSummary, Status};
 use super::remote::Remote;
 use super::replica::{self, Replica};
-use super::worker::{self, Shared};
+use super::shared::Shared;
+use super::worker;
 use super::{EngineConfig, SyncError, tiles};
 use crate::api::Client;
 
@@ -77,7 +78,7 @@ impl Engine {
             pull_requested: AtomicBool::new(false),
             shown_product: Mutex::new(None),
             shown_read: Mutex::new(None),
-            catalogue: Mutex::new(super::pull::Catalogue::default()),
+            catalogue: Mutex::new(super::watermark::Catalogue::default()),
             echoes_keys: AtomicBool::new(echoes_keys),
             unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             _lock: lock,

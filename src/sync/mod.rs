@@ -34,7 +34,9 @@ mod outbox;
 mod pull;
 mod remote;
 mod replica;
+mod shared;
 mod tiles;
+mod watermark;
 mod worker;
 
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@
 //! read of a product leaves its `date_modified` unchanged. So a read counts as *settled* (its
 //! date is remembered and the product is not read again until the date moves) only when the
 //! store's clock has surely passed that second: the product's date is older than the
-//! watermark, or the watermark was first seen more than [`SETTLE`] ago (the store's clock runs
+//! watermark, or the watermark was first seen more than [`SETTLE`](super::watermark::SETTLE) ago (the store's clock runs
 //! at ours; its value is never compared with ours).
 
 use std::collections::HashSet;
@@ -31,13 +31,10 @@ use super::edits::remove_blobs;
 use super::merge;
 use super::model::Event;
 use super::replica::{self, StoreFact, StoreMark};
-use super::worker::Shared;
+use super::shared::Shared;
+use super::watermark::Catalogue;
 use crate::api::dates::{format_store_date, parse_store_date};
 use crate::api::{ApiError, FieldValue, Product, RecordKind, UnreadableRecord};
-
-/// How long after the watermark is first seen a read surely comes after the store's clock
-/// left the watermark's second.
-pub(crate) const SETTLE: Duration = Duration::from_millis(1500);
 
 /// The least time between two full product listings made because the store's product count
 /// differs from the replica's (one unreadable product record would otherwise cause one every
@@ -47,57 +44,6 @@ const RELIST_FOR_COUNT: Duration = Duration::from_secs(10 * 60);
 /// How long after a product's images could not be read (a 403, an answer that cannot be read)
 /// the sweep tries again.
 const RETRY_FAILED_AFTER: Duration = Duration::from_secs(10 * 60);
-
-/// What the engine knows about the store's product dates, in memory (the watermark itself is
-/// also kept in the replica).
-#[derive(Debug, Default)]
-pub(crate) struct Catalogue {
-    /// The newest product `date_modified` seen (store seconds), and when it was first seen.
-    watermark: Option<(i64, Instant)>,
-    /// Every product with a date up to this second is in the replica: a listing since the
-    /// watermark was made after the store's clock had left the watermark's second. Listings
-    /// then ask for the second after it, so a round with nothing changed lists nothing.
-    covered_through: Option<i64>,
-    /// Whether the replica's watermark has been read since the engine opened.
-    loaded: bool,
-    /// When the product count last made a full listing, and the (store, replica) counts then.
-    last_count_relist: Option<(Instant, (u64, u64))>,
-}
-
-impl Catalogue {
-    fn raise(&mut self, seconds: i64) {
-        if self.watermark.is_none_or(|(known, _)| seconds > known) {
-            self.watermark = Some((seconds, Instant::now()));
-        }
-    }
-
-    /// The `min_date_modified` of the next listing: the watermark's second until a listing
-    /// covered it, then the second after.
-    fn since(&self) -> Option<i64> {
-        let (mark, _) = self.watermark?;
-        Some(match self.covered_through {
-            Some(covered) if covered >= mark => mark + 1,
-            _ => mark,
-        })
-    }
-
-    /// The watermark a listing starting now will cover: one first seen long enough ago that
-    /// the store's clock has left its second.
-    fn coverable(&self) -> Option<i64> {
-        self.watermark
-            .filter(|(_, seen)| seen.elapsed() >= SETTLE)
-            .map(|(mark, _)| mark)
-    }
-
-    /// Whether a read of a product whose `date_modified` is `date`, made now, cannot have
-    /// missed a write in the same second.
-    fn settled(&self, date: Option<i64>) -> bool {
-        match (date, self.watermark) {
-            (Some(date), Some((mark, seen))) => date < mark || seen.elapsed() >= SETTLE,
-            _ => false,
-        }
-    }
-}
 
 /// How a product listing was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -595,31 +541,4 @@ fn catalogue(shared: &Shared) -> std::sync::MutexGuard<'_, Catalogue> {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_read_settles_only_once_the_store_left_the_second_of_the_products_date() {
-        let mut catalogue = Catalogue::default();
-        assert!(!catalogue.settled(Some(100)), "no watermark yet");
-        catalogue.raise(100);
-        assert!(catalogue.settled(Some(99)), "older than the watermark");
-        assert!(
-            !catalogue.settled(Some(100)),
-            "the watermark's own second, just seen"
-        );
-        assert!(!catalogue.settled(None), "a product without a date");
-        catalogue.watermark = Some((100, Instant::now() - SETTLE));
-        assert!(catalogue.settled(Some(100)), "seen long enough ago");
-        catalogue.raise(100);
-        assert!(
-            catalogue.settled(Some(100)),
-            "the same watermark again keeps when it was first seen"
-        );
-        catalogue.raise(101);
-        assert!(!catalogue.settled(Some(101)));
-    }
 }

@@ -401,12 +401,7 @@ pub(crate) async fn store_mark(
     conn: &mut SqliteConnection,
     mark: StoreMark,
 ) -> Result<Option<i64>, SyncError> {
-    Ok(
-        sqlx::query_scalar("SELECT value FROM store_facts WHERE name = ?")
-            .bind(mark.name())
-            .fetch_optional(conn)
-            .await?,
-    )
+    read_store_value(conn, mark.name()).await
 }
 
 pub(crate) async fn set_store_mark(
@@ -414,15 +409,7 @@ pub(crate) async fn set_store_mark(
     mark: StoreMark,
     value: i64,
 ) -> Result<(), SyncError> {
-    sqlx::query(
-        "INSERT INTO store_facts (name, value) VALUES (?, ?)
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(mark.name())
-    .bind(value)
-    .execute(conn)
-    .await?;
-    Ok(())
+    write_store_value(conn, mark.name(), value).await
 }
 
 /// A fact as last recorded; `None` until the store has told.
@@ -430,11 +417,7 @@ pub(crate) async fn store_fact(
     conn: &mut SqliteConnection,
     fact: StoreFact,
 ) -> Result<Option<bool>, SyncError> {
-    let value: Option<i64> = sqlx::query_scalar("SELECT value FROM store_facts WHERE name = ?")
-        .bind(fact.name())
-        .fetch_optional(conn)
-        .await?;
-    Ok(value.map(|v| v != 0))
+    Ok(read_store_value(conn, fact.name()).await?.map(|v| v != 0))
 }
 
 pub(crate) async fn set_store_fact(
@@ -442,12 +425,33 @@ pub(crate) async fn set_store_fact(
     fact: StoreFact,
     value: bool,
 ) -> Result<(), SyncError> {
+    write_store_value(conn, fact.name(), i64::from(value)).await
+}
+
+/// Facts and marks share one table of named numbers.
+async fn read_store_value(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> Result<Option<i64>, SyncError> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM store_facts WHERE name = ?")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+async fn write_store_value(
+    conn: &mut SqliteConnection,
+    name: &str,
+    value: i64,
+) -> Result<(), SyncError> {
     sqlx::query(
         "INSERT INTO store_facts (name, value) VALUES (?, ?)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     )
-    .bind(fact.name())
-    .bind(i64::from(value))
+    .bind(name)
+    .bind(value)
     .execute(conn)
     .await?;
     Ok(())

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::SyncError;
 use super::clock::now_ms;
 use super::model::{Connection, ImageId, LocalImage};
-use super::worker::Shared;
+use super::shared::Shared;
 use crate::api::ApiError;
 use crate::durable;
 

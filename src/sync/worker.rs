@@ -5,28 +5,25 @@
 //! queue needs no locks beyond SQLite's single writer; enqueuers run concurrently and only ever
 //! fold into an edit in a way the worker notices (see `edits`).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng as _;
-use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::clock::{deadline_in, now_ms};
 use super::edits::{Applied, forget_image, random_hex, remove_blobs};
 use super::merge::keep_for;
-use super::model::{Connection, Event, ImageId, Status};
+use super::model::{Connection, Event, ImageId};
 use super::outbox::{Edit, Outbox, Queued, Source, Unreadable};
 use super::pull;
-use super::remote::Remote;
-use super::replica::{self, Replica, StoreFact};
+use super::replica::{self, Replica};
+use super::shared::Shared;
 use super::{EngineConfig, SyncError};
 use crate::api::reorder::plan_reorder;
-use crate::api::{
-    ApiError, Created, Image, ImageWrite, RecordKind, UnreadableRecord, UploadSource,
-};
+use crate::api::{ApiError, Created, Image, ImageWrite, RecordKind, UploadSource};
 
 /// How long a probe may take before the store counts as gone: with the default probe interval
 /// (1 s) a store that stops answering shows as offline within 5 s.
@@ -39,126 +36,6 @@ const MAX_STORE_WAIT: Duration = Duration::from_secs(5 * 60);
 /// The least time between two "products changed" events while the sweep reads: each makes the
 /// app read a page of the product list again.
 const SWEEP_EVENT_SPACING: Duration = Duration::from_millis(500);
-
-/// State shared by the engine handle and its worker.
-pub(crate) struct Shared {
-    pub replica: Replica,
-    /// The store: the HTTP client, or a model store in tests.
-    pub client: Arc<dyn Remote>,
-    pub config: EngineConfig,
-    pub events: broadcast::Sender<Event>,
-    pub status: watch::Sender<Status>,
-    /// Something to do: an edit, a resume, a refresh.
-    pub wake: Notify,
-    pub paused: AtomicBool,
-    pub pull_requested: AtomicBool,
-    /// The product the user has open: read before background work (`Engine::show_product`).
-    pub shown_product: Mutex<Option<i64>>,
-    /// The shown product this engine last read because it was shown.
-    pub shown_read: Mutex<Option<i64>>,
-    /// What the engine knows about the store's product dates (see `pull`).
-    pub catalogue: Mutex<pull::Catalogue>,
-    /// Whether the store echoed `Idempotency-Key` on its last answer to a keyed create (kept in
-    /// the replica's `store_facts`): only then is a create that may have landed resent.
-    pub echoes_keys: AtomicBool,
-    /// Records the last pull of each product (`None`: the product list) could not read.
-    pub unreadable: Mutex<BTreeMap<Option<i64>, Vec<UnreadableRecord>>>,
-    /// The replica's `engine.lock`, held (locked) while this engine may send: two engines
-    /// sending one outbox would send its edits twice. Released when the last holder of the
-    /// shared state (the engine, or its worker finishing) drops it.
-    pub _lock: Option<std::fs::File>,
-    /// When a failed picture last made each product be pulled again (see `tiles`).
-    pub address_pulls: Mutex<std::collections::HashMap<i64, Instant>>,
-}
-
-impl Shared {
-    pub fn emit(&self, event: Event) {
-        // No receiver is fine: nobody is watching.
-        let _ = self.events.send(event);
-    }
-
-    pub fn set_status(&self, change: impl FnOnce(&mut Status)) {
-        let changed = self.status.send_if_modified(|status| {
-            let before = status.clone();
-            change(status);
-            *status != before
-        });
-        if changed {
-            self.emit(Event::StatusChanged);
-        }
-    }
-
-    pub async fn refresh_counts(&self) {
-        match self.replica.queue_counts().await {
-            Ok((pending, failed)) => self.set_status(|s| {
-                s.pending = pending;
-                s.failed = failed;
-            }),
-            Err(err) => tracing::warn!("could not count queued edits: {err}"),
-        }
-    }
-
-    /// Keeps what one pull could not read (replacing that pull's earlier report) and tells the
-    /// UI when it changed, so a record that stays unreadable is reported once.
-    /// Returns whether the report changed.
-    pub fn note_unreadable(&self, product_id: Option<i64>, records: Vec<UnreadableRecord>) -> bool {
-        let changed = {
-            let mut map = self
-                .unreadable
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let before = map.get(&product_id).map_or(&[][..], Vec::as_slice);
-            if before == records.as_slice() {
-                false
-            } else {
-                if records.is_empty() {
-                    map.remove(&product_id);
-                } else {
-                    map.insert(product_id, records.clone());
-                }
-                true
-            }
-        };
-        if changed {
-            self.emit(Event::RecordsUnreadable {
-                product_id,
-                records,
-            });
-        }
-        changed
-    }
-
-    pub fn unreadable(&self) -> Vec<UnreadableRecord> {
-        let map = self
-            .unreadable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.values().flatten().cloned().collect()
-    }
-
-    /// Records what a keyed create's answer said about keys, in memory and in the replica.
-    async fn learn_echo(&self, echoed: bool) -> Result<(), SyncError> {
-        if self.echoes_keys.swap(echoed, Ordering::SeqCst) != echoed {
-            tracing::info!(
-                "the store {} Idempotency-Key",
-                if echoed { "echoes" } else { "does not echo" }
-            );
-        }
-        let mut conn = self.replica.writer.acquire().await?;
-        if replica::store_fact(&mut conn, StoreFact::EchoesIdempotencyKey).await? != Some(echoed) {
-            replica::set_store_fact(&mut conn, StoreFact::EchoesIdempotencyKey, echoed).await?;
-        }
-        Ok(())
-    }
-
-    /// Publishes what an edit or a merge changed, and removes the files it made unused.
-    pub fn announce(&self, applied: &Applied) {
-        remove_blobs(&self.replica, &applied.unused_blobs);
-        for &product_id in &applied.products {
-            self.emit(Event::ImagesChanged { product_id });
-        }
-    }
-}
 
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut failures: u32 = 0;

@@ -230,6 +230,19 @@ pub fn back_to_top(ui: &egui::Ui, table: &str, serial: u64) -> bool {
     })
 }
 
+/// Height of a table row: one line of body text and the row's padding.
+pub const ROW_HEIGHT: f32 = 20.0;
+
+/// "just now", "5 min ago", "2 h ago": coarse on purpose, so the bar does not tick every second.
+pub(super) fn ago(at: std::time::SystemTime) -> String {
+    let secs = at.elapsed().map_or(0, |d| d.as_secs());
+    match secs {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", secs / 60),
+        _ => format!("{} h ago", secs / 3600),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

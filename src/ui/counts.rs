@@ -7,13 +7,9 @@ use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 
-use super::catalogue::{ProductPages, Seen, VisibleRows, back_to_top};
+use super::catalogue::{ProductPages, ROW_HEIGHT, Seen, VisibleRows, ago, back_to_top};
 use super::command::Command;
-use super::panels::ago;
 use crate::sync::{CatalogueTotals, ProductQuery, ProductSort, ProductSummary};
-
-/// Height of a table row: one line of body text and the row's padding.
-pub const ROW_HEIGHT: f32 = 20.0;
 
 #[derive(Debug)]
 pub struct CountsView {

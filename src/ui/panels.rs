@@ -4,9 +4,8 @@ use egui::RichText;
 
 use egui_extras::{Column, TableBuilder};
 
-use super::catalogue::{ProductPages, Seen, VisibleRows, back_to_top};
+use super::catalogue::{ProductPages, ROW_HEIGHT, Seen, VisibleRows, ago, back_to_top};
 use super::command::Command;
-use super::counts::ROW_HEIGHT;
 use crate::sync::{Connection, LocalImage, ProductSummary, Status};
 
 /// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
@@ -288,16 +287,6 @@ pub fn waiting(status: &Status) -> Option<String> {
         Connection::Offline => Some(format!("offline — {edits}{paused}")),
         _ if status.last_error.is_some() => Some(format!("the last sync failed — {edits}{paused}")),
         _ => None,
-    }
-}
-
-/// "just now", "5 min ago", "2 h ago": coarse on purpose, so the bar does not tick every second.
-pub(super) fn ago(at: std::time::SystemTime) -> String {
-    let secs = at.elapsed().map_or(0, |d| d.as_secs());
-    match secs {
-        0..60 => "just now".to_owned(),
-        60..3600 => format!("{} min ago", secs / 60),
-        _ => format!("{} h ago", secs / 3600),
     }
 }
 
