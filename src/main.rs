@@ -114,9 +114,9 @@ struct ServeArgs {
     /// For benchmarks and for trying a large store. Products are named "Product N — <adjective>
     /// <noun>" with SKU "SKU-00000N", created over the past year, about 2 % of them modified in
     /// the last day (so `min_date_modified` finds a few); about one in ten has no images, the
-    /// others up to 1000 each, the first one the thumbnail. The images share a dozen synthetic
+    /// others up to 1000 each, the first one the thumbnail. The images share eight synthetic
     /// pictures stored once by content, so 100000:1000000 takes well under two minutes and
-    /// about sixty files. All rows are written in one transaction: an interrupted seed leaves
+    /// forty files. All rows are written in one transaction: an interrupted seed leaves
     /// the store empty. A store that already has products is refused (exit status 2) and left
     /// untouched.
     #[arg(long, value_name = "PRODUCTS:IMAGES")]

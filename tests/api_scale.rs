@@ -140,7 +140,7 @@ async fn a_seeded_store_has_its_counts_lists_pictures_and_dates() {
         original.bytes().await.unwrap().len() as u64,
         image.file_size.unwrap()
     );
-    assert!(count_files(store.data.path()) <= 12 * 5);
+    assert!(count_files(store.data.path()) <= 8 * 5);
 
     // min_date_modified: only the products changed since.
     let all = raw_products(&store, "").await;
@@ -166,6 +166,24 @@ async fn min_date_modified_is_right_with_few_and_with_many_changes() {
     dates.sort_unstable();
     changed_since(&store, &all, dates[dates.len() - 300]).await;
     changed_since(&store, &all, dates[200]).await;
+    // With a name filter too (the third road through the query).
+    let since = dates[dates.len() - 1000];
+    let date = chrono::DateTime::from_timestamp(since, 0)
+        .unwrap()
+        .to_rfc3339();
+    let got = ids(&raw_products(
+        &store,
+        &format!("&name=backpack&min_date_modified={}", urlencode(&date)),
+    )
+    .await);
+    let expected: Vec<i64> = all
+        .iter()
+        .filter(|p| timestamp(p) >= since)
+        .filter(|p| p["name"].as_str().unwrap().contains("Backpack"))
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
     // A write moves a product into the recent set.
     let old = all.iter().min_by_key(|p| timestamp(p)).unwrap();
     let old_id = old["id"].as_i64().unwrap();

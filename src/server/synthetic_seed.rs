@@ -2,9 +2,9 @@
 //! synthetic catalogue (issue 13: 100,000 products, 1,000,000 images), for benchmarks and for
 //! trying the app on a big store.
 //!
-//! It is fast because it does almost no image work: a dozen synthetic pictures are made once
+//! It is fast because it does almost no image work: eight synthetic pictures are made once
 //! (encoded, decoded and resized once each) and stored by content, and every image record
-//! points to one of them, so a million images are a million rows and about sixty files. The
+//! points to one of them, so a million images are a million rows and forty files. The
 //! rows go in through multi-row `INSERT`s, each statement prepared once and reused, in one
 //! transaction: a seed that is interrupted leaves the store empty (its few files are removed
 //! as orphans at the next start).
@@ -25,7 +25,7 @@ use crate::imaging::{self, VARIANT_BOXES, synthetic};
 /// The most images one product may have (SPEC's limit).
 const MAX_PER_PRODUCT: u64 = 1000;
 /// Distinct pictures the images share.
-const PICTURES: u64 = 12;
+const PICTURES: u64 = 8;
 /// Rows per multi-row `INSERT` (5 and 11 values per row stay under SQLite's 32,766).
 const PRODUCT_BATCH: usize = 2000;
 const IMAGE_BATCH: usize = 2000;
@@ -306,36 +306,49 @@ fn products(spec: SyntheticSeed, now: i64, rng: &mut Rng) -> Vec<Product> {
 }
 
 /// Makes the shared pictures (a few synthetic photographs and one cut-out PNG) and stores
-/// them by content, once each.
+/// them by content, once each, one thread per picture (drawing them pixel by pixel is most of
+/// a small seed's time).
 fn make_pictures(state_files: &super::files::FileStore) -> anyhow::Result<Vec<PictureRow>> {
+    std::thread::scope(|scope| {
+        let makers: Vec<_> = (0..PICTURES)
+            .map(|k| scope.spawn(move || make_picture(state_files, k)))
+            .collect();
+        makers
+            .into_iter()
+            .map(|maker| {
+                maker
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("making picture panicked")))
+            })
+            .collect()
+    })
+}
+
+fn make_picture(files: &super::files::FileStore, k: u64) -> anyhow::Result<PictureRow> {
     let boxes = VARIANT_BOXES.map(|(_, b)| b);
     let sizes = [(1500, 1000), (1000, 1500), (1200, 1200)];
-    (0..PICTURES)
-        .map(|k| {
-            let bytes = if k + 1 == PICTURES {
-                let cutout = synthetic::cutout(600, 600, 1000 + k);
-                synthetic::png(&image::DynamicImage::ImageRgba8(cutout))
-            } else {
-                let (w, h) = sizes[(k % 3) as usize];
-                synthetic::jpeg(&synthetic::photo(w, h, 1000 + k), 82, false, None)
-            };
-            let processed = imaging::make_variants(&bytes, &boxes)
-                .with_context(|| format!("synthetic picture {k}"))?;
-            let hash = super::pictures::content_hash(&bytes);
-            let extension = processed.probe.format.extension().to_owned();
-            state_files
-                .write_content(&hash, &extension, &bytes, &processed.variants)
-                .context("could not write the synthetic pictures")?;
-            Ok(PictureRow {
-                id: 0,
-                hash,
-                extension,
-                width: i64::from(processed.oriented.0),
-                height: i64::from(processed.oriented.1),
-                file_size: bytes.len() as i64,
-            })
-        })
-        .collect()
+    let bytes = if k + 1 == PICTURES {
+        let cutout = synthetic::cutout(600, 600, 1000 + k);
+        synthetic::png(&image::DynamicImage::ImageRgba8(cutout))
+    } else {
+        let (w, h) = sizes[(k % 3) as usize];
+        synthetic::jpeg(&synthetic::photo(w, h, 1000 + k), 82, false, None)
+    };
+    let processed =
+        imaging::make_variants(&bytes, &boxes).with_context(|| format!("synthetic picture {k}"))?;
+    let hash = super::pictures::content_hash(&bytes);
+    let extension = processed.probe.format.extension().to_owned();
+    files
+        .write_content(&hash, &extension, &bytes, &processed.variants)
+        .context("could not write the synthetic pictures")?;
+    Ok(PictureRow {
+        id: 0,
+        hash,
+        extension,
+        width: i64::from(processed.oriented.0),
+        height: i64::from(processed.oriented.1),
+        file_size: bytes.len() as i64,
+    })
 }
 
 /// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows.
