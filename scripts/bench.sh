@@ -113,6 +113,7 @@ section() { # title bench
   cargo bench --quiet --bench "$2" | tee -a "$results"
 }
 section "HTTP: GET images.json" http_list
+section "Server at catalogue scale: 100,000 products, 1,000,000 images (uncached reads)" server_scale
 section "Reordering: PUTs per reorder" reorder_puts
 section "Sync engine: replay of 1,000 offline edits" sync_replay
 section "UI: frame CPU time scrolling 5,000 images" ui_frames

@@ -105,8 +105,22 @@ struct ServeArgs {
     fault_rate: u8,
 
     /// Create the demo products and pictures on first start (never twice).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seed_synthetic")]
     seed_demo: bool,
+
+    /// Fill an EMPTY store with a synthetic catalogue of PRODUCTS products and IMAGES images
+    /// (e.g. 100000:1000000), then serve it.
+    ///
+    /// For benchmarks and for trying a large store. Products are named "Product N — <adjective>
+    /// <noun>" with SKU "SKU-00000N", created over the past year, about 2 % of them modified in
+    /// the last day (so `min_date_modified` finds a few); about one in ten has no images, the
+    /// others up to 1000 each, the first one the thumbnail. The images share eight synthetic
+    /// pictures stored once by content, so 100000:1000000 takes well under two minutes and
+    /// forty files. All rows are written in one transaction: an interrupted seed leaves
+    /// the store empty. A store that already has products is refused (exit status 2) and left
+    /// untouched.
+    #[arg(long, value_name = "PRODUCTS:IMAGES")]
+    seed_synthetic: Option<imagedesk::server::SyntheticSeed>,
 }
 
 fn main() -> ExitCode {
@@ -136,6 +150,15 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A usage refusal, like clap's: the store was left as it was.
+        Err(err)
+            if err
+                .downcast_ref::<imagedesk::server::StoreNotEmpty>()
+                .is_some() =>
+        {
+            eprintln!("imagedesk: {err:#}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             eprintln!("imagedesk: {err:#}");
             ExitCode::FAILURE
@@ -157,6 +180,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             faults: args.faults,
             fault_percent: args.fault_rate,
             seed_demo: args.seed_demo,
+            seed_synthetic: args.seed_synthetic,
             ..imagedesk::server::Config::local(PathBuf::new(), String::new())
         };
         let server = imagedesk::server::Server::bind(config).await?;

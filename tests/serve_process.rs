@@ -131,29 +131,56 @@ async fn sigkill_during_uploads_leaves_a_consistent_store() {
     for t in tasks {
         t.await.unwrap();
     }
-    // Plant an orphan as an interrupted write would leave it.
+    // Plant orphans as an interrupted write would leave them: in the legacy layout, and a
+    // picture stored by content that no record commits to.
     let orphan = data.path().join("images/original/z/999/orphan__00000.jpg");
-    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
-    std::fs::write(&orphan, b"x").unwrap();
+    let content_orphan = data
+        .path()
+        .join(format!("images/content/zoom/ff/{}.jpg", "f".repeat(64)));
+    for path in [&orphan, &content_orphan] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    }
 
     let (child, url) = spawn_serve(data.path(), &[]);
     let client = client_for(&format!("{url}/api/v2"));
     let images = client.list_all_images(product).await.unwrap();
     assert!(!images.is_empty(), "some uploads finished before the kill");
     assert_eq!(images.iter().filter(|i| i.is_thumbnail).count(), 1);
+    // Every upload sent the same bytes: one picture stored by content, whose five files all
+    // the records share.
+    let hash = {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(&photo);
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     let mut named = std::collections::HashSet::new();
-    for image in &images {
-        for kind in ["original", "zoom", "standard", "thumbnail", "tiny"] {
-            let path = data
-                .path()
-                .join("images")
-                .join(kind)
-                .join(&image.image_file);
-            assert!(path.is_file(), "{} is missing", path.display());
-            named.insert(path);
-        }
+    for kind in ["original", "zoom", "standard", "thumbnail", "tiny"] {
+        let path = data
+            .path()
+            .join("images/content")
+            .join(kind)
+            .join(&hash[..2])
+            .join(format!("{hash}.jpg"));
+        assert!(
+            path.is_file(),
+            "{} is missing; there are {:?}",
+            path.display(),
+            snapshot(&data.path().join("images"))
+                .keys()
+                .collect::<Vec<_>>()
+        );
+        named.insert(path);
     }
+    let served = reqwest::get(images[0].zoom_url.clone().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
     assert!(!orphan.exists(), "unreferenced files are removed at start");
+    assert!(!content_orphan.exists(), "so are unreferenced pictures");
     let mut stack = vec![data.path().join("images")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -173,5 +200,83 @@ async fn sigkill_during_uploads_leaves_a_consistent_store() {
         std::fs::read_dir(data.path().join("tmp")).unwrap().count(),
         0
     );
+    terminate(child);
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path, bytes);
+            }
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn seed_synthetic_fills_an_empty_store_and_refuses_one_with_products() {
+    let help = Command::new(env!("CARGO_BIN_EXE_imagedesk"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--seed-synthetic <PRODUCTS:IMAGES>"),
+        "{help}"
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let (child, url) = spawn_serve(data.path(), &["--seed-synthetic", "30:120"]);
+    let client = client_for(&format!("{url}/api/v2"));
+    assert_eq!(client.count_store_images().await.unwrap(), 120);
+    assert_eq!(client.count_products().await.unwrap(), 30);
+    assert!(terminate(child).success());
+
+    let before = snapshot(data.path());
+    let refused = Command::new(env!("CARGO_BIN_EXE_imagedesk"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .args(["--seed-synthetic", "50:500"])
+        .env("IMAGEDESK_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("already has 30 products"), "{stderr}");
+    assert!(refused.stdout.is_empty(), "it never listened");
+    let after = snapshot(data.path());
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(path, bytes)| before.get(*path) != Some(*bytes))
+        .map(|(path, _)| path)
+        .chain(before.keys().filter(|path| !after.contains_key(*path)))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "the refused store is untouched: {changed:?}"
+    );
+
+    // Impossible numbers are a usage error too.
+    let bad = Command::new(env!("CARGO_BIN_EXE_imagedesk"))
+        .args(["serve", "--data-dir"])
+        .arg(data.path())
+        .args(["--seed-synthetic", "2:5000"])
+        .env("IMAGEDESK_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+
+    let (child, url) = spawn_serve(data.path(), &[]);
+    let client = client_for(&format!("{url}/api/v2"));
+    assert_eq!(client.count_store_images().await.unwrap(), 120);
+    assert_eq!(client.count_products().await.unwrap(), 30);
     terminate(child);
 }

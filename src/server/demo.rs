@@ -72,8 +72,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                 filename: Some(file_name.to_owned()),
                 bytes: bytes::Bytes::from_static(bytes),
             };
-            let stored = store_picture(state, source).await.map_err(api_error)?;
+            let prepared = store_picture(state, source).await.map_err(api_error)?;
             let mut tx = state.db.writer.begin().await?;
+            let stored = prepared.record_in(&mut tx).await.map_err(api_error)?;
             let description = format!("{name}, view {view}");
             let new = repo::NewImage {
                 product_id,
@@ -84,6 +85,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             };
             repo::insert_image(&mut tx, new, now).await?;
             tx.commit().await?;
+            drop(prepared);
         }
     }
     let mut conn = state.db.writer.acquire().await?;

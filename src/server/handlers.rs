@@ -24,7 +24,10 @@ use super::idempotency::{self, IDEMPOTENT_REPLAYED};
 use super::input::{self, BodyKind, ImageSource, WriteFields};
 use super::list_cache::ListKey;
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
-use super::repo::{self, ImageRow, ProductFilter, ProductRow, StoreProduct, StoredFile};
+use super::pictures;
+use super::repo::{
+    self, ImageRow, PictureRow, ProductFilter, ProductRow, StoreProduct, StoredFile,
+};
 use super::state::AppState;
 use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
@@ -442,7 +445,7 @@ pub async fn create(
     let source = fields
         .image_file
         .ok_or_else(|| ApiError::invalid_field("image_file", "is required"))?;
-    let stored = store_picture(state, source).await?;
+    let prepared = store_picture(state, source).await?;
 
     let outcome = async {
         let mut tx = state.db.writer.begin().await?;
@@ -461,6 +464,7 @@ pub async fn create(
                 format!("The product already has {most} images, the most allowed."),
             ));
         }
+        let stored = prepared.record_in(&mut tx).await?;
         let new = repo::NewImage {
             product_id,
             file: &stored,
@@ -483,7 +487,7 @@ pub async fn create(
     .await;
 
     if !matches!(outcome, Ok(Created::New(_))) {
-        remove_files(state, stored.image_file).await;
+        prepared.abandon(state).await;
     }
     outcome
 }
@@ -513,11 +517,10 @@ pub async fn update_image(
         Some(ImageSource::Reference(r)) if r == current.file.image_file => None,
         other => other,
     };
-    let stored = match new_source {
+    let prepared = match new_source {
         Some(source) => Some(store_picture(&state, source).await?),
         None => None,
     };
-    let new_file = stored.as_ref().map(|s| s.image_file.clone());
 
     let result = async {
         let mut tx = state.db.writer.begin().await?;
@@ -525,31 +528,37 @@ pub async fn update_image(
         let row = repo::get_image(&mut tx, product_id, current.id)
             .await?
             .ok_or_else(ApiError::image_not_found)?;
+        let file = match &prepared {
+            Some(prepared) => Some(prepared.record_in(&mut tx).await?),
+            None => None,
+        };
         let changes = repo::ImageChanges {
             sort_order: fields.sort_order,
             is_thumbnail: fields.is_thumbnail,
             description: fields.description,
-            file: stored,
+            file,
         };
-        repo::update_image(&mut tx, &row, changes, now()).await?;
+        let released = repo::update_image(&mut tx, &row, changes, now()).await?;
         let updated = repo::get_image(&mut tx, product_id, current.id)
             .await?
             .ok_or_else(|| ApiError::internal("update image", "row vanished"))?;
         tx.commit().await?;
-        Ok::<_, ApiError>((row.file.image_file, updated))
+        Ok::<_, ApiError>((released, updated))
     }
     .await;
 
     match result {
-        Ok((old_file, updated)) => {
-            if new_file.is_some() {
-                remove_files(&state, old_file).await;
+        Ok((released, updated)) => {
+            // The new picture's lock goes first: the old one may share its stripe.
+            drop(prepared);
+            if let Some(released) = released {
+                pictures::release(&state, released).await;
             }
             image_response(&state, StatusCode::OK, &updated, &base, Answer::Write)
         }
         Err(err) => {
-            if let Some(file) = new_file {
-                remove_files(&state, file).await;
+            if let Some(prepared) = prepared {
+                prepared.abandon(&state).await;
             }
             Err(err)
         }
@@ -567,11 +576,13 @@ pub async fn delete_image(
     ImageId(image_id): ImageId,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.db.writer.begin().await?;
-    let file = repo::delete_image(&mut tx, product_id, image_id, now())
+    let released = repo::delete_image(&mut tx, product_id, image_id, now())
         .await?
         .ok_or_else(ApiError::image_not_found)?;
     tx.commit().await?;
-    remove_files(&state, file).await;
+    if let Some(released) = released {
+        pictures::release(&state, released).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -590,10 +601,10 @@ pub async fn delete_images(
     let window = paging.explicit.then(|| paging.window());
     let mut tx = state.db.writer.begin().await?;
     let order = state.config.compat.list_order();
-    let files = repo::delete_images(&mut tx, product_id, window, order, now()).await?;
+    let released = repo::delete_images(&mut tx, product_id, window, order, now()).await?;
     tx.commit().await?;
-    for file in files {
-        remove_files(&state, file).await;
+    for released in released {
+        pictures::release(&state, released).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -637,50 +648,110 @@ fn check_product_id(fields: &WriteFields, product_id: i64) -> ApiResult<()> {
     }
 }
 
-/// Fetches or reads the picture, validates and resizes it off the async threads, and writes the
-/// original and its variants under a fresh name. Every refusal is a 400 on `image_file`.
-pub(super) async fn store_picture(state: &AppState, source: ImageSource) -> ApiResult<StoredFile> {
+/// A picture ready to be named by a record: its files are on disk at its content address, and
+/// its hash's lock is held (see `pictures.rs`) until this is dropped, after the record commits,
+/// or [`PreparedPicture::abandon`] has cleaned up.
+pub(super) struct PreparedPicture {
+    picture: PictureRow,
+    /// The source's file name, from which the stored `image_file` is made.
+    source_name: String,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl PreparedPicture {
+    /// Inside the write's transaction: the picture's row (inserted unless another image has
+    /// it) and a fresh `image_file` for the new record.
+    pub(super) async fn record_in(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> ApiResult<StoredFile> {
+        let picture_id = repo::upsert_picture(conn, &self.picture).await?;
+        for _ in 0..8 {
+            let image_file = super::naming::image_file(&self.source_name, &self.picture.extension);
+            if !repo::image_file_taken(conn, &image_file).await? {
+                return Ok(StoredFile {
+                    image_file,
+                    width: self.picture.width,
+                    height: self.picture.height,
+                    file_size: self.picture.file_size,
+                    picture_id: Some(picture_id),
+                });
+            }
+        }
+        Err(ApiError::internal(
+            "naming an image",
+            "no free name after 8 tries",
+        ))
+    }
+
+    /// After a write that did not commit: removes the files unless a committed record uses
+    /// them, then lets the lock go.
+    pub(super) async fn abandon(self, state: &AppState) {
+        pictures::remove_if_unused(state, &self.picture.hash, &self.picture.extension).await;
+    }
+}
+
+/// Fetches or reads the picture and stores it by content: bytes already stored are only
+/// looked up (no decoding, no file written); new ones are validated and resized off the async
+/// threads and their original and variants written at their content address. Every refusal is
+/// a 400 on `image_file`.
+pub(super) async fn store_picture(
+    state: &AppState,
+    source: ImageSource,
+) -> ApiResult<PreparedPicture> {
     let refused = |reason: String| ApiError::invalid_field("image_file", reason);
     let (bytes, source_name) = match source {
-        ImageSource::Upload { filename, bytes } => (bytes.to_vec(), filename.unwrap_or_default()),
-        ImageSource::Reference(reference) => load_reference(state, &reference).await?,
+        ImageSource::Upload { filename, bytes } => (bytes, filename.unwrap_or_default()),
+        ImageSource::Reference(reference) => {
+            let (bytes, name) = load_reference(state, &reference).await?;
+            (Bytes::from(bytes), name)
+        }
     };
+    let hashed = bytes.clone();
+    let hash = tokio::task::spawn_blocking(move || pictures::content_hash(&hashed))
+        .await
+        .map_err(|e| ApiError::internal("hashing a picture", e))?;
+    let lock = state.picture_locks.lock(&hash).await;
+    let known = repo::picture_by_hash(&mut *state.db.reader.acquire().await?, &hash).await?;
+    if let Some(picture) = known
+        && state.files.has_content(&picture.hash, &picture.extension)
+    {
+        return Ok(PreparedPicture {
+            picture,
+            source_name,
+            _lock: lock,
+        });
+    }
     let _permit = state
         .imaging_permits
         .acquire()
         .await
         .map_err(|e| ApiError::internal("imaging permits", e))?;
     let files = state.files.clone();
-    tokio::task::spawn_blocking(move || {
+    let picture = tokio::task::spawn_blocking(move || {
         let boxes = VARIANT_BOXES.map(|(_, b)| b);
         let processed =
             imaging::make_variants(&bytes, &boxes).map_err(|e| refused(e.to_string()))?;
-        let extension = processed.probe.format.extension();
-        for _ in 0..8 {
-            let image_file = super::naming::image_file(&source_name, extension);
-            let taken = files
-                .path_of(Copy::Original, &image_file)
-                .is_none_or(|p| p.exists());
-            if taken {
-                continue;
-            }
-            files
-                .write_set(&image_file, &bytes, &processed.variants)
-                .map_err(|e| ApiError::internal("could not write image files", e))?;
-            return Ok(StoredFile {
-                image_file,
-                width: i64::from(processed.oriented.0),
-                height: i64::from(processed.oriented.1),
-                file_size: bytes.len() as i64,
-            });
-        }
-        Err(ApiError::internal(
-            "naming an image",
-            "no free name after 8 tries",
-        ))
+        let extension = processed.probe.format.extension().to_owned();
+        files
+            .write_content(&hash, &extension, &bytes, &processed.variants)
+            .map_err(|e| ApiError::internal("could not write image files", e))?;
+        Ok::<_, ApiError>(PictureRow {
+            id: 0,
+            hash,
+            extension,
+            width: i64::from(processed.oriented.0),
+            height: i64::from(processed.oriented.1),
+            file_size: bytes.len() as i64,
+        })
     })
     .await
-    .map_err(|e| ApiError::internal("image processing task", e))?
+    .map_err(|e| ApiError::internal("image processing task", e))??;
+    Ok(PreparedPicture {
+        picture,
+        source_name,
+        _lock: lock,
+    })
 }
 
 async fn load_reference(state: &AppState, reference: &str) -> ApiResult<(Vec<u8>, String)> {
@@ -726,12 +797,6 @@ async fn load_reference(state: &AppState, reference: &str) -> ApiResult<(Vec<u8>
     Ok((bytes, name))
 }
 
-async fn remove_files(state: &AppState, image_file: String) {
-    let files = state.files.clone();
-    // Failures are logged inside; a leftover file is removed at the next start.
-    let _ = tokio::task::spawn_blocking(move || files.remove_set(&image_file)).await;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Files and operations (no credentials)
 
@@ -755,10 +820,13 @@ pub async fn serve_image_file(
         Copy::Original => format,
         Copy::Variant(_) => format.variant_format(),
     };
-    let file = state
-        .files
-        .path_of(copy, image_file)
-        .ok_or_else(ApiError::route_not_found)?;
+    let stored = repo::picture_of(&mut *state.db.reader.acquire().await?, image_file).await?;
+    let file = match stored {
+        Some(Some((hash, extension))) => state.files.content_path(copy, &hash, &extension),
+        // An image of the legacy layout, or a name no record has (a 404 below).
+        Some(None) | None => state.files.path_of(copy, image_file),
+    }
+    .ok_or_else(ApiError::route_not_found)?;
     let bytes = tokio::fs::read(&file)
         .await
         .map_err(|_| ApiError::route_not_found())?;

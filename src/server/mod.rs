@@ -2,7 +2,10 @@
 //!
 //! Layout of a data directory:
 //! - `imagedesk.sqlite3` (WAL mode): products, images, idempotency keys;
-//! - `images/original/{image_file}` and `images/{zoom,standard,thumbnail,tiny}/{image_file}`;
+//! - `images/content/{original,zoom,standard,thumbnail,tiny}/{hash[0..2]}/{hash}.{ext}`: the
+//!   pictures stored by content, shared by every image with the same original bytes;
+//! - `images/original/{image_file}` and `images/{zoom,standard,thumbnail,tiny}/{image_file}`:
+//!   the files of images written before content addressing (the legacy layout);
 //! - `tmp/`: files being written, renamed into place once complete.
 //!
 //! The server knows nothing of the desktop app; the app talks to it over HTTP like any client.
@@ -23,10 +26,12 @@ mod metrics;
 mod naming;
 mod openapi;
 mod path_ids;
+mod pictures;
 mod rate_limit;
 mod repo;
 mod routes;
 mod state;
+mod synthetic_seed;
 mod v3;
 
 use std::net::SocketAddr;
@@ -41,6 +46,7 @@ pub use faults::DEFAULT_FAULT_PERCENT;
 pub use fetch::is_public_ip;
 pub use handlers::MAX_IMAGES_PER_PRODUCT;
 pub use routes::openapi_json;
+pub use synthetic_seed::{SeedSpecError, StoreNotEmpty, SyntheticSeed};
 
 /// Everything `imagedesk serve` can be told.
 #[derive(Debug, Clone)]
@@ -66,6 +72,9 @@ pub struct Config {
     pub fault_percent: u8,
     /// Seed the demo store on start (once: a seeded store is never seeded again).
     pub seed_demo: bool,
+    /// Fill an empty store with a synthetic catalogue on start (`--seed-synthetic`); a store
+    /// that has products is refused with [`StoreNotEmpty`] and left untouched.
+    pub seed_synthetic: Option<SyntheticSeed>,
     /// Images a product may have (SPEC: 1000, then 409). Benchmarks of very large products
     /// raise it; the command line does not.
     pub max_images_per_product: i64,
@@ -88,6 +97,7 @@ impl Config {
             faults: None,
             fault_percent: DEFAULT_FAULT_PERCENT,
             seed_demo: false,
+            seed_synthetic: None,
             max_images_per_product: MAX_IMAGES_PER_PRODUCT,
             cache_lists: true,
         }
@@ -103,10 +113,21 @@ pub struct Server {
 
 impl Server {
     /// Opens (or creates) the data directory, migrates the database, removes files left by an
-    /// interrupted write, seeds the demo store if asked, and binds the listener.
+    /// interrupted write, seeds the demo or synthetic store if asked, and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         anyhow::ensure!(!config.token.is_empty(), "the API token must not be empty");
+        if config.seed_synthetic.is_some() {
+            anyhow::ensure!(
+                !config.seed_demo,
+                "--seed-demo and --seed-synthetic cannot be used together"
+            );
+            // Before anything opens the store for writing: a refused store is not touched.
+            synthetic_seed::ensure_empty(&config.data_dir).await?;
+        }
         let state = Arc::new(state::AppState::open(&config).await?);
+        if let Some(spec) = config.seed_synthetic {
+            synthetic_seed::seed(&state, spec).await?;
+        }
         if config.seed_demo {
             demo::seed(&state)
                 .await

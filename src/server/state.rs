@@ -12,6 +12,7 @@ use super::fetch::Fetcher;
 use super::files::FileStore;
 use super::list_cache::ListCache;
 use super::metrics::Metrics;
+use super::pictures::PictureLocks;
 use super::rate_limit::{QuotaScope, RateLimiter};
 use super::{Config, repo};
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub imaging_permits: tokio::sync::Semaphore,
     /// Rendered image lists, emptied by every write.
     pub lists: Arc<ListCache>,
+    /// Who may write or remove the files of a picture stored by content (`pictures.rs`).
+    pub picture_locks: PictureLocks,
 }
 
 impl AppState {
@@ -46,14 +49,27 @@ impl AppState {
                 config.data_dir.display()
             )
         })?;
-        let known: HashSet<String> = repo::all_image_files(&mut *db.reader.acquire().await?)
+        let mut reader = db.reader.acquire().await?;
+        // Listing every record's name costs a scan of `images`; only a data directory from
+        // before content addressing has files to check against it.
+        let legacy: HashSet<String> = if files.has_legacy_files() {
+            repo::legacy_image_files(&mut reader)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let hashes: HashSet<String> = repo::picture_hashes(&mut reader)
             .await?
             .into_iter()
             .collect();
+        drop(reader);
         let cleanup_files = files.clone();
-        let removed = tokio::task::spawn_blocking(move || cleanup_files.remove_orphans(&known))
-            .await?
-            .context("could not clean up unreferenced image files")?;
+        let removed =
+            tokio::task::spawn_blocking(move || cleanup_files.remove_orphans(&legacy, &hashes))
+                .await?
+                .context("could not clean up unreferenced image files")?;
         if removed > 0 {
             tracing::info!("removed {removed} image files left by interrupted writes");
         }
@@ -79,6 +95,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             imaging_permits: tokio::sync::Semaphore::new(cores),
             lists: Arc::new(ListCache::default()),
+            picture_locks: PictureLocks::default(),
         })
     }
 }
