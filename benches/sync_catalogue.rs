@@ -126,7 +126,7 @@ async fn main() {
         .map(|p| p.id)
         .collect();
     let step = (ids.len() / CHANGED).max(1);
-    let mut changed = 0;
+    let mut changed: usize = 0;
     for &product in ids.iter().step_by(step).take(CHANGED) {
         let Some(image) = client
             .read_images(product)
