@@ -116,6 +116,7 @@ section "HTTP: GET images.json" http_list
 section "Server at catalogue scale: 100,000 products, 1,000,000 images (uncached reads)" server_scale
 section "Reordering: PUTs per reorder" reorder_puts
 section "Sync engine: replay of 1,000 offline edits" sync_replay
+section "Sync engine: keeping a 100,000-product / 1,000,000-image store in sync" sync_catalogue
 section "UI: frame CPU time scrolling 5,000 images" ui_frames
 section "UI: a catalogue of 100,000 products and 1,000,000 images" catalogue
 
