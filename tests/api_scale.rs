@@ -390,3 +390,39 @@ async fn an_image_of_the_legacy_layout_is_served_and_deleted() {
     let kept = reqwest::get(new.zoom_url.clone().unwrap()).await.unwrap();
     assert_eq!(kept.status(), 200);
 }
+
+#[tokio::test]
+async fn a_delete_racing_an_upload_of_the_same_bytes_never_loses_the_files() {
+    let store = start().await;
+    let (a, b) = (store.product("A").await, store.product("B").await);
+    let photo = small_jpeg(31);
+    let client = &store.client;
+    for round in 0..15 {
+        let first = client
+            .upload_image(
+                a,
+                &upload("first.jpg", &photo),
+                &ImageWrite::default(),
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        // The last image of the picture goes while another upload of its bytes arrives: in
+        // either order, the survivor's files must stay.
+        let (source, write) = (upload("second.jpg", &photo), ImageWrite::default());
+        let (deleted, second) = tokio::join!(
+            client.delete_image(a, first.id),
+            client.upload_image(b, &source, &write, None, None)
+        );
+        deleted.unwrap();
+        let second = second.unwrap();
+        let zoom = reqwest::get(second.zoom_url.clone().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(zoom.status(), 200, "round {round}");
+        assert_eq!(count_files(store.data.path()), 5, "round {round}");
+        client.delete_image(b, second.id).await.unwrap();
+        assert_eq!(count_files(store.data.path()), 0, "round {round}");
+    }
+}

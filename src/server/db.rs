@@ -48,3 +48,92 @@ impl Db {
         Ok(Db { reader, writer })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use sqlx::Connection as _;
+
+    /// A store written before migration 0003 gets its counts from the rows it already has,
+    /// and its images stay in the legacy layout (no picture).
+    #[tokio::test]
+    async fn migration_0003_counts_existing_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("old.sqlite3"))
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        let mut before = sqlx::migrate!();
+        before.migrations = Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version <= 2)
+                .cloned()
+                .collect(),
+        );
+        before.run(&mut conn).await.unwrap();
+        sqlx::query(
+            "INSERT INTO products (id, name, sku, date_created) VALUES (1, 'a', '', 0), (2, 'b', '', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (n, product) in [1, 1, 1, 2].into_iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO images (product_id, image_file, sort_order, date_created, \
+                 date_modified, width, height, file_size) VALUES (?, ?, ?, 0, 0, 1, 1, 1)",
+            )
+            .bind(product)
+            .bind(format!("a/001/x__{n:05}.jpg"))
+            .bind(n as i64)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        sqlx::migrate!().run(&mut conn).await.unwrap();
+        assert_eq!(
+            super::super::repo::count_images(&mut conn, 1)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            super::super::repo::count_images(&mut conn, 2)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            super::super::repo::count_all_images(&mut conn)
+                .await
+                .unwrap(),
+            4
+        );
+        let legacy = super::super::repo::legacy_image_files(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(legacy.len(), 4);
+        // The triggers keep them from now on.
+        sqlx::query("DELETE FROM images WHERE product_id = 1")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            super::super::repo::count_images(&mut conn, 1)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            super::super::repo::count_all_images(&mut conn)
+                .await
+                .unwrap(),
+            1
+        );
+    }
+}
