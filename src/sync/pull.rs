@@ -400,18 +400,22 @@ pub(crate) async fn next_to_sweep(shared: &Shared) -> Result<Option<i64>, SyncEr
         let mut conn = shared.replica.reader.acquire().await?;
         replica::store_fact(&mut conn, StoreFact::FiltersProductsByDate).await?
     };
-    let cutoff = if filters == Some(false) {
-        now_ms().saturating_sub(millis(shared.config.sweep_again_after))
+    // Both through the index on (images_read_at, id): never read first, then oldest read.
+    let next: Option<i64> = if filters == Some(false) {
+        sqlx::query_scalar(
+            "SELECT id FROM products WHERE images_read_at IS NULL OR images_read_at < ?
+             ORDER BY images_read_at, id LIMIT 1",
+        )
+        .bind(now_ms().saturating_sub(millis(shared.config.sweep_again_after)))
+        .fetch_optional(&shared.replica.reader)
+        .await?
     } else {
-        i64::MIN
+        sqlx::query_scalar(
+            "SELECT id FROM products WHERE images_read_at IS NULL ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(&shared.replica.reader)
+        .await?
     };
-    let next: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM products WHERE images_read_at IS NULL OR images_read_at < ?
-         ORDER BY images_read_at, id LIMIT 1",
-    )
-    .bind(cutoff)
-    .fetch_optional(&shared.replica.reader)
-    .await?;
     if next.is_some() {
         return Ok(next);
     }
