@@ -26,6 +26,7 @@ mod metrics;
 mod naming;
 mod openapi;
 mod path_ids;
+mod picture_locks;
 mod pictures;
 mod rate_limit;
 mod repo;

@@ -12,7 +12,7 @@ use super::fetch::Fetcher;
 use super::files::FileStore;
 use super::list_cache::ListCache;
 use super::metrics::Metrics;
-use super::pictures::PictureLocks;
+use super::picture_locks::PictureLocks;
 use super::rate_limit::{QuotaScope, RateLimiter};
 use super::{Config, repo};
 
