@@ -20,6 +20,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 use super::repo::PictureRow;
 use super::state::AppState;
+use crate::imaging::synthetic::SplitMix;
 use crate::imaging::{self, VARIANT_BOXES, synthetic};
 
 /// The most images one product may have (SPEC's limit).
@@ -196,15 +197,15 @@ async fn count_products_if_any(conn: &mut SqliteConnection) -> sqlx::Result<i64>
 }
 
 /// SplitMix64: the same catalogue for the same numbers on every machine.
-struct Rng(u64);
+struct Rng(SplitMix);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(SplitMix(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next()
     }
 
     /// Uniform in [0, 1).
@@ -394,7 +395,7 @@ pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seede
     let files = state.files.clone();
     let mut pictures = tokio::task::spawn_blocking(move || make_pictures(&files)).await??;
     let now = chrono::Utc::now().timestamp();
-    let mut rng = Rng(u64::from(spec.products) ^ spec.images.rotate_left(32));
+    let mut rng = Rng::new(u64::from(spec.products) ^ spec.images.rotate_left(32));
     let catalogue = products(spec, now, &mut rng);
 
     let mut tx = state.db.writer.begin().await?;
@@ -558,7 +559,7 @@ mod tests {
     #[test]
     fn counts_add_up_respect_the_limit_and_leave_some_products_empty() {
         for (products, images) in [(200, 2000), (100_000, 1_000_000), (10, 10_000), (50, 7)] {
-            let counts = image_counts(products, images, &mut Rng(7));
+            let counts = image_counts(products, images, &mut Rng::new(7));
             assert_eq!(counts.len(), products);
             assert_eq!(counts.iter().sum::<u64>(), images, "{products}:{images}");
             assert!(counts.iter().all(|&c| c <= MAX_PER_PRODUCT));
@@ -571,7 +572,7 @@ mod tests {
         }
         // 10 products of 1000: all full, none empty.
         assert!(
-            image_counts(10, 10_000, &mut Rng(1))
+            image_counts(10, 10_000, &mut Rng::new(1))
                 .iter()
                 .all(|&c| c == 1000)
         );
@@ -584,7 +585,7 @@ mod tests {
             products: 1000,
             images: 5000,
         };
-        let products = products(spec, now, &mut Rng(3));
+        let products = products(spec, now, &mut Rng::new(3));
         assert_eq!(products[41].sku, "SKU-000042");
         assert!(products[41].name.starts_with("Product 42 — "));
         assert!(products.iter().all(|p| p.date_created <= p.date_modified
