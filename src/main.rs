@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -121,6 +122,23 @@ struct ServeArgs {
     /// untouched.
     #[arg(long, value_name = "PRODUCTS:IMAGES")]
     seed_synthetic: Option<imagedesk::server::SyntheticSeed>,
+
+    /// Open connections at most; past it a new connection is closed at once, unread.
+    #[arg(long, value_name = "N", default_value_t = imagedesk::server::limits::MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+
+    /// Open connections from one IP address at most; past it a new connection from that
+    /// address is closed at once, unread.
+    #[arg(long, value_name = "N", default_value_t = imagedesk::server::limits::MAX_CONNECTIONS_PER_IP,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: u32,
+
+    /// On SIGINT or SIGTERM, how long requests in flight may take to finish (seconds); then
+    /// the connections still open are cut and the server exits with status 0.
+    #[arg(long, value_name = "SECONDS",
+          default_value_t = imagedesk::server::limits::SHUTDOWN_TIMEOUT.as_secs())]
+    shutdown_timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -168,7 +186,7 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let config = imagedesk::server::Config {
             listen: args.listen,
             data_dir: args.data_dir,
@@ -181,13 +199,26 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             fault_percent: args.fault_rate,
             seed_demo: args.seed_demo,
             seed_synthetic: args.seed_synthetic,
+            limits: imagedesk::server::ServerLimits {
+                max_connections: args.max_connections,
+                max_connections_per_ip: args.max_connections_per_ip,
+                shutdown: Duration::from_secs(args.shutdown_timeout),
+                ..imagedesk::server::ServerLimits::default()
+            },
             ..imagedesk::server::Config::local(PathBuf::new(), String::new())
         };
         let server = imagedesk::server::Server::bind(config).await?;
         println!("listening on http://{}", server.local_addr());
         server.run(shutdown_signal()).await
-    })
+    });
+    // Imaging runs on blocking threads that a cut connection cannot stop; the deadline has
+    // passed, so the process does not wait for them.
+    runtime.shutdown_timeout(BLOCKING_WORK_GRACE);
+    served
 }
+
+/// How long an exiting `serve` waits for blocking work (a decode) after the shutdown deadline.
+const BLOCKING_WORK_GRACE: Duration = Duration::from_secs(1);
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {

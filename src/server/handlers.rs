@@ -804,6 +804,7 @@ async fn load_reference(state: &AppState, reference: &str) -> ApiResult<(Vec<u8>
 pub async fn serve_image_file(
     State(state): Shared,
     Path(path): Path<String>,
+    request: Request,
 ) -> ApiResult<Response> {
     let (copy, image_file) = match path.split_once('/') {
         Some((first, rest)) => match Variant::parse(first) {
@@ -827,18 +828,24 @@ pub async fn serve_image_file(
         Some(None) | None => state.files.path_of(copy, image_file),
     }
     .ok_or_else(ApiError::route_not_found)?;
-    let bytes = tokio::fs::read(&file)
+    // Streamed from disk in chunks, with ranges (206) and conditional requests: a download
+    // never holds the whole file in memory, however slowly its client reads (issue 14).
+    let served = tower::ServiceExt::oneshot(tower_http::services::ServeFile::new(&file), request)
         .await
         .map_err(|_| ApiError::route_not_found())?;
-    Ok((
-        [
-            (CONTENT_TYPE, format.mime()),
-            // Stored names are never reused, so a copy never changes.
-            (CACHE_CONTROL, "public, max-age=31536000, immutable"),
-        ],
-        bytes,
-    )
-        .into_response())
+    if served.status() == StatusCode::NOT_FOUND {
+        return Err(ApiError::route_not_found());
+    }
+    let mut response = served.map(Body::new);
+    let headers = response.headers_mut();
+    // The format the name says, as before, not a guess from the stored file's extension.
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(format.mime()));
+    // Stored names are never reused, so a copy never changes.
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(response)
 }
 
 pub async fn metrics_text(State(state): Shared) -> Response {

@@ -12,15 +12,19 @@
 
 mod auth;
 mod compat;
+mod conn_caps;
 mod db;
 mod demo;
 mod error;
+mod exchange;
 pub mod faults;
 mod fetch;
 mod files;
 mod handlers;
 mod idempotency;
 mod input;
+pub mod limits;
+mod listener;
 mod list_cache;
 mod metrics;
 mod naming;
@@ -46,6 +50,7 @@ pub use compat::Compat;
 pub use faults::DEFAULT_FAULT_PERCENT;
 pub use fetch::is_public_ip;
 pub use handlers::MAX_IMAGES_PER_PRODUCT;
+pub use limits::ServerLimits;
 pub use routes::openapi_json;
 pub use synthetic_seed::{SeedSpecError, StoreNotEmpty, SyntheticSeed};
 
@@ -82,6 +87,8 @@ pub struct Config {
     /// Keep rendered image lists until the next write (see `list_cache`). Only benchmarks turn
     /// it off, to measure the uncached road.
     pub cache_lists: bool,
+    /// Time-outs and connection caps (see [`ServerLimits`]); tests shorten them.
+    pub limits: ServerLimits,
 }
 
 impl Config {
@@ -101,6 +108,7 @@ impl Config {
             seed_synthetic: None,
             max_images_per_product: MAX_IMAGES_PER_PRODUCT,
             cache_lists: true,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -110,6 +118,7 @@ pub struct Server {
     listener: TcpListener,
     router: axum::Router,
     addr: SocketAddr,
+    limits: ServerLimits,
 }
 
 impl Server {
@@ -143,6 +152,7 @@ impl Server {
             listener,
             router,
             addr,
+            limits: config.limits,
         })
     }
 
@@ -150,17 +160,15 @@ impl Server {
         self.addr
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight within
+    /// [`ServerLimits::shutdown`] and cuts the connections still open after it.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = routes::with_json_suffix_stripped(self.router);
-        let make_service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
-        axum::serve(self.listener, make_service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the server stopped with an error")
+        listener::serve(self.listener, app, self.limits, shutdown).await;
+        Ok(())
     }
 
     /// Serves in a background task; the handle stops it when asked or dropped.
