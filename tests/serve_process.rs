@@ -62,6 +62,33 @@ async fn seed_demo_once_and_stop_on_sigterm() {
     terminate(child);
 }
 
+#[tokio::test]
+async fn sigterm_with_stalled_clients_exits_0_within_the_shutdown_deadline() {
+    use tokio::io::AsyncWriteExt as _;
+    let data = tempfile::tempdir().unwrap();
+    let (child, url) = spawn_serve(data.path(), &["--shutdown-timeout", "1"]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    // A request head that never ends, and a request body that never comes: both in flight.
+    let mut half_head = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half_head.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let mut half_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v2/products HTTP/1.1\r\nHost: t\r\nX-Auth-Token: {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    half_body.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    // `terminate` allows 5 s: the 1 s deadline and the exit must fit in it.
+    let status = terminate(child);
+    assert!(status.success(), "SIGTERM ends with status 0: {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 fn terminate(mut child: Child) -> std::process::ExitStatus {
     unsafe_kill(child.id(), "TERM");
     for _ in 0..100 {

@@ -168,7 +168,7 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_stalled_downloads_hold_little_memory_and_health_answers() {
     const STALLED: usize = 200;
-    const LEN: usize = 2 << 20;
+    const LEN: usize = 8 << 20;
     let store = store_with(ServerLimits {
         request_head: Duration::from_secs(30),
         write: Duration::from_secs(30),
@@ -198,8 +198,9 @@ async fn two_hundred_stalled_downloads_hold_little_memory_and_health_answers() {
     assert!(healthz_on(&mut fresh).await.starts_with("http/1.1 200"));
     assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
-    // Buffered whole, 200 × 2 MiB would be 400 MiB; streamed, each holds a chunk or two.
-    assert!(grown_mib < 100, "{STALLED} stalled downloads grew the RSS by {grown_mib} MiB");
+    // Buffered whole, 200 × 8 MiB is over a GiB (less what the kernel buffers); streamed, each
+    // holds a chunk or two.
+    assert!(grown_mib < 64, "{STALLED} stalled downloads grew the RSS by {grown_mib} MiB");
     eprintln!("{STALLED} stalled downloads of {LEN} bytes: RSS +{grown_mib} MiB");
 }
 
