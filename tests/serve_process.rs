@@ -70,7 +70,10 @@ async fn sigterm_with_stalled_clients_exits_0_within_the_shutdown_deadline() {
     let addr = url.trim_start_matches("http://").to_owned();
     // A request head that never ends, and a request body that never comes: both in flight.
     let mut half_head = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    half_head.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    half_head
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
     let mut half_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
         "POST /api/v2/products HTTP/1.1\r\nHost: t\r\nX-Auth-Token: {TOKEN}\r\n\

@@ -52,7 +52,11 @@ async fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
             .await
             .expect("a response head within 5 s")
             .expect("the connection stays readable");
-        assert!(n == 1, "closed before a whole head: {:?}", String::from_utf8_lossy(&got));
+        assert!(
+            n == 1,
+            "closed before a whole head: {:?}",
+            String::from_utf8_lossy(&got)
+        );
         got.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
@@ -115,7 +119,11 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let mut stream = TcpStream::connect(store.server.addr()).await.unwrap();
     assert!(healthz_on(&mut stream).await.starts_with("http/1.1 200"));
     let got = read_until_closed(&mut stream, Duration::from_secs(4)).await;
-    assert_eq!(got, Some(Vec::new()), "the idle connection was still open after 4 s");
+    assert_eq!(
+        got,
+        Some(Vec::new()),
+        "the idle connection was still open after 4 s"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +151,10 @@ async fn a_client_that_never_reads_its_download_is_cut() {
     const LEN: usize = 24 << 20;
     big_original(&store, "big.jpg", LEN);
     let mut stream = stingy_client(store.server.addr()).await;
-    stream.write_all(&get("/product_images/big.jpg")).await.unwrap();
+    stream
+        .write_all(&get("/product_images/big.jpg"))
+        .await
+        .unwrap();
     // Never read for three write time-outs; then take what the kernel kept and see the end.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let got = read_until_closed(&mut stream, Duration::from_secs(5))
@@ -181,7 +192,9 @@ async fn two_hundred_stalled_downloads_hold_little_memory_and_health_answers() {
     let addr = store.server.addr();
     // One download first, so that the file and the code paths are warm before measuring.
     let mut warm = TcpStream::connect(addr).await.unwrap();
-    warm.write_all(&get("/product_images/big.jpg")).await.unwrap();
+    warm.write_all(&get("/product_images/big.jpg"))
+        .await
+        .unwrap();
     let (head, body) = read_response(&mut warm).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(body.len(), LEN);
@@ -189,18 +202,28 @@ async fn two_hundred_stalled_downloads_hold_little_memory_and_health_answers() {
     let mut stalled = Vec::new();
     for _ in 0..STALLED {
         let mut stream = stingy_client(addr).await;
-        stream.write_all(&get("/product_images/big.jpg")).await.unwrap();
+        stream
+            .write_all(&get("/product_images/big.jpg"))
+            .await
+            .unwrap();
         stalled.push(stream);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let started = Instant::now();
     let mut fresh = TcpStream::connect(addr).await.unwrap();
     assert!(healthz_on(&mut fresh).await.starts_with("http/1.1 200"));
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
     // Buffered whole, 200 × 8 MiB is over a GiB (less what the kernel buffers); streamed, each
     // holds a chunk or two.
-    assert!(grown_mib < 64, "{STALLED} stalled downloads grew the RSS by {grown_mib} MiB");
+    assert!(
+        grown_mib < 64,
+        "{STALLED} stalled downloads grew the RSS by {grown_mib} MiB"
+    );
     eprintln!("{STALLED} stalled downloads of {LEN} bytes: RSS +{grown_mib} MiB");
 }
 
@@ -260,7 +283,10 @@ async fn connections_past_the_per_ip_cap_are_refused_and_other_ips_served() {
     let addr = store.server.addr();
     let _held = [held_connection(addr).await, held_connection(addr).await];
     let mut third = TcpStream::connect(addr).await.unwrap();
-    assert!(refused(&mut third).await, "a third connection from one IP was served");
+    assert!(
+        refused(&mut third).await,
+        "a third connection from one IP was served"
+    );
     // Loopback answers from any 127/8 address: another client IP still gets in.
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
@@ -280,7 +306,10 @@ async fn shutdown_cuts_stalled_clients_after_its_deadline() {
     big_original(&store, "big.jpg", 24 << 20);
     let addr = store.server.addr();
     let mut download = stingy_client(addr).await;
-    download.write_all(&get("/product_images/big.jpg")).await.unwrap();
+    download
+        .write_all(&get("/product_images/big.jpg"))
+        .await
+        .unwrap();
     let mut half = TcpStream::connect(addr).await.unwrap();
     half.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -290,8 +319,16 @@ async fn shutdown_cuts_stalled_clients_after_its_deadline() {
         .await
         .expect("shutdown returns within its deadline and some slack");
     stopped.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-    assert!(read_until_closed(&mut half, Duration::from_secs(1)).await.is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        read_until_closed(&mut half, Duration::from_secs(1))
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -311,7 +348,11 @@ async fn a_range_of_an_original_is_206_with_its_bytes_and_nosniff() {
         )
         .await
         .unwrap();
-    let url = format!("{}/product_images/{}", store.server.base_url(), image.image_file);
+    let url = format!(
+        "{}/product_images/{}",
+        store.server.base_url(),
+        image.image_file
+    );
     let http = reqwest::Client::new();
     let whole = http.get(&url).send().await.unwrap();
     assert_eq!(whole.status(), 200);
@@ -337,7 +378,10 @@ async fn a_range_of_an_original_is_206_with_its_bytes_and_nosniff() {
     assert_eq!(part.bytes().await.unwrap(), whole[100..200]);
     // A name no record has is still the v2 404.
     let missing = http
-        .get(format!("{}/product_images/nope.jpg", store.server.base_url()))
+        .get(format!(
+            "{}/product_images/nope.jpg",
+            store.server.base_url()
+        ))
         .send()
         .await
         .unwrap();
@@ -359,7 +403,11 @@ async fn invented_methods_and_paths_leave_metrics_small() {
             1 => format!("/api/v2/nothing-{i}"),
             _ => format!("/product_images/zoom/{i}.png"),
         };
-        let _ = http.request(method, format!("{base}{path}")).send().await.unwrap();
+        let _ = http
+            .request(method, format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
     }
     let metrics = http
         .get(format!("{base}/metrics"))
@@ -412,8 +460,5 @@ async fn keep_alive_after_an_early_404_is_usable_or_announced() {
 
 #[tokio::test]
 async fn keep_alive_after_an_early_401_is_usable_or_announced() {
-    early_error_leaves_a_usable_or_announced_connection(
-        "POST /api/v2/products HTTP/1.1\r\n",
-    )
-    .await;
+    early_error_leaves_a_usable_or_announced_connection("POST /api/v2/products HTTP/1.1\r\n").await;
 }

@@ -56,7 +56,11 @@ impl ConnectionCaps {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.caps.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = self
+            .caps
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         open.total = open.total.saturating_sub(1);
         if let Some(count) = open.per_ip.get_mut(&self.ip) {
             *count = count.saturating_sub(1);

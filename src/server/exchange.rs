@@ -16,14 +16,19 @@ use tower::ServiceExt as _;
 use tower_http::timeout::TimeoutBody;
 
 /// The app as the connection sees it: the router with `.json` stripped.
-pub type App = tower::util::MapRequest<axum::Router, fn(axum::extract::Request) -> axum::extract::Request>;
+pub type App =
+    tower::util::MapRequest<axum::Router, fn(axum::extract::Request) -> axum::extract::Request>;
 
 /// Answers one request: the body fails after `body_timeout` without a frame; a response
 /// returned before the body was read to its end says `Connection: close`, since hyper then
 /// closes the connection (it drains only what already arrived) and a client must not send its
 /// next request there; every response says `X-Content-Type-Options: nosniff`, so a browser
 /// never runs a served picture as a script or page.
-pub async fn answer(app: App, request: Request<Incoming>, body_timeout: Duration) -> Response<Body> {
+pub async fn answer(
+    app: App,
+    request: Request<Incoming>,
+    body_timeout: Duration,
+) -> Response<Body> {
     let has_body = !request.body().is_end_stream();
     let finished = Arc::new(AtomicBool::new(!has_body));
     let tracked = finished.clone();
@@ -80,4 +85,3 @@ impl HttpBody for Tracked {
         self.inner.size_hint()
     }
 }
-
