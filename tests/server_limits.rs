@@ -88,10 +88,16 @@ async fn stingy_client(addr: SocketAddr) -> TcpStream {
 /// Puts a file of `len` bytes where `/product_images/{name}` finds it (the legacy layout),
 /// after start-up, which removes files no record names.
 fn big_original(store: &TestStore, name: &str, len: usize) {
+    use std::io::Write as _;
+    const CHUNK: usize = 64 * 1024;
     let dir = store.data.path().join("images").join("original");
     std::fs::create_dir_all(&dir).unwrap();
-    let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-    std::fs::write(dir.join(name), bytes).unwrap();
+    // Written a chunk at a time: a whole copy in memory would disturb the RSS test beside it.
+    let chunk: Vec<u8> = (0..CHUNK).map(|i| (i % 251) as u8).collect();
+    let mut file = std::fs::File::create(dir.join(name)).unwrap();
+    for start in (0..len).step_by(CHUNK) {
+        file.write_all(&chunk[..CHUNK.min(len - start)]).unwrap();
+    }
 }
 
 fn get(path: &str) -> Vec<u8> {

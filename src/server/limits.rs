@@ -20,10 +20,11 @@ pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// so a client that never reads its download does not hold a file and its buffers forever.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Open connections in total. Below the common 1024 open-file soft limit, so that the cap
-/// refuses before the process runs out of descriptors (SQLite and the files being served need
-/// some too).
-pub const MAX_CONNECTIONS: u32 = 512;
+/// Open connections in total. A download holds two descriptors (its socket and its file), so
+/// 400 of them stay under the common 1024 open-file soft limit with room for SQLite, the
+/// listener and files being written: the cap refuses before the process runs out of
+/// descriptors. Raise it together with `ulimit -n`.
+pub const MAX_CONNECTIONS: u32 = 400;
 
 /// Open connections from one IP address: one host cannot take every slot. A browser opens 6
 /// per origin and the desktop app a handful, so 64 leaves room for proxies and scripts.

@@ -5,7 +5,6 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -21,8 +20,8 @@ use super::limits::ServerLimits;
 
 /// The most hyper buffers per connection, each way. Its default (about 400 KiB) is what a
 /// client that stops reading pins in memory until the write time-out: 200 such downloads held
-/// 96 MiB with it and 28 MiB with 64 KiB (tests/server_limits.rs). It also caps a request head, which is a few hundred
-/// bytes from any real client.
+/// 96 MiB with it and 28 MiB with 64 KiB (tests/server_limits.rs). It also caps a request
+/// head, which is a few hundred bytes from any real client.
 const CONNECTION_BUFFER: usize = 64 * 1024;
 
 /// How long the loop waits after an accept error that is not about one connection (out of
@@ -44,7 +43,6 @@ pub async fn serve(
         .header_read_timeout(limits.request_head)
         .max_buf_size(CONNECTION_BUFFER)
         .keep_alive(true);
-    let http = Arc::new(http);
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
     loop {

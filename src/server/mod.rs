@@ -213,7 +213,8 @@ impl RunningServer {
         format!("http://{}/api/v3", self.addr)
     }
 
-    /// Stops accepting, waits for requests in flight, and returns how serving ended.
+    /// Stops accepting, waits for requests in flight (at most [`ServerLimits::shutdown`], then
+    /// cuts them), and returns how serving ended.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
