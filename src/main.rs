@@ -39,7 +39,13 @@ enum Command {
     /// Run the Product Images API v2 server alone.
     ///
     /// Prints `listening on http://ADDR` once it accepts connections. Stops on SIGINT or SIGTERM
-    /// after finishing the requests in flight.
+    /// after finishing the requests in flight, cutting those still running after
+    /// --shutdown-timeout, and exits with status 0.
+    ///
+    /// Every client is bounded: a connection waiting for a request head (half-sent, or idle
+    /// between requests) is closed after 10 s, a request body that sends nothing for 30 s
+    /// fails, a download whose client reads nothing for 30 s is cut, and connections past
+    /// --max-connections or --max-connections-per-ip are closed at once, unread.
     Serve(ServeArgs),
 
     /// Edit or sync one store from a script (see each command's --help).
@@ -129,7 +135,8 @@ struct ServeArgs {
     max_connections: u32,
 
     /// Open connections from one IP address at most; past it a new connection from that
-    /// address is closed at once, unread.
+    /// address is closed at once, unread. Behind a reverse proxy every client has the proxy's
+    /// address: raise this to --max-connections there.
     #[arg(long, value_name = "N", default_value_t = imagedesk::server::limits::MAX_CONNECTIONS_PER_IP,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_per_ip: u32,
