@@ -275,6 +275,22 @@ async fn connections_past_the_total_cap_are_refused() {
         assert!(Instant::now() < deadline, "a freed slot was never reused");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The operator sees the cap bite.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&get("/metrics")).await.unwrap();
+    let (_, body) = read_response(&mut stream).await;
+    let metrics = String::from_utf8(body).unwrap();
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("imagedesk_http_connections_refused_total "))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(refused >= 1.0, "{metrics}");
+    assert!(
+        metrics.contains("imagedesk_http_connections_open 4"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -17,6 +18,7 @@ use tokio_io_timeout::TimeoutStream;
 use super::conn_caps::ConnectionCaps;
 use super::exchange::{self, App};
 use super::limits::ServerLimits;
+use super::metrics::Metrics;
 
 /// The most hyper buffers per connection, each way. Its default (about 400 KiB) is what a
 /// client that stops reading pins in memory until the write time-out: 200 such downloads held
@@ -34,6 +36,7 @@ pub async fn serve(
     listener: TcpListener,
     app: App,
     limits: ServerLimits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let caps = ConnectionCaps::new(limits.max_connections, limits.max_connections_per_ip);
@@ -63,6 +66,7 @@ pub async fn serve(
                     // Refused unread: answering would mean reading the request first, which is
                     // the very work the cap is there to refuse.
                     tracing::debug!(%peer, "connection refused: connection cap reached");
+                    metrics.connection_refused();
                     drop(stream);
                     continue;
                 };
@@ -76,11 +80,13 @@ pub async fn serve(
                 });
                 let io = io_with_write_timeout(stream, limits.write);
                 let watched = graceful.watch(http.serve_connection(io, service));
+                let open = OpenConnection::new(metrics.clone());
                 connections.spawn(async move {
+                    // Both end with the task, however it ends (aborted at the deadline too).
+                    let _held = (slot, open);
                     if let Err(err) = watched.await {
                         tracing::debug!(%peer, "connection ended: {err}");
                     }
-                    drop(slot);
                 });
             }
         }
@@ -99,6 +105,22 @@ pub async fn serve(
         );
     }
     connections.shutdown().await;
+}
+
+/// Counts a connection in `/metrics` while it is open.
+struct OpenConnection(Arc<Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.connection_opened();
+        Self(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
 }
 
 fn io_with_write_timeout(

@@ -10,6 +10,7 @@ use axum::response::Response;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -87,6 +88,9 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// Connections open now, and those closed unread at the caps: how near the caps run.
+    open_connections: Gauge,
+    refused_connections: Counter,
 }
 
 impl Metrics {
@@ -106,11 +110,37 @@ impl Metrics {
             "HTTP request latency by route",
             latency.clone(),
         );
+        let open_connections = Gauge::default();
+        let refused_connections = Counter::default();
+        registry.register(
+            "imagedesk_http_connections_open",
+            "HTTP connections open now",
+            open_connections.clone(),
+        );
+        registry.register(
+            "imagedesk_http_connections_refused",
+            "HTTP connections closed unread at the connection caps",
+            refused_connections.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            open_connections,
+            refused_connections,
         }
+    }
+
+    pub fn connection_opened(&self) {
+        self.open_connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.open_connections.dec();
+    }
+
+    pub fn connection_refused(&self) {
+        self.refused_connections.inc();
     }
 
     pub fn encode(&self) -> String {

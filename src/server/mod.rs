@@ -119,6 +119,7 @@ pub struct Server {
     router: axum::Router,
     addr: SocketAddr,
     limits: ServerLimits,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Server {
@@ -147,12 +148,14 @@ impl Server {
             .await
             .with_context(|| format!("could not listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let metrics = state.metrics.clone();
         let router = routes::router(state);
         Ok(Server {
             listener,
             router,
             addr,
             limits: config.limits,
+            metrics,
         })
     }
 
@@ -167,7 +170,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = routes::with_json_suffix_stripped(self.router);
-        listener::serve(self.listener, app, self.limits, shutdown).await;
+        listener::serve(self.listener, app, self.limits, self.metrics, shutdown).await;
         Ok(())
     }
 
