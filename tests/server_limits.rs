@@ -173,6 +173,41 @@ async fn a_client_that_never_reads_its_download_is_cut() {
     );
 }
 
+#[tokio::test]
+async fn a_slow_reader_that_keeps_reading_gets_the_whole_file() {
+    // The write time-out is about progress, not the length of a download: 4 MiB read over
+    // about three write time-outs, a little at a time, all arrive.
+    let store = store_with(quick()).await;
+    const LEN: usize = 4 << 20;
+    big_original(&store, "slow.jpg", LEN);
+    let mut stream = TcpStream::connect(store.server.addr()).await.unwrap();
+    stream
+        .write_all(&get("/product_images/slow.jpg"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut got = 0;
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        got += n;
+        if n == 0 || got >= LEN {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        got >= LEN,
+        "cut after {got} bytes in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
