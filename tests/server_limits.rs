@@ -259,10 +259,11 @@ async fn two_hundred_stalled_downloads_hold_little_memory_and_health_answers() {
         started.elapsed()
     );
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
-    // Buffered whole, 200 × 8 MiB is over a GiB (less what the kernel buffers); streamed, each
-    // holds a chunk or two.
+    // Buffered whole, 200 × 8 MiB is over a GiB (less what the kernel buffers: +1596 MiB was
+    // measured on the old code); streamed, each holds a chunk or two (+28 MiB measured). The
+    // bound leaves room for the other tests of this file, which run in the same process.
     assert!(
-        grown_mib < 64,
+        grown_mib < 128,
         "{STALLED} stalled downloads grew the RSS by {grown_mib} MiB"
     );
     eprintln!("{STALLED} stalled downloads of {LEN} bytes: RSS +{grown_mib} MiB");

@@ -83,6 +83,7 @@ impl Engine {
             unreadable: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             _lock: lock,
             address_pulls: std::sync::Mutex::new(std::collections::HashMap::new()),
+            downloads: tokio::sync::Semaphore::new(tiles::MAX_PARALLEL_DOWNLOADS),
         });
         shared.refresh_counts().await;
         let cancel = CancellationToken::new();

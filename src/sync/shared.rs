@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub _lock: Option<std::fs::File>,
     /// When a failed picture last made each product be pulled again (see `tiles`).
     pub address_pulls: Mutex<std::collections::HashMap<i64, Instant>>,
+    /// Picture downloads in flight (tiles, previews), at most `tiles::MAX_PARALLEL_DOWNLOADS`.
+    pub downloads: tokio::sync::Semaphore,
 }
 
 impl Shared {

@@ -18,6 +18,10 @@ use crate::durable;
 const MAX_TILE_BYTES: usize = 8 * 1024 * 1024;
 /// The store keeps no picture over 8 MiB; a zoom variant is well under it.
 const MAX_PREVIEW_BYTES: usize = 16 * 1024 * 1024;
+/// Picture downloads one engine runs at once. A grid opening a large product asks for every
+/// visible tile together; unbounded, that is one connection each, and a store (ours among
+/// them) caps connections per client address. Six is what browsers allow per host.
+pub(crate) const MAX_PARALLEL_DOWNLOADS: usize = 6;
 
 fn tile_dir(shared: &Shared) -> PathBuf {
     shared.config.dir.join("tiles")
@@ -135,7 +139,7 @@ async fn cached_or_fetched(shared: &Shared, url: &str) -> Result<Bytes, SyncErro
             }
         }
     }
-    let bytes = shared.client.fetch_asset(url, MAX_TILE_BYTES).await?;
+    let bytes = download(shared, url, MAX_TILE_BYTES).await?;
     store(shared, &dir, url, &bytes).await?;
     Ok(bytes)
 }
@@ -152,18 +156,26 @@ pub(crate) async fn preview(shared: &Shared, id: ImageId) -> Result<Option<Bytes
     let Some(url) = preview_url(&image) else {
         return Ok(None);
     };
-    match shared.client.fetch_asset(&url, MAX_PREVIEW_BYTES).await {
+    match download(shared, &url, MAX_PREVIEW_BYTES).await {
         Ok(bytes) => Ok(Some(bytes)),
         Err(err) => {
             let err = SyncError::from(err);
             match fresh_address(shared, &image, &url, &err, preview_url).await? {
                 Some(fresh) => Ok(Some(
-                    shared.client.fetch_asset(&fresh, MAX_PREVIEW_BYTES).await?,
+                    download(shared, &fresh, MAX_PREVIEW_BYTES).await?,
                 )),
                 None => Err(err),
             }
         }
     }
+}
+
+/// Fetches a picture once one of the engine's download slots is free.
+async fn download(shared: &Shared, url: &str, max_bytes: usize) -> Result<Bytes, ApiError> {
+    // The semaphore is never closed, so a failed acquire cannot happen; without a permit the
+    // download would merely go unbounded.
+    let _permit = shared.downloads.acquire().await.ok();
+    shared.client.fetch_asset(url, max_bytes).await
 }
 
 /// The engine's own copy of a picture whose upload has not been sent yet.
