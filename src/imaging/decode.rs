@@ -4,7 +4,10 @@ use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder};
 
-use super::{BoxSize, ImageFormat, ImagingError, MAX_PIXELS, Probe, fit_within};
+use super::{
+    BoxSize, ImageFormat, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS, Probe, fit_within, gif_decode,
+    png_decode,
+};
 
 /// Decoded pixels, already turned upright (EXIF orientation applied).
 #[derive(Debug, Clone)]
@@ -131,30 +134,101 @@ fn jpeg_pixels_to_rgb(
     })
 }
 
+/// The image crate's limits for one upload: set on the reader before `into_decoder`, because
+/// the decoder parses the header (and, for some formats, metadata) while it is built.
+pub(super) fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits
+}
+
+/// A decoder's error: memory limits become [`ImagingError::NeedsTooMuchMemory`].
+pub(super) fn image_error(e: image::ImageError) -> ImagingError {
+    match e {
+        image::ImageError::Limits(_) => ImagingError::NeedsTooMuchMemory,
+        other => ImagingError::Decode(other.to_string()),
+    }
+}
+
+/// Full-size 8-bit pixels of a non-JPEG original, before orientation.
+struct Frame {
+    width: u32,
+    height: u32,
+    channels: u8,
+    pixels: Vec<u8>,
+    orientation: Orientation,
+}
+
+/// PNG and GIF go through their own crates (see `png_decode` and `gif_decode` for why); WebP
+/// and BMP through the image crate, with the limits set before the header is read.
+fn decode_frame(bytes: &[u8], format: ImageFormat) -> Result<Frame, ImagingError> {
+    match format {
+        ImageFormat::Png => {
+            let png = png_decode::decode(bytes)?;
+            Ok(Frame {
+                width: png.width,
+                height: png.height,
+                channels: png.channels,
+                pixels: png.pixels,
+                orientation: png.orientation,
+            })
+        }
+        ImageFormat::Gif => {
+            let gif = gif_decode::decode(bytes)?;
+            Ok(Frame {
+                width: gif.width,
+                height: gif.height,
+                channels: 4,
+                pixels: gif.pixels,
+                orientation: Orientation::NoTransforms,
+            })
+        }
+        _ => {
+            let mut reader =
+                image::ImageReader::with_format(Cursor::new(bytes), format.to_image_crate());
+            reader.limits(decode_limits());
+            let mut decoder = reader.into_decoder().map_err(image_error)?;
+            let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+            let image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+            let (width, height) = (image.width(), image.height());
+            let (channels, pixels) = if image.color().has_alpha() {
+                (4u8, image.into_rgba8().into_raw())
+            } else {
+                (3u8, image.into_rgb8().into_raw())
+            };
+            Ok(Frame {
+                width,
+                height,
+                channels,
+                pixels,
+                orientation,
+            })
+        }
+    }
+}
+
 fn decode_other(
     bytes: &[u8],
     format: ImageFormat,
     bounds: BoxSize,
 ) -> Result<DecodedImage, ImagingError> {
-    let decode_err = |e: image::ImageError| ImagingError::Decode(e.to_string());
-    let reader = image::ImageReader::with_format(Cursor::new(bytes), format.to_image_crate());
-    let mut decoder = reader.into_decoder().map_err(decode_err)?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 8);
-    decoder.set_limits(limits).map_err(decode_err)?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
-
-    let (raw_w, raw_h) = (image.width(), image.height());
+    let Frame {
+        width: raw_w,
+        height: raw_h,
+        channels,
+        pixels,
+        orientation,
+    } = decode_frame(bytes, format)?;
+    if u64::from(raw_w) * u64::from(raw_h) > MAX_PIXELS {
+        return Err(ImagingError::TooManyPixels {
+            width: raw_w,
+            height: raw_h,
+        });
+    }
     let (oriented_w, oriented_h) = oriented_size(raw_w, raw_h, orientation);
     let (target_w, target_h) = fit_within(oriented_w, oriented_h, bounds);
     let (raw_target_w, raw_target_h) = oriented_size(target_w, target_h, orientation);
 
-    let (channels, pixels) = if image.color().has_alpha() {
-        (4u8, image.into_rgba8().into_raw())
-    } else {
-        (3u8, image.into_rgb8().into_raw())
-    };
     let pixels = resize(&pixels, raw_w, raw_h, channels, raw_target_w, raw_target_h)?;
     let (width, height, pixels) =
         apply_orientation(raw_target_w, raw_target_h, channels, pixels, orientation)?;
