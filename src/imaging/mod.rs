@@ -19,6 +19,7 @@ pub use cancel::{Cancel, CancelOnDrop};
 pub use decode::{DecodedImage, decode_to_fit};
 pub use encode::encode_like;
 pub use geometry::{BoxSize, fit_within};
+pub use jpeg_markers::{JpegLayout, jpeg_layout};
 pub use tile::decode_tile_rgba;
 
 use std::io::Cursor;
