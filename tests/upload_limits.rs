@@ -75,7 +75,9 @@ async fn upload_measured(store: &TestStore, product: i64, name: &str, bytes: Vec
         .await
         .map(|_| ())
         .map_err(|e| (e.status(), e.to_string()));
-    (result, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    println!("{name}: {result:?}, peak {:.1} MiB", peak as f64 / 1048576.0);
+    (result, peak)
 }
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -251,4 +253,100 @@ async fn an_abandoned_upload_leaves_no_file_and_no_image() {
         .chain(files_under(&store.data.path().join("tmp")))
         .collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+/// Side of the largest square image accepted: 7071² = 49,999,041 pixels.
+const MAX_SIDE: u32 = 7071;
+
+/// Writes the worst-case uploads that `scripts/upload_rss.sh` sends to a release server, into
+/// `$UPLOAD_RSS_FILES` (run by the script with `--ignored`).
+#[test]
+#[ignore = "writes the files of scripts/upload_rss.sh"]
+fn write_upload_rss_files() {
+    let Ok(dir) = std::env::var("UPLOAD_RSS_FILES") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let side = MAX_SIDE;
+    let gradient = |channels: usize| -> Vec<u8> {
+        let mut pixels = vec![0u8; side as usize * side as usize * channels];
+        for (i, px) in pixels.chunks_exact_mut(channels).enumerate() {
+            let (x, y) = (i as u32 % side, i as u32 / side);
+            px[0] = (x / 28) as u8;
+            px[1] = (y / 28) as u8;
+            if channels > 2 {
+                px[2] = ((x + y) / 56) as u8;
+            }
+            if channels > 3 {
+                px[3] = 255;
+            }
+        }
+        pixels
+    };
+    let write = |name: &str, bytes: Vec<u8>| {
+        println!("{name}: {} bytes", bytes.len());
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    let rgb = gradient(3);
+    for (name, progressive, sampling) in [
+        ("jpeg-444-progressive.jpg", true, jpeg_encoder::SamplingFactor::R_4_4_4),
+        ("jpeg-420-baseline.jpg", false, jpeg_encoder::SamplingFactor::R_4_2_0),
+    ] {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 75);
+        encoder.set_progressive(progressive);
+        encoder.set_sampling_factor(sampling);
+        encoder
+            .encode(&rgb, side as u16, side as u16, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        write(name, out);
+    }
+    let png_of = |color: png::ColorType, depth: png::BitDepth, channels: usize| {
+        let samples = gradient(channels);
+        let mut out = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut out, side, side);
+            encoder.set_color(color);
+            encoder.set_depth(depth);
+            encoder.set_compression(png::Compression::Fast);
+            let mut writer = encoder.write_header().unwrap();
+            let mut stream = writer.stream_writer().unwrap();
+            for row in samples.chunks_exact(side as usize * channels) {
+                if depth == png::BitDepth::Sixteen {
+                    let wide: Vec<u8> = row.iter().flat_map(|&s| [s, 0]).collect();
+                    stream.write_all(&wide).unwrap();
+                } else {
+                    stream.write_all(row).unwrap();
+                }
+            }
+            stream.finish().unwrap();
+        }
+        out
+    };
+    write("png-rgba8.png", png_of(png::ColorType::Rgba, png::BitDepth::Eight, 4));
+    write("png-rgba16.png", png_of(png::ColorType::Rgba, png::BitDepth::Sixteen, 4));
+    write("png-grey-alpha16.png", png_of(png::ColorType::GrayscaleAlpha, png::BitDepth::Sixteen, 2));
+    write("png-iccp-500mb.png", bombs::png_with_iccp(500_000_000));
+    write("gif-frame-9000.gif", bombs::gif_frame_outside_screen(9000));
+    let mut gif = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut gif, side as u16, side as u16, &[0, 0, 0, 255, 255, 255]).unwrap();
+        let indices: Vec<u8> = (0..side * side).map(|i| ((i % side) / 64 % 2) as u8).collect();
+        let frame = gif::Frame {
+            width: side as u16,
+            height: side as u16,
+            buffer: std::borrow::Cow::Owned(indices),
+            ..gif::Frame::default()
+        };
+        encoder.write_frame(&frame).unwrap();
+    }
+    write("gif-screen-50mp.gif", gif);
+    let mut webp = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+        .encode(&gradient(4), side, side, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    write("webp-rgba-50mp.webp", webp);
+    let progressive = synthetic::jpeg(&synthetic::photo(64, 64, 3), 85, true, None);
+    write("jpeg-5000-scans.jpg", bombs::jpeg_with_repeated_scans(&progressive, 5000));
 }
