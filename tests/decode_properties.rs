@@ -80,11 +80,23 @@ fn seeds() -> Vec<Vec<u8>> {
 
 #[derive(Debug, Clone)]
 enum Mutation {
-    FlipBit { at: usize, bit: u8 },
-    SetByte { at: usize, value: u8 },
-    Truncate { at: usize },
+    FlipBit {
+        at: usize,
+        bit: u8,
+    },
+    SetByte {
+        at: usize,
+        value: u8,
+    },
+    Truncate {
+        at: usize,
+    },
     /// Copies `len` bytes from `from` and inserts them at `to` (repeats a chunk or a segment).
-    Duplicate { from: usize, len: usize, to: usize },
+    Duplicate {
+        from: usize,
+        len: usize,
+        to: usize,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -116,7 +128,7 @@ fn apply(bytes: &mut Vec<u8>, mutation: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_images_are_decoded_or_refused_within_bounds(
@@ -159,9 +171,16 @@ fn time_at_the_scan_cap() {
     let time = |bytes: &[u8]| {
         let started = Instant::now();
         let result = imaging::make_variants(bytes, &boxes);
-        (started.elapsed(), result.map(|_| ()).map_err(|e| e.to_string()))
+        (
+            started.elapsed(),
+            result.map(|_| ()).map_err(|e| e.to_string()),
+        )
     };
-    println!("{side}×{side}, {} bytes, {scans} scans: {:?}", progressive.len(), time(&progressive));
+    println!(
+        "{side}×{side}, {} bytes, {scans} scans: {:?}",
+        progressive.len(),
+        time(&progressive)
+    );
     for total in [20u32, 50, imaging::MAX_JPEG_SCANS] {
         let bomb = bombs::jpeg_with_repeated_scans(&progressive, (total - scans) as usize);
         println!("{total} scans, {} bytes: {:?}", bomb.len(), time(&bomb));

@@ -65,7 +65,12 @@ fn source(name: &str, bytes: Vec<u8>) -> UploadSource {
 
 /// Uploads `bytes`; the HTTP status (201 as `Ok`), the error's text, and the peak of bytes
 /// allocated meanwhile above what was allocated before.
-async fn upload_measured(store: &TestStore, product: i64, name: &str, bytes: Vec<u8>) -> (Result<(), (Option<u16>, String)>, usize) {
+async fn upload_measured(
+    store: &TestStore,
+    product: i64,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (Result<(), (Option<u16>, String)>, usize) {
     let upload = source(name, bytes);
     let base = CURRENT.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
@@ -76,7 +81,10 @@ async fn upload_measured(store: &TestStore, product: i64, name: &str, bytes: Vec
         .map(|_| ())
         .map_err(|e| (e.status(), e.to_string()));
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
-    println!("{name}: {result:?}, peak {:.1} MiB", peak as f64 / 1048576.0);
+    println!(
+        "{name}: {result:?}, peak {:.1} MiB",
+        peak as f64 / 1048576.0
+    );
     (result, peak)
 }
 
@@ -112,7 +120,11 @@ async fn a_jpeg_of_too_many_scans_is_a_400_naming_the_cap() {
         message.contains(&format!("at most {MAX_JPEG_SCANS} are accepted")),
         "{message}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(store.images(product).await.is_empty());
     // At the cap, a file is still accepted.
     let scans = imagedesk::imaging::jpeg_layout(&progressive).unwrap().scans;
@@ -290,8 +302,16 @@ fn write_upload_rss_files() {
     };
     let rgb = gradient(3);
     for (name, progressive, sampling) in [
-        ("jpeg-444-progressive.jpg", true, jpeg_encoder::SamplingFactor::R_4_4_4),
-        ("jpeg-420-baseline.jpg", false, jpeg_encoder::SamplingFactor::R_4_2_0),
+        (
+            "jpeg-444-progressive.jpg",
+            true,
+            jpeg_encoder::SamplingFactor::R_4_4_4,
+        ),
+        (
+            "jpeg-420-baseline.jpg",
+            false,
+            jpeg_encoder::SamplingFactor::R_4_2_0,
+        ),
     ] {
         let mut out = Vec::new();
         let mut encoder = jpeg_encoder::Encoder::new(&mut out, 75);
@@ -324,15 +344,32 @@ fn write_upload_rss_files() {
         }
         out
     };
-    write("png-rgba8.png", png_of(png::ColorType::Rgba, png::BitDepth::Eight, 4));
-    write("png-rgba16.png", png_of(png::ColorType::Rgba, png::BitDepth::Sixteen, 4));
-    write("png-grey-alpha16.png", png_of(png::ColorType::GrayscaleAlpha, png::BitDepth::Sixteen, 2));
+    write(
+        "png-rgba8.png",
+        png_of(png::ColorType::Rgba, png::BitDepth::Eight, 4),
+    );
+    write(
+        "png-rgba16.png",
+        png_of(png::ColorType::Rgba, png::BitDepth::Sixteen, 4),
+    );
+    write(
+        "png-grey-alpha16.png",
+        png_of(png::ColorType::GrayscaleAlpha, png::BitDepth::Sixteen, 2),
+    );
     write("png-iccp-500mb.png", bombs::png_with_iccp(500_000_000));
     write("gif-frame-9000.gif", bombs::gif_frame_outside_screen(9000));
     let mut gif = Vec::new();
     {
-        let mut encoder = gif::Encoder::new(&mut gif, side as u16, side as u16, &[0, 0, 0, 255, 255, 255]).unwrap();
-        let indices: Vec<u8> = (0..side * side).map(|i| ((i % side) / 64 % 2) as u8).collect();
+        let mut encoder = gif::Encoder::new(
+            &mut gif,
+            side as u16,
+            side as u16,
+            &[0, 0, 0, 255, 255, 255],
+        )
+        .unwrap();
+        let indices: Vec<u8> = (0..side * side)
+            .map(|i| ((i % side) / 64 % 2) as u8)
+            .collect();
         let frame = gif::Frame {
             width: side as u16,
             height: side as u16,
@@ -348,5 +385,8 @@ fn write_upload_rss_files() {
         .unwrap();
     write("webp-rgba-50mp.webp", webp);
     let progressive = synthetic::jpeg(&synthetic::photo(64, 64, 3), 85, true, None);
-    write("jpeg-5000-scans.jpg", bombs::jpeg_with_repeated_scans(&progressive, 5000));
+    write(
+        "jpeg-5000-scans.jpg",
+        bombs::jpeg_with_repeated_scans(&progressive, 5000),
+    );
 }

@@ -5,8 +5,8 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder};
 
 use super::{
-    BoxSize, ImageFormat, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS, Probe, fit_within, gif_decode,
-    png_decode,
+    BoxSize, ImageFormat, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS, Probe, fit_within,
+    gif_decode, png_decode,
 };
 
 /// Decoded pixels, already turned upright (EXIF orientation applied).
@@ -308,8 +308,8 @@ pub(crate) fn resize(
     } else {
         fr::PixelType::U8x3
     };
-    let mut src = fr::images::Image::from_vec_u8(w, h, pixels, pixel_type)
-        .map_err(|e| resize_err(&e))?;
+    let mut src =
+        fr::images::Image::from_vec_u8(w, h, pixels, pixel_type).map_err(|e| resize_err(&e))?;
     let mul_div = fr::MulDiv::default();
     if with_alpha {
         mul_div

@@ -28,11 +28,10 @@ pub fn decode(bytes: &[u8]) -> Result<GifPixels, ImagingError> {
     if let Some(limit) = std::num::NonZeroU64::new(MAX_DECODE_BYTES) {
         options.set_memory_limit(gif::MemoryLimit::Bytes(limit));
     }
-    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(decode_error)?;
-    let (width, height) = (
-        usize::from(decoder.width()),
-        usize::from(decoder.height()),
-    );
+    let mut decoder = options
+        .read_info(Cursor::new(bytes))
+        .map_err(decode_error)?;
+    let (width, height) = (usize::from(decoder.width()), usize::from(decoder.height()));
     let screen_bytes = width * height * RGBA;
     if screen_bytes as u64 > MAX_DECODE_BYTES {
         return Err(ImagingError::NeedsTooMuchMemory);

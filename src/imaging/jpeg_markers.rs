@@ -79,7 +79,10 @@ fn next_marker(bytes: &[u8], mut pos: usize) -> Option<usize> {
 /// After a scan header: the position of the `0xFF` that starts the next marker which is not a
 /// restart marker or a stuffed zero (which belong to the entropy-coded data).
 fn skip_entropy_coded(bytes: &[u8], mut pos: usize) -> usize {
-    while let Some(offset) = bytes.get(pos..).and_then(|b| b.iter().position(|&x| x == 0xFF)) {
+    while let Some(offset) = bytes
+        .get(pos..)
+        .and_then(|b| b.iter().position(|&x| x == 0xFF))
+    {
         let ff = pos + offset;
         match bytes.get(ff + 1) {
             Some(0x00 | 0xD0..=0xD7 | 0xFF) => pos = ff + 1,
@@ -142,7 +145,11 @@ mod tests {
             "{}",
             progressive.scans
         );
-        let bomb = jpeg_layout(&crate::imaging::bombs::jpeg_with_repeated_scans(&progressive_bytes, 500)).unwrap();
+        let bomb = jpeg_layout(&crate::imaging::bombs::jpeg_with_repeated_scans(
+            &progressive_bytes,
+            500,
+        ))
+        .unwrap();
         assert_eq!(bomb.scans, progressive.scans + 500);
     }
 
@@ -153,6 +160,28 @@ mod tests {
         let layout = jpeg_layout(&synthetic::jpeg(&photo, 80, true, None)).unwrap();
         // MCUs of 16×16: 7×4 of them; Y has 4 blocks per MCU, Cb and Cr one each.
         assert_eq!(layout.coefficient_bytes, 7 * 4 * (4 + 1 + 1) * BLOCK_BYTES);
+    }
+
+    #[test]
+    fn a_progressive_frame_whose_coefficients_exceed_the_bound_is_refused_from_its_header() {
+        use crate::imaging::{ImagingError, MAX_DECODE_BYTES, probe};
+        // SOI, SOF2 of 8000×6000 (48 MP, under the pixel cap) with four components at 1×1
+        // (CMYK): 4 × 750,000 blocks × 128 bytes = 384 MB of coefficients.
+        let mut bytes = vec![0xFF, SOI, 0xFF, 0xC2, 0x00, 20, 8];
+        bytes.extend_from_slice(&6000u16.to_be_bytes());
+        bytes.extend_from_slice(&8000u16.to_be_bytes());
+        bytes.push(4);
+        for id in 1..=4u8 {
+            bytes.extend_from_slice(&[id, 0x11, 0]);
+        }
+        bytes.extend_from_slice(&[0xFF, SOS, 0x00, 0x08, 1, 1, 0, 0, 0, 0, 0xFF, EOI]);
+        let layout = jpeg_layout(&bytes).unwrap();
+        assert_eq!(layout.coefficient_bytes, 4 * 1000 * 750 * BLOCK_BYTES);
+        assert!(layout.coefficient_bytes > MAX_DECODE_BYTES);
+        assert!(matches!(
+            probe(&bytes),
+            Err(ImagingError::NeedsTooMuchMemory)
+        ));
     }
 
     #[test]

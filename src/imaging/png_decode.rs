@@ -127,7 +127,11 @@ mod tests {
             png::ColorType::Rgb => 3,
             png::ColorType::Rgba => 4,
         };
-        let bytes_per_sample = if depth == png::BitDepth::Sixteen { 2 } else { 1 };
+        let bytes_per_sample = if depth == png::BitDepth::Sixteen {
+            2
+        } else {
+            1
+        };
         let data = vec![0u8; width as usize * height as usize * samples * bytes_per_sample];
         writer.write_image_data(&data).unwrap();
         writer.finish().unwrap();
@@ -143,7 +147,10 @@ mod tests {
             (png::ColorType::Rgba, png::BitDepth::Eight, 4),
         ] {
             let decoded = decode(&plain_png(7, 5, color, depth)).unwrap();
-            assert_eq!((decoded.width, decoded.height, decoded.channels), (7, 5, channels));
+            assert_eq!(
+                (decoded.width, decoded.height, decoded.channels),
+                (7, 5, channels)
+            );
             assert_eq!(decoded.pixels.len(), 7 * 5 * usize::from(channels));
         }
     }

@@ -100,11 +100,9 @@ mod tests {
     fn a_tile_with_too_many_scans_is_refused_before_decoding() {
         let photo = synthetic::photo(64, 64, 5);
         let progressive = synthetic::jpeg(&photo, 85, true, None);
-        let bomb = crate::imaging::bombs::jpeg_with_repeated_scans(
-            &progressive,
-            MAX_JPEG_SCANS as usize,
-        );
-        let err = decode_tile_rgba(&bomb, 256).err().expect("refused");
+        let bomb =
+            crate::imaging::bombs::jpeg_with_repeated_scans(&progressive, MAX_JPEG_SCANS as usize);
+        let err = decode_tile_rgba(&bomb, 256).expect_err("refused");
         assert!(matches!(err, ImagingError::TooManyScans { .. }), "{err}");
     }
 
