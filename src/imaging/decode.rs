@@ -4,7 +4,10 @@ use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder};
 
-use super::{BoxSize, ImageFormat, ImagingError, MAX_PIXELS, Probe, fit_within};
+use super::{
+    BoxSize, ImageFormat, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS, Probe, fit_within,
+    gif_decode, png_decode,
+};
 
 /// Decoded pixels, already turned upright (EXIF orientation applied).
 #[derive(Debug, Clone)]
@@ -22,7 +25,7 @@ impl DecodedImage {
     /// A copy resized to exactly `width`×`height` (same pixel layout).
     pub fn resized(&self, width: u32, height: u32) -> Result<DecodedImage, ImagingError> {
         let pixels = resize(
-            &self.pixels,
+            self.pixels.clone(),
             self.width,
             self.height,
             self.channels,
@@ -84,7 +87,7 @@ fn decode_jpeg(bytes: &[u8], bounds: BoxSize) -> Result<DecodedImage, ImagingErr
             rgb.len()
         )));
     }
-    let pixels = resize(&rgb, got_w, got_h, 3, raw_target_w, raw_target_h)?;
+    let pixels = resize(rgb, got_w, got_h, 3, raw_target_w, raw_target_h)?;
     let (width, height, pixels) =
         apply_orientation(raw_target_w, raw_target_h, 3, pixels, orientation)?;
     Ok(DecodedImage {
@@ -131,31 +134,102 @@ fn jpeg_pixels_to_rgb(
     })
 }
 
+/// The image crate's limits for one upload: set on the reader before `into_decoder`, because
+/// the decoder parses the header (and, for some formats, metadata) while it is built.
+pub(super) fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits
+}
+
+/// A decoder's error: memory limits become [`ImagingError::NeedsTooMuchMemory`].
+pub(super) fn image_error(e: image::ImageError) -> ImagingError {
+    match e {
+        image::ImageError::Limits(_) => ImagingError::NeedsTooMuchMemory,
+        other => ImagingError::Decode(other.to_string()),
+    }
+}
+
+/// Full-size 8-bit pixels of a non-JPEG original, before orientation.
+struct Frame {
+    width: u32,
+    height: u32,
+    channels: u8,
+    pixels: Vec<u8>,
+    orientation: Orientation,
+}
+
+/// PNG and GIF go through their own crates (see `png_decode` and `gif_decode` for why); WebP
+/// and BMP through the image crate, with the limits set before the header is read.
+fn decode_frame(bytes: &[u8], format: ImageFormat) -> Result<Frame, ImagingError> {
+    match format {
+        ImageFormat::Png => {
+            let png = png_decode::decode(bytes)?;
+            Ok(Frame {
+                width: png.width,
+                height: png.height,
+                channels: png.channels,
+                pixels: png.pixels,
+                orientation: png.orientation,
+            })
+        }
+        ImageFormat::Gif => {
+            let gif = gif_decode::decode(bytes)?;
+            Ok(Frame {
+                width: gif.width,
+                height: gif.height,
+                channels: 4,
+                pixels: gif.pixels,
+                orientation: Orientation::NoTransforms,
+            })
+        }
+        _ => {
+            let mut reader =
+                image::ImageReader::with_format(Cursor::new(bytes), format.to_image_crate());
+            reader.limits(decode_limits());
+            let mut decoder = reader.into_decoder().map_err(image_error)?;
+            let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+            let image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+            let (width, height) = (image.width(), image.height());
+            let (channels, pixels) = if image.color().has_alpha() {
+                (4u8, image.into_rgba8().into_raw())
+            } else {
+                (3u8, image.into_rgb8().into_raw())
+            };
+            Ok(Frame {
+                width,
+                height,
+                channels,
+                pixels,
+                orientation,
+            })
+        }
+    }
+}
+
 fn decode_other(
     bytes: &[u8],
     format: ImageFormat,
     bounds: BoxSize,
 ) -> Result<DecodedImage, ImagingError> {
-    let decode_err = |e: image::ImageError| ImagingError::Decode(e.to_string());
-    let reader = image::ImageReader::with_format(Cursor::new(bytes), format.to_image_crate());
-    let mut decoder = reader.into_decoder().map_err(decode_err)?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 8);
-    decoder.set_limits(limits).map_err(decode_err)?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
-
-    let (raw_w, raw_h) = (image.width(), image.height());
+    let Frame {
+        width: raw_w,
+        height: raw_h,
+        channels,
+        pixels,
+        orientation,
+    } = decode_frame(bytes, format)?;
+    if u64::from(raw_w) * u64::from(raw_h) > MAX_PIXELS {
+        return Err(ImagingError::TooManyPixels {
+            width: raw_w,
+            height: raw_h,
+        });
+    }
     let (oriented_w, oriented_h) = oriented_size(raw_w, raw_h, orientation);
     let (target_w, target_h) = fit_within(oriented_w, oriented_h, bounds);
     let (raw_target_w, raw_target_h) = oriented_size(target_w, target_h, orientation);
 
-    let (channels, pixels) = if image.color().has_alpha() {
-        (4u8, image.into_rgba8().into_raw())
-    } else {
-        (3u8, image.into_rgb8().into_raw())
-    };
-    let pixels = resize(&pixels, raw_w, raw_h, channels, raw_target_w, raw_target_h)?;
+    let pixels = resize(pixels, raw_w, raw_h, channels, raw_target_w, raw_target_h)?;
     let (width, height, pixels) =
         apply_orientation(raw_target_w, raw_target_h, channels, pixels, orientation)?;
     Ok(DecodedImage {
@@ -213,9 +287,11 @@ fn apply_orientation(
 }
 
 /// Resizes interleaved 8-bit RGB or RGBA pixels with fast_image_resize (SIMD convolution).
-/// RGBA is resized with premultiplied alpha so that transparent edges do not bleed.
+/// RGBA is resized with premultiplied alpha so that transparent edges do not bleed; the source
+/// is premultiplied in place (the resizer would otherwise premultiply into a copy as large as
+/// the source: 200 MB more for a 50 MP picture), and only the small result is divided back.
 pub(crate) fn resize(
-    pixels: &[u8],
+    pixels: Vec<u8>,
     w: u32,
     h: u32,
     channels: u8,
@@ -223,21 +299,36 @@ pub(crate) fn resize(
     dst_h: u32,
 ) -> Result<Vec<u8>, ImagingError> {
     if (w, h) == (dst_w, dst_h) {
-        return Ok(pixels.to_vec());
+        return Ok(pixels);
     }
-    let pixel_type = if channels == 4 {
+    let resize_err = |e: &dyn std::fmt::Display| ImagingError::Resize(e.to_string());
+    let with_alpha = channels == 4;
+    let pixel_type = if with_alpha {
         fr::PixelType::U8x4
     } else {
         fr::PixelType::U8x3
     };
-    let src = fr::images::ImageRef::new(w, h, pixels, pixel_type)
-        .map_err(|e| ImagingError::Resize(e.to_string()))?;
+    let mut src =
+        fr::images::Image::from_vec_u8(w, h, pixels, pixel_type).map_err(|e| resize_err(&e))?;
+    let mul_div = fr::MulDiv::default();
+    if with_alpha {
+        mul_div
+            .multiply_alpha_inplace(&mut src)
+            .map_err(|e| resize_err(&e))?;
+    }
     let mut dst = fr::images::Image::new(dst_w, dst_h, pixel_type);
-    let options =
-        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
+    let options = fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom))
+        .use_alpha(false);
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
-        .map_err(|e| ImagingError::Resize(e.to_string()))?;
+        .map_err(|e| resize_err(&e))?;
+    drop(src);
+    if with_alpha {
+        mul_div
+            .divide_alpha_inplace(&mut dst)
+            .map_err(|e| resize_err(&e))?;
+    }
     Ok(dst.into_vec())
 }
 

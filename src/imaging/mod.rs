@@ -4,15 +4,22 @@
 //! Everything here is synchronous and CPU-bound: callers on an async runtime run it inside
 //! `spawn_blocking`.
 
+pub mod bombs;
+mod cancel;
 mod decode;
 mod encode;
 mod geometry;
+mod gif_decode;
+mod jpeg_markers;
+mod png_decode;
 pub mod synthetic;
 mod tile;
 
+pub use cancel::{Cancel, CancelOnDrop};
 pub use decode::{DecodedImage, decode_to_fit};
 pub use encode::encode_like;
 pub use geometry::{BoxSize, fit_within};
+pub use jpeg_markers::{JpegLayout, jpeg_layout};
 pub use tile::decode_tile_rgba;
 
 use std::io::Cursor;
@@ -21,6 +28,15 @@ use std::io::Cursor;
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 /// Largest image accepted, in pixels (width × height), checked from the header before decoding.
 pub const MAX_PIXELS: u64 = 50_000_000;
+/// Most scans a JPEG may have. Each scan of a progressive JPEG is a full pass over the
+/// coefficients, so a file of thousands of tiny scans costs minutes of CPU. Encoders write
+/// 1 (baseline), 10 (libjpeg's progressive script) or up to about 20 (mozjpeg's optimised
+/// scans); 100 leaves room for any real encoder and bounds the work (see `jpeg_markers`).
+pub const MAX_JPEG_SCANS: u32 = 100;
+/// Most bytes a decoder may allocate for one upload: covers a 50 MP RGBA frame (200 MB) and
+/// the coefficients of a 50 MP progressive 4:4:4 JPEG (300 MB), and is set on every decoder
+/// before it reads the first byte, ancillary chunks included.
+pub const MAX_DECODE_BYTES: u64 = 320 * 1024 * 1024;
 
 /// The boxes of the four derived copies, largest first (SPEC §1).
 pub const VARIANT_BOXES: [(Variant, BoxSize); 4] = [
@@ -134,6 +150,12 @@ pub enum ImagingError {
     UnsupportedFormat,
     #[error("the image is {width}×{height} pixels; at most {MAX_PIXELS} pixels are accepted")]
     TooManyPixels { width: u32, height: u32 },
+    #[error("the JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are accepted")]
+    TooManyScans { scans: u32 },
+    #[error("decoding the image would need more than {MAX_DECODE_BYTES} bytes of memory")]
+    NeedsTooMuchMemory,
+    #[error("the upload was cancelled")]
+    Cancelled,
     #[error("the image could not be decoded: {0}")]
     Decode(String),
     #[error("the image could not be encoded: {0}")]
@@ -187,7 +209,11 @@ pub fn probe(bytes: &[u8]) -> Result<Probe, ImagingError> {
 }
 
 fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), ImagingError> {
+    if format == ImageFormat::Png {
+        return png_decode::dimensions(bytes);
+    }
     if format == ImageFormat::Jpeg {
+        check_jpeg_layout(bytes)?;
         let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
         decoder
             .read_info()
@@ -197,9 +223,27 @@ fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Im
             .ok_or_else(|| ImagingError::Decode("the JPEG has no frame header".into()))?;
         return Ok((u32::from(info.width), u32::from(info.height)));
     }
-    image::ImageReader::with_format(Cursor::new(bytes), format.to_image_crate())
-        .into_dimensions()
-        .map_err(|e| ImagingError::Decode(e.to_string()))
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.to_image_crate());
+    reader.limits(decode::decode_limits());
+    reader.into_dimensions().map_err(decode::image_error)
+}
+
+/// Refuses a JPEG whose decoding would cost more than the limits allow, from its marker
+/// segments alone: too many scans, or (when the frame comes in several scans and the decoder
+/// must keep every coefficient) too much coefficient memory.
+fn check_jpeg_layout(bytes: &[u8]) -> Result<(), ImagingError> {
+    let Some(layout) = jpeg_markers::jpeg_layout(bytes) else {
+        return Err(ImagingError::UnsupportedFormat);
+    };
+    if layout.scans > MAX_JPEG_SCANS {
+        return Err(ImagingError::TooManyScans {
+            scans: layout.scans,
+        });
+    }
+    if (layout.progressive || layout.scans > 1) && layout.coefficient_bytes > MAX_DECODE_BYTES {
+        return Err(ImagingError::NeedsTooMuchMemory);
+    }
+    Ok(())
 }
 
 /// One derived copy, encoded.
@@ -224,6 +268,17 @@ pub struct Processed {
 /// decoded (DCT-scaled for JPEG) just large enough for the first box, and each later box is
 /// resized from the previous copy. Boxes must be given largest first.
 pub fn make_variants(bytes: &[u8], boxes: &[BoxSize]) -> Result<Processed, ImagingError> {
+    make_variants_until(bytes, boxes, &Cancel::never())
+}
+
+/// [`make_variants`] that stops with [`ImagingError::Cancelled`] at the first step boundary
+/// after `cancel` is raised.
+pub fn make_variants_until(
+    bytes: &[u8],
+    boxes: &[BoxSize],
+    cancel: &Cancel,
+) -> Result<Processed, ImagingError> {
+    cancel.check()?;
     let probe = probe(bytes)?;
     let Some(first) = boxes.first() else {
         return Ok(Processed {
@@ -233,6 +288,7 @@ pub fn make_variants(bytes: &[u8], boxes: &[BoxSize]) -> Result<Processed, Imagi
         });
     };
     let decoded = decode_to_fit(bytes, probe, *first)?;
+    cancel.check()?;
     let oriented = decoded.oriented_source;
     let out_format = probe.format.variant_format();
     let mut variants = Vec::with_capacity(boxes.len());
@@ -241,8 +297,10 @@ pub fn make_variants(bytes: &[u8], boxes: &[BoxSize]) -> Result<Processed, Imagi
         if i > 0 {
             let (w, h) = fit_within(oriented.0, oriented.1, *b);
             current = current.resized(w, h)?;
+            cancel.check()?;
         }
         variants.push(encode_like(&current, out_format)?);
+        cancel.check()?;
     }
     Ok(Processed {
         probe,

@@ -9,6 +9,9 @@ use zune_jpeg::JpegDecoder;
 use super::decode::orientation_from_exif;
 use super::{BoxSize, DecodedImage, ImageFormat, ImagingError, decode_to_fit, probe, sniff};
 
+#[cfg(test)]
+use super::MAX_JPEG_SCANS;
+
 /// Decodes a picture for a grid tile of at most `max_side` pixels a side, as RGBA.
 ///
 /// The store's thumbnails are small upright JPEGs: those are decoded whole by zune-jpeg straight
@@ -31,6 +34,8 @@ pub fn decode_tile_rgba(bytes: &[u8], max_side: u32) -> Result<DecodedImage, Ima
 /// parsed once.
 fn decode_small_jpeg(bytes: &[u8], max_side: u32) -> Result<Option<DecodedImage>, ImagingError> {
     let decode_err = |e: zune_jpeg::errors::DecodeErrors| ImagingError::Decode(e.to_string());
+    // Tiles come from a store, which is no more trusted than an upload: the same scan cap.
+    super::check_jpeg_layout(bytes)?;
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGBA);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     decoder.decode_headers().map_err(decode_err)?;
@@ -89,6 +94,16 @@ mod tests {
         let tile = decode_tile_rgba(&bytes, 256).unwrap();
         assert_eq!((tile.width, tile.height, tile.channels), (200, 150, 4));
         assert_eq!(tile.pixels.len(), 200 * 150 * 4);
+    }
+
+    #[test]
+    fn a_tile_with_too_many_scans_is_refused_before_decoding() {
+        let photo = synthetic::photo(64, 64, 5);
+        let progressive = synthetic::jpeg(&photo, 85, true, None);
+        let bomb =
+            crate::imaging::bombs::jpeg_with_repeated_scans(&progressive, MAX_JPEG_SCANS as usize);
+        let err = decode_tile_rgba(&bomb, 256).expect_err("refused");
+        assert!(matches!(err, ImagingError::TooManyScans { .. }), "{err}");
     }
 
     #[test]

@@ -699,7 +699,6 @@ pub(super) async fn store_picture(
     state: &AppState,
     source: ImageSource,
 ) -> ApiResult<PreparedPicture> {
-    let refused = |reason: String| ApiError::invalid_field("image_file", reason);
     let (bytes, source_name) = match source {
         ImageSource::Upload { filename, bytes } => (bytes, filename.unwrap_or_default()),
         ImageSource::Reference(reference) => {
@@ -713,6 +712,9 @@ pub(super) async fn store_picture(
         .map_err(|e| ApiError::internal("hashing a picture", e))?;
     let lock = state.picture_locks.lock(&hash).await;
     let known = repo::picture_by_hash(&mut *state.db.reader.acquire().await?, &hash).await?;
+    // A record names these bytes but their files went missing: the files written below are
+    // needed whatever becomes of this request.
+    let repairing = known.is_some();
     if let Some(picture) = known
         && state.files.has_content(&picture.hash, &picture.extension)
     {
@@ -722,35 +724,64 @@ pub(super) async fn store_picture(
             _lock: lock,
         });
     }
-    let _permit = state
+    let permit = state
         .imaging_permits
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|e| ApiError::internal("imaging permits", e))?;
     let files = state.files.clone();
-    let picture = tokio::task::spawn_blocking(move || {
-        let boxes = VARIANT_BOXES.map(|(_, b)| b);
-        let processed =
-            imaging::make_variants(&bytes, &boxes).map_err(|e| refused(e.to_string()))?;
-        let extension = processed.probe.format.extension().to_owned();
-        files
-            .write_content(&hash, &extension, &bytes, &processed.variants)
-            .map_err(|e| ApiError::internal("could not write image files", e))?;
-        Ok::<_, ApiError>(PictureRow {
-            id: 0,
-            hash,
-            extension,
-            width: i64::from(processed.oriented.0),
-            height: i64::from(processed.oriented.1),
-            file_size: bytes.len() as i64,
-        })
+    let cancel = imaging::Cancel::never();
+    // Dropping this handler (the client went away) raises the flag; the work stops at its next
+    // step and leaves no file behind.
+    let cancel_on_drop = cancel.on_drop();
+    // The permit and the hash's lock travel with the work, not with this future: a dropped
+    // handler must not let more decodes run than there are permits, nor let another upload of
+    // the same bytes see files that the cancelled work is about to remove.
+    let (picture, lock) = tokio::task::spawn_blocking(move || {
+        let picture = make_picture_files(&files, &bytes, hash, &cancel, repairing);
+        drop(permit);
+        (picture, lock)
     })
     .await
-    .map_err(|e| ApiError::internal("image processing task", e))??;
+    .map_err(|e| ApiError::internal("image processing task", e))?;
+    cancel_on_drop.disarm();
     Ok(PreparedPicture {
-        picture,
+        picture: picture?,
         source_name,
         _lock: lock,
+    })
+}
+
+/// Validates and resizes an original and writes its files at its content address, unless
+/// `cancel` is raised first. Runs on a blocking thread that holds the hash's lock.
+fn make_picture_files(
+    files: &super::files::FileStore,
+    bytes: &[u8],
+    hash: String,
+    cancel: &imaging::Cancel,
+    repairing: bool,
+) -> ApiResult<PictureRow> {
+    let refused = |e: imaging::ImagingError| ApiError::invalid_field("image_file", e.to_string());
+    let boxes = VARIANT_BOXES.map(|(_, b)| b);
+    let processed = imaging::make_variants_until(bytes, &boxes, cancel).map_err(refused)?;
+    let extension = processed.probe.format.extension().to_owned();
+    files
+        .write_content(&hash, &extension, bytes, &processed.variants)
+        .map_err(|e| ApiError::internal("could not write image files", e))?;
+    if cancel.is_cancelled() && !repairing {
+        // Cancelled while writing: no record will name these files, and none named the hash
+        // when we looked under the lock we still hold, so no other image shares them.
+        files.remove_content(&hash, &extension);
+        return Err(refused(imaging::ImagingError::Cancelled));
+    }
+    Ok(PictureRow {
+        id: 0,
+        hash,
+        extension,
+        width: i64::from(processed.oriented.0),
+        height: i64::from(processed.oriented.1),
+        file_size: bytes.len() as i64,
     })
 }
 

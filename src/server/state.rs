@@ -27,7 +27,9 @@ pub struct AppState {
     pub faults: Option<Arc<Injector>>,
     pub metrics: Arc<Metrics>,
     /// Bounds how many uploads decode at once, so that memory stays proportional to the cores.
-    pub imaging_permits: tokio::sync::Semaphore,
+    /// Shared so that a permit can move into the blocking task that decodes (and outlive a
+    /// dropped handler until that task has stopped).
+    pub imaging_permits: Arc<tokio::sync::Semaphore>,
     /// Rendered image lists, emptied by every write.
     pub lists: Arc<ListCache>,
     /// Who may write or remove the files of a picture stored by content (`pictures.rs`).
@@ -93,7 +95,7 @@ impl AppState {
                 .faults
                 .map(|seed| Arc::new(Injector::new(seed, config.fault_percent))),
             metrics: Arc::new(Metrics::new()),
-            imaging_permits: tokio::sync::Semaphore::new(cores),
+            imaging_permits: Arc::new(tokio::sync::Semaphore::new(cores)),
             lists: Arc::new(ListCache::default()),
             picture_locks: PictureLocks::default(),
         })
