@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use image::DynamicImage;
-use imagedesk::imaging::{self, BoxSize, MAX_DECODE_BYTES, VARIANT_BOXES, bombs, synthetic};
+use imagedesk::imaging::{self, MAX_DECODE_BYTES, VARIANT_BOXES, synthetic};
 use proptest::prelude::*;
 
 struct Counting;
@@ -150,45 +150,4 @@ proptest! {
             prop_assert_eq!(processed.variants.len(), boxes.len());
         }
     }
-}
-
-/// The worst case the scan cap allows, measured: a 50 MP progressive JPEG with its last scan
-/// repeated up to `MAX_JPEG_SCANS`. Run by hand (`--ignored --nocapture`); the figures are in
-/// the report of issue 14.
-#[test]
-#[ignore = "a measurement: minutes in a debug build"]
-fn time_at_the_scan_cap() {
-    let side = std::env::var("SCAN_CAP_SIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7000u32);
-    let image = image::RgbImage::from_fn(side, side, |x, y| {
-        image::Rgb([(x ^ y) as u8, (x / 7) as u8, (y / 5) as u8])
-    });
-    let progressive = synthetic::jpeg(&image, 85, true, None);
-    let scans = count_scans(&progressive);
-    let boxes = [BoxSize::new(1280, 1280)];
-    let time = |bytes: &[u8]| {
-        let started = Instant::now();
-        let result = imaging::make_variants(bytes, &boxes);
-        (
-            started.elapsed(),
-            result.map(|_| ()).map_err(|e| e.to_string()),
-        )
-    };
-    println!(
-        "{side}×{side}, {} bytes, {scans} scans: {:?}",
-        progressive.len(),
-        time(&progressive)
-    );
-    for total in [20u32, 50, imaging::MAX_JPEG_SCANS] {
-        let bomb = bombs::jpeg_with_repeated_scans(&progressive, (total - scans) as usize);
-        println!("{total} scans, {} bytes: {:?}", bomb.len(), time(&bomb));
-    }
-    let over = bombs::jpeg_with_repeated_scans(&progressive, 5000);
-    println!("5000 more scans: {:?}", time(&over));
-}
-
-fn count_scans(jpeg: &[u8]) -> u32 {
-    imaging::jpeg_layout(jpeg).expect("a JPEG").scans
 }

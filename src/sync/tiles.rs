@@ -161,9 +161,7 @@ pub(crate) async fn preview(shared: &Shared, id: ImageId) -> Result<Option<Bytes
         Err(err) => {
             let err = SyncError::from(err);
             match fresh_address(shared, &image, &url, &err, preview_url).await? {
-                Some(fresh) => Ok(Some(
-                    download(shared, &fresh, MAX_PREVIEW_BYTES).await?,
-                )),
+                Some(fresh) => Ok(Some(download(shared, &fresh, MAX_PREVIEW_BYTES).await?)),
                 None => Err(err),
             }
         }
