@@ -397,9 +397,10 @@ pub fn mark_replayed(response: &mut Response) {
         .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
 }
 
-/// The one road of every image create, v2 and v3: SPEC's checks in order (413, 415, 400, then
-/// 409 inside the transaction), the key's replay, the picture stored before the transaction
-/// that applies the shift rule and the thumbnail invariant.
+/// The one road of every image create, v2 and v3: a repeated key's first answer before
+/// anything else, then SPEC's checks in order (413, 415, 400, then 409 inside the
+/// transaction), the picture stored before the transaction that applies the shift rule and the
+/// thumbnail invariant.
 pub async fn create(
     state: &AppState,
     product_id: i64,
@@ -408,40 +409,31 @@ pub async fn create(
     body: Body,
     via: CreateVia,
 ) -> ApiResult<Created> {
+    // A BigCommerce store ignores the header, malformed or not.
+    let key = if state.config.compat.honours_idempotency_keys() {
+        idempotency::key(headers)
+    } else {
+        Ok(None)
+    };
+    // SPEC: a repeat gets the first answer "whatever the second body holds", so the key is
+    // looked up before a byte of the body is read or judged. A malformed key is not looked up:
+    // its 400 comes in SPEC's order, after 413 and 415.
+    if let Ok(Some(key)) = &key
+        && let Some(first) =
+            first_answer(&mut *state.db.reader.acquire().await?, product_id, key).await?
+    {
+        return Ok(first);
+    }
     let body = read_body(headers, body).await?;
     let accepts = match via {
         CreateVia::V2 if state.config.compat.v2_takes_multipart() => Accepts::JsonOrMultipart,
         CreateVia::V2 => Accepts::Json,
         CreateVia::V3 => Accepts::Multipart,
     };
-    let fields = parse_write(headers, body, accepts).await?;
-    // A BigCommerce store ignores the header, malformed or not.
-    let key = if state.config.compat.honours_idempotency_keys() {
-        idempotency::key(headers)?
-    } else {
-        None
-    };
+    let kind = accepted_kind(headers, accepts)?;
+    let key = key?;
+    let fields = parse_body(kind, body).await?;
     check_product_id(&fields, product_id)?;
-    let replay = |status: i64, body: String| {
-        let status = u16::try_from(status)
-            .ok()
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::CREATED);
-        Created::Replayed { status, body }
-    };
-    if let Some(key) = &key {
-        let since = now() - idempotency::WINDOW_SECS;
-        let found = repo::find_idempotent(
-            &mut *state.db.reader.acquire().await?,
-            product_id,
-            key,
-            since,
-        )
-        .await?;
-        if let Some((status, body)) = found {
-            return Ok(replay(status, body));
-        }
-    }
     let source = fields
         .image_file
         .ok_or_else(|| ApiError::invalid_field("image_file", "is required"))?;
@@ -451,18 +443,10 @@ pub async fn create(
         let mut tx = state.db.writer.begin().await?;
         let now = now();
         if let Some(key) = &key
-            && let Some((status, body)) =
-                repo::find_idempotent(&mut tx, product_id, key, now - idempotency::WINDOW_SECS)
-                    .await?
+            && let Some(first) = first_answer(&mut tx, product_id, key).await?
         {
-            return Ok(replay(status, body));
-        }
-        let most = state.config.max_images_per_product;
-        if repo::count_images(&mut tx, product_id).await? >= most {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("The product already has {most} images, the most allowed."),
-            ));
+            // The same key's first create committed while this one was storing its picture.
+            return Ok(first);
         }
         let stored = prepared.record_in(&mut tx).await?;
         let new = repo::NewImage {
@@ -472,7 +456,16 @@ pub async fn create(
             is_thumbnail: fields.is_thumbnail,
             description: fields.description.as_deref().unwrap_or_default(),
         };
+        // The insert refuses a shift past the largest sort_order (400) before the count is
+        // looked at (409), as SPEC orders them; either refusal rolls the insert back.
         let id = repo::insert_image(&mut tx, new, now).await?;
+        let most = state.config.max_images_per_product;
+        if repo::count_images(&mut tx, product_id).await? > most {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("The product already has {most} images, the most allowed."),
+            ));
+        }
         let row = repo::get_image(&mut tx, product_id, id)
             .await?
             .ok_or_else(|| ApiError::internal("create image", "row vanished"))?;
@@ -490,6 +483,23 @@ pub async fn create(
         prepared.abandon(state).await;
     }
     outcome
+}
+
+/// The first answer to `key` on this product, if it was given within the key's window.
+async fn first_answer(
+    conn: &mut sqlx::SqliteConnection,
+    product_id: i64,
+    key: &str,
+) -> ApiResult<Option<Created>> {
+    let since = now() - idempotency::WINDOW_SECS;
+    let found = repo::find_idempotent(conn, product_id, key, since).await?;
+    Ok(found.map(|(status, body)| {
+        let status = u16::try_from(status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::CREATED);
+        Created::Replayed { status, body }
+    }))
 }
 
 /// Update an image: `sort_order` (with the shift rule), `is_thumbnail`, `description`, or a new
@@ -618,12 +628,16 @@ enum Accepts {
 }
 
 async fn parse_write(headers: &HeaderMap, body: Bytes, accepts: Accepts) -> ApiResult<WriteFields> {
+    let kind = accepted_kind(headers, accepts)?;
+    parse_body(kind, body).await
+}
+
+/// The body's encoding if this write accepts it, else the 415 that says what it takes.
+fn accepted_kind(headers: &HeaderMap, accepts: Accepts) -> ApiResult<BodyKind> {
     match (input::body_kind(headers), accepts) {
-        (BodyKind::Json, Accepts::Json | Accepts::JsonOrMultipart) => {
-            input::parse_json_write(&body)
-        }
-        (BodyKind::Multipart(content_type), Accepts::Multipart | Accepts::JsonOrMultipart) => {
-            input::parse_multipart_write(&content_type, body).await
+        (kind @ BodyKind::Json, Accepts::Json | Accepts::JsonOrMultipart)
+        | (kind @ BodyKind::Multipart(_), Accepts::Multipart | Accepts::JsonOrMultipart) => {
+            Ok(kind)
         }
         (BodyKind::Multipart(_), Accepts::Json) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -635,6 +649,17 @@ async fn parse_write(headers: &HeaderMap, body: Bytes, accepts: Accepts) -> ApiR
             "The request body must be multipart/form-data with the file in part 'image_file'.",
         )),
         _ => Err(ApiError::unsupported_media_type()),
+    }
+}
+
+/// The fields of a body whose encoding [`accepted_kind`] accepted.
+async fn parse_body(kind: BodyKind, body: Bytes) -> ApiResult<WriteFields> {
+    match kind {
+        BodyKind::Json => input::parse_json_write(&body),
+        BodyKind::Multipart(content_type) => {
+            input::parse_multipart_write(&content_type, body).await
+        }
+        BodyKind::Other => Err(ApiError::unsupported_media_type()),
     }
 }
 
