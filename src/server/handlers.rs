@@ -23,13 +23,14 @@ use super::files::Copy;
 use super::idempotency::{self, IDEMPOTENT_REPLAYED};
 use super::input::{self, BodyKind, ImageSource, WriteFields};
 use super::list_cache::ListKey;
+use super::openapi::{ImageCreate, ImageUpdate, ImageUpload, ProductCreate};
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
 use super::pictures;
 use super::repo::{
     self, ImageRow, PictureRow, ProductFilter, ProductRow, StoreProduct, StoredFile,
 };
 use super::state::AppState;
-use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct};
+use crate::api::types::{Count, ErrorEntry, Image};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
 type Shared = State<Arc<AppState>>;
@@ -117,10 +118,10 @@ fn to_json_string<T: serde::Serialize>(value: &T) -> ApiResult<String> {
 /// List products in id order, optionally only those whose name contains a text or that were
 /// written since a date.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(("page" = Option<u32>, Query, description = "Page, from 1"),
-           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)"),
+    params(("page" = Option<i64>, Query, description = "Page, from 1", minimum = 1, maximum = 4_294_967_295_i64),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 250 (default 50)", minimum = 1, maximum = 250),
            ("name" = Option<String>, Query, description = "Case-insensitive substring of the name"),
-           ("min_date_modified" = Option<String>, Query, description = "Only products whose date_modified is at or after this date (RFC 2822 or ISO 8601)")),
+           ("min_date_modified" = Option<String>, Query, format = DateTime, description = "Only products whose date_modified is at or after this date (ISO 8601, as here, or RFC 2822)")),
     responses((status = 200, body = [StoreProduct]),
               (status = 204, description = "No product on this page (--compat bc-v2 only)"),
               (status = 400, body = [ErrorEntry])))]
@@ -150,7 +151,7 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
 }
 
 /// Create a product.
-#[utoipa::path(post, path = "/products", tag = "products", request_body = NewProduct,
+#[utoipa::path(post, path = "/products", tag = "products", request_body = ProductCreate,
     responses((status = 201, body = StoreProduct), (status = 400, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
 pub async fn create_product(
@@ -188,7 +189,7 @@ pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
 
 /// Get one product.
 #[utoipa::path(get, path = "/products/{product_id}", tag = "products",
-    params(("product_id" = i64, Path, description = "Product id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1)),
     responses((status = 200, body = StoreProduct), (status = 404, body = [ErrorEntry])))]
 pub async fn get_product(
     State(state): Shared,
@@ -214,9 +215,9 @@ pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> 
 
 /// List a product's images in (`sort_order`, `id`) order (in id order with `--compat bc-v2`).
 #[utoipa::path(get, path = "/products/{product_id}/images", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("page" = Option<u32>, Query, description = "Page, from 1"),
-           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("page" = Option<i64>, Query, description = "Page, from 1", minimum = 1, maximum = 4_294_967_295_i64),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 250 (default 50)", minimum = 1, maximum = 250)),
     responses((status = 200, body = [Image]),
               (status = 204, description = "No image on this page (--compat bc-v2 only)"),
               (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry])))]
@@ -285,7 +286,7 @@ fn json_bytes(body: Bytes) -> Response {
 
 /// Count a product's images.
 #[utoipa::path(get, path = "/products/{product_id}/images/count", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1)),
     responses((status = 200, body = Count), (status = 404, body = [ErrorEntry])))]
 pub async fn count_product_images(
     State(state): Shared,
@@ -299,8 +300,8 @@ pub async fn count_product_images(
 
 /// Get one image.
 #[utoipa::path(get, path = "/products/{product_id}/images/{image_id}", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("image_id" = i64, Path, description = "Image id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("image_id" = i64, Path, description = "Image id", minimum = 1, example = 1)),
     responses((status = 200, body = Image), (status = 404, body = [ErrorEntry])))]
 pub async fn get_image(
     State(state): Shared,
@@ -355,9 +356,12 @@ impl Created {
 /// Create an image from a URL, an import-directory path (JSON) or an uploaded file (multipart
 /// `image_file` part). Repeats with the same `Idempotency-Key` return the first response.
 #[utoipa::path(post, path = "/products/{product_id}/images", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable ASCII characters; a repeat within 24 h returns the first response (ignored with --compat bc-v2)")),
-    request_body(content = ImageWrite, description = "JSON, or multipart/form-data with the file in part `image_file` (refused with 415 under --compat bc-v2: use v3)"),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 200, pattern = "^[ -~]*$", description = "1-200 printable ASCII characters; a repeat within 24 h returns the first response (ignored with --compat bc-v2)")),
+    request_body(content(
+        (ImageCreate = "application/json"),
+        (ImageUpload = "multipart/form-data")),
+        description = "JSON, or multipart/form-data with the file in part `image_file` (refused with 415 under --compat bc-v2: use v3)"),
     responses((status = 201, body = Image, headers(("Location" = String, description = "The new image"),
                   ("Idempotency-Key" = String, description = "The request's key, echoed"),
                   ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
@@ -505,9 +509,9 @@ async fn first_answer(
 /// Update an image: `sort_order` (with the shift rule), `is_thumbnail`, `description`, or a new
 /// `image_file` (URL or import path) that replaces the picture and keeps the record.
 #[utoipa::path(put, path = "/products/{product_id}/images/{image_id}", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("image_id" = i64, Path, description = "Image id")),
-    request_body = ImageWrite,
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("image_id" = i64, Path, description = "Image id", minimum = 1, example = 1)),
+    request_body = ImageUpdate,
     responses((status = 200, body = Image), (status = 400, body = [ErrorEntry]),
               (status = 404, body = [ErrorEntry]), (status = 413, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
@@ -577,8 +581,8 @@ pub async fn update_image(
 
 /// Delete one image.
 #[utoipa::path(delete, path = "/products/{product_id}/images/{image_id}", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("image_id" = i64, Path, description = "Image id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("image_id" = i64, Path, description = "Image id", minimum = 1, example = 1)),
     responses((status = 204), (status = 404, body = [ErrorEntry])))]
 pub async fn delete_image(
     State(state): Shared,
@@ -598,9 +602,9 @@ pub async fn delete_image(
 
 /// Delete all of a product's images, or only one page of them when `page` or `limit` is given.
 #[utoipa::path(delete, path = "/products/{product_id}/images", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("page" = Option<u32>, Query, description = "Only this page (in list order)"),
-           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("page" = Option<i64>, Query, description = "Only this page (in list order)", minimum = 1, maximum = 4_294_967_295_i64),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 250", minimum = 1, maximum = 250)),
     responses((status = 204), (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry])))]
 pub async fn delete_images(
     State(state): Shared,

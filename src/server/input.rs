@@ -15,8 +15,9 @@ use utoipa::openapi::{RefOr, Schema};
 use super::error::{ApiError, ApiResult};
 use super::repo::MAX_SORT_ORDER;
 use crate::api::types::{Image, ImageWrite};
-const MAX_DESCRIPTION_CHARS: usize = 65_535;
-const MAX_NAME_CHARS: usize = 255;
+pub(super) const MAX_DESCRIPTION_CHARS: usize = 65_535;
+/// A product's name and SKU, in characters as sent.
+pub(super) const MAX_NAME_CHARS: usize = 255;
 
 /// Fields of the record that clients read but never write; sent back, they are ignored. They are
 /// the wire `Image`'s fields that `ImageWrite` lacks, taken from their OpenAPI schemas (which
@@ -28,6 +29,11 @@ static READ_ONLY_FIELDS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
         .filter(|name| !writable.contains(name))
         .collect()
 });
+
+/// The read-only fields a write may send back (and that are ignored), for the OpenAPI document.
+pub(super) fn read_only_fields() -> impl Iterator<Item = &'static str> {
+    READ_ONLY_FIELDS.iter().map(String::as_str)
+}
 
 fn field_names<T: utoipa::PartialSchema>() -> BTreeSet<String> {
     match T::schema() {
@@ -331,14 +337,16 @@ pub fn parse_new_product(body: &[u8]) -> ApiResult<(String, String)> {
                 let s = value
                     .as_str()
                     .ok_or_else(|| ApiError::invalid_field("name", "must be a string"))?;
-                let s = s.trim();
-                if s.is_empty() || s.chars().count() > MAX_NAME_CHARS {
+                // The length as sent, so that the document's `maxLength` is the rule.
+                if s.chars().count() > MAX_NAME_CHARS || s.trim().is_empty() {
                     return Err(ApiError::invalid_field(
                         "name",
-                        format!("must have 1 to {MAX_NAME_CHARS} characters"),
+                        format!(
+                            "must have 1 to {MAX_NAME_CHARS} characters, not all of them spaces"
+                        ),
                     ));
                 }
-                name = Some(s.to_owned());
+                name = Some(s.trim().to_owned());
             }
             "sku" => {
                 let s = value
