@@ -364,3 +364,76 @@ async fn repeated_json_keys_are_refused_naming_the_field() {
     assert_eq!(images.len(), 1);
     assert_eq!(images[0].description, "kept");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The OpenAPI document describes every request shape (what scripts/fuzz.sh generates from).
+
+#[tokio::test]
+async fn the_document_describes_every_request_shape_and_answer() {
+    let store = start().await;
+    let doc: Value = store
+        .raw()
+        .get(store.url("/api/v2/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let create = &paths["/products/{product_id}/images"]["post"];
+    let content = create["requestBody"]["content"].as_object().unwrap();
+    assert!(content.contains_key("application/json"), "{create}");
+    assert!(content.contains_key("multipart/form-data"), "{create}");
+    let key = create["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .expect("the key is described");
+    assert_eq!(key["in"], "header");
+    assert_eq!(key["schema"]["maxLength"], 200);
+
+    let schemas = &doc["components"]["schemas"];
+    let write = &schemas["ImageCreate"];
+    assert_eq!(write["required"], json!(["image_file"]));
+    assert_eq!(write["additionalProperties"], false);
+    assert_eq!(write["properties"]["sort_order"]["maximum"], MAX_SORT_ORDER);
+    assert_eq!(write["properties"]["sort_order"]["minimum"], 0);
+    assert!(
+        write["properties"]["zoom_url"].is_object(),
+        "read-only fields are taken (and ignored)"
+    );
+    let upload = &paths["/catalog/products/{product_id}/images"]["post"];
+    assert!(upload["requestBody"]["content"]["multipart/form-data"].is_object());
+
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert_eq!(schemes["basic"]["scheme"], "basic");
+    assert_eq!(schemes["token"]["name"], "X-Auth-Token");
+
+    // The guard's answers, on every operation.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            if method == "servers" {
+                continue;
+            }
+            for status in ["401", "406", "429"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} does not describe {status}"
+                );
+            }
+        }
+    }
+    let limit = paths["/products/{product_id}/images"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+        (&json!(1), &json!(250))
+    );
+}
