@@ -7,6 +7,7 @@
 #   bash scripts/fuzz.sh            # a 600 s run
 #   bash scripts/fuzz.sh 90         # a 90 s run (what CI does)
 #   SEED=7 bash scripts/fuzz.sh 60  # a reproducible one
+#   bash scripts/fuzz.sh 60 --mode negative   # further arguments go to `schemathesis run`
 #
 # The server and schemathesis run in a network namespace of their own that has only loopback
 # (`unshare -n`): the `image_file` URLs schemathesis invents are refused by the SSRF guard, but
@@ -33,9 +34,14 @@ if [ -z "${IMAGEDESK_FUZZ_INSIDE:-}" ]; then
   trap 'rm -rf "$WORK"' EXIT
   # A copy: the shared build directory's binary may be rebuilt by another build meanwhile.
   cp "$CARGO_TARGET_DIR/debug/imagedesk" "$WORK/imagedesk"
+  if ! unshare -n true 2>/dev/null; then
+    echo "fuzz: cannot make a network namespace (unshare -n needs root or user namespaces);" \
+      "refusing to run a server that may reach beyond loopback" >&2
+    exit 1
+  fi
   status=0
   IMAGEDESK_FUZZ_INSIDE=1 IMAGEDESK_FUZZ_VENV="$VENV" IMAGEDESK_FUZZ_WORK="$WORK" \
-    unshare -n -- bash "$0" "$MAX_TIME" || status=$?
+    unshare -n -- bash "$0" "$@" || status=$?
   exit "$status"
 fi
 
@@ -76,7 +82,7 @@ cd "$WORK"
   --request-timeout 30 \
   --workers 2 \
   --suppress-health-check all \
-  "${seed_args[@]}" || status=$?
+  "${seed_args[@]}" "${@:2}" || status=$?
 elapsed=$(($(date +%s) - started))
 
 # The server counts every request it answered, whatever schemathesis says it sent.
