@@ -113,6 +113,11 @@ async fn urls_into_special_purpose_prefixes_are_refused_before_connecting() {
             "{host}: refused at once"
         );
     }
+    // A name is judged by the addresses it resolves to, and the refusal says which block.
+    let body = json!({ "image_file": "http://localhost:9/p.jpg" }).to_string();
+    let (status, body, _) = post_json(&store, product, None, &body).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(reason(&body).contains("loopback"), "{body}");
     assert!(store.images(product).await.is_empty());
 }
 

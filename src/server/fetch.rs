@@ -27,10 +27,9 @@ pub enum FetchError {
     InvalidUrl(String),
     #[error("only http and https URLs can be fetched, not '{0}'")]
     Scheme(String),
-    #[error("the URL's host '{0}' is a loopback, private or otherwise non-public address")]
-    NonPublic(String),
+    /// The host is, or resolves to, an address of a special-purpose block (`why` names it).
     #[error("the URL's host '{host}' is not a public address: {why}")]
-    SpecialPurpose { host: String, why: &'static str },
+    NonPublic { host: String, why: &'static str },
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
     #[error("the remote server answered {0}")]
@@ -45,8 +44,11 @@ pub enum FetchError {
 
 /// Refusal raised inside the resolver; found again in reqwest's error chain.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} resolves to a non-public address")]
-struct NonPublicHost(String);
+#[error("{host} resolves to a non-public address ({why})")]
+struct NonPublicHost {
+    host: String,
+    why: &'static str,
+}
 
 #[derive(Clone)]
 pub struct Fetcher {
@@ -120,7 +122,7 @@ impl Fetcher {
             .filter(|_| !self.allow_private)
             .and_then(|ip| refusal(ip).map(|why| (ip, why)))
         {
-            Some((ip, why)) => Err(FetchError::SpecialPurpose {
+            Some((ip, why)) => Err(FetchError::NonPublic {
                 host: ip.to_string(),
                 why,
             }),
@@ -151,8 +153,11 @@ async fn read_capped(response: reqwest::Response) -> Result<Vec<u8>, FetchError>
 fn transport_error(url: &Url, err: &reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {
-        if e.downcast_ref::<NonPublicHost>().is_some() {
-            return FetchError::NonPublic(url.host_str().unwrap_or_default().to_owned());
+        if let Some(refused) = e.downcast_ref::<NonPublicHost>() {
+            return FetchError::NonPublic {
+                host: url.host_str().unwrap_or(&refused.host).to_owned(),
+                why: refused.why,
+            };
         }
         source = e.source();
     }
@@ -181,8 +186,11 @@ impl Resolve for GuardedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private && addrs.iter().any(|a| !is_public_ip(a.ip())) {
-                return Err(Box::new(NonPublicHost(host)) as Box<dyn StdError + Send + Sync>);
+            let refused = addrs.iter().find_map(|a| refusal(a.ip()));
+            if let Some(why) = refused.filter(|_| !allow_private) {
+                return Err(
+                    Box::new(NonPublicHost { host, why }) as Box<dyn StdError + Send + Sync>
+                );
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
