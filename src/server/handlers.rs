@@ -152,7 +152,8 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
 
 /// Create a product.
 #[utoipa::path(post, path = "/products", tag = "products", request_body = ProductCreate,
-    responses((status = 201, body = StoreProduct), (status = 400, body = [ErrorEntry]),
+    responses((status = 201, body = StoreProduct, headers(("Location" = String, description = "The new product"))),
+              (status = 400, body = [ErrorEntry]), (status = 413, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
 pub async fn create_product(
     State(state): Shared,
