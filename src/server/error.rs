@@ -140,6 +140,17 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<super::repo::WriteError> for ApiError {
+    fn from(err: super::repo::WriteError) -> Self {
+        match err {
+            super::repo::WriteError::Database(err) => err.into(),
+            full @ super::repo::WriteError::SortOrderFull { .. } => {
+                ApiError::invalid_field("sort_order", full.to_string())
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({

@@ -4,7 +4,7 @@
 //! body is capped while it streams.
 
 use std::error::Error as StdError;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,10 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
 
 use crate::imaging::MAX_FILE_BYTES;
+
+mod special_addresses;
+
+pub use special_addresses::{is_public_ip, refusal};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_REDIRECTS: usize = 5;
@@ -23,8 +27,9 @@ pub enum FetchError {
     InvalidUrl(String),
     #[error("only http and https URLs can be fetched, not '{0}'")]
     Scheme(String),
-    #[error("the URL's host '{0}' is a loopback, private or otherwise non-public address")]
-    NonPublic(String),
+    /// The host is, or resolves to, an address of a special-purpose block (`why` names it).
+    #[error("the URL's host '{host}' is not a public address: {why}")]
+    NonPublic { host: String, why: &'static str },
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
     #[error("the remote server answered {0}")]
@@ -39,8 +44,11 @@ pub enum FetchError {
 
 /// Refusal raised inside the resolver; found again in reqwest's error chain.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} resolves to a non-public address")]
-struct NonPublicHost(String);
+#[error("{host} resolves to a non-public address ({why})")]
+struct NonPublicHost {
+    host: String,
+    why: &'static str,
+}
 
 #[derive(Clone)]
 pub struct Fetcher {
@@ -110,11 +118,15 @@ impl Fetcher {
             Some(url::Host::Domain(_)) => None,
             None => return Err(FetchError::InvalidUrl(url.to_string())),
         };
-        match literal {
-            Some(ip) if !self.allow_private && !is_public_ip(ip) => {
-                Err(FetchError::NonPublic(ip.to_string()))
-            }
-            _ => Ok(()),
+        match literal
+            .filter(|_| !self.allow_private)
+            .and_then(|ip| refusal(ip).map(|why| (ip, why)))
+        {
+            Some((ip, why)) => Err(FetchError::NonPublic {
+                host: ip.to_string(),
+                why,
+            }),
+            None => Ok(()),
         }
     }
 }
@@ -141,8 +153,11 @@ async fn read_capped(response: reqwest::Response) -> Result<Vec<u8>, FetchError>
 fn transport_error(url: &Url, err: &reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {
-        if e.downcast_ref::<NonPublicHost>().is_some() {
-            return FetchError::NonPublic(url.host_str().unwrap_or_default().to_owned());
+        if let Some(refused) = e.downcast_ref::<NonPublicHost>() {
+            return FetchError::NonPublic {
+                host: url.host_str().unwrap_or(&refused.host).to_owned(),
+                why: refused.why,
+            };
         }
         source = e.source();
     }
@@ -171,110 +186,13 @@ impl Resolve for GuardedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private && addrs.iter().any(|a| !is_public_ip(a.ip())) {
-                return Err(Box::new(NonPublicHost(host)) as Box<dyn StdError + Send + Sync>);
+            let refused = addrs.iter().find_map(|a| refusal(a.ip()));
+            if let Some(why) = refused.filter(|_| !allow_private) {
+                return Err(
+                    Box::new(NonPublicHost { host, why }) as Box<dyn StdError + Send + Sync>
+                );
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
-    }
-}
-
-/// Whether an address is on the public internet: not loopback, private, link-local (cloud
-/// metadata `169.254.169.254` included), shared, unspecified, multicast, documentation or
-/// reserved, in IPv4 or IPv6 (IPv4-mapped, NAT64 and 6to4 addresses are judged by their IPv4).
-pub fn is_public_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => is_public_v6(v6),
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240) // reserved
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_public_v4(v4);
-    }
-    let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) embeds an IPv4 address in the last 32 bits.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return is_public_v4(Ipv4Addr::from(
-            (u32::from(segments[6]) << 16) | u32::from(segments[7]),
-        ));
-    }
-    // 6to4 (2002::/16) embeds one in bits 16..48.
-    if segments[0] == 0x2002 {
-        return is_public_v4(Ipv4Addr::from(
-            (u32::from(segments[1]) << 16) | u32::from(segments[2]),
-        ));
-    }
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (segments[0] & 0xfe00) == 0xfc00 // unique local
-        || (segments[0] & 0xffc0) == 0xfe80 // link-local
-        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
-        || segments[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn public(s: &str) -> bool {
-        is_public_ip(s.parse().unwrap())
-    }
-
-    #[test]
-    fn non_public_addresses_are_refused() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "224.0.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fe80::1",
-            "fd00::1",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a9fe:a9fe",
-            "2002:7f00:1::",
-        ] {
-            assert!(!public(ip), "{ip} should be refused");
-        }
-    }
-
-    #[test]
-    fn public_addresses_are_allowed() {
-        for ip in [
-            "1.1.1.1",
-            "93.184.216.34",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
-            assert!(public(ip), "{ip} should be allowed");
-        }
     }
 }

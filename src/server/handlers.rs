@@ -23,13 +23,14 @@ use super::files::Copy;
 use super::idempotency::{self, IDEMPOTENT_REPLAYED};
 use super::input::{self, BodyKind, ImageSource, WriteFields};
 use super::list_cache::ListKey;
+use super::openapi::{ImageCreate, ImageUpdate, ImageUpload, ProductCreate};
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
 use super::pictures;
 use super::repo::{
     self, ImageRow, PictureRow, ProductFilter, ProductRow, StoreProduct, StoredFile,
 };
 use super::state::AppState;
-use crate::api::types::{Count, ErrorEntry, Image, ImageWrite, NewProduct};
+use crate::api::types::{Count, ErrorEntry, Image};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
 type Shared = State<Arc<AppState>>;
@@ -117,10 +118,10 @@ fn to_json_string<T: serde::Serialize>(value: &T) -> ApiResult<String> {
 /// List products in id order, optionally only those whose name contains a text or that were
 /// written since a date.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(("page" = Option<u32>, Query, description = "Page, from 1"),
-           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)"),
+    params(("page" = Option<i64>, Query, description = "Page, from 1", minimum = 1, maximum = 4_294_967_295_i64),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 250 (default 50)", minimum = 1, maximum = 250),
            ("name" = Option<String>, Query, description = "Case-insensitive substring of the name"),
-           ("min_date_modified" = Option<String>, Query, description = "Only products whose date_modified is at or after this date (RFC 2822 or ISO 8601)")),
+           ("min_date_modified" = Option<String>, Query, format = DateTime, description = "Only products whose date_modified is at or after this date (ISO 8601, as here, or RFC 2822)")),
     responses((status = 200, body = [StoreProduct]),
               (status = 204, description = "No product on this page (--compat bc-v2 only)"),
               (status = 400, body = [ErrorEntry])))]
@@ -150,8 +151,9 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
 }
 
 /// Create a product.
-#[utoipa::path(post, path = "/products", tag = "products", request_body = NewProduct,
-    responses((status = 201, body = StoreProduct), (status = 400, body = [ErrorEntry]),
+#[utoipa::path(post, path = "/products", tag = "products", request_body = ProductCreate,
+    responses((status = 201, body = StoreProduct, headers(("Location" = String, description = "The new product"))),
+              (status = 400, body = [ErrorEntry]), (status = 413, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
 pub async fn create_product(
     State(state): Shared,
@@ -188,7 +190,7 @@ pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
 
 /// Get one product.
 #[utoipa::path(get, path = "/products/{product_id}", tag = "products",
-    params(("product_id" = i64, Path, description = "Product id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1)),
     responses((status = 200, body = StoreProduct), (status = 404, body = [ErrorEntry])))]
 pub async fn get_product(
     State(state): Shared,
@@ -214,9 +216,9 @@ pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> 
 
 /// List a product's images in (`sort_order`, `id`) order (in id order with `--compat bc-v2`).
 #[utoipa::path(get, path = "/products/{product_id}/images", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("page" = Option<u32>, Query, description = "Page, from 1"),
-           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250 (default 50)")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("page" = Option<i64>, Query, description = "Page, from 1", minimum = 1, maximum = 4_294_967_295_i64),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 250 (default 50)", minimum = 1, maximum = 250)),
     responses((status = 200, body = [Image]),
               (status = 204, description = "No image on this page (--compat bc-v2 only)"),
               (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry])))]
@@ -285,7 +287,7 @@ fn json_bytes(body: Bytes) -> Response {
 
 /// Count a product's images.
 #[utoipa::path(get, path = "/products/{product_id}/images/count", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1)),
     responses((status = 200, body = Count), (status = 404, body = [ErrorEntry])))]
 pub async fn count_product_images(
     State(state): Shared,
@@ -299,8 +301,8 @@ pub async fn count_product_images(
 
 /// Get one image.
 #[utoipa::path(get, path = "/products/{product_id}/images/{image_id}", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("image_id" = i64, Path, description = "Image id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("image_id" = i64, Path, description = "Image id", minimum = 1, example = 1)),
     responses((status = 200, body = Image), (status = 404, body = [ErrorEntry])))]
 pub async fn get_image(
     State(state): Shared,
@@ -355,9 +357,12 @@ impl Created {
 /// Create an image from a URL, an import-directory path (JSON) or an uploaded file (multipart
 /// `image_file` part). Repeats with the same `Idempotency-Key` return the first response.
 #[utoipa::path(post, path = "/products/{product_id}/images", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable ASCII characters; a repeat within 24 h returns the first response (ignored with --compat bc-v2)")),
-    request_body(content = ImageWrite, description = "JSON, or multipart/form-data with the file in part `image_file` (refused with 415 under --compat bc-v2: use v3)"),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 200, pattern = "^[ -~]*$", description = "1-200 printable ASCII characters; a repeat within 24 h returns the first response (ignored with --compat bc-v2)")),
+    request_body(content(
+        (ImageCreate = "application/json"),
+        (ImageUpload = "multipart/form-data")),
+        description = "JSON, or multipart/form-data with the file in part `image_file` (refused with 415 under --compat bc-v2: use v3)"),
     responses((status = 201, body = Image, headers(("Location" = String, description = "The new image"),
                   ("Idempotency-Key" = String, description = "The request's key, echoed"),
                   ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
@@ -397,9 +402,10 @@ pub fn mark_replayed(response: &mut Response) {
         .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
 }
 
-/// The one road of every image create, v2 and v3: SPEC's checks in order (413, 415, 400, then
-/// 409 inside the transaction), the key's replay, the picture stored before the transaction
-/// that applies the shift rule and the thumbnail invariant.
+/// The one road of every image create, v2 and v3: a repeated key's first answer before
+/// anything else, then SPEC's checks in order (413, 415, 400, then 409 inside the
+/// transaction), the picture stored before the transaction that applies the shift rule and the
+/// thumbnail invariant.
 pub async fn create(
     state: &AppState,
     product_id: i64,
@@ -408,40 +414,31 @@ pub async fn create(
     body: Body,
     via: CreateVia,
 ) -> ApiResult<Created> {
+    // A BigCommerce store ignores the header, malformed or not.
+    let key = if state.config.compat.honours_idempotency_keys() {
+        idempotency::key(headers)
+    } else {
+        Ok(None)
+    };
+    // SPEC: a repeat gets the first answer "whatever the second body holds", so the key is
+    // looked up before a byte of the body is read or judged. A malformed key is not looked up:
+    // its 400 comes in SPEC's order, after 413 and 415.
+    if let Ok(Some(key)) = &key
+        && let Some(first) =
+            first_answer(&mut *state.db.reader.acquire().await?, product_id, key).await?
+    {
+        return Ok(first);
+    }
     let body = read_body(headers, body).await?;
     let accepts = match via {
         CreateVia::V2 if state.config.compat.v2_takes_multipart() => Accepts::JsonOrMultipart,
         CreateVia::V2 => Accepts::Json,
         CreateVia::V3 => Accepts::Multipart,
     };
-    let fields = parse_write(headers, body, accepts).await?;
-    // A BigCommerce store ignores the header, malformed or not.
-    let key = if state.config.compat.honours_idempotency_keys() {
-        idempotency::key(headers)?
-    } else {
-        None
-    };
+    let kind = accepted_kind(headers, accepts)?;
+    let key = key?;
+    let fields = parse_body(kind, body).await?;
     check_product_id(&fields, product_id)?;
-    let replay = |status: i64, body: String| {
-        let status = u16::try_from(status)
-            .ok()
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::CREATED);
-        Created::Replayed { status, body }
-    };
-    if let Some(key) = &key {
-        let since = now() - idempotency::WINDOW_SECS;
-        let found = repo::find_idempotent(
-            &mut *state.db.reader.acquire().await?,
-            product_id,
-            key,
-            since,
-        )
-        .await?;
-        if let Some((status, body)) = found {
-            return Ok(replay(status, body));
-        }
-    }
     let source = fields
         .image_file
         .ok_or_else(|| ApiError::invalid_field("image_file", "is required"))?;
@@ -451,18 +448,10 @@ pub async fn create(
         let mut tx = state.db.writer.begin().await?;
         let now = now();
         if let Some(key) = &key
-            && let Some((status, body)) =
-                repo::find_idempotent(&mut tx, product_id, key, now - idempotency::WINDOW_SECS)
-                    .await?
+            && let Some(first) = first_answer(&mut tx, product_id, key).await?
         {
-            return Ok(replay(status, body));
-        }
-        let most = state.config.max_images_per_product;
-        if repo::count_images(&mut tx, product_id).await? >= most {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("The product already has {most} images, the most allowed."),
-            ));
+            // The same key's first create committed while this one was storing its picture.
+            return Ok(first);
         }
         let stored = prepared.record_in(&mut tx).await?;
         let new = repo::NewImage {
@@ -472,7 +461,16 @@ pub async fn create(
             is_thumbnail: fields.is_thumbnail,
             description: fields.description.as_deref().unwrap_or_default(),
         };
+        // The insert refuses a shift past the largest sort_order (400) before the count is
+        // looked at (409), as SPEC orders them; either refusal rolls the insert back.
         let id = repo::insert_image(&mut tx, new, now).await?;
+        let most = state.config.max_images_per_product;
+        if repo::count_images(&mut tx, product_id).await? > most {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("The product already has {most} images, the most allowed."),
+            ));
+        }
         let row = repo::get_image(&mut tx, product_id, id)
             .await?
             .ok_or_else(|| ApiError::internal("create image", "row vanished"))?;
@@ -492,12 +490,29 @@ pub async fn create(
     outcome
 }
 
+/// The first answer to `key` on this product, if it was given within the key's window.
+async fn first_answer(
+    conn: &mut sqlx::SqliteConnection,
+    product_id: i64,
+    key: &str,
+) -> ApiResult<Option<Created>> {
+    let since = now() - idempotency::WINDOW_SECS;
+    let found = repo::find_idempotent(conn, product_id, key, since).await?;
+    Ok(found.map(|(status, body)| {
+        let status = u16::try_from(status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::CREATED);
+        Created::Replayed { status, body }
+    }))
+}
+
 /// Update an image: `sort_order` (with the shift rule), `is_thumbnail`, `description`, or a new
 /// `image_file` (URL or import path) that replaces the picture and keeps the record.
 #[utoipa::path(put, path = "/products/{product_id}/images/{image_id}", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("image_id" = i64, Path, description = "Image id")),
-    request_body = ImageWrite,
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("image_id" = i64, Path, description = "Image id", minimum = 1, example = 1)),
+    request_body = ImageUpdate,
     responses((status = 200, body = Image), (status = 400, body = [ErrorEntry]),
               (status = 404, body = [ErrorEntry]), (status = 413, body = [ErrorEntry]),
               (status = 415, body = [ErrorEntry])))]
@@ -567,8 +582,8 @@ pub async fn update_image(
 
 /// Delete one image.
 #[utoipa::path(delete, path = "/products/{product_id}/images/{image_id}", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("image_id" = i64, Path, description = "Image id")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("image_id" = i64, Path, description = "Image id", minimum = 1, example = 1)),
     responses((status = 204), (status = 404, body = [ErrorEntry])))]
 pub async fn delete_image(
     State(state): Shared,
@@ -588,9 +603,9 @@ pub async fn delete_image(
 
 /// Delete all of a product's images, or only one page of them when `page` or `limit` is given.
 #[utoipa::path(delete, path = "/products/{product_id}/images", tag = "images",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("page" = Option<u32>, Query, description = "Only this page (in list order)"),
-           ("limit" = Option<u32>, Query, description = "Page size, 1 to 250")),
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("page" = Option<i64>, Query, description = "Only this page (in list order)", minimum = 1, maximum = 4_294_967_295_i64),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 250", minimum = 1, maximum = 250)),
     responses((status = 204), (status = 400, body = [ErrorEntry]), (status = 404, body = [ErrorEntry])))]
 pub async fn delete_images(
     State(state): Shared,
@@ -618,12 +633,16 @@ enum Accepts {
 }
 
 async fn parse_write(headers: &HeaderMap, body: Bytes, accepts: Accepts) -> ApiResult<WriteFields> {
+    let kind = accepted_kind(headers, accepts)?;
+    parse_body(kind, body).await
+}
+
+/// The body's encoding if this write accepts it, else the 415 that says what it takes.
+fn accepted_kind(headers: &HeaderMap, accepts: Accepts) -> ApiResult<BodyKind> {
     match (input::body_kind(headers), accepts) {
-        (BodyKind::Json, Accepts::Json | Accepts::JsonOrMultipart) => {
-            input::parse_json_write(&body)
-        }
-        (BodyKind::Multipart(content_type), Accepts::Multipart | Accepts::JsonOrMultipart) => {
-            input::parse_multipart_write(&content_type, body).await
+        (kind @ BodyKind::Json, Accepts::Json | Accepts::JsonOrMultipart)
+        | (kind @ BodyKind::Multipart(_), Accepts::Multipart | Accepts::JsonOrMultipart) => {
+            Ok(kind)
         }
         (BodyKind::Multipart(_), Accepts::Json) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -635,6 +654,17 @@ async fn parse_write(headers: &HeaderMap, body: Bytes, accepts: Accepts) -> ApiR
             "The request body must be multipart/form-data with the file in part 'image_file'.",
         )),
         _ => Err(ApiError::unsupported_media_type()),
+    }
+}
+
+/// The fields of a body whose encoding [`accepted_kind`] accepted.
+async fn parse_body(kind: BodyKind, body: Bytes) -> ApiResult<WriteFields> {
+    match kind {
+        BodyKind::Json => input::parse_json_write(&body),
+        BodyKind::Multipart(content_type) => {
+            input::parse_multipart_write(&content_type, body).await
+        }
+        BodyKind::Other => Err(ApiError::unsupported_media_type()),
     }
 }
 

@@ -13,11 +13,11 @@ use serde_json::{Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::error::{ApiError, ApiResult};
+use super::repo::MAX_SORT_ORDER;
 use crate::api::types::{Image, ImageWrite};
-
-pub const MAX_SORT_ORDER: i64 = 2_147_483_647;
-const MAX_DESCRIPTION_CHARS: usize = 65_535;
-const MAX_NAME_CHARS: usize = 255;
+pub(super) const MAX_DESCRIPTION_CHARS: usize = 65_535;
+/// A product's name and SKU, in characters as sent.
+pub(super) const MAX_NAME_CHARS: usize = 255;
 
 /// Fields of the record that clients read but never write; sent back, they are ignored. They are
 /// the wire `Image`'s fields that `ImageWrite` lacks, taken from their OpenAPI schemas (which
@@ -29,6 +29,11 @@ static READ_ONLY_FIELDS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
         .filter(|name| !writable.contains(name))
         .collect()
 });
+
+/// The read-only fields a write may send back (and that are ignored), for the OpenAPI document.
+pub(super) fn read_only_fields() -> impl Iterator<Item = &'static str> {
+    READ_ONLY_FIELDS.iter().map(String::as_str)
+}
 
 fn field_names<T: utoipa::PartialSchema>() -> BTreeSet<String> {
     match T::schema() {
@@ -192,17 +197,62 @@ pub fn body_kind(headers: &HeaderMap) -> BodyKind {
     }
 }
 
-fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request(
-            "The request body must be a JSON object.",
-        )),
-        Err(e) => {
-            Err(ApiError::bad_request("The request body is not valid JSON.")
-                .with_reason(e.to_string()))
+/// A JSON object's members as sent, repeated names kept: JSON leaves a repeated name's meaning
+/// open and serde keeps the last silently, so a body that says two things about one field is
+/// refused instead of guessed at.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
         }
+        deserializer.deserialize_map(Visitor)
     }
+}
+
+fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+    let members = match serde_json::from_slice::<Members>(body) {
+        Ok(Members(members)) => members,
+        // A well-formed value of another type than an object.
+        Err(e) if e.is_data() => {
+            return Err(ApiError::bad_request(
+                "The request body must be a JSON object.",
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError::bad_request("The request body is not valid JSON.")
+                .with_reason(e.to_string()));
+        }
+    };
+    let mut object = Map::new();
+    for (name, value) in members {
+        if object.contains_key(&name) {
+            return Err(repeated_field(&name));
+        }
+        object.insert(name, value);
+    }
+    Ok(object)
+}
+
+fn repeated_field(name: &str) -> ApiError {
+    ApiError::invalid_field(name, format!("'{name}' is sent more than once"))
 }
 
 /// Parses a JSON image write.
@@ -261,11 +311,15 @@ pub async fn parse_multipart_write(content_type: &str, body: Bytes) -> ApiResult
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut fields = WriteFields::default();
+    let mut seen = BTreeSet::new();
     let malformed = |e: multer::Error| {
         ApiError::bad_request("The multipart body is malformed.").with_reason(e.to_string())
     };
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or_default().to_owned();
+        if !seen.insert(name.clone()) {
+            return Err(repeated_field(&name));
+        }
         let filename = field.file_name().map(str::to_owned);
         let data = field.bytes().await.map_err(malformed)?;
         fields.set(&name, FieldValue::Part { filename, data })?;
@@ -283,14 +337,16 @@ pub fn parse_new_product(body: &[u8]) -> ApiResult<(String, String)> {
                 let s = value
                     .as_str()
                     .ok_or_else(|| ApiError::invalid_field("name", "must be a string"))?;
-                let s = s.trim();
-                if s.is_empty() || s.chars().count() > MAX_NAME_CHARS {
+                // The length as sent, so that the document's `maxLength` is the rule.
+                if s.chars().count() > MAX_NAME_CHARS || s.trim().is_empty() {
                     return Err(ApiError::invalid_field(
                         "name",
-                        format!("must have 1 to {MAX_NAME_CHARS} characters"),
+                        format!(
+                            "must have 1 to {MAX_NAME_CHARS} characters, not all of them spaces"
+                        ),
                     ));
                 }
-                name = Some(s.to_owned());
+                name = Some(s.trim().to_owned());
             }
             "sku" => {
                 let s = value
@@ -459,6 +515,30 @@ mod tests {
     }
 
     #[test]
+    fn repeated_json_fields_are_refused_by_name() {
+        for body in [
+            &br#"{"description": "a", "description": "b"}"#[..],
+            br#"{"description": "a", "sort_order": 1, "description": "a"}"#,
+        ] {
+            let err = parse_json_write(body).unwrap_err();
+            assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+            assert_eq!(err.field.as_deref(), Some("description"));
+        }
+        let err = parse_new_product(br#"{"name": "a", "name": "b"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("name"));
+        // Repeated names inside a nested value are that value's business (and refused as a
+        // wrong type anyway); the body's shape errors keep their messages.
+        assert_eq!(
+            parse_json_write(b"[1]").unwrap_err().message,
+            "The request body must be a JSON object."
+        );
+        assert_eq!(
+            parse_json_write(b"{\"a\":").unwrap_err().message,
+            "The request body is not valid JSON."
+        );
+    }
+
+    #[test]
     fn read_only_fields_are_the_wire_fields_a_write_lacks() {
         let names: Vec<&str> = READ_ONLY_FIELDS.iter().map(String::as_str).collect();
         assert_eq!(
@@ -518,6 +598,13 @@ mod tests {
                 "{part}={value}"
             );
         }
+        let twice = "--b\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\na\r\n\
+                     --b\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nb\r\n\
+                     --b--\r\n";
+        let err = parse_multipart_write("multipart/form-data; boundary=b", twice.into())
+            .await
+            .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("description"));
     }
 
     #[test]

@@ -2,11 +2,19 @@
 //! `/api/v2/openapi.json`. This module holds the parts that are not routes; `routes.rs` adds the
 //! paths, so that the dependency runs one way.
 
-use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::types::{Count, ErrorDetails, ErrorEntry, Image, ImageWrite, NewProduct, Product};
+mod bodies;
+
+pub use bodies::{ImageCreate, ImageUpdate, ImageUpload, ProductCreate};
+
+use crate::api::types::{Count, ErrorDetails, ErrorEntry, Image, Product};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +27,7 @@ use crate::api::types::{Count, ErrorDetails, ErrorEntry, Image, ImageWrite, NewP
                        errors as v3 objects {status, title, type, errors}."
     ),
     servers((url = "/api/v2")),
-    components(schemas(Image, Product, Count, NewProduct, ImageWrite, ErrorEntry, ErrorDetails)),
+    components(schemas(Image, Product, Count, ErrorEntry, ErrorDetails)),
     modifiers(&Credentials),
     security(("basic" = []), ("token" = [])),
     tags((name = "images", description = "Product images"),
@@ -41,6 +49,88 @@ impl Modify for Credentials {
             "token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Auth-Token"))),
         );
+    }
+}
+
+/// Which error shape the operations of a path answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `[{status, message, details}]` (`/api/v2`).
+    V2,
+    /// `{status, title, type, errors}` (`/api/v3`).
+    V3,
+}
+
+/// The answers every API operation may give before its handler runs (`auth::api_guard`):
+/// 401 (with `WWW-Authenticate`), 406, and 429 (with `X-Retry-After`, under `--rate-limit`).
+/// Added to each operation here rather than written on each handler, so that no route can
+/// leave them out.
+pub fn add_guard_answers(doc: &mut OpenApiDoc, shape: ErrorShape) {
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_guard_answers_to(operation, shape);
+        }
+    }
+}
+
+fn add_guard_answers_to(operation: &mut Operation, shape: ErrorShape) {
+    let error: RefOr<Schema> = match shape {
+        ErrorShape::V2 => ArrayBuilder::new()
+            .items(Ref::from_schema_name("ErrorEntry"))
+            .into(),
+        ErrorShape::V3 => Ref::from_schema_name("V3Error").into(),
+    };
+    let text = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::String));
+    let seconds = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer));
+    let answers = [
+        (
+            "401",
+            "Missing or wrong credentials",
+            Some(("WWW-Authenticate", text(), "Basic realm=\"imagedesk\"")),
+        ),
+        ("406", "The Accept header excludes application/json", None),
+        (
+            "429",
+            "Rate limit reached (--rate-limit)",
+            Some((
+                "X-Retry-After",
+                seconds(),
+                "Seconds until the window resets",
+            )),
+        ),
+    ];
+    for (status, description, header) in answers {
+        if operation.responses.responses.contains_key(status) {
+            continue;
+        }
+        let mut response = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new().schema(Some(error.clone())).build(),
+        );
+        if let Some((name, schema, about)) = header {
+            response = response.header(
+                name,
+                HeaderBuilder::new()
+                    .schema(schema)
+                    .description(Some(about))
+                    .build(),
+            );
+        }
+        operation
+            .responses
+            .responses
+            .insert(status.to_owned(), RefOr::T(response.build()));
     }
 }
 

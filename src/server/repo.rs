@@ -16,6 +16,26 @@ use super::compat::ListOrder;
 use crate::api::types::{Image, Product};
 use crate::imaging::Variant;
 
+/// The largest `sort_order` a record may hold (SPEC §1: 0 ≤ k ≤ 2147483647, BigCommerce's
+/// signed 32-bit column).
+pub const MAX_SORT_ORDER: i64 = 2_147_483_647;
+
+/// Why an image write did not happen. Its transaction has changed nothing the caller may
+/// commit: the caller drops it.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The write would move an image past [`MAX_SORT_ORDER`] (the shift rule), or place a new
+    /// one after an image already there.
+    #[error(
+        "image {image_id} is at sort_order {at}, and {MAX_SORT_ORDER} is the largest allowed: \
+         this write would move it or place a new image after it; give image {image_id} a \
+         smaller sort_order first"
+    )]
+    SortOrderFull { image_id: i64, at: i64 },
+}
+
 /// An image row as stored: the server's one image record.
 #[derive(Debug, Clone, FromRow)]
 pub struct ImageRow {
@@ -520,13 +540,30 @@ async fn release(conn: &mut SqliteConnection, file: &StoredFile) -> sqlx::Result
 }
 
 /// SPEC's shift rule: every other image of the product at or after `k` moves one place down.
+/// Refused, before anything moves, when that would take an image past [`MAX_SORT_ORDER`]:
+/// renumbering instead would move images the client did not ask to move, which a client
+/// planning its writes by the shift rule (`api::reorder`) could not foresee.
 async fn shift_from(
     conn: &mut SqliteConnection,
     product_id: i64,
     except_id: i64,
     k: i64,
     now: i64,
-) -> sqlx::Result<()> {
+) -> Result<(), WriteError> {
+    let blocking: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT id, sort_order FROM images \
+         WHERE product_id = ? AND id != ? AND sort_order >= ? AND sort_order >= ? \
+         ORDER BY sort_order DESC LIMIT 1",
+    )
+    .bind(product_id)
+    .bind(except_id)
+    .bind(k)
+    .bind(MAX_SORT_ORDER)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((image_id, at)) = blocking {
+        return Err(WriteError::SortOrderFull { image_id, at });
+    }
     sqlx::query(
         "UPDATE images SET sort_order = sort_order + 1, date_modified = ? \
          WHERE product_id = ? AND id != ? AND sort_order >= ?",
@@ -554,7 +591,7 @@ pub async fn insert_image(
     conn: &mut SqliteConnection,
     new: NewImage<'_>,
     now: i64,
-) -> sqlx::Result<i64> {
+) -> Result<i64, WriteError> {
     let k = match new.sort_order {
         Some(k) => {
             // The new row has no id yet, so "every other image" is every image: except id 0.
@@ -562,12 +599,22 @@ pub async fn insert_image(
             k
         }
         None => {
-            let max: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(sort_order) FROM images WHERE product_id = ?")
-                    .bind(new.product_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            max.map_or(0, |m| m + 1)
+            let last: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT id, sort_order FROM images WHERE product_id = ? \
+                 ORDER BY sort_order DESC, id DESC LIMIT 1",
+            )
+            .bind(new.product_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match last {
+                None => 0,
+                // A tie at the largest value would list the new image last too, but two images
+                // there could then never move (each move would shift the other past it).
+                Some((image_id, at)) if at >= MAX_SORT_ORDER => {
+                    return Err(WriteError::SortOrderFull { image_id, at });
+                }
+                Some((_, at)) => at + 1,
+            }
         }
     };
     let query = sqlx::query(&INSERT_IMAGE)
@@ -604,7 +651,7 @@ pub async fn update_image(
     current: &ImageRow,
     changes: ImageChanges,
     now: i64,
-) -> sqlx::Result<Option<Released>> {
+) -> Result<Option<Released>, WriteError> {
     let replaced = changes.file.is_some();
     let (product_id, id) = (current.product_id, current.id);
     if let Some(k) = changes.sort_order
@@ -634,7 +681,7 @@ pub async fn update_image(
     ensure_one_thumbnail(conn, product_id, None, now).await?;
     touch_product(conn, product_id, now).await?;
     if replaced {
-        release(conn, &current.file).await
+        Ok(release(conn, &current.file).await?)
     } else {
         Ok(None)
     }

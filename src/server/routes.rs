@@ -48,6 +48,8 @@ fn documented_routes() -> (
     for item in v3_doc.paths.paths.values_mut() {
         item.servers = Some(vec![utoipa::openapi::Server::new("/api/v3")]);
     }
+    openapi::add_guard_answers(&mut doc, openapi::ErrorShape::V2);
+    openapi::add_guard_answers(&mut v3_doc, openapi::ErrorShape::V3);
     doc.merge(v3_doc);
     (v2, v3, doc)
 }

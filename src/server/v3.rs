@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult, ErrorInfo};
 use super::faults::Injected;
 use super::handlers::{self, BaseUrl, CreateVia, Created};
+use super::openapi::ImageUpload;
 use super::path_ids::ExistingProduct;
 use super::state::AppState;
 use crate::api::types::Image;
@@ -92,12 +93,13 @@ pub struct V3Error {
 
 /// Upload a local file as a new image of the product (BigCommerce v3 catalog API).
 #[utoipa::path(post, path = "/catalog/products/{product_id}/images", tag = "v3",
-    params(("product_id" = i64, Path, description = "Product id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "As on the v2 POST")),
-    request_body(content_type = "multipart/form-data",
+    params(("product_id" = i64, Path, description = "Product id", minimum = 1, example = 1),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 200, pattern = "^[ -~]*$", description = "As on the v2 POST")),
+    request_body(content = ImageUpload, content_type = "multipart/form-data",
         description = "The file in part `image_file`; optional parts `description`, `is_thumbnail` (true/false), `sort_order` (decimal)"),
     responses((status = 200, body = V3ImageAnswer),
               (status = 401, body = V3Error), (status = 404, body = V3Error),
+              (status = 406, body = V3Error),
               (status = 409, body = V3Error), (status = 413, body = V3Error),
               (status = 415, body = V3Error), (status = 422, body = V3Error),
               (status = 429, body = V3Error)))]
