@@ -24,6 +24,12 @@ use super::types::{
     Count, Created, Image, ImageWrite, Listing, NewProduct, Page, Product, UploadRoute,
 };
 
+/// How long an idle pooled connection is kept for reuse. Servers close idle keep-alive
+/// connections (ours after 10 s, `server::limits::REQUEST_HEAD_TIMEOUT`); a request sent on a
+/// connection the server is closing at that moment fails as a network error, so the client lets
+/// go of idle connections well before any server does.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How the client authenticates.
 #[derive(Clone)]
 pub enum Credentials {
@@ -207,12 +213,14 @@ impl Client {
         );
         let http = reqwest::Client::builder()
             .default_headers(headers)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
             .user_agent(concat!("imagedesk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
         let assets = reqwest::Client::builder()
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
             .user_agent(concat!("imagedesk/", env!("CARGO_PKG_VERSION")))
