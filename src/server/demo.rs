@@ -1,6 +1,8 @@
 //! The demo store: a few products with pictures embedded in the binary (made by
 //! `examples/gen_demo_assets.rs`), so that a new user sees a working store at once.
 
+use std::sync::Arc;
+
 use super::error::ApiError;
 use super::handlers::store_picture;
 use super::input::ImageSource;
@@ -44,7 +46,7 @@ const PRODUCTS: &[(&str, &str, usize)] = &[
 ];
 
 /// Seeds the demo products once; a store that was seeded before is left alone.
-pub async fn seed(state: &AppState) -> anyhow::Result<()> {
+pub async fn seed(state: &Arc<AppState>) -> anyhow::Result<()> {
     let mut conn = state.db.writer.acquire().await?;
     if repo::get_setting(&mut conn, SEEDED_SETTING)
         .await?
@@ -85,7 +87,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             };
             repo::insert_image(&mut tx, new, now).await?;
             tx.commit().await?;
-            drop(prepared);
+            prepared.kept();
         }
     }
     let mut conn = state.db.writer.acquire().await?;

@@ -407,7 +407,7 @@ pub fn mark_replayed(response: &mut Response) {
 /// transaction), the picture stored before the transaction that applies the shift rule and the
 /// thumbnail invariant.
 pub async fn create(
-    state: &AppState,
+    state: &Arc<AppState>,
     product_id: i64,
     base: &BaseUrl,
     headers: &HeaderMap,
@@ -484,8 +484,10 @@ pub async fn create(
     }
     .await;
 
-    if !matches!(outcome, Ok(Created::New(_))) {
-        prepared.abandon(state).await;
+    if matches!(outcome, Ok(Created::New(_))) {
+        prepared.kept();
+    } else {
+        prepared.abandon().await;
     }
     outcome
 }
@@ -565,7 +567,9 @@ pub async fn update_image(
     match result {
         Ok((released, updated)) => {
             // The new picture's lock goes first: the old one may share its stripe.
-            drop(prepared);
+            if let Some(prepared) = prepared {
+                prepared.kept();
+            }
             if let Some(released) = released {
                 pictures::release(&state, released).await;
             }
@@ -573,7 +577,7 @@ pub async fn update_image(
         }
         Err(err) => {
             if let Some(prepared) = prepared {
-                prepared.abandon(&state).await;
+                prepared.abandon().await;
             }
             Err(err)
         }
@@ -679,13 +683,23 @@ fn check_product_id(fields: &WriteFields, product_id: i64) -> ApiResult<()> {
 }
 
 /// A picture ready to be named by a record: its files are on disk at its content address, and
-/// its hash's lock is held (see `pictures.rs`) until this is dropped, after the record commits,
-/// or [`PreparedPicture::abandon`] has cleaned up.
+/// its hash's lock is held (see `pictures.rs`) until the record commits ([`PreparedPicture::kept`])
+/// or the files are cleaned up. Cleaning up is what happens unless `kept` was called: by
+/// [`PreparedPicture::abandon`] after a write that failed, and by the drop of a picture whose
+/// request was cut off between writing the files and committing its record (the client went
+/// away): files no record will name are never left until the next start.
 pub(super) struct PreparedPicture {
     picture: PictureRow,
     /// The source's file name, from which the stored `image_file` is made.
     source_name: String,
-    _lock: tokio::sync::OwnedMutexGuard<()>,
+    /// What a clean-up needs, until the picture is kept or cleaned up.
+    pending: Option<PendingCleanup>,
+}
+
+/// The state to look the picture up in, and its hash's lock, held until the clean-up is done.
+struct PendingCleanup {
+    state: Arc<AppState>,
+    lock: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl PreparedPicture {
@@ -714,10 +728,53 @@ impl PreparedPicture {
         ))
     }
 
+    fn new(
+        state: &Arc<AppState>,
+        picture: PictureRow,
+        source_name: String,
+        lock: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Self {
+        Self {
+            picture,
+            source_name,
+            pending: Some(PendingCleanup {
+                state: state.clone(),
+                lock,
+            }),
+        }
+    }
+
+    /// After the write that names the picture committed: the files stay, the lock goes.
+    pub(super) fn kept(mut self) {
+        self.pending = None;
+    }
+
     /// After a write that did not commit: removes the files unless a committed record uses
     /// them, then lets the lock go.
-    pub(super) async fn abandon(self, state: &AppState) {
-        pictures::remove_if_unused(state, &self.picture.hash, &self.picture.extension).await;
+    pub(super) async fn abandon(mut self) {
+        if let Some(cleanup) = self.clean_up() {
+            // The clean-up is a task of its own, so that it finishes even if this request is
+            // cut off while waiting for it.
+            let _ = cleanup.await;
+        }
+    }
+
+    /// Starts removing the files (unless a committed record uses them) under the hash's lock.
+    fn clean_up(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let PendingCleanup { state, lock } = self.pending.take()?;
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (hash, extension) = (self.picture.hash.clone(), self.picture.extension.clone());
+        Some(runtime.spawn(async move {
+            pictures::remove_if_unused(&state, &hash, &extension).await;
+            drop(lock);
+        }))
+    }
+}
+
+impl Drop for PreparedPicture {
+    fn drop(&mut self) {
+        // Neither kept nor abandoned: the request was dropped before its record committed.
+        let _ = self.clean_up();
     }
 }
 
@@ -726,7 +783,7 @@ impl PreparedPicture {
 /// threads and their original and variants written at their content address. Every refusal is
 /// a 400 on `image_file`.
 pub(super) async fn store_picture(
-    state: &AppState,
+    state: &Arc<AppState>,
     source: ImageSource,
 ) -> ApiResult<PreparedPicture> {
     let (bytes, source_name) = match source {
@@ -748,11 +805,7 @@ pub(super) async fn store_picture(
     if let Some(picture) = known
         && state.files.has_content(&picture.hash, &picture.extension)
     {
-        return Ok(PreparedPicture {
-            picture,
-            source_name,
-            _lock: lock,
-        });
+        return Ok(PreparedPicture::new(state, picture, source_name, lock));
     }
     let permit = state
         .imaging_permits
@@ -776,11 +829,7 @@ pub(super) async fn store_picture(
     .await
     .map_err(|e| ApiError::internal("image processing task", e))?;
     cancel_on_drop.disarm();
-    Ok(PreparedPicture {
-        picture: picture?,
-        source_name,
-        _lock: lock,
-    })
+    Ok(PreparedPicture::new(state, picture?, source_name, lock))
 }
 
 /// Validates and resizes an original and writes its files at its content address, unless
@@ -956,4 +1005,64 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         }
     }
     rebuilt
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::imaging::synthetic;
+
+    fn files_under(dir: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => files_under(&e.path()),
+                Ok(_) => 1,
+                Err(_) => 0,
+            })
+            .sum()
+    }
+
+    async fn stored(state: &Arc<AppState>, name: &str) -> PreparedPicture {
+        let bytes = synthetic::jpeg(&synthetic::photo(64, 48, 7), 85, false, None);
+        let source = ImageSource::Upload {
+            filename: Some(name.to_owned()),
+            bytes: Bytes::from(bytes),
+        };
+        store_picture(state, source).await.unwrap()
+    }
+
+    /// A request cut off after its picture's files were written and before its record
+    /// committed (the client went away) leaves no file behind, without waiting for a restart.
+    #[tokio::test]
+    async fn a_picture_dropped_before_its_record_commits_leaves_no_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(
+            AppState::open(&super::super::Config::local(dir.path(), "t"))
+                .await
+                .unwrap(),
+        );
+        let content = dir.path().join("images").join("content");
+        let prepared = stored(&state, "a.jpg").await;
+        assert_eq!(files_under(&content), 5, "the original and four variants");
+        drop(prepared);
+        let started = Instant::now();
+        while files_under(&content) > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the files of a dropped picture are still there"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A kept one stays (here no record names it: the next start would sweep it).
+        stored(&state, "b.jpg").await.kept();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(files_under(&content), 5);
+    }
 }
