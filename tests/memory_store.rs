@@ -166,11 +166,27 @@ fn script() -> Vec<Step> {
         }),
         Step::Create(create("j")),
         Step::Delete { name: "i" },
+        // No stored sort_order passes its maximum: a shift that would move the image there,
+        // or a create going last after it, is refused and changes nothing.
+        Step::Put(Put {
+            sort_order: Some(2_147_483_647),
+            ..put("j")
+        }),
+        Step::Create(create("k")),
+        Step::Create(Create {
+            sort_order: Some(5),
+            ..create("k")
+        }),
+        Step::Put(Put {
+            sort_order: Some(3),
+            ..put("j")
+        }),
+        Step::Create(create("k")),
     ]
 }
 
 /// Sources every create of the script may name, as import-directory paths.
-const SOURCES: [&str; 10] = ["a", "b", "c", "d", "e", "f", "g", "i", "j", "never"];
+const SOURCES: [&str; 11] = ["a", "b", "c", "d", "e", "f", "g", "i", "j", "k", "never"];
 
 /// The image's name: the slug of its stored file (`x/123/{slug}__12345.jpg`).
 fn name_of(image: &Image) -> String {
@@ -376,8 +392,12 @@ async fn the_model_store_answers_a_script_of_writes_as_the_real_server_does() {
         "a repeated key answers with the first image and creates nothing"
     );
     assert!(
+        line_of("name: \"k\", sort_order: Some(5)").is_some_and(|l| l.contains("answer HTTP 400")),
+        "a shift past the largest sort_order is refused"
+    );
+    assert!(
         real.last()
-            .is_some_and(|l| l.ends_with("list [j.jpg @1 thumb 'about j']")),
+            .is_some_and(|l| l.ends_with("list [j.jpg @3 thumb 'about j', k.jpg @4 'about k']")),
         "{:?}",
         real.last()
     );

@@ -624,6 +624,38 @@ impl State {
             .ok_or_else(image_not_found)
     }
 
+    /// Refuses, as the server does and before anything changes, a write that would take an
+    /// image past `MAX_SORT_ORDER`: a shift from `sort_order` that would move an image already
+    /// at the maximum, or (no `sort_order`) a new image going last after one there.
+    fn check_room(
+        &self,
+        product_id: i64,
+        except_id: Option<i64>,
+        sort_order: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let from = sort_order.unwrap_or(0);
+        let blocking = self
+            .images
+            .values()
+            .filter(|i| {
+                i.product_id == product_id
+                    && Some(i.id) != except_id
+                    && i.sort_order >= from
+                    && i.sort_order >= MAX_SORT_ORDER
+            })
+            .max_by_key(|i| (i.sort_order, i.id));
+        match blocking {
+            Some(image) => Err(invalid_field(
+                "sort_order",
+                &format!(
+                    "image {} is at sort_order {}, and {MAX_SORT_ORDER} is the largest allowed",
+                    image.id, image.sort_order
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// SPEC's shift rule: every other image of the product at or after `k` moves one down.
     fn shift_from(&mut self, product_id: i64, except_id: Option<i64>, k: i64, now: i64) {
         for image in self.images.values_mut() {
@@ -693,6 +725,8 @@ impl State {
             return Ok(first.clone());
         }
         let picture = picture?;
+        // The server inserts (refusing a shift past the maximum, 400) before it counts (409).
+        self.check_room(product_id, None, write.sort_order)?;
         if self.list(product_id).len() >= MAX_IMAGES_PER_PRODUCT {
             return Err(refusal(
                 409,
@@ -797,6 +831,11 @@ impl State {
             Some(file) if *file != current.image_file => Some(reference_picture(file)?),
             _ => None,
         };
+        if let Some(k) = write.sort_order
+            && k != current.sort_order
+        {
+            self.check_room(product_id, Some(image_id), Some(k))?;
+        }
         let now = self.tick();
         self.touch(product_id, now);
         if let Some(k) = write.sort_order
