@@ -25,6 +25,19 @@ pub use app::ImageDeskApp;
 pub use backend::Backend;
 pub use command::View;
 
+/// The app's icon: the picture the Debian package installs for the menu entry
+/// (`assets/imagedesk.desktop`), shown by the window too.
+pub const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/imagedesk.png");
+
+/// The window's icon. It is compiled in and checked by a test, so it always decodes; if it ever
+/// did not, the window opens with the system's default icon rather than not at all.
+pub fn window_icon() -> egui::IconData {
+    eframe::icon_data::from_png_bytes(ICON_PNG).unwrap_or_else(|err| {
+        tracing::warn!("the window icon could not be decoded: {err}");
+        egui::IconData::default()
+    })
+}
+
 /// Opens the window and runs until it is closed. The window's settings and the saved store
 /// profiles live in `<data dir>/app.ron` (eframe persistence).
 ///
@@ -41,7 +54,8 @@ pub fn run_native(
             .with_title(title)
             .with_app_id("imagedesk")
             .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([720.0, 480.0]),
+            .with_min_inner_size([720.0, 480.0])
+            .with_icon(window_icon()),
         persistence_path,
         ..eframe::NativeOptions::default()
     };
