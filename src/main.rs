@@ -30,7 +30,12 @@ struct Cli {
 
     /// Where the app keeps the embedded store and its local copies of stores (default: the
     /// platform data directory, e.g. ~/.local/share/imagedesk).
-    #[arg(long, env = "IMAGEDESK_DATA_DIR")]
+    #[arg(
+        long,
+        env = "IMAGEDESK_DATA_DIR",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     data_dir: Option<PathBuf>,
 }
 

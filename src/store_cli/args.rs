@@ -19,7 +19,12 @@ pub struct StoreArgs {
     /// The store's API root, e.g. https://store.example/api/v2. Without --api and --store the
     /// command works on the embedded store: the running app's, or one started for the command
     /// over the app's data directory.
-    #[arg(long, env = "IMAGEDESK_API", value_name = "URL")]
+    #[arg(
+        long,
+        env = "IMAGEDESK_API",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub api: Option<String>,
 
     /// The store's API token (needed with --api).
@@ -38,7 +43,12 @@ pub struct StoreArgs {
 
     /// Where the app keeps its data: saved stores, tokens, replicas, the embedded store
     /// (default: the platform data directory, e.g. ~/.local/share/imagedesk).
-    #[arg(long, env = "IMAGEDESK_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "IMAGEDESK_DATA_DIR",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// The local replica and queue to use instead of the app's for this store (the store's
