@@ -86,12 +86,48 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             Backend::new(engine, tokio::runtime::Handle::current()).with_data_dir(&data_dir);
         anyhow::Ok((backend, title, server))
     })?;
-    let shown = crate::ui::run_native(backend, &title, current);
+    let closer = crate::ui::WindowCloser::default();
+    let connection_file = server.as_ref().map(|_| data_dir.join(CONNECTION_FILE));
+    let signals = runtime.spawn(close_on_signal(closer.clone(), connection_file.clone()));
+    let shown = crate::ui::run_native(backend, &title, current, closer);
+    signals.abort();
     if let Some(server) = server {
-        let _ = std::fs::remove_file(data_dir.join(CONNECTION_FILE));
+        if let Some(file) = &connection_file {
+            let _ = std::fs::remove_file(file);
+        }
         runtime.block_on(server.shutdown())?;
     }
     shown.map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}
+
+/// SIGTERM and SIGINT close the window as its close button does, so that a session ending or a
+/// `kill` leaves no connection file behind and hands deletes waiting for Undo to the engine. A
+/// signal before the window exists has nothing to hand over: the process removes the file and
+/// exits.
+async fn close_on_signal(closer: crate::ui::WindowCloser, connection_file: Option<PathBuf>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::warn!("SIGTERM and SIGINT will end the app without its clean-up: {err}");
+            return;
+        }
+    };
+    loop {
+        let status = tokio::select! {
+            _ = term.recv() => 143,
+            _ = int.recv() => 130,
+        };
+        if !closer.close() {
+            if let Some(file) = &connection_file {
+                let _ = std::fs::remove_file(file);
+            }
+            std::process::exit(status);
+        }
+    }
 }
 
 /// The data directory: `--data-dir` / `IMAGEDESK_DATA_DIR`, else the platform's

@@ -25,6 +25,30 @@ pub use app::ImageDeskApp;
 pub use backend::Backend;
 pub use command::View;
 
+/// Closes the window from outside the UI thread (a SIGTERM, say) the way the user would: the
+/// app's `on_exit` runs (deletes held for Undo are handed to the engine) and `run_native`
+/// returns, so the caller's clean-up runs too.
+#[derive(Clone, Default)]
+pub struct WindowCloser(std::sync::Arc<std::sync::OnceLock<egui::Context>>);
+
+impl WindowCloser {
+    fn attach(&self, ctx: &egui::Context) {
+        let _ = self.0.set(ctx.clone());
+    }
+
+    /// Asks the window to close; `false` when there is no window yet.
+    pub fn close(&self) -> bool {
+        match self.0.get() {
+            Some(ctx) => {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                ctx.request_repaint();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// The app's icon: the picture the Debian package installs for the menu entry
 /// (`assets/imagedesk.desktop`), shown by the window too.
 pub const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/imagedesk.png");
@@ -47,6 +71,7 @@ pub fn run_native(
     backend: Backend,
     title: &str,
     current: Option<profiles::Profile>,
+    closer: WindowCloser,
 ) -> eframe::Result {
     let persistence_path = backend.data_dir().map(|dir| dir.join("app.ron"));
     let options = eframe::NativeOptions {
@@ -62,7 +87,8 @@ pub fn run_native(
     eframe::run_native(
         "imagedesk",
         options,
-        Box::new(|cc| {
+        Box::new(move |cc| {
+            closer.attach(&cc.egui_ctx);
             let mut saved = cc.storage.map(profiles::load).unwrap_or_default();
             if let Some(current) = current
                 && !saved.iter().any(|p| p.api_url == current.api_url)
