@@ -182,19 +182,69 @@ impl CountsView {
         column: ProductSort,
         commands: &mut Vec<Command>,
     ) {
-        let mark = match (self.sort_by == column, self.descending) {
-            (true, true) => " v",
-            (true, false) => " ^",
-            (false, _) => "",
+        let sorted = self.sort_by == column;
+        let hint = if sorted {
+            format!(
+                "Sorted by {}, {}. Click to reverse.",
+                title.to_lowercase(),
+                order_words(column, self.descending)
+            )
+        } else {
+            format!("Sort by {}", title.to_lowercase())
         };
-        if ui
-            .button(RichText::new(format!("{title}{mark}")).strong())
-            .on_hover_text(format!("Sort by {}", title.to_lowercase()))
-            .clicked()
-        {
-            commands.push(Command::SortCounts(column));
-        }
+        ui.horizontal(|ui| {
+            if ui
+                .button(RichText::new(title).strong())
+                .on_hover_text(hint)
+                .clicked()
+            {
+                commands.push(Command::SortCounts(column));
+            }
+            if sorted {
+                sort_arrow_ui(ui, self.descending);
+            }
+        });
     }
+}
+
+/// How a column is sorted, in words: "most first", "A to Z".
+fn order_words(column: ProductSort, descending: bool) -> &'static str {
+    match (column, descending) {
+        (ProductSort::Name | ProductSort::Sku, false) => "A to Z",
+        (ProductSort::Name | ProductSort::Sku, true) => "Z to A",
+        (ProductSort::Id, false) => "oldest first",
+        (ProductSort::Id, true) => "newest first",
+        (ProductSort::Thumbnail, false) => "without a thumbnail first",
+        (ProductSort::Thumbnail, true) => "with a thumbnail first",
+        (ProductSort::Images | ProductSort::Pending, false) => "fewest first",
+        (ProductSort::Images | ProductSort::Pending, true) => "most first",
+    }
+}
+
+/// A small triangle after the sorted column's title, pointing the way the values go (drawn:
+/// egui's bundled proportional font has no arrow glyphs).
+fn sort_arrow_ui(ui: &mut egui::Ui, descending: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+    let (top, bottom) = (rect.top() + 2.0, rect.bottom() - 2.0);
+    let points = if descending {
+        vec![
+            egui::pos2(rect.left(), top),
+            egui::pos2(rect.right(), top),
+            egui::pos2(rect.center().x, bottom),
+        ]
+    } else {
+        vec![
+            egui::pos2(rect.left(), bottom),
+            egui::pos2(rect.center().x, top),
+            egui::pos2(rect.right(), bottom),
+        ]
+    };
+    let colour = ui.visuals().strong_text_color();
+    ui.painter().add(egui::Shape::convex_polygon(
+        points,
+        colour,
+        egui::Stroke::NONE,
+    ));
 }
 
 fn product_row_ui(
@@ -261,18 +311,45 @@ fn chart_ui(ui: &mut egui::Ui, totals: &CatalogueTotals) {
     let bars: Vec<Bar> = totals
         .by_image_count
         .iter()
-        .map(|&(images, products)| Bar::new(images as f64, products as f64))
+        .map(|&(images, products)| {
+            Bar::new(images as f64, products as f64).name(bar_name(images, products))
+        })
         .collect();
+    // One bar per number of images, not per product: a catalogue of 100,000 products has no
+    // room for their names, so the axis counts images and each bar says what it holds.
     Plot::new("products-by-image-count")
         .height(120.0)
         .allow_zoom(false)
         .allow_scroll(false)
         .allow_drag(false)
-        .x_axis_label("images")
+        .x_axis_label("images per product")
         .y_axis_label("products")
+        .x_axis_formatter(|mark, _range| whole_number_tick(mark.value))
+        .y_axis_formatter(|mark, _range| whole_number_tick(mark.value))
         .show(ui, |plot| {
             plot.bar_chart(BarChart::new("Products by number of images", bars).width(0.7));
         });
+}
+
+/// A bar's hover text: "3 products have 12 images".
+fn bar_name(images: u64, products: u64) -> String {
+    let products = match products {
+        1 => "1 product has".to_owned(),
+        n => format!("{n} products have"),
+    };
+    match images {
+        1 => format!("{products} 1 image"),
+        n => format!("{products} {n} images"),
+    }
+}
+
+/// Axis ticks at whole numbers only: there is no half an image or half a product.
+fn whole_number_tick(value: f64) -> String {
+    if value >= 0.0 && value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        String::new()
+    }
 }
 
 /// The first line of the CSV export.
@@ -314,6 +391,17 @@ mod tests {
             has_thumbnail: images > 0,
             pending_edits: 0,
         }
+    }
+
+    #[test]
+    fn sort_orders_are_said_in_words_and_the_chart_speaks_of_whole_images_and_products() {
+        assert_eq!(order_words(ProductSort::Images, true), "most first");
+        assert_eq!(order_words(ProductSort::Name, false), "A to Z");
+        assert_eq!(bar_name(12, 3), "3 products have 12 images");
+        assert_eq!(bar_name(1, 1), "1 product has 1 image");
+        assert_eq!(whole_number_tick(4.0), "4");
+        assert_eq!(whole_number_tick(2.5), "");
+        assert_eq!(whole_number_tick(-1.0), "");
     }
 
     #[test]
