@@ -288,3 +288,24 @@ fn the_counts_view_sorts_by_images_and_scrolls_to_later_rows() {
         h.state().selected_product() == Some(2995) && h.state().view() == View::Images
     });
 }
+
+#[test]
+fn enter_in_the_csv_path_field_exports_like_the_button() {
+    let (_rig, mut harness) = rig();
+    harness.get_by_label("Counts").click();
+    step_until(&mut harness, "the counts view", |h| {
+        h.query_by_label("CSV path").is_some()
+    });
+    let out = tempfile::tempdir().unwrap();
+    let csv = out.path().join("counts.csv");
+    harness.get_by_label("CSV path").focus();
+    harness.step();
+    harness
+        .get_by_label("CSV path")
+        .type_text(&csv.display().to_string());
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    step_until(&mut harness, "the CSV is written", |_| csv.exists());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("product_id,"), "{text}");
+}

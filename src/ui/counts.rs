@@ -110,12 +110,20 @@ impl CountsView {
         }
         ui.horizontal(|ui| {
             let label = ui.label("CSV path");
-            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(260.0))
-                .labelled_by(label.id);
-            if ui.button("Export CSV").clicked() {
+            let field = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.export_path)
+                        .hint_text("~/counts.csv")
+                        .desired_width(260.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("A path from your home folder, or an absolute one");
+            // Enter in the field does what the button does.
+            let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Export CSV").clicked() || entered {
                 commands.push(match self.export_path.trim() {
                     "" => Command::ChooseCsvPath,
-                    path => Command::ExportCsv(path.into()),
+                    path => Command::ExportCsv(super::typed_path::resolve(path)),
                 });
             }
         });

@@ -20,6 +20,7 @@ pub mod profiles;
 mod session;
 mod stores_dialog;
 mod tiles;
+mod typed_path;
 
 pub use app::ImageDeskApp;
 pub use backend::Backend;
