@@ -16,6 +16,7 @@ use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
 use super::panels::{details_ui, products_ui, status_ui};
+use super::product_header::product_header_ui;
 use super::profiles::{self, Profile};
 use super::session::StoreSession;
 use super::stores_dialog::ConnectionForm;
@@ -399,6 +400,12 @@ impl ImageDeskApp {
             );
             return;
         }
+        product_header_ui(
+            ui,
+            self.session.shown_product(),
+            self.session.images().len(),
+            self.session.selection().len(),
+        );
         let (images, selection, tiles) = self.session.grid_parts();
         grid_ui(ui, images, selection, tiles, commands);
     }

@@ -248,6 +248,11 @@ impl StoreSession {
         Some((preview, self.controller.images()))
     }
 
+    /// The product shown, as the list shows it (name, SKU), once its row has been read.
+    pub fn shown_product(&self) -> Option<&ProductSummary> {
+        self.find_product(self.controller.product()?)
+    }
+
     pub fn product_name(&self, product: i64) -> String {
         self.find_product(product)
             .map_or_else(|| format!("product {product}"), |p| p.name.clone())

@@ -1,0 +1,239 @@
+//! The image grid driven headless by egui_kittest, against the real server and the real sync
+//! engine on loopback: what the tiles say, a layout that stays put, and drag and drop.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use imagedesk::api::{ImageWrite, NewProduct};
+use imagedesk::sync::{Engine, EngineConfig};
+use imagedesk::ui::{Backend, ImageDeskApp};
+
+struct Rig {
+    runtime: tokio::runtime::Runtime,
+    store: TestStore,
+    /// Held so that the engine outlives the test's last step.
+    _engine: Arc<Engine>,
+    product: i64,
+    _data: tempfile::TempDir,
+}
+
+/// A product and its images' descriptions.
+struct Seed<'a> {
+    name: &'a str,
+    sku: &'a str,
+    descriptions: Vec<String>,
+}
+
+impl Rig {
+    /// A store with the products of `seeds` (the first is the one the tests look at), shown in a
+    /// `size` window.
+    fn new(seeds: Vec<Seed<'_>>, size: egui::Vec2) -> (Rig, Harness<'static, ImageDeskApp>) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::in_dir(data.path().join("replica"));
+        config.backoff_base = Duration::from_millis(50);
+        config.backoff_max = Duration::from_millis(300);
+        let (store, product, engine) = runtime.block_on(async {
+            let store = start().await;
+            let mut first = None;
+            for (n, seed) in seeds.iter().enumerate() {
+                let product = store
+                    .client
+                    .create_product(&NewProduct {
+                        name: seed.name.into(),
+                        sku: seed.sku.into(),
+                    })
+                    .await
+                    .unwrap()
+                    .id;
+                first.get_or_insert(product);
+                for (i, description) in seed.descriptions.iter().enumerate() {
+                    let file = store.import_jpeg(&format!("p{n}-{i}.jpg"), i as u64);
+                    let write = ImageWrite {
+                        image_file: Some(file),
+                        description: Some(description.clone()),
+                        ..ImageWrite::default()
+                    };
+                    store
+                        .client
+                        .create_image(product, &write, None)
+                        .await
+                        .unwrap();
+                }
+            }
+            let engine = Engine::open(config, client_for(&store.server.api_url()))
+                .await
+                .unwrap();
+            (store, first.unwrap(), engine)
+        });
+        let engine = Arc::new(engine);
+        let backend =
+            Backend::new(engine.clone(), runtime.handle().clone()).with_data_dir(data.path());
+        let app = ImageDeskApp::new(backend).with_delete_grace(Duration::from_millis(50));
+        let harness = Harness::builder()
+            .with_size(size)
+            .with_step_dt(1.0 / 60.0)
+            .build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
+        let rig = Rig {
+            runtime,
+            store,
+            _engine: engine,
+            product,
+            _data: data,
+        };
+        (rig, harness)
+    }
+
+    /// "Lamp" with `n` images "img-0" …, and "Chair" with none, in a 1280 × 800 window.
+    fn lamp(n: usize) -> (Rig, Harness<'static, ImageDeskApp>) {
+        Rig::new(
+            vec![
+                Seed {
+                    name: "Lamp",
+                    sku: "LAMP-1",
+                    descriptions: (0..n).map(|i| format!("img-{i}")).collect(),
+                },
+                Seed {
+                    name: "Chair",
+                    sku: "",
+                    descriptions: Vec::new(),
+                },
+            ],
+            egui::Vec2::new(1280.0, 800.0),
+        )
+    }
+
+    fn server_descriptions(&self) -> Vec<String> {
+        self.runtime
+            .block_on(self.store.client.list_all_images(self.product))
+            .unwrap()
+            .into_iter()
+            .map(|i| i.description)
+            .collect()
+    }
+}
+
+/// Steps the UI until `done` holds (background work arrives between steps).
+fn step_until(
+    harness: &mut Harness<'_, ImageDeskApp>,
+    what: &str,
+    mut done: impl FnMut(&Harness<'_, ImageDeskApp>) -> bool,
+) {
+    for _ in 0..600 {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn wait_for_store(
+    rig: &Rig,
+    harness: &mut Harness<'_, ImageDeskApp>,
+    what: &str,
+    done: impl Fn(&[String]) -> bool,
+) {
+    for _ in 0..300 {
+        harness.step();
+        if done(&rig.server_descriptions()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "timed out waiting until the store shows {what}: {:?}",
+        rig.server_descriptions()
+    );
+}
+
+/// Opens the product listed as `listed` (e.g. "Lamp (3)") and waits for the tile `last`.
+fn open(harness: &mut Harness<'_, ImageDeskApp>, listed: &str, last: &str) {
+    step_until(harness, "the products are listed", |h| {
+        h.query_by_label_contains(listed).is_some()
+    });
+    harness.get_by_label_contains(listed).click();
+    step_until(harness, "the tiles are drawn", |h| {
+        h.query_by_label(last).is_some()
+    });
+}
+
+fn rect_of(harness: &Harness<'_, ImageDeskApp>, label: &str) -> egui::Rect {
+    harness.get_by_label(label).rect()
+}
+
+// -- finding 5: tiles say little -----------------------------------------------------------------
+
+#[test]
+fn tiles_show_their_place_a_caption_cut_with_an_ellipsis_and_the_product_header() {
+    let views = ["left", "right", "top", "sole"];
+    let (_rig, mut harness) = Rig::new(
+        vec![Seed {
+            name: "Trail Running Shoe",
+            sku: "TRS-42",
+            descriptions: views
+                .iter()
+                .map(|v| format!("Trail Running Shoe, view from the {v}, on a white background"))
+                .collect(),
+        }],
+        egui::Vec2::new(1280.0, 800.0),
+    );
+    open(
+        &mut harness,
+        "Trail Running Shoe (4)",
+        "Image 4: Trail Running Shoe, view from the sole, on a white background",
+    );
+    harness.step();
+    // Each caption is cut where the tile ends, with an ellipsis, not at a fixed 24 characters:
+    // the four views of the shoe read differently.
+    let captions: Vec<String> = harness
+        .query_all_by_role(egui::accesskit::Role::Label)
+        .filter_map(|n| n.accesskit_node().value())
+        .filter(|l| l.starts_with("Trail Running Shoe, view"))
+        .collect();
+    assert_eq!(captions.len(), 4, "{captions:?}");
+    for (caption, view) in captions.iter().zip(views) {
+        let full = format!("Trail Running Shoe, view from the {view}, on a white background");
+        assert!(caption.ends_with('…'), "{caption:?}");
+        let shown = caption.trim_end_matches('…').trim_end();
+        assert!(
+            full.starts_with(shown) && shown.contains(view),
+            "{caption:?} is the start of {full:?} and names the view"
+        );
+    }
+    // Position numbers, in list order.
+    for n in 1..=4 {
+        harness.get_by_label(&format!("Position {n}"));
+    }
+    // The header names the product, its SKU and its count.
+    harness.get_by_label("SKU TRS-42");
+    harness.get_by_label("4 images");
+    assert!(
+        harness
+            .query_all_by_label("Trail Running Shoe")
+            .next()
+            .is_some(),
+        "the product's name heads the grid"
+    );
+    // "N selected" once more than one image is.
+    assert!(harness.query_by_label("2 selected").is_none());
+    harness
+        .get_by_label_contains("Image 1: Trail Running Shoe, view from the left")
+        .click();
+    harness.step();
+    harness
+        .get_by_label_contains("Image 3: Trail Running Shoe, view from the top")
+        .click_modifiers(egui::Modifiers::COMMAND);
+    harness.step();
+    harness.get_by_label("2 selected");
+}
