@@ -237,3 +237,88 @@ fn tiles_show_their_place_a_caption_cut_with_an_ellipsis_and_the_product_header(
     harness.step();
     harness.get_by_label("2 selected");
 }
+
+// -- finding 3: the layout jumps under the pointer ---------------------------------------------
+
+#[test]
+fn selecting_an_image_keeps_the_grid_columns_and_the_details_width() {
+    let (_rig, mut harness) = Rig::lamp(8);
+    open(&mut harness, "Lamp (8)", "Image 8: img-7");
+    harness.step();
+    let tiles = |h: &Harness<'_, ImageDeskApp>| -> Vec<egui::Rect> {
+        (1..=8)
+            .map(|n| {
+                let thumbnail = if n == 1 { " (thumbnail)" } else { "" };
+                rect_of(h, &format!("Image {n}: img-{}{thumbnail}", n - 1))
+            })
+            .collect()
+    };
+    let before = tiles(&harness);
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    step_until(&mut harness, "the details show", |h| {
+        h.query_by_label("Picture of the image").is_some()
+    });
+    harness.step();
+    harness.step();
+    let after = tiles(&harness);
+    assert_eq!(before, after, "no tile moved when an image was selected");
+}
+
+#[test]
+fn the_toolbar_keeps_each_label_on_the_line_of_its_field() {
+    for width in [1280.0, 1024.0, 800.0] {
+        let (_rig, mut harness) = Rig::new(
+            vec![Seed {
+                name: "Lamp",
+                sku: "",
+                descriptions: vec!["img-0".into()],
+            }],
+            egui::Vec2::new(width, 800.0),
+        );
+        open(&mut harness, "Lamp (1)", "Image 1: img-0 (thumbnail)");
+        for label in ["Image URL", "File path"] {
+            let field = harness
+                .query_all_by_label(label)
+                .find(|n| n.accesskit_node().role() == egui::accesskit::Role::TextInput)
+                .unwrap()
+                .rect();
+            let text = harness
+                .query_all_by_role(egui::accesskit::Role::Label)
+                .find(|n| n.accesskit_node().value().as_deref() == Some(label))
+                .unwrap()
+                .rect();
+            assert!(
+                field.y_range().contains(text.center().y),
+                "at {width} px, \"{label}\" {text:?} is on the line of its field {field:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_product_shows_a_drop_zone_whose_button_chooses_files() {
+    let (_rig, mut harness) = Rig::lamp(1);
+    open(&mut harness, "Lamp (1)", "Image 1: img-0 (thumbnail)");
+    harness.get_by_label_contains("Chair (0)").click();
+    step_until(&mut harness, "the drop zone", |h| {
+        h.query_by_label_contains("Drop pictures here").is_some()
+    });
+    let buttons: Vec<_> = harness.query_all_by_label("Choose files…").collect();
+    assert_eq!(buttons.len(), 2, "the tool bar's and the drop zone's");
+    // The drop zone's is the lower one.
+    let lowest = buttons
+        .iter()
+        .max_by(|a, b| a.rect().top().total_cmp(&b.rect().top()))
+        .unwrap();
+    lowest.click();
+    step_until(
+        &mut harness,
+        "the same advice as the tool bar's button",
+        |h| {
+            h.state()
+                .notices()
+                .iter()
+                .any(|n| n.contains("No file dialog appeared"))
+        },
+    );
+}
