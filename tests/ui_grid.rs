@@ -322,3 +322,130 @@ fn an_empty_product_shows_a_drop_zone_whose_button_chooses_files() {
         },
     );
 }
+
+// -- finding 4: drag feedback is thin ----------------------------------------------------------
+
+/// Drags the tile labelled `from` and drops it at `to`, moving the pointer in steps.
+fn drag_to(harness: &mut Harness<'_, ImageDeskApp>, from: &str, to: egui::Pos2) {
+    let from = rect_of(harness, from).center();
+    harness.hover_at(from);
+    harness.step();
+    harness.drag_at(from);
+    harness.step();
+    for t in 1..=10 {
+        harness.hover_at(from + (to - from) * (t as f32 / 10.0));
+        harness.step();
+    }
+    harness.drop_at(to);
+    harness.step();
+}
+
+/// A point over the left (`after` false) or right quarter of a tile's picture.
+fn side_of(harness: &Harness<'_, ImageDeskApp>, tile: &str, after: bool) -> egui::Pos2 {
+    let rect = rect_of(harness, tile);
+    let x = if after {
+        rect.right() - rect.width() / 4.0
+    } else {
+        rect.left() + rect.width() / 4.0
+    };
+    egui::pos2(x, rect.top() + rect.width() / 2.0)
+}
+
+#[test]
+fn a_drop_lands_before_or_after_the_tile_by_the_side_of_the_pointer() {
+    let (rig, mut harness) = Rig::lamp(3);
+    open(&mut harness, "Lamp (3)", "Image 3: img-2");
+    // The left half of the third tile: before it.
+    let to = side_of(&harness, "Image 3: img-2", false);
+    drag_to(&mut harness, "Image 1: img-0 (thumbnail)", to);
+    wait_for_store(&rig, &mut harness, "img-0 before img-2", |d| {
+        d == ["img-1", "img-0", "img-2"]
+    });
+    step_until(&mut harness, "the grid shows it", |h| {
+        h.query_by_label("Image 2: img-0 (thumbnail)").is_some()
+    });
+    // The right half of the third tile: after it.
+    let to = side_of(&harness, "Image 3: img-2", true);
+    drag_to(&mut harness, "Image 1: img-1", to);
+    wait_for_store(&rig, &mut harness, "img-1 last", |d| {
+        d == ["img-0", "img-2", "img-1"]
+    });
+}
+
+#[test]
+fn dragging_a_selected_tile_moves_the_whole_selection_after_the_target() {
+    let (rig, mut harness) = Rig::lamp(4);
+    open(&mut harness, "Lamp (4)", "Image 4: img-3");
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    harness.step();
+    harness
+        .get_by_label("Image 2: img-1")
+        .click_modifiers(egui::Modifiers::COMMAND);
+    harness.step();
+    let to = side_of(&harness, "Image 4: img-3", true);
+    drag_to(&mut harness, "Image 1: img-0 (thumbnail)", to);
+    wait_for_store(&rig, &mut harness, "both at the end", |d| {
+        d == ["img-2", "img-3", "img-0", "img-1"]
+    });
+}
+
+#[test]
+fn alt_arrows_move_the_selection_and_alt_home_puts_it_first() {
+    let (rig, mut harness) = Rig::lamp(3);
+    open(&mut harness, "Lamp (3)", "Image 3: img-2");
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    harness.step();
+    harness.key_press_modifiers(egui::Modifiers::ALT, egui::Key::ArrowRight);
+    wait_for_store(&rig, &mut harness, "img-0 one place on", |d| {
+        d == ["img-1", "img-0", "img-2"]
+    });
+    harness.key_press_modifiers(egui::Modifiers::ALT, egui::Key::ArrowRight);
+    wait_for_store(&rig, &mut harness, "img-0 last", |d| {
+        d == ["img-1", "img-2", "img-0"]
+    });
+    harness.key_press_modifiers(egui::Modifiers::ALT, egui::Key::ArrowLeft);
+    wait_for_store(&rig, &mut harness, "img-0 one place back", |d| {
+        d == ["img-1", "img-0", "img-2"]
+    });
+    harness.key_press_modifiers(egui::Modifiers::ALT, egui::Key::Home);
+    wait_for_store(&rig, &mut harness, "img-0 first", |d| {
+        d == ["img-0", "img-1", "img-2"]
+    });
+}
+
+#[test]
+fn move_to_first_in_a_tiles_menu_puts_it_first() {
+    let (rig, mut harness) = Rig::lamp(3);
+    open(&mut harness, "Lamp (3)", "Image 3: img-2");
+    harness.get_by_label("Image 3: img-2").click_secondary();
+    step_until(&mut harness, "the menu", |h| {
+        h.query_by_label("Move to first").is_some()
+    });
+    harness.get_by_label("Move to first").click();
+    wait_for_store(&rig, &mut harness, "img-2 first", |d| {
+        d == ["img-2", "img-0", "img-1"]
+    });
+}
+
+#[test]
+fn holding_a_dragged_tile_at_the_grids_bottom_edge_scrolls_it() {
+    let (_rig, mut harness) = Rig::lamp(30);
+    open(&mut harness, "Lamp (30)", "Image 5: img-4");
+    assert!(harness.query_by_label("Image 30: img-29").is_none());
+    let from = rect_of(&harness, "Image 1: img-0 (thumbnail)").center();
+    let grid = rect_of(&harness, "Image 1: img-0 (thumbnail)");
+    harness.hover_at(from);
+    harness.step();
+    harness.drag_at(from);
+    harness.step();
+    // Below the grid's last visible row, in its column range.
+    let edge = egui::pos2(grid.center().x, 800.0 - 40.0);
+    for _ in 0..400 {
+        harness.hover_at(edge);
+        harness.step();
+        if harness.query_by_label("Image 30: img-29").is_some() {
+            return;
+        }
+    }
+    panic!("the grid did not scroll to its last tile");
+}

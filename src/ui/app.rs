@@ -10,7 +10,7 @@ use egui::Key;
 
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::VisibleRows;
-use super::command::{Command, View};
+use super::command::{Command, MoveStep, View};
 use super::counts::{CountsView, StoreCount};
 use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
@@ -562,7 +562,8 @@ impl ImageDeskApp {
             }
             Command::Preview(id) => self.session.open_preview(id),
             Command::ClosePreview => self.session.close_preview(),
-            Command::Move { dragged, onto } => self.session.move_onto(dragged, onto),
+            Command::MoveTo { dragged, slot } => self.session.move_to_slot(dragged, slot),
+            Command::MoveSelection(step) => self.session.move_selection(step),
             Command::SaveDescription { id, text } => self.session.describe(id, text),
             Command::SetThumbnail(id) => self.session.set_thumbnail(id),
             Command::Undo => self.notices.extend(self.session.undo()),
@@ -720,6 +721,18 @@ impl ImageDeskApp {
         // Ctrl+R, as panels::RETRY_SHORTCUT names it in the button's hover text.
         if command && pressed(Key::R) {
             commands.push(Command::RetryNow);
+        }
+        // Alt with the arrows moves the selection (plain arrows are the preview's); Alt+Home
+        // puts it first, the picture shoppers see.
+        let alt = ui.input(|i| i.modifiers.alt);
+        if alt && pressed(Key::ArrowLeft) {
+            commands.push(Command::MoveSelection(MoveStep::Back));
+        }
+        if alt && pressed(Key::ArrowRight) {
+            commands.push(Command::MoveSelection(MoveStep::On));
+        }
+        if alt && pressed(Key::Home) {
+            commands.push(Command::MoveSelection(MoveStep::First));
         }
         if pressed(Key::Delete) {
             commands.push(Command::DeleteSelection);
