@@ -291,6 +291,17 @@ fn the_toolbar_keeps_each_label_on_the_line_of_its_field() {
                 field.y_range().contains(text.center().y),
                 "at {width} px, \"{label}\" {text:?} is on the line of its field {field:?}"
             );
+            assert!(
+                field.right() <= width,
+                "at {width} px, {field:?} is in the window"
+            );
+        }
+        for button in ["Add file", "Add from URL"] {
+            let rect = rect_of(&harness, button);
+            assert!(
+                rect.right() <= width,
+                "at {width} px, {button} {rect:?} is in the window"
+            );
         }
     }
 }

@@ -286,7 +286,7 @@ impl ImageDeskApp {
     /// its field starts the next.
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         ui.horizontal_wrapped(|ui| {
-            ui.horizontal(|ui| {
+            toolbar_group_ui(ui, 1, |ui| {
                 for (view, name) in [(View::Images, "Images"), (View::Counts, "Counts")] {
                     if ui.selectable_label(self.view == view, name).clicked() {
                         commands.push(Command::ShowView(view));
@@ -294,7 +294,7 @@ impl ImageDeskApp {
                 }
             });
             ui.separator();
-            ui.horizontal(|ui| {
+            toolbar_group_ui(ui, 2, |ui| {
                 if ui
                     .button("Stores…")
                     .on_hover_text("Connect to another store; save store profiles")
@@ -310,9 +310,9 @@ impl ImageDeskApp {
                     commands.push(Command::Refresh);
                 }
             });
-            ui.horizontal(|ui| self.history_buttons_ui(ui, commands));
+            toolbar_group_ui(ui, 3, |ui| self.history_buttons_ui(ui, commands));
             ui.separator();
-            ui.horizontal(|ui| {
+            toolbar_group_ui(ui, 4, |ui| {
                 if ui
                     .add_enabled(
                         !self.session.selection().is_empty(),
@@ -338,7 +338,7 @@ impl ImageDeskApp {
             // A store that takes pictures only by URL says so before the user picks files.
             let refused = self.session.files_refused();
             let files_ok = refused.is_none();
-            ui.horizontal(|ui| {
+            toolbar_group_ui(ui, 5, |ui| {
                 if ui
                     .add_enabled(
                         self.session.product().is_some() && files_ok,
@@ -351,7 +351,7 @@ impl ImageDeskApp {
                     commands.push(Command::ChooseFiles);
                 }
             });
-            ui.horizontal(|ui| {
+            toolbar_group_ui(ui, 6, |ui| {
                 let label = ui.label("File path");
                 ui.add_enabled(
                     files_ok,
@@ -369,7 +369,7 @@ impl ImageDeskApp {
                 }
             });
             ui.separator();
-            ui.horizontal(|ui| {
+            toolbar_group_ui(ui, 7, |ui| {
                 let label = ui.label("Image URL");
                 ui.add(egui::TextEdit::singleline(&mut self.add_url).desired_width(200.0))
                     .labelled_by(label.id);
@@ -780,6 +780,23 @@ impl ImageDeskApp {
     pub fn flush_held_deletes(&mut self) {
         self.session.flush_held_deletes();
     }
+}
+
+/// One group of the tool bar, kept on one line: it starts a new line when the width it took
+/// last frame does not fit in what is left of this one (egui's wrapping layout wraps single
+/// widgets, not groups).
+fn toolbar_group_ui(ui: &mut egui::Ui, salt: u8, add: impl FnOnce(&mut egui::Ui)) {
+    let id = ui.scope_id().with(("toolbar-group", salt));
+    let width: Option<f32> = ui.data(|d| d.get_temp(id));
+    let at_line_start = ui.cursor().min.x <= ui.max_rect().left() + 1.0;
+    if let Some(width) = width
+        && !at_line_start
+        && ui.available_size_before_wrap().x < width
+    {
+        ui.end_row();
+    }
+    let drawn = ui.horizontal(add);
+    ui.data_mut(|d| d.insert_temp(id, drawn.response.rect.width()));
 }
 
 /// What an empty product shows: a large target for dropped files, with a button for those who
