@@ -10,17 +10,23 @@ use egui::Key;
 
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::VisibleRows;
-use super::command::{Command, View};
+use super::command::{Command, MoveStep, View};
 use super::counts::{CountsView, StoreCount};
 use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
 use super::panels::{details_ui, products_ui, status_ui};
+use super::product_header::product_header_ui;
 use super::profiles::{self, Profile};
 use super::session::StoreSession;
 use super::stores_dialog::ConnectionForm;
 use super::tiles::Tile;
 use crate::sync::{ImageId, LocalImage};
+
+/// The details panel's width (fixed, see `panels_ui`).
+const DETAILS_WIDTH: f32 = 300.0;
+/// The upload bar's width in the status bar.
+const PROGRESS_WIDTH: f32 = 260.0;
 
 pub struct ImageDeskApp {
     /// The store shown; replaced whole when the user switches stores.
@@ -190,13 +196,19 @@ impl ImageDeskApp {
                 StoreCount::Known(n) => Some(*n),
                 _ => self.session.totals().map(|t| t.images),
             };
-            status_ui(
-                ui,
-                self.session.status(),
-                total,
-                self.session.unreadable().len(),
-                commands,
-            );
+            ui.horizontal(|ui| {
+                // As tall as a button always, so that neither "Retry now" nor the upload bar
+                // changes the bar's height when they come and go.
+                ui.set_min_height(ui.spacing().interact_size.y);
+                status_ui(
+                    ui,
+                    self.session.status(),
+                    total,
+                    self.session.unreadable().len(),
+                    commands,
+                );
+                self.progress_ui(ui);
+            });
         });
         let list = egui::Panel::left("products")
             .default_size(240.0)
@@ -212,8 +224,11 @@ impl ImageDeskApp {
             .inner;
         let counts = match self.view {
             View::Images => {
+                // A fixed width: a panel that grew with what it shows would take a column
+                // from the grid when an image is selected, moving every tile under the pointer.
                 egui::Panel::right("details")
-                    .default_size(280.0)
+                    .resizable(false)
+                    .exact_size(DETAILS_WIDTH)
                     .show(ui, |ui| self.details_panel_ui(ui, commands));
                 egui::CentralPanel::default().show(ui, |ui| self.images_ui(ui, commands));
                 None
@@ -266,126 +281,155 @@ impl ImageDeskApp {
         }
     }
 
+    /// The tool bar wraps by groups: each group (a label with its field and button, the
+    /// undo pair, …) is one item of the wrapping layout, so a label never ends one line while
+    /// its field starts the next.
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         ui.horizontal_wrapped(|ui| {
-            for (view, name) in [(View::Images, "Images"), (View::Counts, "Counts")] {
-                if ui.selectable_label(self.view == view, name).clicked() {
-                    commands.push(Command::ShowView(view));
+            toolbar_group_ui(ui, 1, |ui| {
+                for (view, name) in [(View::Images, "Images"), (View::Counts, "Counts")] {
+                    if ui.selectable_label(self.view == view, name).clicked() {
+                        commands.push(Command::ShowView(view));
+                    }
                 }
-            }
+            });
             ui.separator();
-            if ui
-                .button("Stores…")
-                .on_hover_text("Connect to another store; save store profiles")
-                .clicked()
-            {
-                commands.push(Command::OpenStoresDialog);
-            }
-            if ui
-                .button("Refresh")
-                .on_hover_text("Pull the store now (F5)")
-                .clicked()
-            {
-                commands.push(Command::Refresh);
-            }
-            let history = self.session.history();
-            let undo_hint = history
-                .next_undo()
-                .map_or("Nothing to undo".to_owned(), |c| {
-                    format!("Undo the last {} (Ctrl+Z)", c.name())
-                });
-            if ui
-                .add_enabled(history.can_undo(), egui::Button::new("Undo"))
-                .on_hover_text(undo_hint)
-                .clicked()
-            {
-                commands.push(Command::Undo);
-            }
-            if ui
-                .add_enabled(history.can_redo(), egui::Button::new("Redo"))
-                .on_hover_text("Redo (Ctrl+Shift+Z)")
-                .clicked()
-            {
-                commands.push(Command::Redo);
-            }
+            toolbar_group_ui(ui, 2, |ui| {
+                if ui
+                    .button("Stores…")
+                    .on_hover_text("Connect to another store; save store profiles")
+                    .clicked()
+                {
+                    commands.push(Command::OpenStoresDialog);
+                }
+                if ui
+                    .button("Refresh")
+                    .on_hover_text("Pull the store now (F5)")
+                    .clicked()
+                {
+                    commands.push(Command::Refresh);
+                }
+            });
+            toolbar_group_ui(ui, 3, |ui| self.history_buttons_ui(ui, commands));
             ui.separator();
-            if ui
-                .add_enabled(
-                    !self.session.selection().is_empty(),
-                    egui::Button::new("Delete selected"),
-                )
-                .on_hover_text("Delete the selected images (Delete)")
-                .clicked()
-            {
-                commands.push(Command::DeleteSelection);
-            }
-            if ui
-                .add_enabled(
-                    !self.session.images().is_empty(),
-                    egui::Button::new("Delete all images…"),
-                )
-                .on_hover_text("Delete every image of this product, after asking")
-                .clicked()
-            {
-                commands.push(Command::AskDeleteAll);
-            }
+            toolbar_group_ui(ui, 4, |ui| {
+                if ui
+                    .add_enabled(
+                        !self.session.selection().is_empty(),
+                        egui::Button::new("Delete selected"),
+                    )
+                    .on_hover_text("Delete the selected images (Delete)")
+                    .clicked()
+                {
+                    commands.push(Command::DeleteSelection);
+                }
+                if ui
+                    .add_enabled(
+                        !self.session.images().is_empty(),
+                        egui::Button::new("Delete all images…"),
+                    )
+                    .on_hover_text("Delete every image of this product, after asking")
+                    .clicked()
+                {
+                    commands.push(Command::AskDeleteAll);
+                }
+            });
             ui.separator();
             // A store that takes pictures only by URL says so before the user picks files.
             let refused = self.session.files_refused();
             let files_ok = refused.is_none();
-            if ui
-                .add_enabled(
-                    self.session.product().is_some() && files_ok,
-                    egui::Button::new("Choose files…"),
+            toolbar_group_ui(ui, 5, |ui| {
+                if ui
+                    .add_enabled(
+                        self.session.product().is_some() && files_ok,
+                        egui::Button::new("Choose files…"),
+                    )
+                    .on_hover_text("Pick images to upload (Ctrl+O)")
+                    .on_disabled_hover_text(refused.unwrap_or("Choose a product first"))
+                    .clicked()
+                {
+                    commands.push(Command::ChooseFiles);
+                }
+            });
+            toolbar_group_ui(ui, 6, |ui| {
+                let label = ui.label("File path");
+                ui.add_enabled(
+                    files_ok,
+                    egui::TextEdit::singleline(&mut self.add_path).desired_width(200.0),
                 )
-                .on_hover_text("Pick images to upload (Ctrl+O)")
-                .on_disabled_hover_text(refused.unwrap_or("Choose a product first"))
-                .clicked()
-            {
-                commands.push(Command::ChooseFiles);
-            }
-            let label = ui.label("File path");
-            ui.add_enabled(
-                files_ok,
-                egui::TextEdit::singleline(&mut self.add_path).desired_width(200.0),
-            )
-            .labelled_by(label.id)
-            .on_disabled_hover_text(refused.unwrap_or_default());
-            if ui
-                .add_enabled(files_ok, egui::Button::new("Add file"))
-                .on_hover_text("Upload the file at this path")
-                .on_disabled_hover_text(refused.unwrap_or_default())
-                .clicked()
-            {
-                commands.push(Command::AddFromPath);
-            }
+                .labelled_by(label.id)
+                .on_disabled_hover_text(refused.unwrap_or_default());
+                if ui
+                    .add_enabled(files_ok, egui::Button::new("Add file"))
+                    .on_hover_text("Upload the file at this path")
+                    .on_disabled_hover_text(refused.unwrap_or_default())
+                    .clicked()
+                {
+                    commands.push(Command::AddFromPath);
+                }
+            });
             ui.separator();
-            let label = ui.label("Image URL");
-            ui.add(egui::TextEdit::singleline(&mut self.add_url).desired_width(200.0))
-                .labelled_by(label.id);
-            if ui.button("Add from URL").clicked() {
-                commands.push(Command::AddFromUrl);
-            }
+            toolbar_group_ui(ui, 7, |ui| {
+                let label = ui.label("Image URL");
+                ui.add(egui::TextEdit::singleline(&mut self.add_url).desired_width(200.0))
+                    .labelled_by(label.id);
+                if ui.button("Add from URL").clicked() {
+                    commands.push(Command::AddFromUrl);
+                }
+            });
         });
-        self.progress_ui(ui);
     }
 
+    fn history_buttons_ui(&self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let history = self.session.history();
+        let undo_hint = history
+            .next_undo()
+            .map_or("Nothing to undo".to_owned(), |c| {
+                format!("Undo the last {} (Ctrl+Z)", c.name())
+            });
+        if ui
+            .add_enabled(history.can_undo(), egui::Button::new("Undo"))
+            .on_hover_text(undo_hint)
+            .clicked()
+        {
+            commands.push(Command::Undo);
+        }
+        if ui
+            .add_enabled(history.can_redo(), egui::Button::new("Redo"))
+            .on_hover_text("Redo (Ctrl+Shift+Z)")
+            .clicked()
+        {
+            commands.push(Command::Redo);
+        }
+    }
+
+    /// The uploads in flight as one bar in the status bar (drawn above the grid it pushed the
+    /// whole window down while it showed).
     fn progress_ui(&self, ui: &mut egui::Ui) {
         let uploads = self.session.uploads();
-        for image in self
+        let (files, sent, total) = self
             .session
             .images()
             .iter()
             .filter(|i| i.server_id.is_none())
-        {
-            if let Some((sent, total)) = uploads.get(&image.id) {
-                ui.add(
-                    egui::ProgressBar::new(*sent as f32 / (*total).max(1) as f32)
-                        .show_percentage()
-                        .text(format!("Uploading {} KiB", total / 1024)),
-                );
-            }
+            .filter_map(|image| uploads.get(&image.id))
+            .fold((0usize, 0u64, 0u64), |(n, s, t), (sent, total)| {
+                (n + 1, s + sent, t + total)
+            });
+        if files == 0 {
+            return;
         }
+        ui.separator();
+        let text = match files {
+            1 => format!("Uploading {} KiB", total / 1024),
+            n => format!("Uploading {n} files, {} KiB", total / 1024),
+        };
+        ui.add(
+            egui::ProgressBar::new(sent as f32 / total.max(1) as f32)
+                .desired_width(PROGRESS_WIDTH)
+                .show_percentage()
+                .text(text),
+        );
     }
 
     fn images_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
@@ -394,11 +438,16 @@ impl ImageDeskApp {
             return;
         }
         if self.session.images().is_empty() {
-            ui.label(
-                "This product has no images yet. Add files or a URL above, or drop files here.",
-            );
+            product_header_ui(ui, self.session.shown_product(), 0, 0);
+            drop_zone_ui(ui, self.session.files_refused(), commands);
             return;
         }
+        product_header_ui(
+            ui,
+            self.session.shown_product(),
+            self.session.images().len(),
+            self.session.selection().len(),
+        );
         let (images, selection, tiles) = self.session.grid_parts();
         grid_ui(ui, images, selection, tiles, commands);
     }
@@ -513,7 +562,8 @@ impl ImageDeskApp {
             }
             Command::Preview(id) => self.session.open_preview(id),
             Command::ClosePreview => self.session.close_preview(),
-            Command::Move { dragged, onto } => self.session.move_onto(dragged, onto),
+            Command::MoveTo { dragged, slot } => self.session.move_to_slot(dragged, slot),
+            Command::MoveSelection(step) => self.session.move_selection(step),
             Command::SaveDescription { id, text } => self.session.describe(id, text),
             Command::SetThumbnail(id) => self.session.set_thumbnail(id),
             Command::Undo => self.notices.extend(self.session.undo()),
@@ -672,6 +722,18 @@ impl ImageDeskApp {
         if command && pressed(Key::R) {
             commands.push(Command::RetryNow);
         }
+        // Alt with the arrows moves the selection (plain arrows are the preview's); Alt+Home
+        // puts it first, the picture shoppers see.
+        let alt = ui.input(|i| i.modifiers.alt);
+        if alt && pressed(Key::ArrowLeft) {
+            commands.push(Command::MoveSelection(MoveStep::Back));
+        }
+        if alt && pressed(Key::ArrowRight) {
+            commands.push(Command::MoveSelection(MoveStep::On));
+        }
+        if alt && pressed(Key::Home) {
+            commands.push(Command::MoveSelection(MoveStep::First));
+        }
         if pressed(Key::Delete) {
             commands.push(Command::DeleteSelection);
         }
@@ -718,6 +780,57 @@ impl ImageDeskApp {
     pub fn flush_held_deletes(&mut self) {
         self.session.flush_held_deletes();
     }
+}
+
+/// One group of the tool bar, kept on one line: it starts a new line when the width it took
+/// last frame does not fit in what is left of this one (egui's wrapping layout wraps single
+/// widgets, not groups).
+fn toolbar_group_ui(ui: &mut egui::Ui, salt: u8, add: impl FnOnce(&mut egui::Ui)) {
+    let id = ui.scope_id().with(("toolbar-group", salt));
+    let width: Option<f32> = ui.data(|d| d.get_temp(id));
+    let at_line_start = ui.cursor().min.x <= ui.max_rect().left() + 1.0;
+    if let Some(width) = width
+        && !at_line_start
+        && ui.available_size_before_wrap().x < width
+    {
+        ui.end_row();
+    }
+    let drawn = ui.horizontal(add);
+    ui.data_mut(|d| d.insert_temp(id, drawn.response.rect.width()));
+}
+
+/// What an empty product shows: a large target for dropped files, with a button for those who
+/// do not drag (the tool bar's "Choose files…", where it is easy to miss).
+fn drop_zone_ui(
+    ui: &mut egui::Ui,
+    files_refused: Option<&'static str>,
+    commands: &mut Vec<Command>,
+) {
+    let stroke = egui::Stroke::new(2.0, ui.visuals().weak_text_color());
+    egui::Frame::new()
+        .stroke(stroke)
+        .corner_radius(8.0)
+        .inner_margin(24.0)
+        .show(ui, |ui| {
+            ui.set_min_size(egui::vec2(ui.available_width(), 160.0));
+            ui.vertical_centered(|ui| {
+                ui.add_space(32.0);
+                ui.horizontal(|ui| {
+                    ui.label("Drop pictures here or");
+                    if ui
+                        .add_enabled(files_refused.is_none(), egui::Button::new("Choose files…"))
+                        .on_hover_text("Pick images to upload (Ctrl+O)")
+                        .on_disabled_hover_text(files_refused.unwrap_or_default())
+                        .clicked()
+                    {
+                        commands.push(Command::ChooseFiles);
+                    }
+                });
+                if files_refused.is_some() {
+                    ui.label("This store takes pictures by URL only: use \"Image URL\" above.");
+                }
+            });
+        });
 }
 
 /// What a file dialog's answer asks for.

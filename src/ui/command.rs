@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub use super::controller::MoveStep;
 use super::profiles::Profile;
 use crate::sync::{ImageId, ProductSort};
 
@@ -62,11 +63,14 @@ pub enum Command {
     /// Show an image in the preview, leaving the selection as it is.
     Preview(ImageId),
     ClosePreview,
-    /// A tile dragged onto another.
-    Move {
+    /// A tile dropped in the gap before the tile at `slot` (the list's length: at the end),
+    /// where the insertion line showed; with the selection if it is part of it.
+    MoveTo {
         dragged: ImageId,
-        onto: ImageId,
+        slot: usize,
     },
+    /// Alt+←, Alt+→, Alt+Home: the selection one place back, on, or first.
+    MoveSelection(MoveStep),
     SaveDescription {
         id: ImageId,
         text: String,

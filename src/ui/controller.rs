@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 use super::history::{Change, HeldDelete, History};
 use crate::sync::{Conflict, ConflictField, ImageId, LocalImage};
 
+/// A keyboard move of the selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveStep {
+    /// One place towards the first image (Alt+←).
+    Back,
+    /// One place towards the last (Alt+→).
+    On,
+    /// To the first place, the picture shoppers see first (Alt+Home).
+    First,
+}
+
 /// One engine call, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Edit {
@@ -211,30 +222,67 @@ impl Controller {
         self.selection.clear();
     }
 
-    /// The dragged tile (with the rest of the selection, if it is part of it) dropped onto
-    /// another: moving forward lands after the target, moving back lands before it.
-    pub fn move_onto(&mut self, dragged: ImageId, onto: ImageId) -> Option<Edit> {
-        let product = self.product?;
-        let order: Vec<ImageId> = self.images.iter().map(|i| i.id).collect();
-        let moving: Vec<ImageId> = if self.selection.contains(&dragged) {
-            order
-                .iter()
-                .copied()
-                .filter(|id| self.selection.contains(id))
-                .collect()
+    /// The dragged tile (with the rest of the selection, if it is part of it) dropped in the gap
+    /// before the tile at `slot` of the list shown (`slot` = the list's length: at the end), as
+    /// the grid's insertion line showed it.
+    pub fn move_to_slot(&mut self, dragged: ImageId, slot: usize) -> Option<Edit> {
+        let moving = if self.selection.contains(&dragged) {
+            self.selected_in_order()
         } else {
             vec![dragged]
         };
-        if moving.contains(&onto) {
+        let index = self
+            .images
+            .iter()
+            .take(slot)
+            .filter(|i| !moving.contains(&i.id))
+            .count();
+        self.move_to_index(moving, index)
+    }
+
+    /// The selection (in list order) one place back or on, or first (the keyboard's moves).
+    pub fn move_selection(&mut self, step: MoveStep) -> Option<Edit> {
+        let moving = self.selected_in_order();
+        let first = self.images.iter().position(|i| moving.contains(&i.id))?;
+        // Where the selection's first image sits in the list without the selection.
+        let at = self.images[..first]
+            .iter()
+            .filter(|i| !moving.contains(&i.id))
+            .count();
+        let index = match step {
+            MoveStep::Back => at.checked_sub(1)?,
+            MoveStep::On => at + 1,
+            MoveStep::First => 0,
+        };
+        self.move_to_index(moving, index)
+    }
+
+    fn selected_in_order(&self) -> Vec<ImageId> {
+        self.images
+            .iter()
+            .map(|i| i.id)
+            .filter(|id| self.selection.contains(id))
+            .collect()
+    }
+
+    /// Moves `moving` to start at `index` of the list without them; nothing when that is
+    /// where they are already.
+    fn move_to_index(&mut self, moving: Vec<ImageId>, index: usize) -> Option<Edit> {
+        let product = self.product?;
+        if moving.is_empty() {
             return None;
         }
-        let from = order.iter().position(|id| *id == dragged).unwrap_or(0);
-        let target = order.iter().position(|id| *id == onto).unwrap_or(0);
-        let at = order
+        let order: Vec<ImageId> = self.images.iter().map(|i| i.id).collect();
+        let mut after: Vec<ImageId> = order
             .iter()
+            .copied()
             .filter(|id| !moving.contains(id))
-            .position(|id| *id == onto)?;
-        let index = if target > from { at + 1 } else { at };
+            .collect();
+        let index = index.min(after.len());
+        after.splice(index..index, moving.iter().copied());
+        if after == order {
+            return None;
+        }
         self.history.record(Change::Move {
             product,
             before: self.all_images.iter().map(|i| i.id).collect(),
@@ -511,7 +559,7 @@ mod tests {
     #[test]
     fn dragging_one_tile_forward_lands_after_the_target() {
         let mut c = lamp(3);
-        let edit = c.move_onto(ImageId(1), ImageId(3));
+        let edit = c.move_to_slot(ImageId(1), 3);
         assert_eq!(
             edit,
             Some(Edit::Move {
@@ -526,7 +574,7 @@ mod tests {
     #[test]
     fn dragging_one_tile_back_lands_before_the_target() {
         let mut c = lamp(4);
-        let edit = c.move_onto(ImageId(4), ImageId(2));
+        let edit = c.move_to_slot(ImageId(4), 1);
         assert_eq!(
             edit,
             Some(Edit::Move {
@@ -542,7 +590,7 @@ mod tests {
         let mut c = lamp(4);
         c.click(ImageId(3), false, false);
         c.click(ImageId(1), true, false);
-        let edit = c.move_onto(ImageId(1), ImageId(4));
+        let edit = c.move_to_slot(ImageId(1), 4);
         assert_eq!(
             edit,
             Some(Edit::Move {
@@ -558,7 +606,7 @@ mod tests {
     fn dragging_an_unselected_tile_leaves_the_selection_behind() {
         let mut c = lamp(3);
         c.click(ImageId(2), false, false);
-        let edit = c.move_onto(ImageId(1), ImageId(3));
+        let edit = c.move_to_slot(ImageId(1), 3);
         assert!(matches!(edit, Some(Edit::Move { moving, .. }) if moving == ids(&[1])));
     }
 
@@ -567,14 +615,14 @@ mod tests {
         let mut c = lamp(3);
         c.click(ImageId(1), false, false);
         c.click(ImageId(2), true, false);
-        assert_eq!(c.move_onto(ImageId(1), ImageId(2)), None);
+        assert_eq!(c.move_to_slot(ImageId(1), 2), None);
         assert!(!c.history().can_undo(), "nothing recorded");
     }
 
     #[test]
     fn a_move_is_undone_by_restoring_the_order_and_redone_by_the_same_move() {
         let mut c = lamp(3);
-        let moved = c.move_onto(ImageId(1), ImageId(3));
+        let moved = c.move_to_slot(ImageId(1), 3);
         assert_eq!(
             c.undo(),
             Ok(Some(Edit::RestoreOrder {
@@ -797,5 +845,25 @@ mod tests {
             Some(Edit::UseStoreThumbnail(ImageId(3)))
         );
         assert_eq!(store_side(conflict(ConflictField::Picture, "x.jpg")), None);
+    }
+
+    #[test]
+    fn keyboard_moves_step_the_selection_and_put_it_first() {
+        let mut c = lamp(4);
+        c.click(ImageId(2), false, false);
+        c.click(ImageId(3), true, false);
+        let on = c.move_selection(MoveStep::On);
+        assert!(
+            matches!(&on, Some(Edit::Move { moving, index: 2, .. }) if *moving == ids(&[2, 3])),
+            "without 2 and 3 the list is [1, 4]: one place on is after 4, {on:?}"
+        );
+        let first = c.move_selection(MoveStep::First);
+        assert!(matches!(first, Some(Edit::Move { index: 0, .. })));
+        c.click(ImageId(1), false, false);
+        assert_eq!(
+            c.move_selection(MoveStep::Back),
+            None,
+            "the first image goes no further back"
+        );
     }
 }

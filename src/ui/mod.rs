@@ -16,6 +16,7 @@ mod history;
 mod overlays;
 mod panels;
 mod preview;
+mod product_header;
 pub mod profiles;
 mod session;
 mod stores_dialog;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::{ProductPages, Table, VisibleRows};
-use super::controller::{Controller, Edit, store_side};
+use super::controller::{Controller, Edit, MoveStep, store_side};
 use super::counts::StoreCount;
 use super::history::{HeldDelete, History};
 use super::preview::Preview;
@@ -246,6 +246,11 @@ impl StoreSession {
     pub fn preview_parts(&mut self) -> Option<(&mut Preview, &[LocalImage])> {
         let preview = self.preview.as_mut()?;
         Some((preview, self.controller.images()))
+    }
+
+    /// The product shown, as the list shows it (name, SKU), once its row has been read.
+    pub fn shown_product(&self) -> Option<&ProductSummary> {
+        self.find_product(self.controller.product()?)
     }
 
     pub fn product_name(&self, product: i64) -> String {
@@ -525,8 +530,13 @@ impl StoreSession {
         self.preview = None;
     }
 
-    pub fn move_onto(&mut self, dragged: ImageId, onto: ImageId) {
-        let edit = self.controller.move_onto(dragged, onto);
+    pub fn move_to_slot(&mut self, dragged: ImageId, slot: usize) {
+        let edit = self.controller.move_to_slot(dragged, slot);
+        self.apply(edit);
+    }
+
+    pub fn move_selection(&mut self, step: MoveStep) {
+        let edit = self.controller.move_selection(step);
         self.apply(edit);
     }
 

@@ -1,0 +1,40 @@
+//! The line above the grid: which product is shown (name, SKU, how many images) and how many
+//! images are selected, so that a merchant with many similar products knows where they are.
+
+use egui::RichText;
+
+use crate::sync::ProductSummary;
+
+/// Draws the header. `product` is `None` while the product's row has not been read yet: the
+/// count is still shown, from the images drawn.
+pub fn product_header_ui(
+    ui: &mut egui::Ui,
+    product: Option<&ProductSummary>,
+    images: usize,
+    selected: usize,
+) {
+    ui.horizontal(|ui| {
+        if let Some(product) = product {
+            ui.heading(product.name.as_str());
+            let sku = if product.sku.is_empty() {
+                "No SKU".to_owned()
+            } else {
+                format!("SKU {}", product.sku)
+            };
+            ui.label(RichText::new(sku).weak());
+        }
+        ui.label(image_count(images));
+        // One selected image is what the details panel shows; more need saying.
+        if selected > 1 {
+            ui.label(RichText::new(format!("{selected} selected")).strong());
+        }
+    });
+    ui.add_space(4.0);
+}
+
+fn image_count(n: usize) -> String {
+    match n {
+        1 => "1 image".to_owned(),
+        n => format!("{n} images"),
+    }
+}
