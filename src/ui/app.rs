@@ -516,6 +516,8 @@ impl ImageDeskApp {
             Command::Move { dragged, onto } => self.session.move_onto(dragged, onto),
             Command::SaveDescription { id, text } => self.session.describe(id, text),
             Command::SetThumbnail(id) => self.session.set_thumbnail(id),
+            Command::CommitDescription => self.session.commit_description(),
+            Command::RevertDescription => self.session.revert_description(),
             Command::Undo => self.notices.extend(self.session.undo()),
             Command::Redo => self.session.redo(),
             Command::DeleteSelection => self.session.delete_selection(),

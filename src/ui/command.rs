@@ -72,6 +72,10 @@ pub enum Command {
         text: String,
     },
     SetThumbnail(ImageId),
+    /// The description editor lost the keyboard focus: save what was typed, if anything.
+    CommitDescription,
+    /// Escape in the description editor: drop what was typed.
+    RevertDescription,
     Undo,
     Redo,
     DeleteSelection,

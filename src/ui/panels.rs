@@ -102,8 +102,18 @@ pub fn details_ui(
     ui.heading("Details");
     ui.separator();
     let label = ui.label("Description (alt text)");
-    ui.add(egui::TextEdit::multiline(draft).desired_rows(3))
-        .labelled_by(label.id);
+    let editor = ui
+        .add(egui::TextEdit::multiline(draft).desired_rows(3))
+        .labelled_by(label.id)
+        .on_hover_text("Saved when you leave the field; Esc drops what you typed");
+    // Like a form that saves on blur: typing is never lost by clicking elsewhere.
+    if editor.lost_focus() {
+        commands.push(if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            Command::RevertDescription
+        } else {
+            Command::CommitDescription
+        });
+    }
     ui.horizontal(|ui| {
         let changed = *draft != image.description;
         if ui

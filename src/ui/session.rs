@@ -496,7 +496,8 @@ impl StoreSession {
         if self.shown.is_none() {
             self.backend.load_product_summary(product);
         }
-        self.controller.select_product(product);
+        let commit = self.controller.select_product(product);
+        self.apply(commit);
         self.close_hidden_preview();
         // The engine reads the product the user opened from the store before other work.
         self.backend.show_product(product);
@@ -504,8 +505,21 @@ impl StoreSession {
         self.ask_upload_route();
     }
 
+    /// A click on a tile; a description typed for the image focused before is saved.
     pub fn click(&mut self, id: ImageId, add: bool, extend: bool) {
-        self.controller.click(id, add, extend);
+        let commit = self.controller.click(id, add, extend);
+        self.apply(commit);
+    }
+
+    /// The description editor lost the keyboard focus: what was typed is saved.
+    pub fn commit_description(&mut self) {
+        let commit = self.controller.commit_draft();
+        self.apply(commit);
+    }
+
+    /// Escape in the description editor: the typed text is dropped.
+    pub fn revert_description(&mut self) {
+        self.controller.revert_draft();
     }
 
     pub fn select_all(&mut self) {

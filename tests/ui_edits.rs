@@ -1,0 +1,194 @@
+//! The app's handling of the user's work and of what goes wrong (issue 15): typed text is kept,
+//! refused edits say why and can be retried or discarded, notices say what happened in plain
+//! words. Driven headless by egui_kittest against the real server and engine on loopback.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use imagedesk::api::{Client, Image, ImageWrite};
+use imagedesk::sync::{Engine, EngineConfig};
+use imagedesk::ui::{Backend, ImageDeskApp};
+
+struct Rig {
+    runtime: tokio::runtime::Runtime,
+    store: TestStore,
+    /// The app's engine, for tests that read its queue.
+    #[allow(dead_code)]
+    engine: Arc<Engine>,
+    product: i64,
+    _data: tempfile::TempDir,
+}
+
+impl Rig {
+    /// A store with "Lamp" (three images "img-0" … "img-2") and "Chair" (one image).
+    fn new() -> (Rig, Harness<'static, ImageDeskApp>) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::in_dir(data.path().join("replica"));
+        config.backoff_base = Duration::from_millis(50);
+        config.backoff_max = Duration::from_millis(300);
+        let (store, product, engine) = runtime.block_on(async {
+            let store = start().await;
+            let product = store.product("Lamp").await;
+            seed(&store, product, 3).await;
+            let other = store.product("Chair").await;
+            seed(&store, other, 1).await;
+            let engine = Engine::open(config, client_for(&store.server.api_url()))
+                .await
+                .unwrap();
+            (store, product, engine)
+        });
+        let engine = Arc::new(engine);
+        let backend =
+            Backend::new(engine.clone(), runtime.handle().clone()).with_data_dir(data.path());
+        let app = ImageDeskApp::new(backend).with_delete_grace(Duration::from_millis(50));
+        let harness = Harness::builder()
+            .with_size(egui::Vec2::new(1280.0, 800.0))
+            .with_step_dt(1.0 / 60.0)
+            .build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
+        let rig = Rig {
+            runtime,
+            store,
+            engine,
+            product,
+            _data: data,
+        };
+        (rig, harness)
+    }
+
+    fn client(&self) -> &Client {
+        &self.store.client
+    }
+
+    fn server_images(&self) -> Vec<Image> {
+        self.runtime
+            .block_on(self.client().list_all_images(self.product))
+            .unwrap()
+    }
+
+    fn server_descriptions(&self) -> Vec<String> {
+        self.server_images()
+            .into_iter()
+            .map(|i| i.description)
+            .collect()
+    }
+}
+
+async fn seed(store: &TestStore, product: i64, n: usize) {
+    for i in 0..n {
+        let name = store.import_jpeg(&format!("p{product}-{i}.jpg"), i as u64);
+        let write = ImageWrite {
+            image_file: Some(name),
+            description: Some(format!("img-{i}")),
+            ..ImageWrite::default()
+        };
+        store
+            .client
+            .create_image(product, &write, None)
+            .await
+            .unwrap();
+    }
+}
+
+/// Steps the UI until `done` holds (background work arrives between steps).
+fn step_until(
+    harness: &mut Harness<'_, ImageDeskApp>,
+    what: &str,
+    mut done: impl FnMut(&Harness<'_, ImageDeskApp>) -> bool,
+) {
+    for _ in 0..600 {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn wait_for_store(
+    rig: &Rig,
+    harness: &mut Harness<'_, ImageDeskApp>,
+    what: &str,
+    done: impl Fn(&Rig) -> bool,
+) {
+    for _ in 0..300 {
+        harness.step();
+        if done(rig) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting until the store shows {what}");
+}
+
+/// Opens the app on the "Lamp" product and waits for its tiles.
+fn open_lamp(harness: &mut Harness<'_, ImageDeskApp>) {
+    step_until(harness, "the products are listed", |h| {
+        h.query_by_label_contains("Lamp (3)").is_some()
+    });
+    harness.get_by_label_contains("Lamp (3)").click();
+    step_until(harness, "the tiles are drawn", |h| {
+        h.query_by_label("Image 3: img-2").is_some()
+    });
+}
+
+fn type_into(harness: &mut Harness<'_, ImageDeskApp>, label: &str, text: &str) {
+    step_until(harness, &format!("\"{label}\" shows"), |h| {
+        h.query_by_label(label).is_some()
+    });
+    harness.get_by_label(label).focus();
+    harness.step();
+    harness.get_by_label(label).type_text(text);
+    harness.step();
+}
+
+// -- finding 1: work lost without warning ------------------------------------------------------
+
+#[test]
+fn a_typed_description_is_saved_when_another_tile_is_clicked() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    type_into(&mut harness, "Description (alt text)", " typed");
+    // No "Save description": the user clicks the next picture.
+    harness.get_by_label("Image 3: img-2").click();
+    harness.step();
+    wait_for_store(&rig, &mut harness, "the typed description", |rig| {
+        rig.server_descriptions()[1] == "img-1 typed"
+    });
+    assert_eq!(
+        rig.server_descriptions(),
+        ["img-0", "img-1 typed", "img-2"],
+        "sent once, to the image it was typed for"
+    );
+}
+
+#[test]
+fn escape_drops_a_typed_description() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    type_into(&mut harness, "Description (alt text)", " oops");
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    harness.get_by_label("Image 3: img-2").click();
+    harness.step();
+    for _ in 0..20 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rig.server_descriptions(), ["img-0", "img-1", "img-2"]);
+    assert_eq!(harness.state().images()[1].description, "img-1");
+}
