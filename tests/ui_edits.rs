@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use imagedesk::api::{Client, Image, ImageWrite};
 use imagedesk::sync::{Engine, EngineConfig};
 use imagedesk::ui::{Backend, ImageDeskApp};
@@ -18,7 +18,6 @@ struct Rig {
     runtime: tokio::runtime::Runtime,
     store: TestStore,
     /// The app's engine, for tests that read its queue.
-    #[allow(dead_code)]
     engine: Arc<Engine>,
     product: i64,
     _data: tempfile::TempDir,
@@ -191,4 +190,86 @@ fn escape_drops_a_typed_description() {
     }
     assert_eq!(rig.server_descriptions(), ["img-0", "img-1", "img-2"]);
     assert_eq!(harness.state().images()[1].description, "img-1");
+}
+
+// -- finding 2: a refused add leaves a ghost tile ----------------------------------------------
+
+/// Adds a picture the store refuses (a loopback URL, which it does not fetch) and waits for the
+/// refusal; returns with the ghost tile selected.
+fn add_a_refused_picture(harness: &mut Harness<'_, ImageDeskApp>) {
+    open_lamp(harness);
+    type_into(harness, "Image URL", "http://127.0.0.1:9/nothing.jpg");
+    harness.get_by_label("Add from URL").click();
+    step_until(harness, "the refused add shows", |h| {
+        h.state().images().len() == 4
+            && matches!(
+                h.state().images()[3].sync,
+                imagedesk::sync::SyncState::Failed(_)
+            )
+    });
+    harness.get_by_label_contains("Image 4").click();
+    step_until(harness, "the details say why", |h| {
+        h.query_by_label_contains("The store refused the picture:")
+            .is_some()
+            && h.query_by_label("Retry").is_some_and(|r| !is_disabled(&r))
+    });
+}
+
+fn is_disabled(node: &egui_kittest::Node<'_>) -> bool {
+    node.accesskit_node().is_disabled()
+}
+
+#[test]
+fn a_refused_add_says_why_offers_retry_and_discard_and_no_other_edits() {
+    let (rig, mut harness) = Rig::new();
+    add_a_refused_picture(&mut harness);
+    let reason = harness
+        .get_by_label_contains("The store refused the picture:")
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    assert!(
+        !reason.contains("HTTP") && !reason.contains("image_url"),
+        "plain words: {reason}"
+    );
+    eprintln!("the refusal reads: {reason}");
+    harness.get_by_label("Technical details");
+    harness.get_by_label("Discard");
+    assert!(harness.query_by_label("Set as thumbnail").is_none());
+    assert!(harness.query_by_label("Description (alt text)").is_none());
+    assert!(harness.query_by_label("Replace picture").is_none());
+
+    // The product and the status bar count the refused edit the same way: failed, not pending.
+    step_until(&mut harness, "the counts agree", |h| {
+        h.query_by_label_contains("Lamp (4) · 1 failed").is_some()
+            && h.query_by_label("0 pending").is_some()
+            && h.query_by_label("1 failed").is_some()
+    });
+    assert!(harness.query_by_label_contains("1 pending").is_none());
+
+    // Retry asks the store again; it refuses again, and the edit stays.
+    harness.get_by_label("Retry").click();
+    harness.step();
+    step_until(&mut harness, "refused again", |h| {
+        h.query_by_label_contains("The store refused the picture:")
+            .is_some()
+    });
+    let outbox = rig.runtime.block_on(rig.engine.outbox()).unwrap();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+}
+
+#[test]
+fn discarding_a_refused_add_removes_its_tile() {
+    let (rig, mut harness) = Rig::new();
+    add_a_refused_picture(&mut harness);
+    harness.get_by_label("Discard").click();
+    step_until(&mut harness, "the ghost tile is gone", |h| {
+        h.state().images().len() == 3 && h.query_by_label_contains("Image 4").is_none()
+    });
+    step_until(&mut harness, "nothing waits", |h| {
+        h.query_by_label("0 pending").is_some() && h.query_by_label("1 failed").is_none()
+    });
+    let outbox = rig.runtime.block_on(rig.engine.outbox()).unwrap();
+    assert!(outbox.is_empty(), "{outbox:?}");
+    assert_eq!(rig.server_images().len(), 3);
 }

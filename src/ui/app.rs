@@ -201,11 +201,13 @@ impl ImageDeskApp {
         let list = egui::Panel::left("products")
             .default_size(240.0)
             .show(ui, |ui| {
+                let session = &self.session;
                 products_ui(
                     ui,
-                    self.session.list(),
+                    session.list(),
                     &mut self.product_filter,
-                    self.session.product(),
+                    session.product(),
+                    |product| session.failed_edits(product),
                     commands,
                 )
             })
@@ -405,7 +407,7 @@ impl ImageDeskApp {
 
     fn details_panel_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         let files_refused = self.session.files_refused();
-        let Some((image, draft, tiles)) = self.session.details_parts() else {
+        let Some((image, draft, tiles, failed)) = self.session.details_parts() else {
             ui.label("Click an image to see its details.");
             return;
         };
@@ -447,6 +449,7 @@ impl ImageDeskApp {
             ui,
             &image,
             draft,
+            failed.as_ref(),
             &mut self.replace_path,
             files_refused,
             commands,
@@ -492,6 +495,8 @@ impl ImageDeskApp {
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
             Command::Refresh => self.session.refresh(),
             Command::RetryNow => self.session.retry_now(),
+            Command::RetryEdit(seq) => self.session.retry_edit(seq),
+            Command::DiscardEdit(seq) => self.session.discard_edit(seq),
             Command::ShowUnreadable => self.unreadable_open = true,
             Command::CloseUnreadable => self.unreadable_open = false,
             Command::RecountStore => self.session.recount_store(true),
@@ -579,6 +584,7 @@ impl ImageDeskApp {
             Message::Unreadable(records) => self.session.set_unreadable(records),
             Message::StoreCount(count) => self.session.set_store_count(count),
             Message::Status(status) => self.session.set_status(status),
+            Message::Outbox(outbox) => self.session.set_outbox(outbox),
             Message::Event(event) => self.notices.extend(self.session.on_event(event)),
             Message::Picked { purpose, paths } => commands.extend(picked(purpose, paths)),
             Message::NoDialog(purpose) => self.notices.push(no_dialog_advice(purpose).into()),

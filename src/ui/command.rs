@@ -39,6 +39,10 @@ pub enum Command {
     Refresh,
     /// Try the store again now with the queued edits, instead of waiting out the back-off.
     RetryNow,
+    /// Send a failed edit again (its outbox sequence number).
+    RetryEdit(i64),
+    /// Drop a queued edit (its outbox sequence number); a refused add's tile goes with it.
+    DiscardEdit(i64),
     /// Open the list of the store's records that could not be read.
     ShowUnreadable,
     CloseUnreadable,

@@ -20,6 +20,7 @@ pub mod profiles;
 mod session;
 mod stores_dialog;
 mod tiles;
+mod words;
 
 pub use app::ImageDeskApp;
 pub use backend::Backend;

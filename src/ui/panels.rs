@@ -6,7 +6,8 @@ use egui_extras::{Column, TableBuilder};
 
 use super::catalogue::{ProductPages, ROW_HEIGHT, Seen, VisibleRows, ago, back_to_top};
 use super::command::Command;
-use crate::sync::{Connection, LocalImage, ProductSummary, Status};
+use super::words;
+use crate::sync::{Connection, LocalImage, OutboxEntry, ProductSummary, Status, SyncState};
 
 /// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
 pub const RETRY_SHORTCUT: &str = "Ctrl+R";
@@ -19,6 +20,7 @@ pub fn products_ui(
     rows: &ProductPages,
     search: &mut String,
     selected: Option<i64>,
+    failed: impl Fn(i64) -> u64,
     commands: &mut Vec<Command>,
 ) -> VisibleRows {
     ui.heading("Products");
@@ -62,8 +64,10 @@ pub fn products_ui(
             let product = rows.row(index);
             row.col(|ui| match product {
                 Some(product) => {
-                    let response =
-                        ui.selectable_label(selected == Some(product.id), product_label(product));
+                    let response = ui.selectable_label(
+                        selected == Some(product.id),
+                        product_label(product, failed(product.id)),
+                    );
                     if response.clicked() {
                         commands.push(Command::SelectProduct(product.id));
                     }
@@ -78,29 +82,46 @@ pub fn products_ui(
     seen.rows()
 }
 
-/// "Lamp (3) · no thumbnail · 2 pending": a row of the product list.
-fn product_label(product: &ProductSummary) -> String {
+/// "Lamp (3) · no thumbnail · 2 pending · 1 failed": a row of the product list. `failed` of
+/// the product's queued edits were refused: they are counted apart, as the status bar does.
+fn product_label(product: &ProductSummary, failed: u64) -> String {
     let mut text = format!("{} ({})", product.name, product.image_count);
     if !product.has_thumbnail && product.image_count > 0 {
         text.push_str(" · no thumbnail");
     }
-    if product.pending_edits > 0 {
-        text.push_str(&format!(" · {} pending", product.pending_edits));
+    let failed = failed.min(product.pending_edits);
+    let pending = product.pending_edits - failed;
+    if pending > 0 {
+        text.push_str(&format!(" · {pending} pending"));
+    }
+    if failed > 0 {
+        text.push_str(&format!(" · {failed} failed"));
     }
     text
 }
 
 /// The focused image's details: description editor, thumbnail, preview, replacement, facts.
+/// An image the store refused says why, with Retry and Discard (`failed`: its refused edit);
+/// when it is a refused add, the picture is not in the store and offers no other edits.
 pub fn details_ui(
     ui: &mut egui::Ui,
     image: &LocalImage,
     draft: &mut String,
+    failed: Option<&OutboxEntry>,
     replace_path: &mut String,
     files_refused: Option<&str>,
     commands: &mut Vec<Command>,
 ) {
     ui.heading("Details");
     ui.separator();
+    if let SyncState::Failed(reason) = &image.sync {
+        refused_ui(ui, image, reason, failed, commands);
+        if image.server_id.is_none() {
+            // Nothing to describe or make the thumbnail: the store never took the picture.
+            return;
+        }
+        ui.separator();
+    }
     let label = ui.label("Description (alt text)");
     let editor = ui
         .add(egui::TextEdit::multiline(draft).desired_rows(3))
@@ -196,6 +217,54 @@ pub fn details_ui(
             ui.hyperlink_to(name, url);
         }
     }
+}
+
+/// Why the store refused the image's edit, in plain words (the raw reason under "Details"),
+/// with Retry and Discard.
+fn refused_ui(
+    ui: &mut egui::Ui,
+    image: &LocalImage,
+    reason: &str,
+    failed: Option<&OutboxEntry>,
+    commands: &mut Vec<Command>,
+) {
+    let raw = failed.and_then(|e| e.failed.as_deref()).unwrap_or(reason);
+    let said = if image.server_id.is_none() {
+        words::refused_picture(raw)
+    } else if words::unreachable(raw) {
+        "The store could not be reached.".to_owned()
+    } else {
+        format!(
+            "The store refused the change: {}.",
+            words::store_reason(raw)
+        )
+    };
+    ui.colored_label(ui.visuals().error_fg_color, said);
+    egui::CollapsingHeader::new("Technical details")
+        .id_salt(("refused-details", image.id))
+        .show(ui, |ui| {
+            ui.label(RichText::new(raw).small().monospace());
+        });
+    let seq = failed.map(|e| e.seq);
+    ui.horizontal(|ui| {
+        let retry = ui
+            .add_enabled(seq.is_some(), egui::Button::new("Retry"))
+            .on_hover_text("Send it to the store again");
+        if let (true, Some(seq)) = (retry.clicked(), seq) {
+            commands.push(Command::RetryEdit(seq));
+        }
+        let hint = if image.server_id.is_none() {
+            "Give up this picture: it leaves the grid"
+        } else {
+            "Give up this change: the store's value comes back"
+        };
+        let discard = ui
+            .add_enabled(seq.is_some(), egui::Button::new("Discard"))
+            .on_hover_text(hint);
+        if let (true, Some(seq)) = (discard.clicked(), seq) {
+            commands.push(Command::DiscardEdit(seq));
+        }
+    });
 }
 
 /// The status bar: connection, queue, last sync, store total; "Retry now" when edits wait on a

@@ -19,8 +19,8 @@ use super::preview::Preview;
 use super::profiles::Profile;
 use super::tiles::{Loaded, TileCache};
 use crate::sync::{
-    CatalogueTotals, Conflict, Connection, Event, ImageId, LocalImage, ProductPage, ProductQuery,
-    ProductSummary, Status, UnreadableRecord, UploadRoute,
+    CatalogueTotals, Conflict, Connection, Event, ImageId, LocalImage, OutboxEntry, ProductPage,
+    ProductQuery, ProductSummary, Status, UnreadableRecord, UploadRoute,
 };
 
 /// What the app says when a store that takes pictures only by URL is handed files.
@@ -84,6 +84,9 @@ pub struct StoreSession {
     upload_route: RouteKnowledge,
     /// The store's records the engine could not read, as the engine last listed them.
     unreadable: Vec<UnreadableRecord>,
+    /// The engine's queue as last read: which edit Retry and Discard act on, and how many of a
+    /// product's queued edits failed (the product list counts them apart from pending ones).
+    outbox: Vec<OutboxEntry>,
 }
 
 impl StoreSession {
@@ -110,6 +113,7 @@ impl StoreSession {
             confirm_delete_all: None,
             upload_route: RouteKnowledge::NotAsked,
             unreadable: Vec::new(),
+            outbox: Vec::new(),
         }
     }
 
@@ -198,6 +202,21 @@ impl StoreSession {
         &self.unreadable
     }
 
+    /// The refused edit of an image (the one Retry and Discard act on), if it has one.
+    pub fn failed_edit(&self, image: ImageId) -> Option<&OutboxEntry> {
+        self.outbox
+            .iter()
+            .find(|e| e.image == Some(image) && e.failed.is_some())
+    }
+
+    /// How many of a product's queued edits the store refused.
+    pub fn failed_edits(&self, product: i64) -> u64 {
+        self.outbox
+            .iter()
+            .filter(|e| e.product_id == product && e.failed.is_some())
+            .count() as u64
+    }
+
     pub fn store_count(&self) -> &StoreCount {
         &self.store_count
     }
@@ -236,10 +255,14 @@ impl StoreSession {
         )
     }
 
-    /// The focused image, its description editor's text and the tiles, for the details panel.
-    pub fn details_parts(&mut self) -> Option<(LocalImage, &mut String, &mut TileCache)> {
+    /// The focused image, its description editor's text, the tiles and the image's refused
+    /// edit, if any, for the details panel.
+    pub fn details_parts(
+        &mut self,
+    ) -> Option<(LocalImage, &mut String, &mut TileCache, Option<OutboxEntry>)> {
         let image = self.controller.focused_image()?.clone();
-        Some((image, &mut self.controller.draft, &mut self.tiles))
+        let failed = self.failed_edit(image.id).cloned();
+        Some((image, &mut self.controller.draft, &mut self.tiles, failed))
     }
 
     /// The open preview and the images it steps through.
@@ -368,6 +391,10 @@ impl StoreSession {
         };
     }
 
+    pub fn set_outbox(&mut self, outbox: Vec<OutboxEntry>) {
+        self.outbox = outbox;
+    }
+
     pub fn set_unreadable(&mut self, records: Vec<UnreadableRecord>) {
         self.unreadable = records;
     }
@@ -381,6 +408,12 @@ impl StoreSession {
 
     pub fn set_status(&mut self, status: Status) {
         let came_back = !answers(self.status.connection) && answers(status.connection);
+        // The queue changed: read it again, so the details and the list agree with the bar.
+        let queue_changed =
+            (status.pending, status.failed) != (self.status.pending, self.status.failed);
+        if queue_changed || self.outbox.len() as u64 != status.pending + status.failed {
+            self.backend.load_outbox();
+        }
         self.status = status;
         if came_back {
             self.ask_failed_again();
@@ -413,6 +446,7 @@ impl StoreSession {
                 ));
             }
             Event::EditFailed { kind, message, .. } => {
+                self.backend.load_outbox();
                 return Some(format!("The store refused \"{kind}\": {message}"));
             }
             Event::EditUnreadable { seq, reason, .. } => {
@@ -654,6 +688,17 @@ impl StoreSession {
         self.backend.refresh();
         self.recount_store(true);
         self.ask_failed_again();
+    }
+
+    /// Sends a refused edit again.
+    pub fn retry_edit(&self, seq: i64) {
+        self.backend.retry_edit(seq);
+    }
+
+    /// Drops a queued edit; a refused add's image goes with it.
+    pub fn discard_edit(&mut self, seq: i64) {
+        self.outbox.retain(|e| e.seq != seq);
+        self.backend.discard_edit(seq);
     }
 
     /// Tries the store again at once with the queued edits ("Retry now").
