@@ -12,7 +12,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use imagedesk::api::{Client, Image, ImageWrite};
 use imagedesk::sync::{Engine, EngineConfig};
-use imagedesk::ui::{Backend, ImageDeskApp};
+use imagedesk::ui::{Backend, ImageDeskApp, Severity};
 
 struct Rig {
     runtime: tokio::runtime::Runtime,
@@ -26,6 +26,13 @@ struct Rig {
 impl Rig {
     /// A store with "Lamp" (three images "img-0" … "img-2") and "Chair" (one image).
     fn new() -> (Rig, Harness<'static, ImageDeskApp>) {
+        Rig::with_app(|app| app)
+    }
+
+    /// Like [`Rig::new`], with the app adjusted by `adjust` before its first frame.
+    fn with_app(
+        adjust: impl FnOnce(ImageDeskApp) -> ImageDeskApp,
+    ) -> (Rig, Harness<'static, ImageDeskApp>) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -49,7 +56,7 @@ impl Rig {
         let engine = Arc::new(engine);
         let backend =
             Backend::new(engine.clone(), runtime.handle().clone()).with_data_dir(data.path());
-        let app = ImageDeskApp::new(backend).with_delete_grace(Duration::from_millis(50));
+        let app = adjust(ImageDeskApp::new(backend).with_delete_grace(Duration::from_millis(50)));
         let harness = Harness::builder()
             .with_size(egui::Vec2::new(1280.0, 800.0))
             .with_step_dt(1.0 / 60.0)
@@ -272,4 +279,125 @@ fn discarding_a_refused_add_removes_its_tile() {
     let outbox = rig.runtime.block_on(rig.engine.outbox()).unwrap();
     assert!(outbox.is_empty(), "{outbox:?}");
     assert_eq!(rig.server_images().len(), 3);
+}
+
+// -- finding 6: messages -----------------------------------------------------------------------
+
+fn severities(harness: &Harness<'_, ImageDeskApp>) -> Vec<(Severity, String)> {
+    harness
+        .state()
+        .notice_list()
+        .iter()
+        .map(|n| (n.severity, n.text.clone()))
+        .collect()
+}
+
+#[test]
+fn information_expires_and_errors_stay_until_dismissed() {
+    let (_rig, mut harness) =
+        Rig::with_app(|app| app.with_notice_lifetime(Duration::from_millis(300)));
+    open_lamp(&mut harness);
+    // An empty URL: information. A file that does not exist: an error.
+    harness.get_by_label("Add from URL").click();
+    harness.step();
+    type_into(&mut harness, "File path", "/nonexistent/picture.jpg");
+    harness.get_by_label("Add file").click();
+    step_until(&mut harness, "both notices show", |h| {
+        let shown = severities(h);
+        shown.iter().any(|(s, _)| *s == Severity::Info)
+            && shown.iter().any(|(s, _)| *s == Severity::Error)
+    });
+    assert!(
+        severities(&harness).contains(&(Severity::Info, "Type the URL of an image first.".into())),
+        "{:?}",
+        severities(&harness)
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    step_until(&mut harness, "the information leaves by itself", |h| {
+        severities(h).iter().all(|(s, _)| *s == Severity::Error)
+    });
+    assert_eq!(severities(&harness).len(), 1, "the error stays");
+    // The stack settles in the frame after it shrank (its corner is anchored).
+    harness.run_steps(3);
+    harness.get_by_label("Dismiss").click();
+    step_until(&mut harness, "the error is dismissed", |h| {
+        h.state().notice_list().is_empty()
+    });
+}
+
+#[test]
+fn saved_is_a_success_and_the_stack_lies_inside_the_window() {
+    let (_rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    // The long advice of a desktop without a file dialog: a warning, wrapped inside the window.
+    harness.get_by_label("Choose files…").click();
+    step_until(&mut harness, "the advice", |h| {
+        h.query_by_label_contains("No file dialog appeared")
+            .is_some()
+    });
+    let rect = harness
+        .get_by_label_contains("No file dialog appeared")
+        .rect();
+    assert!(
+        rect.left() >= 0.0 && rect.right() <= 1280.0,
+        "the notice lies inside the window: {rect:?}"
+    );
+    assert!(
+        severities(&harness)
+            .iter()
+            .any(|(s, t)| *s == Severity::Warning && t.contains("No file dialog appeared"))
+    );
+
+    harness.get_by_label("Counts").click();
+    harness.step();
+    let files = tempfile::tempdir().unwrap();
+    let csv = files.path().join("counts.csv");
+    type_into(&mut harness, "CSV path", &csv.display().to_string());
+    harness.get_by_label("Export CSV").click();
+    step_until(&mut harness, "the CSV is written and said so", |h| {
+        severities(h)
+            .iter()
+            .any(|(s, t)| *s == Severity::Success && t.starts_with("Saved the counts"))
+    });
+}
+
+#[test]
+fn a_conflict_shows_the_picture_by_its_place_and_says_truthfully_what_happened() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    rig.engine.pause();
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    type_into(&mut harness, "Description (alt text)", " mine");
+    harness.get_by_label("Save description").click();
+    harness.step();
+    let second = rig.server_images()[1].id;
+    rig.runtime
+        .block_on(rig.client().update_image(
+            rig.product,
+            second,
+            &ImageWrite {
+                description: Some("theirs".into()),
+                ..ImageWrite::default()
+            },
+        ))
+        .unwrap();
+    rig.engine.resume();
+    rig.engine.refresh();
+    step_until(&mut harness, "the conflict shows", |h| {
+        h.query_by_label_contains("Your change replaced theirs")
+            .is_some()
+    });
+    let text = harness
+        .get_by_label_contains("Your change replaced theirs")
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("Image 2 of \"Lamp\""),
+        "named by its place in the grid, not its id: {text}"
+    );
+    assert!(!text.contains('#'), "{text}");
+    assert!(!text.contains("Yours was kept"), "{text}");
+    harness.get_by_label("Keep mine");
 }

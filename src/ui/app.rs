@@ -4,7 +4,7 @@
 //! and their effect comes back as messages.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui::Key;
 
@@ -14,6 +14,7 @@ use super::command::{Command, View};
 use super::counts::{CountsView, StoreCount};
 use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
+use super::notices::{Notice, Notices};
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
 use super::panels::{details_ui, products_ui, status_ui};
 use super::profiles::{self, Profile};
@@ -31,7 +32,7 @@ pub struct ImageDeskApp {
     add_url: String,
     replace_path: String,
     /// Messages for the user; they outlive a store switch ("Connected to …").
-    notices: Vec<String>,
+    notices: Notices,
     counts: CountsView,
     profiles: Vec<Profile>,
     connection: ConnectionForm,
@@ -53,7 +54,7 @@ impl ImageDeskApp {
             add_path: String::new(),
             add_url: String::new(),
             replace_path: String::new(),
-            notices: Vec::new(),
+            notices: Notices::default(),
             counts,
             profiles: Vec::new(),
             connection: ConnectionForm::default(),
@@ -112,8 +113,20 @@ impl ImageDeskApp {
             .collect()
     }
 
-    pub fn notices(&self) -> &[String] {
-        &self.notices
+    /// The notices' texts, oldest first (for tests).
+    pub fn notices(&self) -> Vec<String> {
+        self.notices.list().iter().map(|n| n.text.clone()).collect()
+    }
+
+    /// The notices on screen, with their severity and details.
+    pub fn notice_list(&self) -> &[Notice] {
+        self.notices.list()
+    }
+
+    /// How long information and successes stay on screen (tests shorten it).
+    pub fn with_notice_lifetime(mut self, lifetime: Duration) -> ImageDeskApp {
+        self.notices = Notices::new(lifetime);
+        self
     }
 
     pub fn view(&self) -> View {
@@ -161,6 +174,9 @@ impl ImageDeskApp {
             self.receive(&ctx, message, &mut commands);
         }
         self.session.tick(&ctx);
+        if let Some(next) = self.notices.expire(Instant::now()) {
+            ctx.request_repaint_after(next);
+        }
         if self.session.previewing().is_none() && self.session.confirm_delete_all().is_none() {
             self.shortcuts(ui, &mut commands);
         }
@@ -238,12 +254,14 @@ impl ImageDeskApp {
     }
 
     fn overlays_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let pictures = self.session.conflict_pictures();
         let session = &self.session;
         messages_ui(
             ui,
             session.held(),
             session.conflicts(),
-            &self.notices,
+            &pictures,
+            self.notices.list(),
             |product| session.product_name(product),
             commands,
         );
@@ -476,7 +494,8 @@ impl ImageDeskApp {
             Command::SaveStore { profile, token } => {
                 let name = profile.name.clone();
                 self.remember(profile, token);
-                self.notices.push(format!("Saved the store \"{name}\"."));
+                self.notices
+                    .push(Notice::success(format!("Saved the store \"{name}\".")));
             }
             Command::SaveAndConnect { profile, token } => {
                 self.remember(profile.clone(), token.clone());
@@ -487,11 +506,7 @@ impl ImageDeskApp {
                 self.profiles.retain(|p| p.api_url != profile.api_url);
                 self.session.forget_token(&profile);
             }
-            Command::DismissNotice(index) => {
-                if index < self.notices.len() {
-                    self.notices.remove(index);
-                }
-            }
+            Command::DismissNotice(index) => self.notices.dismiss(index),
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
             Command::Refresh => self.session.refresh(),
             Command::RetryNow => self.session.retry_now(),
@@ -523,7 +538,9 @@ impl ImageDeskApp {
             Command::SetThumbnail(id) => self.session.set_thumbnail(id),
             Command::CommitDescription => self.session.commit_description(),
             Command::RevertDescription => self.session.revert_description(),
-            Command::Undo => self.notices.extend(self.session.undo()),
+            Command::Undo => self
+                .notices
+                .extend(self.session.undo().map(Notice::warning)),
             Command::Redo => self.session.redo(),
             Command::DeleteSelection => self.session.delete_selection(),
             Command::AskDeleteAll => self.session.ask_delete_all(),
@@ -534,11 +551,11 @@ impl ImageDeskApp {
                 self.session.settle_conflict(index, take_store);
             }
             Command::ChooseFiles => match (self.session.product(), self.session.files_refused()) {
-                (_, Some(why)) => self.notices.push(why.into()),
+                (_, Some(why)) => self.notices.push(Notice::warning(why)),
                 (Some(product), None) => self.session.pick(Pick::AddFiles { product }),
                 (None, None) => self
                     .notices
-                    .push("Choose a product before adding images.".into()),
+                    .push(Notice::info("Choose a product before adding images.")),
             },
             Command::AddFromPath => self.add_from_path(),
             Command::AddFromUrl => self.add_from_url(),
@@ -548,17 +565,17 @@ impl ImageDeskApp {
                 }
                 None => self
                     .notices
-                    .push("Choose a product before dropping files.".into()),
+                    .push(Notice::info("Choose a product before dropping files.")),
             },
             Command::AddFiles { product, paths } => {
                 self.add_files(product, paths);
             }
             Command::Replace { id, path } => match self.session.replace(id, path) {
                 Ok(()) => self.replace_path.clear(),
-                Err(why) => self.notices.push(why.into()),
+                Err(why) => self.notices.push(Notice::warning(why)),
             },
             Command::ChooseReplacement(image) => match self.session.files_refused() {
-                Some(why) => self.notices.push(why.into()),
+                Some(why) => self.notices.push(Notice::warning(why)),
                 None => self.session.pick(Pick::Replace { image }),
             },
             Command::ExportCsv(path) => self.session.export_csv(path),
@@ -587,15 +604,18 @@ impl ImageDeskApp {
             Message::Outbox(outbox) => self.session.set_outbox(outbox),
             Message::Event(event) => self.notices.extend(self.session.on_event(event)),
             Message::Picked { purpose, paths } => commands.extend(picked(purpose, paths)),
-            Message::NoDialog(purpose) => self.notices.push(no_dialog_advice(purpose).into()),
-            Message::TokenSaved(name) => self.notices.push(format!(
-                "Saved the token of \"{name}\" in a file only you can read."
-            )),
-            Message::Connected { backend, title } => self.connected(ctx, *backend, title),
-            Message::Saved(path) => self
+            Message::NoDialog(purpose) => self
                 .notices
-                .push(format!("Saved the counts to {}.", path.display())),
-            Message::Error(text) => self.notices.push(text),
+                .push(Notice::warning(no_dialog_advice(purpose))),
+            Message::TokenSaved(name) => self.notices.push(Notice::success(format!(
+                "Saved the token of \"{name}\" in a file only you can read."
+            ))),
+            Message::Connected { backend, title } => self.connected(ctx, *backend, title),
+            Message::Saved(path) => self.notices.push(Notice::success(format!(
+                "Saved the counts to {}.",
+                path.display()
+            ))),
+            Message::Error(text) => self.notices.push(Notice::error(text)),
         }
     }
 
@@ -622,7 +642,8 @@ impl ImageDeskApp {
         self.session.set_counts_query(self.counts.query());
         self.product_filter.clear();
         self.session.start(ctx);
-        self.notices.push(format!("Connected to {title}."));
+        self.notices
+            .push(Notice::success(format!("Connected to {title}.")));
         ctx.send_viewport_cmd(egui::ViewportCommand::Title(format!("imagedesk — {title}")));
     }
 
@@ -633,7 +654,7 @@ impl ImageDeskApp {
         let path = self.add_path.trim();
         if path.is_empty() {
             self.notices
-                .push("Type the path of an image file first.".into());
+                .push(Notice::info("Type the path of an image file first."));
             return;
         }
         let path = PathBuf::from(path);
@@ -647,7 +668,7 @@ impl ImageDeskApp {
         match self.session.add_files(product, paths) {
             Ok(()) => true,
             Err(why) => {
-                self.notices.push(why.into());
+                self.notices.push(Notice::warning(why));
                 false
             }
         }
@@ -659,7 +680,8 @@ impl ImageDeskApp {
         };
         let url = self.add_url.trim().to_owned();
         if url.is_empty() {
-            self.notices.push("Type the URL of an image first.".into());
+            self.notices
+                .push(Notice::info("Type the URL of an image first."));
             return;
         }
         self.session.add_url(product, url);

@@ -491,7 +491,8 @@ pub fn store_side(conflict: Conflict) -> Option<Edit> {
     }
 }
 
-fn parse_image_id(text: &str) -> Option<ImageId> {
+/// The image a conflict's value names ("#13").
+pub fn parse_image_id(text: &str) -> Option<ImageId> {
     text.trim_start_matches('#').parse().ok().map(ImageId)
 }
 

@@ -13,6 +13,7 @@ mod controller;
 mod counts;
 mod grid;
 mod history;
+mod notices;
 mod overlays;
 mod panels;
 mod preview;
@@ -25,6 +26,7 @@ mod words;
 pub use app::ImageDeskApp;
 pub use backend::Backend;
 pub use command::View;
+pub use notices::{NOTICE_LIFETIME, Notice, Severity};
 
 /// Opens the window and runs until it is closed. The window's settings and the saved store
 /// profiles live in `<data dir>/app.ron` (eframe persistence).

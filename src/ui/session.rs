@@ -12,15 +12,17 @@ use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::{ProductPages, Table, VisibleRows};
-use super::controller::{Controller, Edit, store_side};
+use super::controller::{Controller, Edit, parse_image_id, store_side};
 use super::counts::StoreCount;
 use super::history::{HeldDelete, History};
+use super::notices::{Notice, Severity};
 use super::preview::Preview;
 use super::profiles::Profile;
-use super::tiles::{Loaded, TileCache};
+use super::tiles::{Loaded, Tile, TileCache};
+use super::words;
 use crate::sync::{
-    CatalogueTotals, Conflict, Connection, Event, ImageId, LocalImage, OutboxEntry, ProductPage,
-    ProductQuery, ProductSummary, Status, UnreadableRecord, UploadRoute,
+    CatalogueTotals, Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage,
+    OutboxEntry, ProductPage, ProductQuery, ProductSummary, Status, UnreadableRecord, UploadRoute,
 };
 
 /// What the app says when a store that takes pictures only by URL is handed files.
@@ -276,6 +278,49 @@ impl StoreSession {
             .map_or_else(|| format!("product {product}"), |p| p.name.clone())
     }
 
+    /// "Image 2" (its place in the grid) when it is shown, else "a picture": the grid never
+    /// shows the engine's ids, so the words must not either.
+    pub fn image_name(&self, image: ImageId) -> String {
+        match self.controller.images().iter().position(|i| i.id == image) {
+            Some(at) => format!("image {}", at + 1),
+            None => "a picture".to_owned(),
+        }
+    }
+
+    /// A shown image's place and tile texture, for a message that is about it.
+    fn pictured(&mut self, image: ImageId) -> Pictured {
+        let shown = self.controller.images().iter().position(|i| i.id == image);
+        let texture = shown.and_then(|at| {
+            let image = self.controller.images()[at].clone();
+            match self.tiles.get(&image) {
+                Tile::Ready(texture) => Some(texture.clone()),
+                _ => None,
+            }
+        });
+        Pictured {
+            position: shown.map(|at| at + 1),
+            texture,
+        }
+    }
+
+    /// The pictures each conflict is about: the image, and for a thumbnail conflict the one
+    /// the store made the thumbnail.
+    pub fn conflict_pictures(&mut self) -> Vec<(Pictured, Option<Pictured>)> {
+        let conflicts = self.conflicts.clone();
+        conflicts
+            .iter()
+            .map(|c| {
+                let theirs = match c.field {
+                    ConflictField::Thumbnail => {
+                        parse_image_id(&c.server).map(|id| self.pictured(id))
+                    }
+                    _ => None,
+                };
+                (self.pictured(c.image), theirs)
+            })
+            .collect()
+    }
+
     /// A product's row, if the session holds it (shown, or on a page of either table).
     fn find_product(&self, product: i64) -> Option<&ProductSummary> {
         self.shown
@@ -421,7 +466,7 @@ impl StoreSession {
     }
 
     /// An engine event; returns what the user should be told, if anything.
-    pub fn on_event(&mut self, event: Event) -> Option<String> {
+    pub fn on_event(&mut self, event: Event) -> Option<Notice> {
         match event {
             Event::ProductsChanged => {
                 self.catalogue_changed();
@@ -436,35 +481,63 @@ impl StoreSession {
             }
             Event::Conflict(conflict) => self.conflicts.push(conflict),
             Event::EditsDropped {
+                product_id,
                 image,
                 edits,
                 reason,
-                ..
             } => {
-                return Some(format!(
-                    "{edits} edit(s) of image {image} were dropped: {reason}."
-                ));
+                let changes = match edits {
+                    1 => "1 change".to_owned(),
+                    n => format!("{n} changes"),
+                };
+                return Some(
+                    Notice::warning(format!(
+                        "{changes} to {} of \"{}\" could not be sent and were dropped.",
+                        self.image_name(image),
+                        self.product_name(product_id)
+                    ))
+                    .with_details(reason),
+                );
             }
             Event::EditFailed { kind, message, .. } => {
                 self.backend.load_outbox();
-                return Some(format!("The store refused \"{kind}\": {message}"));
+                let what = edit_in_words(kind);
+                let said = if words::unreachable(&message) {
+                    format!("{what} could not be sent: the store could not be reached.")
+                } else {
+                    format!(
+                        "The store refused {}: {}.",
+                        what.to_lowercase(),
+                        words::store_reason(&message)
+                    )
+                };
+                return Some(Notice::new(Severity::Error, said).with_details(message));
             }
             Event::EditUnreadable { seq, reason, .. } => {
-                return Some(format!(
-                    "Queued edit #{seq} cannot be read by this version of imagedesk \
-                     ({reason}); it will not be sent."
-                ));
+                return Some(
+                    Notice::new(
+                        Severity::Error,
+                        format!(
+                            "A queued change (number {seq}) was saved by a newer imagedesk and \
+                             cannot be sent by this one; discard it or update imagedesk."
+                        ),
+                    )
+                    .with_details(reason),
+                );
             }
             Event::RecordsUnreadable { records, .. } => {
                 self.backend.load_unreadable();
                 let first = records.first().map(ToString::to_string).unwrap_or_default();
-                return Some(match records.len() {
+                let text = match records.len() {
                     0 => return None,
-                    1 => format!("The store sent a record imagedesk cannot read: {first}."),
+                    1 => {
+                        "The store sent a record imagedesk cannot read; it is left out.".to_owned()
+                    }
                     n => format!(
-                        "The store sent {n} records imagedesk cannot read; the first: {first}."
+                        "The store sent {n} records imagedesk cannot read; they are left out."
                     ),
-                });
+                };
+                return Some(Notice::warning(text).with_details(first));
             }
             Event::UploadProgress { image, sent, total } => {
                 self.uploads.insert(image, (sent, total));
@@ -802,6 +875,27 @@ impl StoreSession {
         {
             self.preview = None;
         }
+    }
+}
+
+/// A picture a message is about: its place in the grid and its tile, when it is shown.
+#[derive(Clone, Default)]
+pub struct Pictured {
+    /// 1-based, as the tiles' labels count.
+    pub position: Option<usize>,
+    pub texture: Option<egui::TextureHandle>,
+}
+
+/// A queued edit's kind, as the user did it.
+fn edit_in_words(kind: EditKind) -> &'static str {
+    match kind {
+        EditKind::Create => "A new picture",
+        EditKind::Describe => "A description",
+        EditKind::SetThumbnail => "A thumbnail change",
+        EditKind::Reorder => "A new order",
+        EditKind::Replace => "A replaced picture",
+        EditKind::Delete => "A delete",
+        EditKind::DeleteAll => "Deleting all images",
     }
 }
 
