@@ -401,3 +401,50 @@ fn a_conflict_shows_the_picture_by_its_place_and_says_truthfully_what_happened()
     assert!(!text.contains("Yours was kept"), "{text}");
     harness.get_by_label("Keep mine");
 }
+
+// -- finding 7: offline is visible -------------------------------------------------------------
+
+#[test]
+fn the_pending_list_shows_every_waiting_and_refused_edit_with_retry_and_discard() {
+    let (rig, mut harness) = Rig::new();
+    add_a_refused_picture(&mut harness);
+    // One more edit, held while the engine is paused: it waits.
+    rig.engine.pause();
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    type_into(&mut harness, "Description (alt text)", " later");
+    harness.get_by_label("Save description").click();
+    step_until(&mut harness, "the bar counts both", |h| {
+        h.query_by_label("1 pending").is_some() && h.query_by_label("1 failed").is_some()
+    });
+    harness.get_by_label("1 failed").click();
+    step_until(&mut harness, "the list shows both edits", |h| {
+        h.query_by_label("Pending changes").is_some()
+            && h.query_by_label_contains("Add a picture").is_some()
+            && h.query_by_label_contains("Change a description (image 2)")
+                .is_some()
+    });
+    harness.get_by_label("Waiting to be sent");
+    harness.get_by_label_contains("Refused:");
+    assert_eq!(
+        harness.query_all_by_label("Discard").count(),
+        2,
+        "one per edit"
+    );
+    harness.get_by_label("Close").click();
+    step_until(&mut harness, "the list closes", |h| {
+        h.query_by_label("Pending changes").is_none()
+    });
+    rig.engine.resume();
+}
+
+#[test]
+fn the_undo_toast_counts_down() {
+    let (_rig, mut harness) = Rig::with_app(|app| app.with_delete_grace(Duration::from_secs(8)));
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    harness.key_press(egui::Key::Delete);
+    harness.step();
+    harness.get_by_label_contains("Undo (8 s)");
+}

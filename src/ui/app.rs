@@ -16,7 +16,8 @@ use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
 use super::notices::{Notice, Notices};
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
-use super::panels::{details_ui, products_ui, status_ui};
+use super::panels::{StoreTotal, details_ui, products_ui, status_ui};
+use super::pending::pending_ui;
 use super::profiles::{self, Profile};
 use super::session::StoreSession;
 use super::stores_dialog::ConnectionForm;
@@ -40,6 +41,8 @@ pub struct ImageDeskApp {
     delete_grace: Duration,
     /// The list of records the store sent that could not be read is open.
     unreadable_open: bool,
+    /// The list of pending and failed edits is open.
+    pending_open: bool,
 }
 
 impl ImageDeskApp {
@@ -60,6 +63,7 @@ impl ImageDeskApp {
             connection: ConnectionForm::default(),
             delete_grace: DELETE_GRACE,
             unreadable_open: false,
+            pending_open: false,
         }
     }
 
@@ -203,8 +207,8 @@ impl ImageDeskApp {
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui, commands));
         egui::Panel::bottom("status").show(ui, |ui| {
             let total = match self.session.store_count() {
-                StoreCount::Known(n) => Some(*n),
-                _ => self.session.totals().map(|t| t.images),
+                StoreCount::Known(n) => Some(StoreTotal::Store(*n)),
+                _ => self.session.totals().map(|t| StoreTotal::Local(t.images)),
             };
             status_ui(
                 ui,
@@ -274,6 +278,16 @@ impl ImageDeskApp {
         if self.connection.open {
             self.connection
                 .connection_ui(ui.ctx(), &self.profiles, commands);
+        }
+        if self.pending_open {
+            let session = &self.session;
+            pending_ui(
+                ui.ctx(),
+                session.outbox(),
+                |product| session.product_name(product),
+                |image| session.image_name(image),
+                commands,
+            );
         }
         if self.unreadable_open {
             let session = &self.session;
@@ -513,6 +527,11 @@ impl ImageDeskApp {
             Command::RetryEdit(seq) => self.session.retry_edit(seq),
             Command::DiscardEdit(seq) => self.session.discard_edit(seq),
             Command::ShowUnreadable => self.unreadable_open = true,
+            Command::ShowPending => {
+                self.pending_open = true;
+                self.session.load_outbox();
+            }
+            Command::ClosePending => self.pending_open = false,
             Command::CloseUnreadable => self.unreadable_open = false,
             Command::RecountStore => self.session.recount_store(true),
             Command::SelectProduct(product) => {

@@ -39,6 +39,9 @@ pub enum Command {
     Refresh,
     /// Try the store again now with the queued edits, instead of waiting out the back-off.
     RetryNow,
+    /// Open the list of every pending and failed edit (the status bar's counts).
+    ShowPending,
+    ClosePending,
     /// Send a failed edit again (its outbox sequence number).
     RetryEdit(i64),
     /// Drop a queued edit (its outbox sequence number); a refused add's tile goes with it.

@@ -16,6 +16,7 @@ mod history;
 mod notices;
 mod overlays;
 mod panels;
+mod pending;
 mod preview;
 pub mod profiles;
 mod session;

@@ -57,9 +57,12 @@ fn held_deletes_ui(ui: &mut egui::Ui, held: &[HeldDelete], commands: &mut Vec<Co
                 held.product_name
             ));
             let left = held.until.saturating_duration_since(Instant::now());
+            // The countdown ticks on screen: redraw when the next second begins.
+            ui.ctx()
+                .request_repaint_after(Duration::from_millis(u64::from(left.subsec_millis()) + 1));
             if ui
-                .button("Undo delete")
-                .on_hover_text(format!("{} s left to undo (Ctrl+Z)", left.as_secs() + 1))
+                .button(format!("Undo ({} s)", left.as_secs() + 1))
+                .on_hover_text("Keep the images: the delete is not sent (Ctrl+Z)")
                 .clicked()
             {
                 commands.push(Command::UndoHeldDelete(held.ids.clone()));

@@ -267,12 +267,21 @@ fn refused_ui(
     });
 }
 
+/// The store's image total as the status bar says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreTotal {
+    /// Counted by the store.
+    Store(u64),
+    /// The sum of the local copy (the store did not answer the count).
+    Local(u64),
+}
+
 /// The status bar: connection, queue, last sync, store total; "Retry now" when edits wait on a
 /// store that does not answer, and the records that could not be read.
 pub fn status_ui(
     ui: &mut egui::Ui,
     status: &Status,
-    store_images: Option<u64>,
+    store_images: Option<StoreTotal>,
     unreadable: usize,
     commands: &mut Vec<Command>,
 ) {
@@ -310,13 +319,25 @@ pub fn status_ui(
                     ui.label("(paused)");
                 }
                 ui.separator();
-                ui.label(format!("{} pending", status.pending));
+                if ui
+                    .link(format!("{} pending", status.pending))
+                    .on_hover_text("List the changes waiting to be sent")
+                    .clicked()
+                {
+                    commands.push(Command::ShowPending);
+                }
             }
         }
-        if status.failed > 0 {
-            ui.label(
-                RichText::new(format!("{} failed", status.failed)).color(egui::Color32::LIGHT_RED),
-            );
+        if status.failed > 0
+            && ui
+                .link(
+                    RichText::new(format!("{} failed", status.failed))
+                        .color(egui::Color32::LIGHT_RED),
+                )
+                .on_hover_text("List the changes the store refused, to retry or discard them")
+                .clicked()
+        {
+            commands.push(Command::ShowPending);
         }
         ui.separator();
         ui.label(match status.last_sync {
@@ -324,8 +345,20 @@ pub fn status_ui(
             None => "not synced yet".to_owned(),
         });
         ui.separator();
-        if let Some(count) = store_images {
-            ui.label(format!("{count} images in the store"));
+        match store_images {
+            Some(StoreTotal::Store(count)) => {
+                ui.label(format!("{count} images in the store"));
+            }
+            // The local sum is not the store's count: said so, most of all while offline.
+            Some(StoreTotal::Local(count)) if status.connection == Connection::Offline => {
+                ui.label(format!(
+                    "{count} images in the store (local count, offline)"
+                ));
+            }
+            Some(StoreTotal::Local(count)) => {
+                ui.label(format!("{count} images in the store (local count)"));
+            }
+            None => {}
         }
         if unreadable > 0 {
             ui.separator();
@@ -400,10 +433,13 @@ mod tests {
         use egui_kittest::kittest::Queryable as _;
         let offline = status(Connection::Offline, 2, Some("connection refused"));
         let mut harness = egui_kittest::Harness::new_ui_state(
-            |ui, commands: &mut Vec<Command>| status_ui(ui, &offline, Some(5), 3, commands),
+            |ui, commands: &mut Vec<Command>| {
+                status_ui(ui, &offline, Some(StoreTotal::Local(5)), 3, commands)
+            },
             Vec::new(),
         );
         harness.get_by_label("offline — 2 edits wait");
+        harness.get_by_label("5 images in the store (local count, offline)");
         harness.get_by_label("Retry now").click();
         harness.run();
         harness.get_by_label("3 records could not be read").click();
@@ -415,7 +451,9 @@ mod tests {
 
         let online = status(Connection::Online, 0, None);
         let harness = egui_kittest::Harness::new_ui_state(
-            |ui, commands: &mut Vec<Command>| status_ui(ui, &online, Some(5), 0, commands),
+            |ui, commands: &mut Vec<Command>| {
+                status_ui(ui, &online, Some(StoreTotal::Store(5)), 0, commands)
+            },
             Vec::new(),
         );
         harness.get_by_label("online");

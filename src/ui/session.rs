@@ -204,6 +204,11 @@ impl StoreSession {
         &self.unreadable
     }
 
+    /// Every queued edit, pending and failed, as last read.
+    pub fn outbox(&self) -> &[OutboxEntry] {
+        &self.outbox
+    }
+
     /// The refused edit of an image (the one Retry and Discard act on), if it has one.
     pub fn failed_edit(&self, image: ImageId) -> Option<&OutboxEntry> {
         self.outbox
@@ -761,6 +766,11 @@ impl StoreSession {
         self.backend.refresh();
         self.recount_store(true);
         self.ask_failed_again();
+    }
+
+    /// Reads the engine's queue again (the Pending list opened).
+    pub fn load_outbox(&self) {
+        self.backend.load_outbox();
     }
 
     /// Sends a refused edit again.
