@@ -228,6 +228,7 @@ impl ImageDeskApp {
                     &mut self.product_filter,
                     session.product(),
                     |product| session.failed_edits(product),
+                    |product| session.held_images(product),
                     commands,
                 )
             })

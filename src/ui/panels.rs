@@ -21,6 +21,7 @@ pub fn products_ui(
     search: &mut String,
     selected: Option<i64>,
     failed: impl Fn(i64) -> u64,
+    held: impl Fn(i64) -> u64,
     commands: &mut Vec<Command>,
 ) -> VisibleRows {
     ui.heading("Products");
@@ -66,7 +67,7 @@ pub fn products_ui(
                 Some(product) => {
                     let response = ui.selectable_label(
                         selected == Some(product.id),
-                        product_label(product, failed(product.id)),
+                        product_label(product, failed(product.id), held(product.id)),
                     );
                     if response.clicked() {
                         commands.push(Command::SelectProduct(product.id));
@@ -84,9 +85,12 @@ pub fn products_ui(
 
 /// "Lamp (3) · no thumbnail · 2 pending · 1 failed": a row of the product list. `failed` of
 /// the product's queued edits were refused: they are counted apart, as the status bar does.
-fn product_label(product: &ProductSummary, failed: u64) -> String {
-    let mut text = format!("{} ({})", product.name, product.image_count);
-    if !product.has_thumbnail && product.image_count > 0 {
+/// `held` of its images are deleted and wait in the Undo toast: the grid no longer shows them,
+/// so neither does the count.
+fn product_label(product: &ProductSummary, failed: u64, held: u64) -> String {
+    let count = product.image_count.saturating_sub(held);
+    let mut text = format!("{} ({count})", product.name);
+    if !product.has_thumbnail && count > 0 {
         text.push_str(" · no thumbnail");
     }
     let failed = failed.min(product.pending_edits);

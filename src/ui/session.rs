@@ -216,6 +216,16 @@ impl StoreSession {
             .find(|e| e.image == Some(image) && e.failed.is_some())
     }
 
+    /// How many of a product's images are deleted and wait in the Undo toast.
+    pub fn held_images(&self, product: i64) -> u64 {
+        self.controller
+            .held()
+            .iter()
+            .filter(|h| h.product == product)
+            .map(|h| h.ids.len() as u64)
+            .sum()
+    }
+
     /// How many of a product's queued edits the store refused.
     pub fn failed_edits(&self, product: i64) -> u64 {
         self.outbox
