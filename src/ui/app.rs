@@ -4,7 +4,7 @@
 //! and their effect comes back as messages.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui::Key;
 
@@ -14,8 +14,10 @@ use super::command::{Command, MoveStep, View};
 use super::counts::{CountsView, StoreCount};
 use super::grid::grid_ui;
 use super::history::DELETE_GRACE;
+use super::notices::{Notice, Notices};
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
-use super::panels::{details_ui, products_ui, status_ui};
+use super::panels::{StoreTotal, details_ui, products_ui, status_ui};
+use super::pending::pending_ui;
 use super::product_header::product_header_ui;
 use super::profiles::{self, Profile};
 use super::session::StoreSession;
@@ -37,7 +39,7 @@ pub struct ImageDeskApp {
     add_url: String,
     replace_path: String,
     /// Messages for the user; they outlive a store switch ("Connected to …").
-    notices: Vec<String>,
+    notices: Notices,
     counts: CountsView,
     profiles: Vec<Profile>,
     connection: ConnectionForm,
@@ -45,6 +47,8 @@ pub struct ImageDeskApp {
     delete_grace: Duration,
     /// The list of records the store sent that could not be read is open.
     unreadable_open: bool,
+    /// The list of pending and failed edits is open.
+    pending_open: bool,
 }
 
 impl ImageDeskApp {
@@ -59,12 +63,13 @@ impl ImageDeskApp {
             add_path: String::new(),
             add_url: String::new(),
             replace_path: String::new(),
-            notices: Vec::new(),
+            notices: Notices::default(),
             counts,
             profiles: Vec::new(),
             connection: ConnectionForm::default(),
             delete_grace: DELETE_GRACE,
             unreadable_open: false,
+            pending_open: false,
         }
     }
 
@@ -118,8 +123,20 @@ impl ImageDeskApp {
             .collect()
     }
 
-    pub fn notices(&self) -> &[String] {
-        &self.notices
+    /// The notices' texts, oldest first (for tests).
+    pub fn notices(&self) -> Vec<String> {
+        self.notices.list().iter().map(|n| n.text.clone()).collect()
+    }
+
+    /// The notices on screen, with their severity and details.
+    pub fn notice_list(&self) -> &[Notice] {
+        self.notices.list()
+    }
+
+    /// How long information and successes stay on screen (tests shorten it).
+    pub fn with_notice_lifetime(mut self, lifetime: Duration) -> ImageDeskApp {
+        self.notices = Notices::new(lifetime);
+        self
     }
 
     pub fn view(&self) -> View {
@@ -167,6 +184,9 @@ impl ImageDeskApp {
             self.receive(&ctx, message, &mut commands);
         }
         self.session.tick(&ctx);
+        if let Some(next) = self.notices.expire(Instant::now()) {
+            ctx.request_repaint_after(next);
+        }
         if self.session.previewing().is_none() && self.session.confirm_delete_all().is_none() {
             self.shortcuts(ui, &mut commands);
         }
@@ -193,8 +213,8 @@ impl ImageDeskApp {
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui, commands));
         egui::Panel::bottom("status").show(ui, |ui| {
             let total = match self.session.store_count() {
-                StoreCount::Known(n) => Some(*n),
-                _ => self.session.totals().map(|t| t.images),
+                StoreCount::Known(n) => Some(StoreTotal::Store(*n)),
+                _ => self.session.totals().map(|t| StoreTotal::Local(t.images)),
             };
             ui.horizontal(|ui| {
                 // As tall as a button always, so that neither "Retry now" nor the upload bar
@@ -213,11 +233,14 @@ impl ImageDeskApp {
         let list = egui::Panel::left("products")
             .default_size(240.0)
             .show(ui, |ui| {
+                let session = &self.session;
                 products_ui(
                     ui,
-                    self.session.list(),
+                    session.list(),
                     &mut self.product_filter,
-                    self.session.product(),
+                    session.product(),
+                    |product| session.failed_edits(product),
+                    |product| session.held_images(product),
                     commands,
                 )
             })
@@ -251,12 +274,14 @@ impl ImageDeskApp {
     }
 
     fn overlays_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let pictures = self.session.conflict_pictures();
         let session = &self.session;
         messages_ui(
             ui,
             session.held(),
             session.conflicts(),
-            &self.notices,
+            &pictures,
+            self.notices.list(),
             |product| session.product_name(product),
             commands,
         );
@@ -269,6 +294,16 @@ impl ImageDeskApp {
         if self.connection.open {
             self.connection
                 .connection_ui(ui.ctx(), &self.profiles, commands);
+        }
+        if self.pending_open {
+            let session = &self.session;
+            pending_ui(
+                ui.ctx(),
+                session.outbox(),
+                |product| session.product_name(product),
+                |image| session.image_name(image),
+                commands,
+            );
         }
         if self.unreadable_open {
             let session = &self.session;
@@ -454,7 +489,7 @@ impl ImageDeskApp {
 
     fn details_panel_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         let files_refused = self.session.files_refused();
-        let Some((image, draft, tiles)) = self.session.details_parts() else {
+        let Some((image, draft, tiles, failed)) = self.session.details_parts() else {
             ui.label("Click an image to see its details.");
             return;
         };
@@ -496,6 +531,7 @@ impl ImageDeskApp {
             ui,
             &image,
             draft,
+            failed.as_ref(),
             &mut self.replace_path,
             files_refused,
             commands,
@@ -522,7 +558,8 @@ impl ImageDeskApp {
             Command::SaveStore { profile, token } => {
                 let name = profile.name.clone();
                 self.remember(profile, token);
-                self.notices.push(format!("Saved the store \"{name}\"."));
+                self.notices
+                    .push(Notice::success(format!("Saved the store \"{name}\".")));
             }
             Command::SaveAndConnect { profile, token } => {
                 self.remember(profile.clone(), token.clone());
@@ -533,15 +570,18 @@ impl ImageDeskApp {
                 self.profiles.retain(|p| p.api_url != profile.api_url);
                 self.session.forget_token(&profile);
             }
-            Command::DismissNotice(index) => {
-                if index < self.notices.len() {
-                    self.notices.remove(index);
-                }
-            }
+            Command::DismissNotice(index) => self.notices.dismiss(index),
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
             Command::Refresh => self.session.refresh(),
             Command::RetryNow => self.session.retry_now(),
+            Command::RetryEdit(seq) => self.session.retry_edit(seq),
+            Command::DiscardEdit(seq) => self.session.discard_edit(seq),
             Command::ShowUnreadable => self.unreadable_open = true,
+            Command::ShowPending => {
+                self.pending_open = true;
+                self.session.load_outbox();
+            }
+            Command::ClosePending => self.pending_open = false,
             Command::CloseUnreadable => self.unreadable_open = false,
             Command::RecountStore => self.session.recount_store(true),
             Command::SelectProduct(product) => {
@@ -566,7 +606,11 @@ impl ImageDeskApp {
             Command::MoveSelection(step) => self.session.move_selection(step),
             Command::SaveDescription { id, text } => self.session.describe(id, text),
             Command::SetThumbnail(id) => self.session.set_thumbnail(id),
-            Command::Undo => self.notices.extend(self.session.undo()),
+            Command::CommitDescription => self.session.commit_description(),
+            Command::RevertDescription => self.session.revert_description(),
+            Command::Undo => self
+                .notices
+                .extend(self.session.undo().map(Notice::warning)),
             Command::Redo => self.session.redo(),
             Command::DeleteSelection => self.session.delete_selection(),
             Command::AskDeleteAll => self.session.ask_delete_all(),
@@ -577,11 +621,11 @@ impl ImageDeskApp {
                 self.session.settle_conflict(index, take_store);
             }
             Command::ChooseFiles => match (self.session.product(), self.session.files_refused()) {
-                (_, Some(why)) => self.notices.push(why.into()),
+                (_, Some(why)) => self.notices.push(Notice::warning(why)),
                 (Some(product), None) => self.session.pick(Pick::AddFiles { product }),
                 (None, None) => self
                     .notices
-                    .push("Choose a product before adding images.".into()),
+                    .push(Notice::info("Choose a product before adding images.")),
             },
             Command::AddFromPath => self.add_from_path(),
             Command::AddFromUrl => self.add_from_url(),
@@ -591,17 +635,17 @@ impl ImageDeskApp {
                 }
                 None => self
                     .notices
-                    .push("Choose a product before dropping files.".into()),
+                    .push(Notice::info("Choose a product before dropping files.")),
             },
             Command::AddFiles { product, paths } => {
                 self.add_files(product, paths);
             }
             Command::Replace { id, path } => match self.session.replace(id, path) {
                 Ok(()) => self.replace_path.clear(),
-                Err(why) => self.notices.push(why.into()),
+                Err(why) => self.notices.push(Notice::warning(why)),
             },
             Command::ChooseReplacement(image) => match self.session.files_refused() {
-                Some(why) => self.notices.push(why.into()),
+                Some(why) => self.notices.push(Notice::warning(why)),
                 None => self.session.pick(Pick::Replace { image }),
             },
             Command::ExportCsv(path) => self.session.export_csv(path),
@@ -627,17 +671,21 @@ impl ImageDeskApp {
             Message::Unreadable(records) => self.session.set_unreadable(records),
             Message::StoreCount(count) => self.session.set_store_count(count),
             Message::Status(status) => self.session.set_status(status),
+            Message::Outbox(outbox) => self.session.set_outbox(outbox),
             Message::Event(event) => self.notices.extend(self.session.on_event(event)),
             Message::Picked { purpose, paths } => commands.extend(picked(purpose, paths)),
-            Message::NoDialog(purpose) => self.notices.push(no_dialog_advice(purpose).into()),
-            Message::TokenSaved(name) => self.notices.push(format!(
-                "Saved the token of \"{name}\" in a file only you can read."
-            )),
-            Message::Connected { backend, title } => self.connected(ctx, *backend, title),
-            Message::Saved(path) => self
+            Message::NoDialog(purpose) => self
                 .notices
-                .push(format!("Saved the counts to {}.", path.display())),
-            Message::Error(text) => self.notices.push(text),
+                .push(Notice::warning(no_dialog_advice(purpose))),
+            Message::TokenSaved(name) => self.notices.push(Notice::success(format!(
+                "Saved the token of \"{name}\" in a file only you can read."
+            ))),
+            Message::Connected { backend, title } => self.connected(ctx, *backend, title),
+            Message::Saved(path) => self.notices.push(Notice::success(format!(
+                "Saved the counts to {}.",
+                path.display()
+            ))),
+            Message::Error(text) => self.notices.push(Notice::error(text)),
         }
     }
 
@@ -664,7 +712,8 @@ impl ImageDeskApp {
         self.session.set_counts_query(self.counts.query());
         self.product_filter.clear();
         self.session.start(ctx);
-        self.notices.push(format!("Connected to {title}."));
+        self.notices
+            .push(Notice::success(format!("Connected to {title}.")));
         ctx.send_viewport_cmd(egui::ViewportCommand::Title(format!("imagedesk — {title}")));
     }
 
@@ -675,7 +724,7 @@ impl ImageDeskApp {
         let path = self.add_path.trim();
         if path.is_empty() {
             self.notices
-                .push("Type the path of an image file first.".into());
+                .push(Notice::info("Type the path of an image file first."));
             return;
         }
         let path = PathBuf::from(path);
@@ -689,7 +738,7 @@ impl ImageDeskApp {
         match self.session.add_files(product, paths) {
             Ok(()) => true,
             Err(why) => {
-                self.notices.push(why.into());
+                self.notices.push(Notice::warning(why));
                 false
             }
         }
@@ -701,7 +750,8 @@ impl ImageDeskApp {
         };
         let url = self.add_url.trim().to_owned();
         if url.is_empty() {
-            self.notices.push("Type the URL of an image first.".into());
+            self.notices
+                .push(Notice::info("Type the URL of an image first."));
             return;
         }
         self.session.add_url(product, url);

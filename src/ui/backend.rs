@@ -16,8 +16,8 @@ use super::counts::{CSV_HEADER, csv_rows};
 use super::profiles::{Profile, token_path};
 use super::tiles::Loaded;
 use crate::sync::{
-    CatalogueTotals, Engine, Event, ImageId, LocalImage, ProductPage, ProductQuery, ProductSummary,
-    Status, SyncError, UnreadableRecord, UploadRoute,
+    CatalogueTotals, Engine, Event, ImageId, LocalImage, OutboxEntry, ProductPage, ProductQuery,
+    ProductSummary, Status, SyncError, UnreadableRecord, UploadRoute,
 };
 use crate::sync::{EngineConfig, open_store, profile_name};
 use crate::{durable, imaging};
@@ -76,6 +76,8 @@ pub enum Message {
         title: String,
     },
     Status(Status),
+    /// Every queued edit, pending and failed, oldest first (the engine's outbox).
+    Outbox(Vec<OutboxEntry>),
     Event(Event),
     /// An action failed; the text says what to do.
     Error(String),
@@ -324,6 +326,34 @@ impl Backend {
                     .await
                     .map_err(|e| e.to_string()),
             ))
+        });
+    }
+
+    /// Reads every queued edit (pending and failed) from the replica.
+    pub fn load_outbox(&self) {
+        let engine = self.engine.clone();
+        self.spawn(async move { Some(reply(engine.outbox().await, Message::Outbox)) });
+    }
+
+    /// Sends a failed edit again ("Retry"); the queue is read again after it.
+    pub fn retry_edit(&self, seq: i64) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            if let Err(err) = engine.retry(seq).await {
+                return Some(Message::Error(format!("Could not retry the edit: {err}")));
+            }
+            Some(reply(engine.outbox().await, Message::Outbox))
+        });
+    }
+
+    /// Drops a queued edit ("Discard"); the queue is read again after it.
+    pub fn discard_edit(&self, seq: i64) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            if let Err(err) = engine.discard(seq).await {
+                return Some(Message::Error(format!("Could not discard the edit: {err}")));
+            }
+            Some(reply(engine.outbox().await, Message::Outbox))
         });
     }
 

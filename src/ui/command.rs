@@ -40,6 +40,13 @@ pub enum Command {
     Refresh,
     /// Try the store again now with the queued edits, instead of waiting out the back-off.
     RetryNow,
+    /// Open the list of every pending and failed edit (the status bar's counts).
+    ShowPending,
+    ClosePending,
+    /// Send a failed edit again (its outbox sequence number).
+    RetryEdit(i64),
+    /// Drop a queued edit (its outbox sequence number); a refused add's tile goes with it.
+    DiscardEdit(i64),
     /// Open the list of the store's records that could not be read.
     ShowUnreadable,
     CloseUnreadable,
@@ -76,6 +83,10 @@ pub enum Command {
         text: String,
     },
     SetThumbnail(ImageId),
+    /// The description editor lost the keyboard focus: save what was typed, if anything.
+    CommitDescription,
+    /// Escape in the description editor: drop what was typed.
+    RevertDescription,
     Undo,
     Redo,
     DeleteSelection,

@@ -108,6 +108,9 @@ pub struct Controller {
     focus: Option<ImageId>,
     /// The description editor's text: the focused image's, until the user types.
     pub draft: String,
+    /// What the editor's text was last saved as (or started from): the draft is committed
+    /// when the focus leaves it only if it differs, so a blur after "Save" sends nothing twice.
+    draft_base: String,
     history: History,
     held: Vec<HeldDelete>,
     delete_grace: Duration,
@@ -123,6 +126,7 @@ impl Controller {
             selection: BTreeSet::new(),
             focus: None,
             draft: String::new(),
+            draft_base: String::new(),
             history: History::default(),
             held: Vec::new(),
             delete_grace,
@@ -169,14 +173,18 @@ impl Controller {
     }
 
     /// Shows another product; its images arrive later through [`Controller::set_images`].
-    pub fn select_product(&mut self, product: i64) {
+    /// A description typed and not saved is committed first (see [`Controller::commit_draft`]).
+    pub fn select_product(&mut self, product: i64) -> Option<Edit> {
+        let mut commit = None;
         if self.product != Some(product) {
+            commit = self.commit_draft();
             self.product = Some(product);
             self.all_images.clear();
             self.images.clear();
             self.selection.clear();
             self.focus = None;
         }
+        commit
     }
 
     /// The engine's images of `product_id` (ignored unless it is the product shown).
@@ -188,8 +196,10 @@ impl Controller {
     }
 
     /// A click on a tile: alone it selects only it, `add` (Ctrl) toggles it, `extend` (Shift)
-    /// selects the range from the focused tile.
-    pub fn click(&mut self, id: ImageId, add: bool, extend: bool) {
+    /// selects the range from the focused tile. When the focus moves, a description typed and
+    /// not saved is committed as an edit, like a form that saves on blur.
+    pub fn click(&mut self, id: ImageId, add: bool, extend: bool) -> Option<Edit> {
+        let mut commit = None;
         if extend && let Some(anchor) = self.focus {
             let position = |x: ImageId| self.images.iter().position(|i| i.id == x);
             if let (Some(a), Some(b)) = (position(anchor), position(id)) {
@@ -206,12 +216,30 @@ impl Controller {
             self.selection.insert(id);
         }
         if self.focus != Some(id) {
+            commit = self.commit_draft();
             self.focus = Some(id);
             self.draft = self
                 .focused_image()
                 .map(|i| i.description.clone())
                 .unwrap_or_default();
+            self.draft_base = self.draft.clone();
         }
+        commit
+    }
+
+    /// The focused image's typed description as an edit (recorded for undo), if it differs
+    /// from what the editor last saved; `None` when nothing was typed.
+    pub fn commit_draft(&mut self) -> Option<Edit> {
+        let id = self.focus?;
+        if self.draft == self.draft_base {
+            return None;
+        }
+        self.describe(id, self.draft.clone())
+    }
+
+    /// Escape in the editor: the typed text goes back to what was last saved.
+    pub fn revert_draft(&mut self) {
+        self.draft = self.draft_base.clone();
     }
 
     pub fn select_all(&mut self) {
@@ -298,6 +326,10 @@ impl Controller {
 
     /// The user saved a description (recorded for undo).
     pub fn describe(&mut self, id: ImageId, text: String) -> Option<Edit> {
+        // Saved already (the button, then the blur): nothing new to send or to undo.
+        if self.focus == Some(id) && text == self.draft_base {
+            return None;
+        }
         let before = self.images.iter().find(|i| i.id == id)?.description.clone();
         self.history.record(Change::Describe {
             id,
@@ -453,6 +485,7 @@ impl Controller {
     fn describe_edit(&mut self, id: ImageId, text: String) -> Edit {
         if self.focus == Some(id) {
             self.draft = text.clone();
+            self.draft_base = text.clone();
         }
         Edit::Describe { id, text }
     }
@@ -506,7 +539,8 @@ pub fn store_side(conflict: Conflict) -> Option<Edit> {
     }
 }
 
-fn parse_image_id(text: &str) -> Option<ImageId> {
+/// The image a conflict's value names ("#13").
+pub fn parse_image_id(text: &str) -> Option<ImageId> {
     text.trim_start_matches('#').parse().ok().map(ImageId)
 }
 
@@ -735,6 +769,35 @@ mod tests {
         assert!(!sends_as_delete_all(&held, &ids(&[1, 2, 9])));
         let some = HeldDelete { all: false, ..held };
         assert!(!sends_as_delete_all(&some, &ids(&[1, 2])));
+    }
+
+    #[test]
+    fn a_typed_description_is_saved_when_the_focus_moves_and_only_once() {
+        let mut c = lamp(3);
+        c.click(ImageId(2), false, false);
+        c.draft = "typed".into();
+        let commit = c.click(ImageId(3), false, false);
+        assert_eq!(
+            commit,
+            Some(Edit::Describe {
+                id: ImageId(2),
+                text: "typed".into()
+            })
+        );
+        assert_eq!(c.draft, "img-3", "the editor follows the focus");
+        assert!(c.history().can_undo());
+
+        // Saved with the button, then the field loses the focus: one edit, not two.
+        c.draft = "saved".into();
+        assert!(c.describe(ImageId(3), "saved".into()).is_some());
+        assert_eq!(c.commit_draft(), None);
+        assert_eq!(c.click(ImageId(1), false, false), None);
+
+        // Escape drops what was typed; nothing is committed afterwards.
+        c.draft = "dropped".into();
+        c.revert_draft();
+        assert_eq!(c.draft, "img-1");
+        assert_eq!(c.select_product(LAMP + 1), None);
     }
 
     #[test]

@@ -13,8 +13,10 @@ mod controller;
 mod counts;
 mod grid;
 mod history;
+mod notices;
 mod overlays;
 mod panels;
+mod pending;
 mod preview;
 mod product_header;
 pub mod profiles;
@@ -22,10 +24,12 @@ mod session;
 mod stores_dialog;
 mod tiles;
 mod typed_path;
+mod words;
 
 pub use app::ImageDeskApp;
 pub use backend::Backend;
 pub use command::View;
+pub use notices::{NOTICE_LIFETIME, Notice, Severity};
 
 /// Closes the window from outside the UI thread (a SIGTERM, say) the way the user would: the
 /// app's `on_exit` runs (deletes held for Undo are handed to the engine) and `run_native`

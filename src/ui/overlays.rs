@@ -5,30 +5,42 @@ use std::time::{Duration, Instant};
 
 use super::command::Command;
 use super::history::HeldDelete;
-use super::session::ConfirmDeleteAll;
+use super::notices::{Notice, Severity};
+use super::session::{ConfirmDeleteAll, Pictured};
 use crate::sync::{Conflict, ConflictField, RecordKind, UnreadableRecord};
 
+/// The widest the message stack gets; narrower when the window is.
+const MESSAGES_MAX_WIDTH: f32 = 560.0;
+
 /// Toasts, conflicts and notices float above the bottom-right corner, so that they never move
-/// what is under the pointer. `product_name` names a conflict's product.
+/// what is under the pointer. `product_name` names a conflict's product; `pictures` holds each
+/// conflict's pictures (see `StoreSession::conflict_pictures`).
 pub fn messages_ui(
     ui: &mut egui::Ui,
     held: &[HeldDelete],
     conflicts: &[Conflict],
-    notices: &[String],
+    pictures: &[(Pictured, Option<Pictured>)],
+    notices: &[Notice],
     product_name: impl Fn(i64) -> String,
     commands: &mut Vec<Command>,
 ) {
     if held.is_empty() && conflicts.is_empty() && notices.is_empty() {
         return;
     }
+    // The stack is anchored at the right: its width must leave room on the left, or long
+    // words run out of the window there.
+    let width = MESSAGES_MAX_WIDTH
+        .min(ui.ctx().content_rect().width() - 48.0)
+        .max(120.0);
     egui::Area::new(egui::Id::unique("messages"))
         .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
         .order(egui::Order::Foreground)
         .show(ui.ctx(), |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
-                ui.set_max_width(560.0);
+                ui.set_max_width(width);
+                ui.set_width(width);
                 held_deletes_ui(ui, held, commands);
-                conflicts_ui(ui, conflicts, product_name, commands);
+                conflicts_ui(ui, conflicts, pictures, product_name, commands);
                 notices_ui(ui, notices, commands);
             });
         });
@@ -37,7 +49,7 @@ pub fn messages_ui(
 /// The Undo toasts of deletes that have not gone to the engine yet.
 fn held_deletes_ui(ui: &mut egui::Ui, held: &[HeldDelete], commands: &mut Vec<Command>) {
     for held in held {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let count = held.ids.len();
             ui.label(format!(
                 "Deleted {count} image{} of \"{}\".",
@@ -45,9 +57,12 @@ fn held_deletes_ui(ui: &mut egui::Ui, held: &[HeldDelete], commands: &mut Vec<Co
                 held.product_name
             ));
             let left = held.until.saturating_duration_since(Instant::now());
+            // The countdown ticks on screen: redraw when the next second begins.
+            ui.ctx()
+                .request_repaint_after(Duration::from_millis(u64::from(left.subsec_millis()) + 1));
             if ui
-                .button("Undo delete")
-                .on_hover_text(format!("{} s left to undo (Ctrl+Z)", left.as_secs() + 1))
+                .button(format!("Undo ({} s)", left.as_secs() + 1))
+                .on_hover_text("Keep the images: the delete is not sent (Ctrl+Z)")
                 .clicked()
             {
                 commands.push(Command::UndoHeldDelete(held.ids.clone()));
@@ -56,53 +71,141 @@ fn held_deletes_ui(ui: &mut egui::Ui, held: &[HeldDelete], commands: &mut Vec<Co
     }
 }
 
+/// Side of a conflict's pictures, in points.
+const CONFLICT_PICTURE: f32 = 48.0;
+
+/// A picture of a conflict with its caption ("Image 2"), or the caption alone.
+fn picture_ui(ui: &mut egui::Ui, picture: &Pictured, caption: &str) {
+    ui.vertical(|ui| {
+        match &picture.texture {
+            Some(texture) => {
+                ui.add(
+                    egui::Image::new(texture)
+                        .fit_to_exact_size(egui::vec2(CONFLICT_PICTURE, CONFLICT_PICTURE))
+                        .maintain_aspect_ratio(true),
+                );
+            }
+            None => {
+                ui.allocate_exact_size(
+                    egui::vec2(CONFLICT_PICTURE, CONFLICT_PICTURE),
+                    egui::Sense::hover(),
+                );
+            }
+        }
+        ui.small(caption);
+    });
+}
+
+fn image_words(picture: &Pictured) -> String {
+    picture
+        .position
+        .map_or_else(|| "A picture".to_owned(), |at| format!("Image {at}"))
+}
+
 fn conflicts_ui(
     ui: &mut egui::Ui,
     conflicts: &[Conflict],
+    pictures: &[(Pictured, Option<Pictured>)],
     product_name: impl Fn(i64) -> String,
     commands: &mut Vec<Command>,
 ) {
     for (index, conflict) in conflicts.iter().enumerate() {
-        ui.horizontal_wrapped(|ui| {
-            let (what, choice) = match conflict.field {
-                ConflictField::Description => ("description", true),
-                ConflictField::Thumbnail => ("thumbnail", true),
-                // The store's earlier picture is gone once yours replaced it.
-                ConflictField::Picture => ("picture", false),
-            };
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                format!(
-                    "Image {} of \"{}\": the store changed its {what} to \"{}\" while you changed it to \"{}\". Yours was kept.",
-                    conflict.image,
-                    product_name(conflict.product_id),
-                    conflict.server,
-                    conflict.local
-                ),
-            );
-            if ui.small_button("Keep mine").clicked() {
-                commands.push(Command::SettleConflict {
-                    index,
-                    take_store: false,
-                });
+        let (mine, theirs) = pictures.get(index).cloned().unwrap_or_default();
+        let image = image_words(&mine);
+        let product = product_name(conflict.product_id);
+        ui.horizontal(|ui| {
+            match (&conflict.field, &theirs) {
+                (ConflictField::Thumbnail, Some(theirs)) => {
+                    picture_ui(ui, theirs, "the store's");
+                    picture_ui(ui, &mine, "yours");
+                }
+                _ => picture_ui(ui, &mine, &image),
             }
-            if choice && ui.small_button("Use the store's").clicked() {
-                commands.push(Command::SettleConflict {
-                    index,
-                    take_store: true,
+            ui.vertical(|ui| {
+                let (text, choice) = match conflict.field {
+                    ConflictField::Description => (
+                        format!(
+                            "{image} of \"{product}\": the store changed its description to \"{}\" while you changed it to \"{}\". Your change replaced theirs.",
+                            conflict.server, conflict.local
+                        ),
+                        true,
+                    ),
+                    ConflictField::Thumbnail => (
+                        format!(
+                            "\"{product}\": the store made {} the thumbnail while you made it {}. Your choice replaced theirs.",
+                            theirs.as_ref().map_or_else(|| "another picture".to_owned(), |t| image_words(t).to_lowercase()),
+                            image.to_lowercase()
+                        ),
+                        true,
+                    ),
+                    // The store's earlier picture is gone once yours replaced it.
+                    ConflictField::Picture => (
+                        format!(
+                            "{image} of \"{product}\": the store changed the picture while you replaced it. Your picture replaced theirs; the store no longer has the earlier one."
+                        ),
+                        false,
+                    ),
+                };
+                ui.add(egui::Label::new(
+                    egui::RichText::new(text).color(ui.visuals().warn_fg_color),
+                ).wrap());
+                ui.horizontal(|ui| {
+                    if ui.small_button("Keep mine").clicked() {
+                        commands.push(Command::SettleConflict {
+                            index,
+                            take_store: false,
+                        });
+                    }
+                    if choice && ui.small_button("Use the store's").clicked() {
+                        commands.push(Command::SettleConflict {
+                            index,
+                            take_store: true,
+                        });
+                    }
                 });
-            }
+            });
         });
     }
 }
 
-fn notices_ui(ui: &mut egui::Ui, notices: &[String], commands: &mut Vec<Command>) {
+/// The colour of a notice of `severity`.
+fn severity_colour(ui: &egui::Ui, severity: Severity) -> egui::Color32 {
+    let visuals = ui.visuals();
+    match severity {
+        Severity::Info => visuals.text_color(),
+        Severity::Success => {
+            if visuals.dark_mode {
+                egui::Color32::LIGHT_GREEN
+            } else {
+                egui::Color32::DARK_GREEN
+            }
+        }
+        Severity::Warning => visuals.warn_fg_color,
+        Severity::Error => visuals.error_fg_color,
+    }
+}
+
+fn notices_ui(ui: &mut egui::Ui, notices: &[Notice], commands: &mut Vec<Command>) {
     for (index, notice) in notices.iter().enumerate() {
         ui.horizontal(|ui| {
-            ui.colored_label(ui.visuals().warn_fg_color, notice);
-            if ui.small_button("Dismiss").clicked() {
+            let dismiss = ui.small_button("Dismiss");
+            if dismiss.clicked() {
                 commands.push(Command::DismissNotice(index));
             }
+            ui.vertical(|ui| {
+                let colour = severity_colour(ui, notice.severity);
+                ui.add(egui::Label::new(egui::RichText::new(&notice.text).color(colour)).wrap());
+                if let Some(details) = &notice.details {
+                    egui::CollapsingHeader::new("Details")
+                        .id_salt(("notice-details", index, &notice.text))
+                        .show(ui, |ui| {
+                            ui.add(
+                                egui::Label::new(egui::RichText::new(details).small().monospace())
+                                    .wrap(),
+                            );
+                        });
+                }
+            });
         });
     }
 }

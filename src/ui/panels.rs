@@ -6,7 +6,8 @@ use egui_extras::{Column, TableBuilder};
 
 use super::catalogue::{ProductPages, ROW_HEIGHT, Seen, VisibleRows, ago, back_to_top};
 use super::command::Command;
-use crate::sync::{Connection, LocalImage, ProductSummary, Status};
+use super::words;
+use crate::sync::{Connection, LocalImage, OutboxEntry, ProductSummary, Status, SyncState};
 
 /// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
 pub const RETRY_SHORTCUT: &str = "Ctrl+R";
@@ -19,6 +20,8 @@ pub fn products_ui(
     rows: &ProductPages,
     search: &mut String,
     selected: Option<i64>,
+    failed: impl Fn(i64) -> u64,
+    held: impl Fn(i64) -> u64,
     commands: &mut Vec<Command>,
 ) -> VisibleRows {
     ui.heading("Products");
@@ -62,8 +65,10 @@ pub fn products_ui(
             let product = rows.row(index);
             row.col(|ui| match product {
                 Some(product) => {
-                    let response =
-                        ui.selectable_label(selected == Some(product.id), product_label(product));
+                    let response = ui.selectable_label(
+                        selected == Some(product.id),
+                        product_label(product, failed(product.id), held(product.id)),
+                    );
                     if response.clicked() {
                         commands.push(Command::SelectProduct(product.id));
                     }
@@ -78,32 +83,62 @@ pub fn products_ui(
     seen.rows()
 }
 
-/// "Lamp (3) · no thumbnail · 2 pending": a row of the product list.
-fn product_label(product: &ProductSummary) -> String {
-    let mut text = format!("{} ({})", product.name, product.image_count);
-    if !product.has_thumbnail && product.image_count > 0 {
+/// "Lamp (3) · no thumbnail · 2 pending · 1 failed": a row of the product list. `failed` of
+/// the product's queued edits were refused: they are counted apart, as the status bar does.
+/// `held` of its images are deleted and wait in the Undo toast: the grid no longer shows them,
+/// so neither does the count.
+fn product_label(product: &ProductSummary, failed: u64, held: u64) -> String {
+    let count = product.image_count.saturating_sub(held);
+    let mut text = format!("{} ({count})", product.name);
+    if !product.has_thumbnail && count > 0 {
         text.push_str(" · no thumbnail");
     }
-    if product.pending_edits > 0 {
-        text.push_str(&format!(" · {} pending", product.pending_edits));
+    let failed = failed.min(product.pending_edits);
+    let pending = product.pending_edits - failed;
+    if pending > 0 {
+        text.push_str(&format!(" · {pending} pending"));
+    }
+    if failed > 0 {
+        text.push_str(&format!(" · {failed} failed"));
     }
     text
 }
 
 /// The focused image's details: description editor, thumbnail, preview, replacement, facts.
+/// An image the store refused says why, with Retry and Discard (`failed`: its refused edit);
+/// when it is a refused add, the picture is not in the store and offers no other edits.
 pub fn details_ui(
     ui: &mut egui::Ui,
     image: &LocalImage,
     draft: &mut String,
+    failed: Option<&OutboxEntry>,
     replace_path: &mut String,
     files_refused: Option<&str>,
     commands: &mut Vec<Command>,
 ) {
     ui.heading("Details");
     ui.separator();
+    if let SyncState::Failed(reason) = &image.sync {
+        refused_ui(ui, image, reason, failed, commands);
+        if image.server_id.is_none() {
+            // Nothing to describe or make the thumbnail: the store never took the picture.
+            return;
+        }
+        ui.separator();
+    }
     let label = ui.label("Description (alt text)");
-    ui.add(egui::TextEdit::multiline(draft).desired_rows(3))
-        .labelled_by(label.id);
+    let editor = ui
+        .add(egui::TextEdit::multiline(draft).desired_rows(3))
+        .labelled_by(label.id)
+        .on_hover_text("Saved when you leave the field; Esc drops what you typed");
+    // Like a form that saves on blur: typing is never lost by clicking elsewhere.
+    if editor.lost_focus() {
+        commands.push(if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            Command::RevertDescription
+        } else {
+            Command::CommitDescription
+        });
+    }
     ui.horizontal(|ui| {
         let changed = *draft != image.description;
         if ui
@@ -188,12 +223,69 @@ pub fn details_ui(
     }
 }
 
+/// Why the store refused the image's edit, in plain words (the raw reason under "Details"),
+/// with Retry and Discard.
+fn refused_ui(
+    ui: &mut egui::Ui,
+    image: &LocalImage,
+    reason: &str,
+    failed: Option<&OutboxEntry>,
+    commands: &mut Vec<Command>,
+) {
+    let raw = failed.and_then(|e| e.failed.as_deref()).unwrap_or(reason);
+    let said = if image.server_id.is_none() {
+        words::refused_picture(raw)
+    } else if words::unreachable(raw) {
+        "The store could not be reached.".to_owned()
+    } else {
+        format!(
+            "The store refused the change: {}.",
+            words::store_reason(raw)
+        )
+    };
+    ui.colored_label(ui.visuals().error_fg_color, said);
+    egui::CollapsingHeader::new("Technical details")
+        .id_salt(("refused-details", image.id))
+        .show(ui, |ui| {
+            ui.label(RichText::new(raw).small().monospace());
+        });
+    let seq = failed.map(|e| e.seq);
+    ui.horizontal(|ui| {
+        let retry = ui
+            .add_enabled(seq.is_some(), egui::Button::new("Retry"))
+            .on_hover_text("Send it to the store again");
+        if let (true, Some(seq)) = (retry.clicked(), seq) {
+            commands.push(Command::RetryEdit(seq));
+        }
+        let hint = if image.server_id.is_none() {
+            "Give up this picture: it leaves the grid"
+        } else {
+            "Give up this change: the store's value comes back"
+        };
+        let discard = ui
+            .add_enabled(seq.is_some(), egui::Button::new("Discard"))
+            .on_hover_text(hint);
+        if let (true, Some(seq)) = (discard.clicked(), seq) {
+            commands.push(Command::DiscardEdit(seq));
+        }
+    });
+}
+
+/// The store's image total as the status bar says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreTotal {
+    /// Counted by the store.
+    Store(u64),
+    /// The sum of the local copy (the store did not answer the count).
+    Local(u64),
+}
+
 /// The status bar: connection, queue, last sync, store total; "Retry now" when edits wait on a
 /// store that does not answer, and the records that could not be read.
 pub fn status_ui(
     ui: &mut egui::Ui,
     status: &Status,
-    store_images: Option<u64>,
+    store_images: Option<StoreTotal>,
     unreadable: usize,
     commands: &mut Vec<Command>,
 ) {
@@ -231,13 +323,25 @@ pub fn status_ui(
                     ui.label("(paused)");
                 }
                 ui.separator();
-                ui.label(format!("{} pending", status.pending));
+                if ui
+                    .link(format!("{} pending", status.pending))
+                    .on_hover_text("List the changes waiting to be sent")
+                    .clicked()
+                {
+                    commands.push(Command::ShowPending);
+                }
             }
         }
-        if status.failed > 0 {
-            ui.label(
-                RichText::new(format!("{} failed", status.failed)).color(egui::Color32::LIGHT_RED),
-            );
+        if status.failed > 0
+            && ui
+                .link(
+                    RichText::new(format!("{} failed", status.failed))
+                        .color(egui::Color32::LIGHT_RED),
+                )
+                .on_hover_text("List the changes the store refused, to retry or discard them")
+                .clicked()
+        {
+            commands.push(Command::ShowPending);
         }
         ui.separator();
         ui.label(match status.last_sync {
@@ -245,8 +349,20 @@ pub fn status_ui(
             None => "not synced yet".to_owned(),
         });
         ui.separator();
-        if let Some(count) = store_images {
-            ui.label(format!("{count} images in the store"));
+        match store_images {
+            Some(StoreTotal::Store(count)) => {
+                ui.label(format!("{count} images in the store"));
+            }
+            // The local sum is not the store's count: said so, most of all while offline.
+            Some(StoreTotal::Local(count)) if status.connection == Connection::Offline => {
+                ui.label(format!(
+                    "{count} images in the store (local count, offline)"
+                ));
+            }
+            Some(StoreTotal::Local(count)) => {
+                ui.label(format!("{count} images in the store (local count)"));
+            }
+            None => {}
         }
         if unreadable > 0 {
             ui.separator();
@@ -321,10 +437,13 @@ mod tests {
         use egui_kittest::kittest::Queryable as _;
         let offline = status(Connection::Offline, 2, Some("connection refused"));
         let mut harness = egui_kittest::Harness::new_ui_state(
-            |ui, commands: &mut Vec<Command>| status_ui(ui, &offline, Some(5), 3, commands),
+            |ui, commands: &mut Vec<Command>| {
+                status_ui(ui, &offline, Some(StoreTotal::Local(5)), 3, commands)
+            },
             Vec::new(),
         );
         harness.get_by_label("offline — 2 edits wait");
+        harness.get_by_label("5 images in the store (local count, offline)");
         harness.get_by_label("Retry now").click();
         harness.run();
         harness.get_by_label("3 records could not be read").click();
@@ -336,7 +455,9 @@ mod tests {
 
         let online = status(Connection::Online, 0, None);
         let harness = egui_kittest::Harness::new_ui_state(
-            |ui, commands: &mut Vec<Command>| status_ui(ui, &online, Some(5), 0, commands),
+            |ui, commands: &mut Vec<Command>| {
+                status_ui(ui, &online, Some(StoreTotal::Store(5)), 0, commands)
+            },
             Vec::new(),
         );
         harness.get_by_label("online");

@@ -12,15 +12,17 @@ use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::{ProductPages, Table, VisibleRows};
-use super::controller::{Controller, Edit, MoveStep, store_side};
+use super::controller::{Controller, Edit, MoveStep, parse_image_id, store_side};
 use super::counts::StoreCount;
 use super::history::{HeldDelete, History};
+use super::notices::{Notice, Severity};
 use super::preview::Preview;
 use super::profiles::Profile;
-use super::tiles::{Loaded, TileCache};
+use super::tiles::{Loaded, Tile, TileCache};
+use super::words;
 use crate::sync::{
-    CatalogueTotals, Conflict, Connection, Event, ImageId, LocalImage, ProductPage, ProductQuery,
-    ProductSummary, Status, UnreadableRecord, UploadRoute,
+    CatalogueTotals, Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage,
+    OutboxEntry, ProductPage, ProductQuery, ProductSummary, Status, UnreadableRecord, UploadRoute,
 };
 
 /// What the app says when a store that takes pictures only by URL is handed files.
@@ -84,6 +86,9 @@ pub struct StoreSession {
     upload_route: RouteKnowledge,
     /// The store's records the engine could not read, as the engine last listed them.
     unreadable: Vec<UnreadableRecord>,
+    /// The engine's queue as last read: which edit Retry and Discard act on, and how many of a
+    /// product's queued edits failed (the product list counts them apart from pending ones).
+    outbox: Vec<OutboxEntry>,
 }
 
 impl StoreSession {
@@ -110,6 +115,7 @@ impl StoreSession {
             confirm_delete_all: None,
             upload_route: RouteKnowledge::NotAsked,
             unreadable: Vec::new(),
+            outbox: Vec::new(),
         }
     }
 
@@ -198,6 +204,36 @@ impl StoreSession {
         &self.unreadable
     }
 
+    /// Every queued edit, pending and failed, as last read.
+    pub fn outbox(&self) -> &[OutboxEntry] {
+        &self.outbox
+    }
+
+    /// The refused edit of an image (the one Retry and Discard act on), if it has one.
+    pub fn failed_edit(&self, image: ImageId) -> Option<&OutboxEntry> {
+        self.outbox
+            .iter()
+            .find(|e| e.image == Some(image) && e.failed.is_some())
+    }
+
+    /// How many of a product's images are deleted and wait in the Undo toast.
+    pub fn held_images(&self, product: i64) -> u64 {
+        self.controller
+            .held()
+            .iter()
+            .filter(|h| h.product == product)
+            .map(|h| h.ids.len() as u64)
+            .sum()
+    }
+
+    /// How many of a product's queued edits the store refused.
+    pub fn failed_edits(&self, product: i64) -> u64 {
+        self.outbox
+            .iter()
+            .filter(|e| e.product_id == product && e.failed.is_some())
+            .count() as u64
+    }
+
     pub fn store_count(&self) -> &StoreCount {
         &self.store_count
     }
@@ -236,10 +272,14 @@ impl StoreSession {
         )
     }
 
-    /// The focused image, its description editor's text and the tiles, for the details panel.
-    pub fn details_parts(&mut self) -> Option<(LocalImage, &mut String, &mut TileCache)> {
+    /// The focused image, its description editor's text, the tiles and the image's refused
+    /// edit, if any, for the details panel.
+    pub fn details_parts(
+        &mut self,
+    ) -> Option<(LocalImage, &mut String, &mut TileCache, Option<OutboxEntry>)> {
         let image = self.controller.focused_image()?.clone();
-        Some((image, &mut self.controller.draft, &mut self.tiles))
+        let failed = self.failed_edit(image.id).cloned();
+        Some((image, &mut self.controller.draft, &mut self.tiles, failed))
     }
 
     /// The open preview and the images it steps through.
@@ -256,6 +296,49 @@ impl StoreSession {
     pub fn product_name(&self, product: i64) -> String {
         self.find_product(product)
             .map_or_else(|| format!("product {product}"), |p| p.name.clone())
+    }
+
+    /// "Image 2" (its place in the grid) when it is shown, else "a picture": the grid never
+    /// shows the engine's ids, so the words must not either.
+    pub fn image_name(&self, image: ImageId) -> String {
+        match self.controller.images().iter().position(|i| i.id == image) {
+            Some(at) => format!("image {}", at + 1),
+            None => "a picture".to_owned(),
+        }
+    }
+
+    /// A shown image's place and tile texture, for a message that is about it.
+    fn pictured(&mut self, image: ImageId) -> Pictured {
+        let shown = self.controller.images().iter().position(|i| i.id == image);
+        let texture = shown.and_then(|at| {
+            let image = self.controller.images()[at].clone();
+            match self.tiles.get(&image) {
+                Tile::Ready(texture) => Some(texture.clone()),
+                _ => None,
+            }
+        });
+        Pictured {
+            position: shown.map(|at| at + 1),
+            texture,
+        }
+    }
+
+    /// The pictures each conflict is about: the image, and for a thumbnail conflict the one
+    /// the store made the thumbnail.
+    pub fn conflict_pictures(&mut self) -> Vec<(Pictured, Option<Pictured>)> {
+        let conflicts = self.conflicts.clone();
+        conflicts
+            .iter()
+            .map(|c| {
+                let theirs = match c.field {
+                    ConflictField::Thumbnail => {
+                        parse_image_id(&c.server).map(|id| self.pictured(id))
+                    }
+                    _ => None,
+                };
+                (self.pictured(c.image), theirs)
+            })
+            .collect()
     }
 
     /// A product's row, if the session holds it (shown, or on a page of either table).
@@ -373,6 +456,10 @@ impl StoreSession {
         };
     }
 
+    pub fn set_outbox(&mut self, outbox: Vec<OutboxEntry>) {
+        self.outbox = outbox;
+    }
+
     pub fn set_unreadable(&mut self, records: Vec<UnreadableRecord>) {
         self.unreadable = records;
     }
@@ -386,6 +473,12 @@ impl StoreSession {
 
     pub fn set_status(&mut self, status: Status) {
         let came_back = !answers(self.status.connection) && answers(status.connection);
+        // The queue changed: read it again, so the details and the list agree with the bar.
+        let queue_changed =
+            (status.pending, status.failed) != (self.status.pending, self.status.failed);
+        if queue_changed || self.outbox.len() as u64 != status.pending + status.failed {
+            self.backend.load_outbox();
+        }
         self.status = status;
         if came_back {
             self.ask_failed_again();
@@ -393,7 +486,7 @@ impl StoreSession {
     }
 
     /// An engine event; returns what the user should be told, if anything.
-    pub fn on_event(&mut self, event: Event) -> Option<String> {
+    pub fn on_event(&mut self, event: Event) -> Option<Notice> {
         match event {
             Event::ProductsChanged => {
                 self.catalogue_changed();
@@ -408,34 +501,63 @@ impl StoreSession {
             }
             Event::Conflict(conflict) => self.conflicts.push(conflict),
             Event::EditsDropped {
+                product_id,
                 image,
                 edits,
                 reason,
-                ..
             } => {
-                return Some(format!(
-                    "{edits} edit(s) of image {image} were dropped: {reason}."
-                ));
+                let changes = match edits {
+                    1 => "1 change".to_owned(),
+                    n => format!("{n} changes"),
+                };
+                return Some(
+                    Notice::warning(format!(
+                        "{changes} to {} of \"{}\" could not be sent and were dropped.",
+                        self.image_name(image),
+                        self.product_name(product_id)
+                    ))
+                    .with_details(reason),
+                );
             }
             Event::EditFailed { kind, message, .. } => {
-                return Some(format!("The store refused \"{kind}\": {message}"));
+                self.backend.load_outbox();
+                let what = edit_in_words(kind);
+                let said = if words::unreachable(&message) {
+                    format!("{what} could not be sent: the store could not be reached.")
+                } else {
+                    format!(
+                        "The store refused {}: {}.",
+                        what.to_lowercase(),
+                        words::store_reason(&message)
+                    )
+                };
+                return Some(Notice::new(Severity::Error, said).with_details(message));
             }
             Event::EditUnreadable { seq, reason, .. } => {
-                return Some(format!(
-                    "Queued edit #{seq} cannot be read by this version of imagedesk \
-                     ({reason}); it will not be sent."
-                ));
+                return Some(
+                    Notice::new(
+                        Severity::Error,
+                        format!(
+                            "A queued change (number {seq}) was saved by a newer imagedesk and \
+                             cannot be sent by this one; discard it or update imagedesk."
+                        ),
+                    )
+                    .with_details(reason),
+                );
             }
             Event::RecordsUnreadable { records, .. } => {
                 self.backend.load_unreadable();
                 let first = records.first().map(ToString::to_string).unwrap_or_default();
-                return Some(match records.len() {
+                let text = match records.len() {
                     0 => return None,
-                    1 => format!("The store sent a record imagedesk cannot read: {first}."),
+                    1 => {
+                        "The store sent a record imagedesk cannot read; it is left out.".to_owned()
+                    }
                     n => format!(
-                        "The store sent {n} records imagedesk cannot read; the first: {first}."
+                        "The store sent {n} records imagedesk cannot read; they are left out."
                     ),
-                });
+                };
+                return Some(Notice::warning(text).with_details(first));
             }
             Event::UploadProgress { image, sent, total } => {
                 self.uploads.insert(image, (sent, total));
@@ -501,7 +623,8 @@ impl StoreSession {
         if self.shown.is_none() {
             self.backend.load_product_summary(product);
         }
-        self.controller.select_product(product);
+        let commit = self.controller.select_product(product);
+        self.apply(commit);
         self.close_hidden_preview();
         // The engine reads the product the user opened from the store before other work.
         self.backend.show_product(product);
@@ -509,8 +632,21 @@ impl StoreSession {
         self.ask_upload_route();
     }
 
+    /// A click on a tile; a description typed for the image focused before is saved.
     pub fn click(&mut self, id: ImageId, add: bool, extend: bool) {
-        self.controller.click(id, add, extend);
+        let commit = self.controller.click(id, add, extend);
+        self.apply(commit);
+    }
+
+    /// The description editor lost the keyboard focus: what was typed is saved.
+    pub fn commit_description(&mut self) {
+        let commit = self.controller.commit_draft();
+        self.apply(commit);
+    }
+
+    /// Escape in the description editor: the typed text is dropped.
+    pub fn revert_description(&mut self) {
+        self.controller.revert_draft();
     }
 
     pub fn select_all(&mut self) {
@@ -652,6 +788,22 @@ impl StoreSession {
         self.ask_failed_again();
     }
 
+    /// Reads the engine's queue again (the Pending list opened).
+    pub fn load_outbox(&self) {
+        self.backend.load_outbox();
+    }
+
+    /// Sends a refused edit again.
+    pub fn retry_edit(&self, seq: i64) {
+        self.backend.retry_edit(seq);
+    }
+
+    /// Drops a queued edit; a refused add's image goes with it.
+    pub fn discard_edit(&mut self, seq: i64) {
+        self.outbox.retain(|e| e.seq != seq);
+        self.backend.discard_edit(seq);
+    }
+
     /// Tries the store again at once with the queued edits ("Retry now").
     pub fn retry_now(&mut self) {
         self.backend.retry_now();
@@ -753,6 +905,27 @@ impl StoreSession {
         {
             self.preview = None;
         }
+    }
+}
+
+/// A picture a message is about: its place in the grid and its tile, when it is shown.
+#[derive(Clone, Default)]
+pub struct Pictured {
+    /// 1-based, as the tiles' labels count.
+    pub position: Option<usize>,
+    pub texture: Option<egui::TextureHandle>,
+}
+
+/// A queued edit's kind, as the user did it.
+fn edit_in_words(kind: EditKind) -> &'static str {
+    match kind {
+        EditKind::Create => "A new picture",
+        EditKind::Describe => "A description",
+        EditKind::SetThumbnail => "A thumbnail change",
+        EditKind::Reorder => "A new order",
+        EditKind::Replace => "A replaced picture",
+        EditKind::Delete => "A delete",
+        EditKind::DeleteAll => "Deleting all images",
     }
 }
 

@@ -1,0 +1,123 @@
+//! The "Pending" window: every edit the engine still holds (waiting to be sent, or refused by
+//! the store), with its product, what it does, why it waits, and Retry / Discard each. Opened
+//! from the status bar's pending and failed counts.
+
+use super::command::Command;
+use super::words;
+use crate::sync::{EditKind, ImageId, OutboxEntry};
+
+/// A queued edit's kind, as the user did it.
+pub fn edit_in_words(kind: Option<EditKind>) -> &'static str {
+    match kind {
+        Some(EditKind::Create) => "Add a picture",
+        Some(EditKind::Describe) => "Change a description",
+        Some(EditKind::SetThumbnail) => "Choose the thumbnail",
+        Some(EditKind::Reorder) => "Change the order",
+        Some(EditKind::Replace) => "Replace a picture",
+        Some(EditKind::Delete) => "Delete pictures",
+        Some(EditKind::DeleteAll) => "Delete all pictures",
+        // Queued by a newer imagedesk: it is never sent, only discarded.
+        None => "A change this version cannot read",
+    }
+}
+
+/// The window; `product_name` and `image_name` say which product and picture an edit is about.
+pub fn pending_ui(
+    ctx: &egui::Context,
+    outbox: &[OutboxEntry],
+    product_name: impl Fn(i64) -> String,
+    image_name: impl Fn(ImageId) -> String,
+    commands: &mut Vec<Command>,
+) {
+    let mut open = true;
+    egui::Window::new("Pending changes")
+        .id(egui::Id::unique("pending-changes"))
+        .open(&mut open)
+        .collapsible(false)
+        .default_width(640.0)
+        // Near the top: the notices in the bottom-right corner (which often explain these
+        // edits) stay visible and do not cover its buttons.
+        .pivot(egui::Align2::CENTER_TOP)
+        .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
+        .show(ctx, |ui| {
+            let failed = outbox.iter().filter(|e| e.failed.is_some()).count();
+            ui.label(format!(
+                "{} waiting to be sent, {failed} refused by the store.",
+                outbox.len() - failed
+            ));
+            ui.separator();
+            if outbox.is_empty() {
+                ui.label("Nothing waits: every change reached the store.");
+            }
+            egui::ScrollArea::vertical()
+                .max_height(360.0)
+                .show(ui, |ui| {
+                    egui::Grid::new("pending-grid")
+                        .num_columns(4)
+                        .striped(true)
+                        .show(ui, |ui| {
+                            for heading in ["Product", "Change", "Why it waits", ""] {
+                                ui.strong(heading);
+                            }
+                            ui.end_row();
+                            for entry in outbox {
+                                entry_ui(ui, entry, &product_name, &image_name, commands);
+                                ui.end_row();
+                            }
+                        });
+                });
+            if ui.button("Close").clicked() {
+                commands.push(Command::ClosePending);
+            }
+        });
+    if !open {
+        commands.push(Command::ClosePending);
+    }
+}
+
+fn entry_ui(
+    ui: &mut egui::Ui,
+    entry: &OutboxEntry,
+    product_name: &impl Fn(i64) -> String,
+    image_name: &impl Fn(ImageId) -> String,
+    commands: &mut Vec<Command>,
+) {
+    ui.label(product_name(entry.product_id));
+    let what = edit_in_words(entry.kind);
+    ui.label(match entry.image {
+        Some(image) => format!("{what} ({})", image_name(image)),
+        None => what.to_owned(),
+    });
+    match &entry.failed {
+        Some(raw) => {
+            let said = if words::unreachable(raw) {
+                "The store could not be reached.".to_owned()
+            } else {
+                format!("Refused: {}.", words::store_reason(raw))
+            };
+            ui.colored_label(ui.visuals().error_fg_color, said)
+                .on_hover_text(raw);
+        }
+        None => {
+            ui.label("Waiting to be sent");
+        }
+    }
+    ui.horizontal(|ui| {
+        if entry.failed.is_some()
+            && entry.kind.is_some()
+            && ui
+                .small_button("Retry")
+                .on_hover_text("Send it to the store again")
+                .clicked()
+        {
+            commands.push(Command::RetryEdit(entry.seq));
+        }
+        if ui
+            .small_button("Discard")
+            .on_hover_text("Give up this change; the store's value comes back")
+            .clicked()
+        {
+            commands.push(Command::DiscardEdit(entry.seq));
+        }
+    });
+}
