@@ -522,6 +522,56 @@ fn add_from_url_fetches_the_picture_from_a_local_image_host() {
 }
 
 #[test]
+fn enter_in_the_url_field_adds_like_the_button() {
+    let (rig, mut harness) = Rig::build(Duration::from_millis(50), |config| {
+        config.allow_private_urls = true;
+    });
+    let url = rig
+        .runtime
+        .block_on(serve_file("shelf.jpg", small_jpeg(78)));
+    open_lamp(&mut harness);
+    type_into(&mut harness, "Image URL", &url);
+    harness.key_press(egui::Key::Enter);
+    wait_for_store(&rig, &mut harness, "four images", |rig| {
+        rig.server_images().len() == 4
+    });
+}
+
+#[test]
+fn the_image_actions_rest_in_the_counts_view() {
+    let (rig, mut harness) = Rig::new();
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 1: img-0 (thumbnail)").click();
+    step_until(&mut harness, "an image selected", |h| {
+        !disabled(h, "Delete selected")
+    });
+    harness.get_by_label("Counts").click();
+    step_until(&mut harness, "the counts view", |h| {
+        h.state().view() == imagedesk::ui::View::Counts
+    });
+    harness.step();
+    for control in [
+        "Delete selected",
+        "Delete all images…",
+        "Choose files…",
+        "Add file",
+        "Add from URL",
+    ] {
+        assert!(disabled(&harness, control), "{control} acts out of sight");
+    }
+    // The Delete key does not delete the selection the Images view left behind.
+    harness.key_press(egui::Key::Delete);
+    for _ in 0..20 {
+        harness.step();
+    }
+    assert!(
+        harness.query_by_label_contains("Undo (").is_none(),
+        "no delete waits for Undo"
+    );
+    assert_eq!(rig.server_images().len(), 3);
+}
+
+#[test]
 fn an_edit_made_offline_is_shown_at_once_and_reaches_the_store_on_reconnect() {
     let (mut rig, mut harness) = Rig::new();
     open_lamp(&mut harness);

@@ -347,10 +347,14 @@ impl ImageDeskApp {
             });
             toolbar_group_ui(ui, 3, |ui| self.history_buttons_ui(ui, commands));
             ui.separator();
+            // The image actions act on the product shown in the Images view: in the Counts
+            // view no product is shown, so they rest rather than act on one out of sight.
+            let images_shown = self.view == View::Images && self.session.product().is_some();
+            let not_shown = "Open a product in the Images view first";
             toolbar_group_ui(ui, 4, |ui| {
                 if ui
                     .add_enabled(
-                        !self.session.selection().is_empty(),
+                        images_shown && !self.session.selection().is_empty(),
                         egui::Button::new("Delete selected"),
                     )
                     .on_hover_text("Delete the selected images (Delete)")
@@ -360,7 +364,7 @@ impl ImageDeskApp {
                 }
                 if ui
                     .add_enabled(
-                        !self.session.images().is_empty(),
+                        images_shown && !self.session.images().is_empty(),
                         egui::Button::new("Delete all images…"),
                     )
                     .on_hover_text("Delete every image of this product, after asking")
@@ -372,13 +376,11 @@ impl ImageDeskApp {
             ui.separator();
             // A store that takes pictures only by URL says so before the user picks files.
             let refused = self.session.files_refused();
-            let files_ok = refused.is_none();
+            let files_ok = refused.is_none() && images_shown;
+            let refused = refused.or((!images_shown).then_some(not_shown));
             toolbar_group_ui(ui, 5, |ui| {
                 if ui
-                    .add_enabled(
-                        self.session.product().is_some() && files_ok,
-                        egui::Button::new("Choose files…"),
-                    )
+                    .add_enabled(files_ok, egui::Button::new("Choose files…"))
                     .on_hover_text("Pick images to upload (Ctrl+O)")
                     .on_disabled_hover_text(refused.unwrap_or("Choose a product first"))
                     .clicked()
@@ -388,17 +390,19 @@ impl ImageDeskApp {
             });
             toolbar_group_ui(ui, 6, |ui| {
                 let label = ui.label("File path");
-                ui.add_enabled(
-                    files_ok,
-                    egui::TextEdit::singleline(&mut self.add_path).desired_width(200.0),
-                )
-                .labelled_by(label.id)
-                .on_disabled_hover_text(refused.unwrap_or_default());
+                let field = ui
+                    .add_enabled(
+                        files_ok,
+                        egui::TextEdit::singleline(&mut self.add_path).desired_width(200.0),
+                    )
+                    .labelled_by(label.id)
+                    .on_disabled_hover_text(refused.unwrap_or_default());
                 if ui
                     .add_enabled(files_ok, egui::Button::new("Add file"))
-                    .on_hover_text("Upload the file at this path")
+                    .on_hover_text("Upload the file at this path (Enter in the field)")
                     .on_disabled_hover_text(refused.unwrap_or_default())
                     .clicked()
+                    || entered(ui, &field)
                 {
                     commands.push(Command::AddFromPath);
                 }
@@ -406,9 +410,20 @@ impl ImageDeskApp {
             ui.separator();
             toolbar_group_ui(ui, 7, |ui| {
                 let label = ui.label("Image URL");
-                ui.add(egui::TextEdit::singleline(&mut self.add_url).desired_width(200.0))
-                    .labelled_by(label.id);
-                if ui.button("Add from URL").clicked() {
+                let field = ui
+                    .add_enabled(
+                        images_shown,
+                        egui::TextEdit::singleline(&mut self.add_url).desired_width(200.0),
+                    )
+                    .labelled_by(label.id)
+                    .on_disabled_hover_text(not_shown);
+                if ui
+                    .add_enabled(images_shown, egui::Button::new("Add from URL"))
+                    .on_hover_text("Have the store download the picture (Enter in the field)")
+                    .on_disabled_hover_text(not_shown)
+                    .clicked()
+                    || entered(ui, &field)
+                {
                     commands.push(Command::AddFromUrl);
                 }
             });
@@ -727,7 +742,7 @@ impl ImageDeskApp {
                 .push(Notice::info("Type the path of an image file first."));
             return;
         }
-        let path = PathBuf::from(path);
+        let path = super::typed_path::resolve(path);
         if self.add_files(product, vec![path]) {
             self.add_path.clear();
         }
@@ -784,10 +799,12 @@ impl ImageDeskApp {
         if alt && pressed(Key::Home) {
             commands.push(Command::MoveSelection(MoveStep::First));
         }
-        if pressed(Key::Delete) {
+        // Keys that act on the shown product's images rest in the Counts view.
+        let images_shown = self.view == View::Images;
+        if images_shown && pressed(Key::Delete) {
             commands.push(Command::DeleteSelection);
         }
-        if command && pressed(Key::A) {
+        if images_shown && command && pressed(Key::A) {
             commands.push(Command::SelectAll);
         }
         if pressed(Key::Escape) {
@@ -796,7 +813,7 @@ impl ImageDeskApp {
         if command && pressed(Key::Q) {
             commands.push(Command::Quit);
         }
-        if command && pressed(Key::O) {
+        if images_shown && command && pressed(Key::O) {
             commands.push(Command::ChooseFiles);
         }
         if (command && shift && pressed(Key::Z)) || (command && pressed(Key::Y)) {
@@ -881,6 +898,11 @@ fn drop_zone_ui(
                 }
             });
         });
+}
+
+/// Enter pressed in a one-line field: it submits, as the button beside it does.
+fn entered(ui: &egui::Ui, field: &egui::Response) -> bool {
+    field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
 }
 
 /// What a file dialog's answer asks for.
