@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::ui::{open_lamp, seed, step_until, step_until_store};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -89,63 +90,13 @@ impl Rig {
     }
 }
 
-async fn seed(store: &TestStore, product: i64, n: usize) {
-    for i in 0..n {
-        let name = store.import_jpeg(&format!("p{product}-{i}.jpg"), i as u64);
-        let write = ImageWrite {
-            image_file: Some(name),
-            description: Some(format!("img-{i}")),
-            ..ImageWrite::default()
-        };
-        store
-            .client
-            .create_image(product, &write, None)
-            .await
-            .unwrap();
-    }
-}
-
-/// Steps the UI until `done` holds (background work arrives between steps).
-fn step_until(
-    harness: &mut Harness<'_, ImageDeskApp>,
-    what: &str,
-    mut done: impl FnMut(&Harness<'_, ImageDeskApp>) -> bool,
-) {
-    for _ in 0..600 {
-        harness.step();
-        if done(harness) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting until {what}");
-}
-
 fn wait_for_store(
     rig: &Rig,
     harness: &mut Harness<'_, ImageDeskApp>,
     what: &str,
     done: impl Fn(&Rig) -> bool,
 ) {
-    for _ in 0..300 {
-        harness.step();
-        if done(rig) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting until the store shows {what}");
-}
-
-/// Opens the app on the "Lamp" product and waits for its tiles.
-fn open_lamp(harness: &mut Harness<'_, ImageDeskApp>) {
-    step_until(harness, "the products are listed", |h| {
-        h.query_by_label_contains("Lamp (3)").is_some()
-    });
-    harness.get_by_label_contains("Lamp (3)").click();
-    step_until(harness, "the tiles are drawn", |h| {
-        h.query_by_label("Image 3: img-2").is_some()
-    });
+    step_until_store(harness, what, || done(rig));
 }
 
 fn type_into(harness: &mut Harness<'_, ImageDeskApp>, label: &str, text: &str) {

@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::ui::{open, step_until, step_until_store};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -122,50 +123,13 @@ impl Rig {
     }
 }
 
-/// Steps the UI until `done` holds (background work arrives between steps).
-fn step_until(
-    harness: &mut Harness<'_, ImageDeskApp>,
-    what: &str,
-    mut done: impl FnMut(&Harness<'_, ImageDeskApp>) -> bool,
-) {
-    for _ in 0..600 {
-        harness.step();
-        if done(harness) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting until {what}");
-}
-
 fn wait_for_store(
     rig: &Rig,
     harness: &mut Harness<'_, ImageDeskApp>,
     what: &str,
     done: impl Fn(&[String]) -> bool,
 ) {
-    for _ in 0..300 {
-        harness.step();
-        if done(&rig.server_descriptions()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "timed out waiting until the store shows {what}: {:?}",
-        rig.server_descriptions()
-    );
-}
-
-/// Opens the product listed as `listed` (e.g. "Lamp (3)") and waits for the tile `last`.
-fn open(harness: &mut Harness<'_, ImageDeskApp>, listed: &str, last: &str) {
-    step_until(harness, "the products are listed", |h| {
-        h.query_by_label_contains(listed).is_some()
-    });
-    harness.get_by_label_contains(listed).click();
-    step_until(harness, "the tiles are drawn", |h| {
-        h.query_by_label(last).is_some()
-    });
+    step_until_store(harness, what, || done(&rig.server_descriptions()));
 }
 
 fn rect_of(harness: &Harness<'_, ImageDeskApp>, label: &str) -> egui::Rect {

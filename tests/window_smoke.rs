@@ -3,68 +3,22 @@
 //! the order on the store, read back over HTTP. Needs Debian's xvfb, xdotool and imagemagick
 //! (`.ci/run` installs them).
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use common::window::{
+    embedded_store, require, start_app, start_xvfb, wait_for, wait_for_window, xdotool,
+};
 use imagedesk::api::{Client, Credentials};
 
 /// Where the grid's first tile is drawn in a 1280×800 window: right of the product list, below
 /// the two-row tool bar. Tiles are 150 px with 10 px gaps (src/ui/grid.rs).
 const FIRST_TILE_CENTRE: (i32, i32) = (323, 131);
 const TILE_STEP: i32 = 160;
-
-/// Kills the process when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn require(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "{tool} is missing: install Debian's xvfb, xauth, xdotool and imagemagick (.ci/run does)"
-    );
-}
-
-fn free_display() -> u32 {
-    (90..200)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .expect("a free X display number")
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn xdotool(display: &str, args: &[&str]) -> String {
-    let out = Command::new("xdotool")
-        .args(args)
-        .env("DISPLAY", display)
-        .output()
-        .expect("xdotool runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn screenshot(display: &str, to: &Path) -> image::RgbImage {
     let status = Command::new("import")
@@ -90,47 +44,13 @@ fn colours(shot: &image::RgbImage, x: u32, y: u32, w: u32, h: u32) -> usize {
 
 #[test]
 fn the_real_window_shows_the_demo_store_and_an_xdotool_drag_reorders_it() {
-    for tool in ["Xvfb", "xdotool", "import"] {
+    for tool in ["xdotool", "import"] {
         require(tool);
     }
-    let number = free_display();
-    let display = format!(":{number}");
-    let _xvfb = Running(
-        Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb starts"),
-    );
-    wait_for("Xvfb", Duration::from_secs(20), || {
-        Path::new(&format!("/tmp/.X11-unix/X{number}"))
-            .exists()
-            .then_some(())
-    });
-
+    let (display, _xvfb) = start_xvfb(90..200);
     let data = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(data.path().join("app.log")).unwrap();
-    let mut app = Running(
-        Command::new(env!("CARGO_BIN_EXE_imagedesk"))
-            .env("DISPLAY", &display)
-            .env_remove("WAYLAND_DISPLAY")
-            .env("IMAGEDESK_DATA_DIR", data.path())
-            .env("WINIT_X11_SCALE_FACTOR", "1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the app starts"),
-    );
-    let connection = data.path().join(imagedesk::desktop::CONNECTION_FILE);
-    let (api_url, token) = wait_for("the embedded store", Duration::from_secs(60), || {
-        let text = std::fs::read_to_string(&connection).ok()?;
-        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-        Some((
-            json["api_url"].as_str()?.to_owned(),
-            json["token"].as_str()?.to_owned(),
-        ))
-    });
+    let mut app = start_app(&display, data.path());
+    let (api_url, token) = embedded_store(data.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = Client::new(&api_url, Credentials::Token(token)).unwrap();
     let product = runtime.block_on(client.list_all_products()).unwrap()[0].id;
@@ -142,10 +62,7 @@ fn the_real_window_shows_the_demo_store_and_an_xdotool_drag_reorders_it() {
         .collect();
     assert!(before.len() >= 3, "the first demo product has pictures");
 
-    let window = wait_for("the window", Duration::from_secs(60), || {
-        let found = xdotool(&display, &["search", "--name", "imagedesk"]);
-        found.split_whitespace().next().map(str::to_owned)
-    });
+    let window = wait_for_window(&display);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let shot_path = shots.join("imagedesk-window.png");
     let (x, y) = FIRST_TILE_CENTRE;
@@ -211,7 +128,10 @@ fn the_real_window_shows_the_demo_store_and_an_xdotool_drag_reorders_it() {
     });
     assert!(status.success(), "exit status {status}");
     assert!(
-        !connection.exists(),
+        !data
+            .path()
+            .join(imagedesk::desktop::CONNECTION_FILE)
+            .exists(),
         "the connection file is removed on exit"
     );
 }

@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod engine;
 pub mod stub;
+pub mod ui;
+pub mod window;
 
 use std::time::Duration;
 
