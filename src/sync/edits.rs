@@ -17,6 +17,7 @@ use super::SyncError;
 use super::model::ImageId;
 use super::outbox::{Base, Change, Edit, NewEdit, Outbox, Source, Successor, coalesce};
 use super::replica::{self, ImageRow, Replica};
+use super::trash;
 use crate::{durable, imaging};
 
 /// What an edit touched, for events and for cleaning up after the commit.
@@ -132,6 +133,19 @@ pub(crate) async fn add(
     description: &str,
 ) -> Result<(Applied, ImageId), SyncError> {
     let mut tx = replica.writer.begin().await?;
+    let added = add_in(&mut tx, replica, product_id, picture, description).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// [`add`] inside a transaction the caller commits (a restore queues more in the same one).
+pub(crate) async fn add_in(
+    tx: &mut SqliteConnection,
+    replica: &Replica,
+    product_id: i64,
+    picture: NewPicture,
+    description: &str,
+) -> Result<(Applied, ImageId), SyncError> {
     let known: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = ?")
         .bind(product_id)
         .fetch_optional(&mut *tx)
@@ -175,8 +189,7 @@ pub(crate) async fn add(
         idempotency_key: Some(idempotency_key()),
     };
     let mut applied = Applied::product(product_id);
-    enqueue(&mut tx, new, Successor::NotThumbnail, &mut applied).await?;
-    tx.commit().await?;
+    enqueue(tx, new, Successor::NotThumbnail, &mut applied).await?;
     Ok((applied, image))
 }
 
@@ -258,7 +271,18 @@ pub(crate) async fn reorder(
     desired: &[ImageId],
 ) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
-    let rows = replica::product_rows(&mut tx, product_id).await?;
+    let applied = reorder_in(&mut tx, product_id, desired).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// [`reorder`] inside a transaction the caller commits.
+pub(crate) async fn reorder_in(
+    tx: &mut SqliteConnection,
+    product_id: i64,
+    desired: &[ImageId],
+) -> Result<Applied, SyncError> {
+    let rows = replica::product_rows(tx, product_id).await?;
     let current: Vec<ImageId> = rows
         .iter()
         .filter(|r| !r.hidden)
@@ -283,8 +307,7 @@ pub(crate) async fn reorder(
             .await?;
     }
     let new = NewEdit::plain(product_id, Edit::Reorder);
-    enqueue(&mut tx, new, Successor::NotThumbnail, &mut applied).await?;
-    tx.commit().await?;
+    enqueue(tx, new, Successor::NotThumbnail, &mut applied).await?;
     Ok(applied)
 }
 
@@ -332,6 +355,8 @@ pub(crate) async fn replace(
 pub(crate) async fn delete(replica: &Replica, ids: &[ImageId]) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let mut applied = Applied::default();
+    // Before anything is hidden, so each entry keeps its place in the order the user saw.
+    trash::record_deletes(&mut tx, replica, ids).await?;
     for &id in ids {
         let row = visible_row(&mut tx, id).await?;
         if !applied.products.contains(&row.product_id) {
@@ -359,6 +384,7 @@ pub(crate) async fn delete(replica: &Replica, ids: &[ImageId]) -> Result<Applied
 pub(crate) async fn delete_all(replica: &Replica, product_id: i64) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let mut applied = Applied::product(product_id);
+    trash::record_delete_all(&mut tx, replica, product_id).await?;
     sqlx::query("UPDATE images SET hidden = 1, is_thumbnail = 0 WHERE product_id = ?")
         .bind(product_id)
         .execute(&mut *tx)
@@ -441,12 +467,15 @@ pub(crate) async fn discard(replica: &Replica, seq: i64) -> Result<Applied, Sync
             forget_image(&mut tx, *image, &mut applied).await?;
         }
         Edit::Delete { image } => {
+            // The picture is back, so it is not "recently deleted".
+            trash::forget_unsent(&mut tx, Some(*image), queued.product_id).await?;
             sqlx::query("UPDATE images SET hidden = 0 WHERE local_id = ?")
                 .bind(image.0)
                 .execute(&mut *tx)
                 .await?;
         }
         Edit::DeleteAll => {
+            trash::forget_unsent(&mut tx, None, queued.product_id).await?;
             let still_deleted = Outbox::on(&mut tx).images_being_deleted().await?;
             let hidden: Vec<(i64,)> =
                 sqlx::query_as("SELECT local_id FROM images WHERE product_id = ? AND hidden = 1")

@@ -16,6 +16,7 @@ use super::model::{Event, ImageId, LocalImage, OutboxEntry, ProductSummary, Stat
 use super::remote::Remote;
 use super::replica::{self, Replica};
 use super::shared::Shared;
+use super::trash::{self, DeletedId, DeletedPicture};
 use super::worker;
 use super::{EngineConfig, SyncError, tiles};
 use crate::api::Client;
@@ -62,6 +63,12 @@ impl Engine {
         if orphans > 0 {
             tracing::info!("removed {orphans} picture copies left by an interrupted edit");
         }
+        // Before the worker and any edit: nothing else writes a kept copy yet, so files no
+        // entry names can go too.
+        let purged = trash::purge(&replica, &config.dir, super::clock::now_ms(), true).await?;
+        if purged > 0 {
+            tracing::info!("{purged} recently deleted pictures passed their time");
+        }
         let (events, _) = broadcast::channel(1024);
         let (status, _) = watch::channel(Status {
             paused: config.start_paused,
@@ -87,6 +94,11 @@ impl Engine {
         });
         shared.refresh_counts().await;
         let cancel = CancellationToken::new();
+        tokio::spawn(trash::purge_daily(
+            shared.replica.clone(),
+            shared.config.dir.clone(),
+            cancel.clone(),
+        ));
         let worker = if shared.config.offline {
             shared.set_status(|s| s.connection = super::Connection::Offline);
             None
@@ -358,6 +370,33 @@ impl Engine {
             self.done(applied).await;
             Ok(())
         }
+    }
+
+    // -- recently deleted ---------------------------------------------------------------------------
+
+    /// Pictures deleted in the last [`trash::RECENTLY_DELETED_DAYS`] days, newest first.
+    pub async fn recently_deleted(&self) -> Result<Vec<DeletedPicture>, SyncError> {
+        trash::list(&self.shared.replica).await
+    }
+
+    /// The kept copy of a deleted picture (encoded; `None` while it is still to be made).
+    pub async fn deleted_picture(&self, id: DeletedId) -> Result<Option<Bytes>, SyncError> {
+        trash::picture(&self.shared, id).await
+    }
+
+    /// Puts a deleted picture back: a new image at its old place (or last, if the product has
+    /// fewer images now) with its description, queued like an added file. The entry goes in
+    /// the same transaction.
+    pub async fn restore(&self, id: DeletedId) -> Result<ImageId, SyncError> {
+        let (applied, image) =
+            trash::restore(&self.shared.replica, &self.shared.config.dir, id).await?;
+        self.done(applied).await;
+        Ok(image)
+    }
+
+    /// Removes a deleted picture for good now.
+    pub async fn forget_deleted(&self, id: DeletedId) -> Result<(), SyncError> {
+        trash::forget(&self.shared.replica, &self.shared.config.dir, id).await
     }
 
     // -- the queue -----------------------------------------------------------------------------

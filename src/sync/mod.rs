@@ -36,6 +36,7 @@ mod remote;
 mod replica;
 mod shared;
 mod tiles;
+mod trash;
 mod watermark;
 mod worker;
 
@@ -50,6 +51,7 @@ pub use model::{
 };
 pub use open::{StoreAddress, open_store};
 pub use remote::{Remote, RemoteFuture};
+pub use trash::{DeletedId, DeletedPicture, KeptCopy, RECENTLY_DELETED_DAYS, TrashError};
 
 pub use crate::api::{FieldValue, RecordKind, UnreadableRecord, UploadRoute};
 
@@ -182,6 +184,8 @@ pub enum SyncError {
     ReplicaInUse { dir: PathBuf },
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Trash(#[from] TrashError),
 }
 
 impl SyncError {

@@ -23,11 +23,11 @@ const MAX_PREVIEW_BYTES: usize = 16 * 1024 * 1024;
 /// them) caps connections per client address. Six is what browsers allow per host.
 pub(crate) const MAX_PARALLEL_DOWNLOADS: usize = 6;
 
-fn tile_dir(shared: &Shared) -> PathBuf {
+pub(crate) fn tile_dir(shared: &Shared) -> PathBuf {
     shared.config.dir.join("tiles")
 }
 
-fn tile_path(dir: &Path, id: i64) -> PathBuf {
+pub(crate) fn tile_path(dir: &Path, id: i64) -> PathBuf {
     dir.join(format!("{id}.bin"))
 }
 

@@ -19,6 +19,7 @@ use super::merge::keep_for;
 use super::model::{Connection, Event, ImageId};
 use super::outbox::{Edit, Outbox, Queued, Source, Unreadable};
 use super::pull;
+use super::trash;
 use super::replica::{self, Replica};
 use super::shared::Shared;
 use super::{EngineConfig, SyncError};
@@ -558,6 +559,8 @@ async fn send(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
             Some(row),
         ) => send_replace_file(shared, op, &row, source, *new_server_id).await,
         (Edit::Delete { .. }, Some(row)) => {
+            // The store keeps nothing once it is deleted: the copy for "Recently deleted" first.
+            trash::keep_copies(shared, trash::Scope::Image(ImageId(row.local_id))).await?;
             match client.delete_image(product_id, server_id(&row)?).await {
                 Err(err) if err.is_not_found() => {}
                 other => other?,
@@ -595,6 +598,7 @@ async fn put_and_confirm(
 }
 
 async fn send_delete_all(shared: &Shared, op: &Queued) -> Result<(), SyncError> {
+    trash::keep_copies(shared, trash::Scope::Product(op.product_id)).await?;
     shared.client.delete_all_images(op.product_id).await?;
     let mut tx = shared.replica.writer.begin().await?;
     Outbox::on(&mut tx).remove(op.seq).await?;

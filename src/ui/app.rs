@@ -20,6 +20,7 @@ use super::panels::{StoreTotal, details_ui, products_ui, status_ui};
 use super::pending::pending_ui;
 use super::product_header::product_header_ui;
 use super::profiles::{self, Profile};
+use super::recently_deleted::{RecentlyDeleted, restored_words};
 use super::session::StoreSession;
 use super::stores_dialog::ConnectionForm;
 use super::tiles::Tile;
@@ -49,6 +50,8 @@ pub struct ImageDeskApp {
     unreadable_open: bool,
     /// The list of pending and failed edits is open.
     pending_open: bool,
+    /// The "Recently deleted" window (open or not) and what it last read.
+    recently_deleted: RecentlyDeleted,
 }
 
 impl ImageDeskApp {
@@ -70,6 +73,7 @@ impl ImageDeskApp {
             delete_grace: DELETE_GRACE,
             unreadable_open: false,
             pending_open: false,
+            recently_deleted: RecentlyDeleted::default(),
         }
     }
 
@@ -305,6 +309,17 @@ impl ImageDeskApp {
                 commands,
             );
         }
+        if self.recently_deleted.is_open() {
+            let session = &self.session;
+            self.recently_deleted.recently_deleted_ui(
+                ui.ctx(),
+                |product| session.product_name(product),
+                commands,
+            );
+            for id in self.recently_deleted.take_wanted() {
+                self.session.backend().load_deleted_picture(id);
+            }
+        }
         if self.unreadable_open {
             let session = &self.session;
             unreadable_ui(
@@ -371,6 +386,16 @@ impl ImageDeskApp {
                     .clicked()
                 {
                     commands.push(Command::AskDeleteAll);
+                }
+                // Not about the product shown: deletes of every product are listed.
+                if ui
+                    .button("Recently deleted…")
+                    .on_hover_text(
+                        "Deleted pictures of the last 30 days, to restore (Ctrl+Shift+D)",
+                    )
+                    .clicked()
+                {
+                    commands.push(Command::ShowRecentlyDeleted);
                 }
             });
             ui.separator();
@@ -597,6 +622,27 @@ impl ImageDeskApp {
                 self.session.load_outbox();
             }
             Command::ClosePending => self.pending_open = false,
+            Command::ShowRecentlyDeleted => {
+                self.recently_deleted.open();
+                self.session.backend().load_recently_deleted();
+            }
+            Command::CloseRecentlyDeleted => self.recently_deleted.close(),
+            Command::RestoreDeleted(id) => {
+                let entry = self
+                    .recently_deleted
+                    .entries()
+                    .iter()
+                    .find(|e| e.id == id)
+                    .cloned();
+                if let Some(entry) = entry {
+                    self.recently_deleted.mark_busy(id);
+                    self.session.backend().restore_deleted(entry);
+                }
+            }
+            Command::ForgetDeleted(id) => {
+                self.recently_deleted.mark_busy(id);
+                self.session.backend().forget_deleted(id);
+            }
             Command::CloseUnreadable => self.unreadable_open = false,
             Command::RecountStore => self.session.recount_store(true),
             Command::SelectProduct(product) => {
@@ -687,7 +733,30 @@ impl ImageDeskApp {
             Message::StoreCount(count) => self.session.set_store_count(count),
             Message::Status(status) => self.session.set_status(status),
             Message::Outbox(outbox) => self.session.set_outbox(outbox),
-            Message::Event(event) => self.notices.extend(self.session.on_event(event)),
+            Message::Event(event) => {
+                // A delete that went out has its copy now: the open list shows it.
+                if self.recently_deleted.is_open()
+                    && matches!(event, crate::sync::Event::ImagesChanged { .. })
+                {
+                    self.session.backend().load_recently_deleted();
+                }
+                self.notices.extend(self.session.on_event(event));
+            }
+            Message::RecentlyDeleted(entries) => self.recently_deleted.set_entries(entries),
+            Message::DeletedPicture { id, picture } => {
+                self.recently_deleted.picture_arrived(ctx, id, picture);
+            }
+            Message::Restored(entry) => {
+                let product = entry
+                    .product_name
+                    .clone()
+                    .unwrap_or_else(|| self.session.product_name(entry.product_id));
+                self.notices.push(Notice::success(restored_words(
+                    &entry.description,
+                    &product,
+                    entry.position,
+                )));
+            }
             Message::Picked { purpose, paths } => commands.extend(picked(purpose, paths)),
             Message::NoDialog(purpose) => self
                 .notices
@@ -726,6 +795,8 @@ impl ImageDeskApp {
         self.session = StoreSession::new(backend, self.delete_grace);
         self.session.set_counts_query(self.counts.query());
         self.product_filter.clear();
+        // The other store's deleted pictures are its own.
+        self.recently_deleted = RecentlyDeleted::default();
         self.session.start(ctx);
         self.notices
             .push(Notice::success(format!("Connected to {title}.")));
@@ -809,6 +880,9 @@ impl ImageDeskApp {
         }
         if pressed(Key::Escape) {
             commands.push(Command::ClearSelection);
+        }
+        if command && shift && pressed(Key::D) {
+            commands.push(Command::ShowRecentlyDeleted);
         }
         if command && pressed(Key::Q) {
             commands.push(Command::Quit);

@@ -16,7 +16,7 @@ use super::counts::{CSV_HEADER, csv_rows};
 use super::profiles::{Profile, token_path};
 use super::tiles::Loaded;
 use crate::sync::{
-    CatalogueTotals, Engine, Event, ImageId, LocalImage, OutboxEntry, ProductPage, ProductQuery,
+    CatalogueTotals, DeletedId, DeletedPicture, Engine, Event, ImageId, LocalImage, OutboxEntry, ProductPage, ProductQuery,
     ProductSummary, Status, SyncError, UnreadableRecord, UploadRoute,
 };
 use crate::sync::{EngineConfig, open_store, profile_name};
@@ -78,6 +78,12 @@ pub enum Message {
     Status(Status),
     /// Every queued edit, pending and failed, oldest first (the engine's outbox).
     Outbox(Vec<OutboxEntry>),
+    /// The "Recently deleted" entries, newest first.
+    RecentlyDeleted(Vec<DeletedPicture>),
+    /// A deleted picture's kept copy, decoded for the list.
+    DeletedPicture { id: DeletedId, picture: Loaded },
+    /// A deleted picture was queued to go back; what it was.
+    Restored(DeletedPicture),
     Event(Event),
     /// An action failed; the text says what to do.
     Error(String),
@@ -354,6 +360,67 @@ impl Backend {
                 return Some(Message::Error(format!("Could not discard the edit: {err}")));
             }
             Some(reply(engine.outbox().await, Message::Outbox))
+        });
+    }
+
+    /// Reads the "Recently deleted" entries.
+    pub fn load_recently_deleted(&self) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            Some(reply(
+                engine.recently_deleted().await,
+                Message::RecentlyDeleted,
+            ))
+        });
+    }
+
+    /// Loads and decodes a deleted picture's kept copy, tile-sized.
+    pub fn load_deleted_picture(&self, id: DeletedId) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            let picture = match engine.deleted_picture(id).await {
+                Ok(Some(bytes)) => decoded(bytes, TILE_PIXELS).await,
+                Ok(None) => Loaded::NoPicture,
+                Err(err) => {
+                    tracing::debug!("deleted picture {id}: {err}");
+                    Loaded::Failed
+                }
+            };
+            Some(Message::DeletedPicture { id, picture })
+        });
+    }
+
+    /// Queues a deleted picture to go back ("Restore"); the list is read again after it.
+    pub fn restore_deleted(&self, entry: DeletedPicture) {
+        let engine = self.engine.clone();
+        let notify = self.sender();
+        self.runtime.spawn(async move {
+            match engine.restore(entry.id).await {
+                Ok(_) => notify.send(Message::Restored(entry)),
+                Err(err) => notify.send(Message::Error(format!(
+                    "Could not restore the picture: {err}"
+                ))),
+            }
+            notify.send(reply(
+                engine.recently_deleted().await,
+                Message::RecentlyDeleted,
+            ));
+        });
+    }
+
+    /// Removes a deleted picture for good ("Delete now"); the list is read again after it.
+    pub fn forget_deleted(&self, id: DeletedId) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            if let Err(err) = engine.forget_deleted(id).await {
+                return Some(Message::Error(format!(
+                    "Could not remove the deleted picture: {err}"
+                )));
+            }
+            Some(reply(
+                engine.recently_deleted().await,
+                Message::RecentlyDeleted,
+            ))
         });
     }
 

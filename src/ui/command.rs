@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 pub use super::controller::MoveStep;
 use super::profiles::Profile;
-use crate::sync::{ImageId, ProductSort};
+use crate::sync::{DeletedId, ImageId, ProductSort};
 
 /// What the centre of the window shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,13 @@ pub enum Command {
     /// Open the list of every pending and failed edit (the status bar's counts).
     ShowPending,
     ClosePending,
+    /// Open the "Recently deleted" window (the tool bar, Ctrl+Shift+D).
+    ShowRecentlyDeleted,
+    CloseRecentlyDeleted,
+    /// Put a deleted picture back at its old place, with its description.
+    RestoreDeleted(DeletedId),
+    /// Remove a deleted picture's kept copy for good ("Delete now").
+    ForgetDeleted(DeletedId),
     /// Send a failed edit again (its outbox sequence number).
     RetryEdit(i64),
     /// Drop a queued edit (its outbox sequence number); a refused add's tile goes with it.

@@ -20,6 +20,7 @@ mod pending;
 mod preview;
 mod product_header;
 pub mod profiles;
+mod recently_deleted;
 mod session;
 mod stores_dialog;
 mod tiles;

@@ -788,6 +788,11 @@ impl StoreSession {
         self.ask_failed_again();
     }
 
+    /// The engine's link, for the "Recently deleted" window (see `recently_deleted`).
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
     /// Reads the engine's queue again (the Pending list opened).
     pub fn load_outbox(&self) {
         self.backend.load_outbox();
