@@ -778,6 +778,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn restoring_into_a_product_the_replica_no_longer_has_fails_and_keeps_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = Replica::open(dir.path()).await.unwrap();
+        let file = write_copy(dir.path(), Bytes::from(crate::imaging::synthetic::jpeg(
+            &crate::imaging::synthetic::photo(40, 30, 1),
+            80,
+            false,
+            None,
+        )), "jpg")
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO recently_deleted (product_id, position, deleted_at_ms, copy, copy_file)
+             VALUES (77, 0, 0, 'original', ?)",
+        )
+        .bind(&file)
+        .execute(&replica.writer)
+        .await
+        .unwrap();
+        let id = list(&replica).await.unwrap()[0].id;
+        let err = restore(&replica, dir.path(), id).await.unwrap_err();
+        assert!(
+            matches!(err, SyncError::Trash(TrashError::ProductGone(77))),
+            "{err}"
+        );
+        assert!(err.to_string().contains("no longer in the store"));
+        assert_eq!(list(&replica).await.unwrap().len(), 1, "the entry stays");
+        assert!(deleted_dir(dir.path()).join(&file).exists());
+        let blobs = std::fs::read_dir(&replica.blobs).unwrap().count();
+        assert_eq!(blobs, 0, "the create's copy went with the refusal");
+    }
+
+    #[tokio::test]
     async fn purge_removes_old_entries_and_their_files_and_orphans_only_when_sweeping() {
         let dir = tempfile::tempdir().unwrap();
         let replica = Replica::open(dir.path()).await.unwrap();
