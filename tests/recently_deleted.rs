@@ -227,6 +227,36 @@ async fn a_deleted_upload_that_never_reached_the_store_keeps_its_own_file() {
     assert_eq!(store.images(product).await.len(), 4, "nothing was sent");
 }
 
+#[tokio::test]
+async fn a_picture_the_store_cannot_give_keeps_the_largest_cached_variant_and_says_so() {
+    let replica = tempfile::tempdir().unwrap();
+    let (store, product, engine) = lamp_with_four(replica.path()).await;
+    let local = engine.images(product).await.unwrap()[2].id;
+    let tile = engine.tile(local).await.unwrap().expect("the tile is cached");
+    // The store loses its picture files (its records stay): the full picture cannot be had.
+    remove_pictures(store.data.path());
+    engine.delete(&[local]).await.unwrap();
+    settle(&engine).await;
+    assert_eq!(store.images(product).await.len(), 3);
+    let entries = engine.recently_deleted().await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].copy, KeptCopy::Smaller);
+    let kept = engine.deleted_picture(entries[0].id).await.unwrap().unwrap();
+    assert_eq!(kept, tile, "the cached tile, the largest variant there is");
+}
+
+/// Removes every picture file under a store's data directory (not its database).
+fn remove_pictures(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            remove_pictures(&path);
+        } else if !path.to_string_lossy().contains("sqlite") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
 // -- the window ---------------------------------------------------------------------------------
 
 #[test]

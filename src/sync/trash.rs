@@ -332,10 +332,10 @@ pub(crate) enum Scope {
 /// waits, and the copy is made when it is back. A picture the store will not give is replaced
 /// by the largest cached variant.
 pub(crate) async fn keep_copies(shared: &Shared, scope: Scope) -> Result<(), SyncError> {
-    let pending: Vec<(i64, String)> = match scope {
+    let pending: Vec<(i64, Option<i64>, String)> = match scope {
         Scope::Image(image) => {
             sqlx::query_as(
-                "SELECT id, picture_urls FROM recently_deleted
+                "SELECT id, image_id, picture_urls FROM recently_deleted
                  WHERE image_id = ? AND copy = 'pending'",
             )
             .bind(image.0)
@@ -344,7 +344,7 @@ pub(crate) async fn keep_copies(shared: &Shared, scope: Scope) -> Result<(), Syn
         }
         Scope::Product(product_id) => {
             sqlx::query_as(
-                "SELECT id, picture_urls FROM recently_deleted
+                "SELECT id, image_id, picture_urls FROM recently_deleted
                  WHERE product_id = ? AND copy = 'pending'",
             )
             .bind(product_id)
@@ -352,8 +352,22 @@ pub(crate) async fn keep_copies(shared: &Shared, scope: Scope) -> Result<(), Syn
             .await?
         }
     };
-    for (id, urls) in pending {
-        let urls: Vec<String> = serde_json::from_str(&urls).unwrap_or_default();
+    for (id, image, recorded) in pending {
+        // The row's addresses first: the pull before the push may have found the pictures
+        // moved (a store on another port) since the delete was queued.
+        let mut urls = match image {
+            Some(image) => replica::image_row(&mut *shared.replica.writer.acquire().await?, image)
+                .await?
+                .map(|row| picture_urls(&row))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let recorded: Vec<String> = serde_json::from_str(&recorded).unwrap_or_default();
+        for url in recorded {
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
         let fetched = match urls.first() {
             Some(url) => match shared.client.fetch_asset(url, MAX_COPY_BYTES).await {
                 Ok(bytes) if imaging::probe(&bytes).is_ok() => Some(bytes),
