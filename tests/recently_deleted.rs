@@ -105,8 +105,15 @@ async fn a_deleted_picture_is_kept_and_restored_once_at_its_place_with_its_descr
     settle(&engine).await;
     let after = store.images(product).await;
     assert_eq!(descriptions(&after), ["img-0", "img-1", "img-2", "img-3"]);
-    assert_eq!((after[2].width, after[2].height), (original.width, original.height));
-    assert_eq!(kept_files(replica.path()), 0, "the kept copy went with its entry");
+    assert_eq!(
+        (after[2].width, after[2].height),
+        (original.width, original.height)
+    );
+    assert_eq!(
+        kept_files(replica.path()),
+        0,
+        "the kept copy went with its entry"
+    );
     // A second restore of the same entry is refused, not a second image.
     assert!(engine.restore(entry.id).await.is_err());
     settle(&engine).await;
@@ -179,7 +186,11 @@ async fn entries_older_than_thirty_days_are_purged_with_their_files() {
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].id, entries[1].id);
     assert_eq!(left[0].days_left(std::time::SystemTime::now()), 0);
-    assert_eq!(kept_files(replica.path()), 1, "the purged entry's file went");
+    assert_eq!(
+        kept_files(replica.path()),
+        1,
+        "the purged entry's file went"
+    );
     assert!(engine.deleted_picture(left[0].id).await.unwrap().is_some());
 }
 
@@ -192,7 +203,11 @@ async fn a_delete_queued_offline_keeps_the_full_picture_once_the_store_is_back()
     let local = engine.images(product).await.unwrap()[1].id;
     engine.delete(&[local]).await.unwrap();
     let entries = engine.recently_deleted().await.unwrap();
-    assert_eq!(entries[0].copy, KeptCopy::Pending, "the store cannot be asked yet");
+    assert_eq!(
+        entries[0].copy,
+        KeptCopy::Pending,
+        "the store cannot be asked yet"
+    );
     assert_eq!(entries[0].position, 1);
 
     let store = stopped.start().await;
@@ -220,7 +235,11 @@ async fn a_deleted_upload_that_never_reached_the_store_keeps_its_own_file() {
     let entries = engine.recently_deleted().await.unwrap();
     assert_eq!(entries[0].copy, KeptCopy::Upload);
     assert_eq!(entries[0].position, 4);
-    let bytes = engine.deleted_picture(entries[0].id).await.unwrap().unwrap();
+    let bytes = engine
+        .deleted_picture(entries[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(bytes.as_ref(), small_jpeg(9).as_slice());
     engine.resume();
     settle(&engine).await;
@@ -232,7 +251,11 @@ async fn a_picture_the_store_cannot_give_keeps_the_largest_cached_variant_and_sa
     let replica = tempfile::tempdir().unwrap();
     let (store, product, engine) = lamp_with_four(replica.path()).await;
     let local = engine.images(product).await.unwrap()[2].id;
-    let tile = engine.tile(local).await.unwrap().expect("the tile is cached");
+    let tile = engine
+        .tile(local)
+        .await
+        .unwrap()
+        .expect("the tile is cached");
     // The store loses its picture files (its records stay): the full picture cannot be had.
     remove_pictures(store.data.path());
     engine.delete(&[local]).await.unwrap();
@@ -241,7 +264,11 @@ async fn a_picture_the_store_cannot_give_keeps_the_largest_cached_variant_and_sa
     let entries = engine.recently_deleted().await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].copy, KeptCopy::Smaller);
-    let kept = engine.deleted_picture(entries[0].id).await.unwrap().unwrap();
+    let kept = engine
+        .deleted_picture(entries[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept, tile, "the cached tile, the largest variant there is");
 }
 
@@ -283,8 +310,13 @@ fn the_window_lists_a_deleted_picture_and_restore_brings_it_back() {
         .with_step_dt(1.0 / 60.0)
         .build_ui_state(|ui, app: &mut ImageDeskApp| app.show_ui(ui), app);
     open_lamp(&mut harness);
-    let server_descriptions =
-        || descriptions(&runtime.block_on(store.client.list_all_images(product)).unwrap());
+    let server_descriptions = || {
+        descriptions(
+            &runtime
+                .block_on(store.client.list_all_images(product))
+                .unwrap(),
+        )
+    };
 
     harness.get_by_label("Image 2: img-1").click();
     harness.step();
@@ -309,8 +341,10 @@ fn the_window_lists_a_deleted_picture_and_restore_brings_it_back() {
         h.query_by_label_contains("Restored \"img-1\" to Lamp, at place 2")
             .is_some()
     });
-    assert!(runtime
-        .block_on(engine.recently_deleted())
-        .unwrap()
-        .is_empty());
+    assert!(
+        runtime
+            .block_on(engine.recently_deleted())
+            .unwrap()
+            .is_empty()
+    );
 }

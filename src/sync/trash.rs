@@ -46,9 +46,7 @@ pub(crate) const PURGE_EVERY: Duration = Duration::from_secs(24 * 3600);
 pub enum TrashError {
     #[error("that deleted picture is no longer kept (it may have been restored or removed)")]
     UnknownEntry(DeletedId),
-    #[error(
-        "the picture cannot be put back: its product is no longer in the store (product {0})"
-    )]
+    #[error("the picture cannot be put back: its product is no longer in the store (product {0})")]
     ProductGone(i64),
     #[error(
         "the picture's copy is still being made (its delete has not reached the store yet); \
@@ -241,7 +239,11 @@ async fn record(
     index: usize,
     now: i64,
 ) -> Result<(), SyncError> {
-    let dir = replica.blobs.parent().unwrap_or(&replica.blobs).to_path_buf();
+    let dir = replica
+        .blobs
+        .parent()
+        .unwrap_or(&replica.blobs)
+        .to_path_buf();
     // A picture not uploaded yet (a create, or a replace by a file): its queued file is the
     // newest picture, and the delete is about to drop it, so it is copied now.
     let (copy, copy_file) = if let Some(local) = &row.local_file {
@@ -399,9 +401,11 @@ async fn largest_cached(shared: &Shared, urls: &[String]) -> Result<Option<Bytes
             .fetch_optional(&shared.replica.writer)
             .await?;
         if let Some((tile,)) = cached
-            && let Ok(bytes) =
-                tokio::fs::read(super::tiles::tile_path(&super::tiles::tile_dir(shared), tile))
-                    .await
+            && let Ok(bytes) = tokio::fs::read(super::tiles::tile_path(
+                &super::tiles::tile_dir(shared),
+                tile,
+            ))
+            .await
         {
             return Ok(Some(Bytes::from(bytes)));
         }
@@ -601,8 +605,8 @@ async fn queue_restore(
     if known.is_none() {
         return Err(TrashError::ProductGone(product_id).into());
     }
-    let (mut applied, image) = edits::add_in(&mut tx, replica, product_id, picture, description)
-        .await?;
+    let (mut applied, image) =
+        edits::add_in(&mut tx, replica, product_id, picture, description).await?;
     // `add` puts it last; move it to its old index among the images there now.
     let mut order: Vec<ImageId> = visible_rows(&mut tx, product_id)
         .await?
@@ -687,15 +691,14 @@ pub(crate) async fn purge(
             removed += 1;
         }
     }
-    let named: std::collections::HashSet<String> =
-        sqlx::query_as::<_, (String,)>(
-            "SELECT copy_file FROM recently_deleted WHERE copy_file IS NOT NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(f,)| f)
-        .collect();
+    let named: std::collections::HashSet<String> = sqlx::query_as::<_, (String,)>(
+        "SELECT copy_file FROM recently_deleted WHERE copy_file IS NOT NULL",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(f,)| f)
+    .collect();
     tx.commit().await?;
     for file in &files {
         remove_copy(dir, file);
@@ -766,7 +769,10 @@ mod tests {
         assert_eq!(picture.days_ago(three_days), 3);
         assert_eq!(picture.days_left(three_days), 26);
         assert_eq!(picture.days_left(deleted), RECENTLY_DELETED_DAYS);
-        assert_eq!(picture.days_left(deleted + Duration::from_secs(40 * 86400)), 0);
+        assert_eq!(
+            picture.days_left(deleted + Duration::from_secs(40 * 86400)),
+            0
+        );
         // A clock set back before the delete says "today", not a panic.
         assert_eq!(picture.days_ago(deleted - Duration::from_secs(60)), 0);
     }
@@ -786,7 +792,10 @@ mod tests {
 
     #[test]
     fn a_restored_upload_goes_by_the_stores_file_name() {
-        assert_eq!(restored_name("b/12/mug-front__0042.jpg", "jpg"), "mug-front__0042.jpg");
+        assert_eq!(
+            restored_name("b/12/mug-front__0042.jpg", "jpg"),
+            "mug-front__0042.jpg"
+        );
         assert_eq!(restored_name("", "png"), "restored.png");
         assert_eq!(restored_name("http://h/x.png", "png"), "x.png");
     }
@@ -795,12 +804,16 @@ mod tests {
     async fn restoring_into_a_product_the_replica_no_longer_has_fails_and_keeps_the_entry() {
         let dir = tempfile::tempdir().unwrap();
         let replica = Replica::open(dir.path()).await.unwrap();
-        let file = write_copy(dir.path(), Bytes::from(crate::imaging::synthetic::jpeg(
-            &crate::imaging::synthetic::photo(40, 30, 1),
-            80,
-            false,
-            None,
-        )), "jpg")
+        let file = write_copy(
+            dir.path(),
+            Bytes::from(crate::imaging::synthetic::jpeg(
+                &crate::imaging::synthetic::photo(40, 30, 1),
+                80,
+                false,
+                None,
+            )),
+            "jpg",
+        )
         .await
         .unwrap();
         sqlx::query(
@@ -853,7 +866,10 @@ mod tests {
         assert_eq!(purge(&replica, dir.path(), now, false).await.unwrap(), 1);
         assert!(!folder.join(&old).exists());
         assert!(folder.join(&young).exists());
-        assert!(folder.join(&orphan).exists(), "a daily purge leaves files alone");
+        assert!(
+            folder.join(&orphan).exists(),
+            "a daily purge leaves files alone"
+        );
         assert_eq!(list(&replica).await.unwrap().len(), 1);
         assert_eq!(purge(&replica, dir.path(), now, true).await.unwrap(), 0);
         assert!(!folder.join(&orphan).exists());

@@ -16,8 +16,8 @@ use super::counts::{CSV_HEADER, csv_rows};
 use super::profiles::{Profile, token_path};
 use super::tiles::Loaded;
 use crate::sync::{
-    CatalogueTotals, DeletedId, DeletedPicture, Engine, Event, ImageId, LocalImage, OutboxEntry, ProductPage, ProductQuery,
-    ProductSummary, Status, SyncError, UnreadableRecord, UploadRoute,
+    CatalogueTotals, DeletedId, DeletedPicture, Engine, Event, ImageId, LocalImage, OutboxEntry,
+    ProductPage, ProductQuery, ProductSummary, Status, SyncError, UnreadableRecord, UploadRoute,
 };
 use crate::sync::{EngineConfig, open_store, profile_name};
 use crate::{durable, imaging};
@@ -81,7 +81,10 @@ pub enum Message {
     /// The "Recently deleted" entries, newest first.
     RecentlyDeleted(Vec<DeletedPicture>),
     /// A deleted picture's kept copy, decoded for the list.
-    DeletedPicture { id: DeletedId, picture: Loaded },
+    DeletedPicture {
+        id: DeletedId,
+        picture: Loaded,
+    },
     /// A deleted picture was queued to go back; what it was.
     Restored(DeletedPicture),
     Event(Event),

@@ -3,8 +3,9 @@
 //!
 //! Deletes are the exception that makes an Undo toast possible: a delete is *held* in the app for
 //! a short grace period (the tiles disappear at once) and only then handed to the engine.
-//! Undoing a held delete simply lets go of it; once it has been handed over it cannot be undone,
-//! because the store keeps no copy of a deleted picture.
+//! Undoing a held delete simply lets go of it; once it has been handed over Undo no longer
+//! reaches it (the store keeps no copy of a deleted picture), but the engine kept one: the
+//! picture can be restored from "Recently deleted" for 30 days (see `recently_deleted`).
 
 use std::time::{Duration, Instant};
 

@@ -60,11 +60,8 @@ impl RecentlyDeleted {
     /// A fresh list from the engine. Pictures of entries that are gone are dropped; those of
     /// new entries, and of entries whose copy was made since, are wanted.
     pub fn set_entries(&mut self, entries: Vec<DeletedPicture>) {
-        let previous: HashMap<DeletedId, KeptCopy> = self
-            .entries()
-            .iter()
-            .map(|e| (e.id, e.copy))
-            .collect();
+        let previous: HashMap<DeletedId, KeptCopy> =
+            self.entries().iter().map(|e| (e.id, e.copy)).collect();
         self.pictures
             .retain(|id, _| entries.iter().any(|e| e.id == *id));
         for entry in &entries {
