@@ -284,6 +284,24 @@ fn remove_pictures(dir: &Path) {
     }
 }
 
+#[tokio::test]
+async fn a_discarded_delete_takes_its_entry_with_it() {
+    let replica = tempfile::tempdir().unwrap();
+    let (store, product, engine) = lamp_with_four(replica.path()).await;
+    engine.pause();
+    delete_at(&store, &engine, product, 1).await;
+    assert_eq!(engine.recently_deleted().await.unwrap().len(), 1);
+    let seq = engine.outbox().await.unwrap()[0].seq;
+    engine.discard(seq).await.unwrap();
+    assert!(
+        engine.recently_deleted().await.unwrap().is_empty(),
+        "the picture is back, so it is not recently deleted"
+    );
+    engine.resume();
+    settle(&engine).await;
+    assert_eq!(store.images(product).await.len(), 4);
+}
+
 // -- the window ---------------------------------------------------------------------------------
 
 #[test]
