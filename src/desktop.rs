@@ -39,6 +39,12 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             user: options.user.clone(),
         });
     let (backend, title, server) = runtime.block_on(async {
+        // Which store the window shows: the Stores dialog marks it, and its undo history is
+        // kept under it.
+        let store = match &current {
+            Some(profile) => crate::ui::profiles::CurrentStore::of(profile),
+            None => crate::ui::profiles::CurrentStore::Embedded,
+        };
         let (client, config, title, server) = match options.api {
             Some(api) => {
                 let token = options
@@ -82,8 +88,9 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let backend =
-            Backend::new(engine, tokio::runtime::Handle::current()).with_data_dir(&data_dir);
+        let backend = Backend::new(engine, tokio::runtime::Handle::current())
+            .with_data_dir(&data_dir)
+            .with_store(store);
         anyhow::Ok((backend, title, server))
     })?;
     let closer = crate::ui::WindowCloser::default();

@@ -13,13 +13,13 @@ use super::catalogue::VisibleRows;
 use super::command::{Command, MoveStep, View};
 use super::counts::{CountsView, StoreCount};
 use super::grid::grid_ui;
-use super::history::DELETE_GRACE;
+use super::history::{DELETE_GRACE, SavedHistories};
 use super::notices::{Notice, Notices};
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
 use super::panels::{StoreTotal, details_ui, products_ui, status_ui};
 use super::pending::pending_ui;
 use super::product_header::product_header_ui;
-use super::profiles::{self, Profile};
+use super::profiles::{self, CurrentStore, Profile};
 use super::recently_deleted::{RecentlyDeleted, restored_words};
 use super::session::StoreSession;
 use super::stores_dialog::ConnectionForm;
@@ -52,7 +52,13 @@ pub struct ImageDeskApp {
     pending_open: bool,
     /// The "Recently deleted" window (open or not) and what it last read.
     recently_deleted: RecentlyDeleted,
+    /// The undo histories a previous run saved, and those of stores left in this run: the
+    /// current store's is in its session until [`ImageDeskApp::save_history`].
+    histories: SavedHistories,
 }
+
+/// The history key of a window whose backend was not told its store (tests).
+const UNNAMED_STORE: &str = "unnamed";
 
 impl ImageDeskApp {
     pub fn new(backend: Backend) -> ImageDeskApp {
@@ -74,7 +80,34 @@ impl ImageDeskApp {
             unreadable_open: false,
             pending_open: false,
             recently_deleted: RecentlyDeleted::default(),
+            histories: SavedHistories::default(),
         }
+    }
+
+    /// Brings back the undo history a previous run saved for this store (eframe's storage).
+    pub fn with_saved_history(mut self, storage: &dyn eframe::Storage) -> ImageDeskApp {
+        self.histories = SavedHistories::load(storage);
+        let history = self.histories.get(&self.history_key());
+        self.session.restore_history(history);
+        self
+    }
+
+    /// Writes every store's undo history to eframe's storage (through `App::save`).
+    pub fn save_history(&mut self, storage: &mut dyn eframe::Storage) {
+        let key = self.history_key();
+        self.histories.set(key, self.session.history());
+        self.histories.save(storage);
+    }
+
+    /// The store shown, when the window knows it.
+    pub fn current_store(&self) -> Option<&CurrentStore> {
+        self.session.store()
+    }
+
+    fn history_key(&self) -> String {
+        self.session
+            .store()
+            .map_or_else(|| UNNAMED_STORE.to_owned(), CurrentStore::key)
     }
 
     /// The saved store profiles (from eframe's storage).
@@ -98,6 +131,8 @@ impl ImageDeskApp {
         self.delete_grace = grace;
         self.session = self.session.with_delete_grace(grace);
         self.session.set_counts_query(self.counts.query());
+        let history = self.histories.get(&self.history_key());
+        self.session.restore_history(history);
         self
     }
 
@@ -297,7 +332,7 @@ impl ImageDeskApp {
         }
         if self.connection.open {
             self.connection
-                .connection_ui(ui.ctx(), &self.profiles, commands);
+                .connection_ui(ui.ctx(), &self.profiles, self.session.store(), commands);
         }
         if self.pending_open {
             let session = &self.session;
@@ -792,7 +827,11 @@ impl ImageDeskApp {
     /// new session replaces the old one.
     fn connected(&mut self, ctx: &egui::Context, backend: Backend, title: String) {
         self.session.hand_over_held_deletes();
+        let key = self.history_key();
+        self.histories.set(key, self.session.history());
         self.session = StoreSession::new(backend, self.delete_grace);
+        let history = self.histories.get(&self.history_key());
+        self.session.restore_history(history);
         self.session.set_counts_query(self.counts.query());
         self.product_filter.clear();
         // The other store's deleted pictures are its own.
@@ -1012,6 +1051,7 @@ impl eframe::App for ImageDeskApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.save_profiles(storage);
+        self.save_history(storage);
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 use super::catalogue::{PageRequest, Table};
 use super::controller::{Edit, restored_order, sends_as_delete_all};
 use super::counts::{CSV_HEADER, csv_rows};
-use super::profiles::{Profile, token_path};
+use super::profiles::{CurrentStore, Profile, token_path};
 use super::tiles::Loaded;
 use crate::sync::{
     CatalogueTotals, DeletedId, DeletedPicture, Engine, Event, ImageId, LocalImage, OutboxEntry,
@@ -110,6 +110,8 @@ pub struct Backend {
     engine: Arc<Engine>,
     /// Where token files and the replicas of other stores go; `None`: no switching stores.
     data_dir: Option<PathBuf>,
+    /// Which store the engine holds, when the caller said (the Stores dialog marks it).
+    store: Option<CurrentStore>,
     runtime: Handle,
     tx: Sender<Message>,
     rx: Receiver<Message>,
@@ -123,6 +125,7 @@ impl Backend {
         let backend = Backend {
             engine: engine.into(),
             data_dir: None,
+            store: None,
             runtime,
             tx,
             rx,
@@ -140,6 +143,16 @@ impl Backend {
 
     pub fn data_dir(&self) -> Option<&PathBuf> {
         self.data_dir.as_ref()
+    }
+
+    /// Says which store the engine holds.
+    pub fn with_store(mut self, store: CurrentStore) -> Backend {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn store(&self) -> Option<&CurrentStore> {
+        self.store.as_ref()
     }
 
     /// Gives the backend the context to wake when a message arrives (once, on the first frame).
@@ -546,7 +559,11 @@ impl Backend {
         self.spawn(async move {
             match open_profile(&dir, &profile, token).await {
                 Ok(engine) => Some(Message::Connected {
-                    backend: Box::new(Backend::new(engine, Handle::current()).with_data_dir(dir)),
+                    backend: Box::new(
+                        Backend::new(engine, Handle::current())
+                            .with_data_dir(dir)
+                            .with_store(CurrentStore::of(&profile)),
+                    ),
                     title: profile.name,
                 }),
                 Err(why) => Some(Message::Error(format!(

@@ -159,6 +159,11 @@ impl Controller {
         &self.history
     }
 
+    /// Replaces the (empty) history with one saved by a previous run.
+    pub fn restore_history(&mut self, history: History) {
+        self.history = history;
+    }
+
     /// Deletes waiting out their grace period, oldest first.
     pub fn held(&self) -> &[HeldDelete] {
         &self.held

@@ -243,10 +243,9 @@ fn tile_ui(
             egui::StrokeKind::Inside,
         );
     }
-    let response = match &image.sync {
-        SyncState::Failed(reason) => response.on_hover_text(format!("Not synced: {reason}")),
-        SyncState::Pending(n) => response.on_hover_text(format!("{n} edit(s) waiting to be sent")),
-        SyncState::Synced => response,
+    let response = match super::tiles::sync_hint(&image.sync) {
+        Some(hint) => response.on_hover_text(hint),
+        None => response,
     };
     let mut command = None;
     response.context_menu(|ui| {

@@ -69,8 +69,8 @@ pub fn window_icon() -> egui::IconData {
     })
 }
 
-/// Opens the window and runs until it is closed. The window's settings and the saved store
-/// profiles live in `<data dir>/app.ron` (eframe persistence).
+/// Opens the window and runs until it is closed. The window's settings, the saved store
+/// profiles and each store's undo history live in `<data dir>/app.ron` (eframe persistence).
 ///
 /// `current` is the store opened from the command line: it joins the saved profiles (without its
 /// token, which is saved only when the user types it in the Stores dialog).
@@ -102,7 +102,12 @@ pub fn run_native(
             {
                 saved.push(current);
             }
-            Ok(Box::new(ImageDeskApp::new(backend).with_profiles(saved)))
+            let app = ImageDeskApp::new(backend).with_profiles(saved);
+            let app = match cc.storage {
+                Some(storage) => app.with_saved_history(storage),
+                None => app,
+            };
+            Ok(Box::new(app))
         }),
     )
 }

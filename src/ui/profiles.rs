@@ -50,3 +50,37 @@ pub fn save(storage: &mut dyn eframe::Storage, profiles: &[Profile]) {
         Err(err) => tracing::error!("could not save the store profiles: {err}"),
     }
 }
+
+/// The store a window shows: what the Stores dialog marks "Connected" and what the undo history
+/// is kept under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurrentStore {
+    /// The store this app starts itself (its address changes between runs).
+    Embedded,
+    /// A store reached at `api_url`, called `name`.
+    Remote { name: String, api_url: String },
+}
+
+impl CurrentStore {
+    /// The store a profile describes.
+    pub fn of(profile: &Profile) -> CurrentStore {
+        CurrentStore::Remote {
+            name: profile.name.clone(),
+            api_url: profile.api_url.clone(),
+        }
+    }
+
+    /// Whether `profile` describes this store (profiles are told apart by their API URL).
+    pub fn is(&self, profile: &Profile) -> bool {
+        matches!(self, CurrentStore::Remote { api_url, .. } if *api_url == profile.api_url)
+    }
+
+    /// Where its undo history is kept: named like its replica's directory, whose image ids the
+    /// history names.
+    pub fn key(&self) -> String {
+        match self {
+            CurrentStore::Embedded => "embedded".to_owned(),
+            CurrentStore::Remote { api_url, .. } => profile_name(api_url),
+        }
+    }
+}

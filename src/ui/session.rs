@@ -17,7 +17,7 @@ use super::counts::StoreCount;
 use super::history::{HeldDelete, History};
 use super::notices::{Notice, Severity};
 use super::preview::Preview;
-use super::profiles::Profile;
+use super::profiles::{CurrentStore, Profile};
 use super::tiles::{Loaded, Tile, TileCache};
 use super::words;
 use crate::sync::{
@@ -178,6 +178,16 @@ impl StoreSession {
 
     pub fn history(&self) -> &History {
         self.controller.history()
+    }
+
+    /// Puts back the undo history a previous run saved (before the user edits).
+    pub fn restore_history(&mut self, history: History) {
+        self.controller.restore_history(history);
+    }
+
+    /// Which store this is, when the backend was told.
+    pub fn store(&self) -> Option<&CurrentStore> {
+        self.backend.store()
     }
 
     pub fn held(&self) -> &[HeldDelete] {

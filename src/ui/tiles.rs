@@ -1,11 +1,38 @@
 //! Grid textures, kept in a least-recently-used cache bounded by their memory. The cache does
-//! not load anything itself: it lists the tiles it lacks, and the session asks for them.
+//! not load anything itself: it lists the tiles it lacks, and the session asks for them. Also
+//! what a tile says when the pointer rests on it about edits not yet in the store.
 
 use std::collections::HashMap;
 
 use egui::TextureHandle;
 
-use crate::sync::{ImageId, LocalImage};
+use super::words;
+use crate::sync::{ImageId, LocalImage, SyncState};
+
+/// What the user can do about a refused edit, and where.
+pub const FAILED_ADVICE: &str = "Open Pending changes to retry or discard.";
+
+/// The hover text of a tile whose edits are not all in the store: why, in plain words, and
+/// what to do; `None` for a tile in step with the store. Shown over the whole tile, not only
+/// its small coloured dot.
+pub fn sync_hint(sync: &SyncState) -> Option<String> {
+    match sync {
+        SyncState::Synced => None,
+        SyncState::Pending(1) => Some("1 change waiting to be sent to the store.".to_owned()),
+        SyncState::Pending(n) => Some(format!("{n} changes waiting to be sent to the store.")),
+        SyncState::Failed(reason) => {
+            let why = if words::unreachable(reason) {
+                "The store could not be reached.".to_owned()
+            } else {
+                format!(
+                    "The store refused a change to this image: {}.",
+                    words::store_reason(reason)
+                )
+            };
+            Some(format!("{why}\n{FAILED_ADVICE}"))
+        }
+    }
+}
 
 /// What the grid can draw for an image now.
 pub enum Tile<'a> {
@@ -206,7 +233,22 @@ impl TileCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::SyncState;
+
+    #[test]
+    fn a_refused_edit_says_why_in_plain_words_and_what_to_do() {
+        let raw = "the store refused the request (HTTP 400): The field 'image_file' is invalid";
+        let hint = sync_hint(&SyncState::Failed(raw.into())).unwrap();
+        assert_eq!(
+            hint,
+            "The store refused a change to this image: The field 'picture file' is invalid.\n\
+             Open Pending changes to retry or discard."
+        );
+        assert_eq!(sync_hint(&SyncState::Synced), None);
+        assert_eq!(
+            sync_hint(&SyncState::Pending(2)).as_deref(),
+            Some("2 changes waiting to be sent to the store.")
+        );
+    }
 
     fn image(id: i64) -> LocalImage {
         LocalImage {
