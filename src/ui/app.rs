@@ -8,17 +8,18 @@ use std::time::{Duration, Instant};
 
 use egui::Key;
 
+use super::alt_text::alt_text_ui;
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::VisibleRows;
-use super::command::{Command, MoveStep, View};
+use super::command::{Command, GridFilter, MoveStep, View};
 use super::counts::{CountsView, StoreCount};
-use super::grid::grid_ui;
+use super::grid::{grid_ui, lacks_alt_text};
 use super::history::{DELETE_GRACE, SavedHistories};
 use super::notices::{Notice, Notices};
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
-use super::panels::{StoreTotal, details_ui, products_ui, status_ui};
+use super::panels::{Detailed, StoreTotal, details_ui, products_ui, status_ui};
 use super::pending::pending_ui;
-use super::product_header::product_header_ui;
+use super::product_header::{alt_text_filter_ui, product_header_ui};
 use super::profiles::{self, CurrentStore, Profile};
 use super::recently_deleted::{RecentlyDeleted, restored_words};
 use super::session::StoreSession;
@@ -55,6 +56,8 @@ pub struct ImageDeskApp {
     /// The undo histories a previous run saved, and those of stores left in this run: the
     /// current store's is in its session until [`ImageDeskApp::save_history`].
     histories: SavedHistories,
+    /// Which images the grid shows (all, or those without alt text).
+    grid_filter: GridFilter,
 }
 
 /// The history key of a window whose backend was not told its store (tests).
@@ -81,6 +84,7 @@ impl ImageDeskApp {
             pending_open: false,
             recently_deleted: RecentlyDeleted::default(),
             histories: SavedHistories::default(),
+            grid_filter: GridFilter::All,
         }
     }
 
@@ -543,6 +547,9 @@ impl ImageDeskApp {
     }
 
     fn images_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        // Docked under the grid (never over it), whichever product is shown.
+        let (prompt, images, tiles) = self.session.alt_text_parts();
+        alt_text_ui(ui, prompt, images, tiles, commands);
         if self.session.product().is_none() {
             ui.label("Choose a product on the left.");
             return;
@@ -558,12 +565,20 @@ impl ImageDeskApp {
             self.session.images().len(),
             self.session.selection().len(),
         );
+        let missing = self
+            .session
+            .images()
+            .iter()
+            .filter(|i| lacks_alt_text(i))
+            .count();
+        alt_text_filter_ui(ui, self.grid_filter, missing, commands);
         let (images, selection, tiles) = self.session.grid_parts();
-        grid_ui(ui, images, selection, tiles, commands);
+        grid_ui(ui, images, self.grid_filter, selection, tiles, commands);
     }
 
     fn details_panel_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         let files_refused = self.session.files_refused();
+        let first = self.session.images().first().map(|i| i.id);
         let Some((image, draft, tiles, failed)) = self.session.details_parts() else {
             ui.label("Click an image to see its details.");
             return;
@@ -604,7 +619,10 @@ impl ImageDeskApp {
         }
         details_ui(
             ui,
-            &image,
+            Detailed {
+                image: &image,
+                is_first: first == Some(image.id),
+            },
             draft,
             failed.as_ref(),
             &mut self.replace_path,
@@ -702,6 +720,9 @@ impl ImageDeskApp {
             Command::MoveSelection(step) => self.session.move_selection(step),
             Command::SaveDescription { id, text } => self.session.describe(id, text),
             Command::SetThumbnail(id) => self.session.set_thumbnail(id),
+            Command::SaveAltText => self.session.save_alt_text(),
+            Command::SkipAltText => self.session.skip_alt_text(),
+            Command::SetGridFilter(filter) => self.grid_filter = filter,
             Command::CommitDescription => self.session.commit_description(),
             Command::RevertDescription => self.session.revert_description(),
             Command::Undo => self
@@ -792,6 +813,7 @@ impl ImageDeskApp {
                     entry.position,
                 )));
             }
+            Message::Added { product, pictures } => self.session.ask_alt_text(product, pictures),
             Message::Picked { purpose, paths } => commands.extend(picked(purpose, paths)),
             Message::NoDialog(purpose) => self
                 .notices
@@ -897,20 +919,20 @@ impl ImageDeskApp {
         if command && pressed(Key::R) {
             commands.push(Command::RetryNow);
         }
-        // Alt with the arrows moves the selection (plain arrows are the preview's); Alt+Home
-        // puts it first, the picture shoppers see.
-        let alt = ui.input(|i| i.modifiers.alt);
+        // Alt with the arrows moves the selection (plain arrows are the preview's); Home (or
+        // Alt+Home, as before) puts it first, the picture shoppers see.
+        let (alt, plain) = ui.input(|i| (i.modifiers.alt, i.modifiers.is_none()));
         if alt && pressed(Key::ArrowLeft) {
             commands.push(Command::MoveSelection(MoveStep::Back));
         }
         if alt && pressed(Key::ArrowRight) {
             commands.push(Command::MoveSelection(MoveStep::On));
         }
-        if alt && pressed(Key::Home) {
-            commands.push(Command::MoveSelection(MoveStep::First));
-        }
         // Keys that act on the shown product's images rest in the Counts view.
         let images_shown = self.view == View::Images;
+        if (alt || (plain && images_shown)) && pressed(Key::Home) {
+            commands.push(Command::MoveSelection(MoveStep::First));
+        }
         if images_shown && pressed(Key::Delete) {
             commands.push(Command::DeleteSelection);
         }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
+use super::alt_text::NewPicture;
 use super::catalogue::{PageRequest, Table};
 use super::controller::{Edit, restored_order, sends_as_delete_all};
 use super::counts::{CSV_HEADER, csv_rows};
@@ -88,6 +89,12 @@ pub enum Message {
     /// A deleted picture was queued to go back; what it was.
     Restored(DeletedPicture),
     Event(Event),
+    /// Pictures the user added are in the replica: the alt-text prompt asks for their
+    /// descriptions.
+    Added {
+        product: i64,
+        pictures: Vec<NewPicture>,
+    },
     /// An action failed; the text says what to do.
     Error(String),
 }
@@ -311,14 +318,35 @@ impl Backend {
         });
     }
 
-    /// Runs an edit; a failure comes back as [`Message::Error`], success as engine events.
+    /// Runs an edit; a failure comes back as [`Message::Error`], success as engine events
+    /// (and, for an add, as [`Message::Added`] with the images it made).
     pub fn apply(&self, edit: Edit) {
+        if matches!(edit, Edit::AddFiles { .. } | Edit::AddUrl { .. }) {
+            return self.add(edit);
+        }
         let engine = self.engine.clone();
         self.spawn(async move {
             let what = edit.what();
             match run_edit(&engine, edit).await {
                 Ok(()) => None,
                 Err(err) => Some(Message::Error(format!("Could not {what}: {err}"))),
+            }
+        });
+    }
+
+    /// Runs an add: the images it made come back as [`Message::Added`] even when a later
+    /// file of the same add fails (that failure comes back as [`Message::Error`]).
+    fn add(&self, edit: Edit) {
+        let engine = self.engine.clone();
+        let notify = self.sender();
+        self.runtime.spawn(async move {
+            let what = edit.what();
+            let (product, pictures, failed) = run_add(&engine, edit).await;
+            if !pictures.is_empty() {
+                notify.send(Message::Added { product, pictures });
+            }
+            if let Some(err) = failed {
+                notify.send(Message::Error(format!("Could not {what}: {err}")));
             }
         });
     }
@@ -621,14 +649,34 @@ async fn run_edit(engine: &Engine, edit: Edit) -> Result<(), SyncError> {
             }
             engine.delete(&held.ids).await
         }
+        Edit::AddFiles { .. } | Edit::AddUrl { .. } => match run_add(engine, edit).await {
+            (_, _, Some(err)) => Err(err),
+            (_, _, None) => Ok(()),
+        },
+        Edit::Replace { id, path } => engine.replace_file(id, &path).await,
+    }
+}
+
+/// Runs an add: the product, the images made (with a name the user knows them by: the file's
+/// or the URL's last part), and the error that stopped it, if one did.
+async fn run_add(engine: &Engine, edit: Edit) -> (i64, Vec<NewPicture>, Option<SyncError>) {
+    let mut made = Vec::new();
+    match edit {
         Edit::AddFiles { product, paths } => {
             for path in paths {
-                engine.add_file(product, &path, "").await?;
+                match engine.add_file(product, &path, "").await {
+                    Ok(id) => made.push(NewPicture::from_path(id, &path)),
+                    Err(err) => return (product, made, Some(err)),
+                }
             }
-            Ok(())
+            (product, made, None)
         }
-        Edit::AddUrl { product, url } => engine.add_url(product, &url, "").await.map(drop),
-        Edit::Replace { id, path } => engine.replace_file(id, &path).await,
+        Edit::AddUrl { product, url } => match engine.add_url(product, &url, "").await {
+            Ok(id) => (product, vec![NewPicture::from_url(id, &url)], None),
+            Err(err) => (product, made, Some(err)),
+        },
+        // Only adds come here.
+        _ => (0, made, None),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub use super::controller::MoveStep;
+pub use super::grid::GridFilter;
 use super::profiles::Profile;
 use crate::sync::{DeletedId, ImageId, ProductSort};
 
@@ -83,13 +84,19 @@ pub enum Command {
         dragged: ImageId,
         slot: usize,
     },
-    /// Alt+←, Alt+→, Alt+Home: the selection one place back, on, or first.
+    /// Alt+←, Alt+→, Home (or Alt+Home): the selection one place back, on, or first.
     MoveSelection(MoveStep),
     SaveDescription {
         id: ImageId,
         text: String,
     },
     SetThumbnail(ImageId),
+    /// The alt-text prompt's "Save" (Enter): its descriptions go as describe edits.
+    SaveAltText,
+    /// The alt-text prompt's "Skip" (Esc): the new pictures stay without descriptions.
+    SkipAltText,
+    /// Show every image, or only those without a description (the grid's filter).
+    SetGridFilter(GridFilter),
     /// The description editor lost the keyboard focus: save what was typed, if anything.
     CommitDescription,
     /// Escape in the description editor: drop what was typed.

@@ -20,7 +20,7 @@ pub enum MoveStep {
     Back,
     /// One place towards the last (Alt+→).
     On,
-    /// To the first place, the picture shoppers see first (Alt+Home).
+    /// To the first place, the picture shoppers see first (Home, Alt+Home).
     First,
 }
 
@@ -336,6 +336,26 @@ impl Controller {
             return None;
         }
         let before = self.images.iter().find(|i| i.id == id)?.description.clone();
+        self.history.record(Change::Describe {
+            id,
+            before,
+            after: text.clone(),
+        });
+        Some(self.describe_edit(id, text))
+    }
+
+    /// A description typed in the alt-text prompt for a picture just added: recorded for undo
+    /// like [`Controller::describe`], also when its product is no longer shown or its row has
+    /// not been read back yet (a new picture had no description). A blank one sends nothing.
+    pub fn describe_added(&mut self, id: ImageId, text: String) -> Option<Edit> {
+        let before = self
+            .all_images
+            .iter()
+            .find(|i| i.id == id)
+            .map_or_else(String::new, |i| i.description.clone());
+        if text.trim().is_empty() || text == before {
+            return None;
+        }
         self.history.record(Change::Describe {
             id,
             before,

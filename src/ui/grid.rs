@@ -1,5 +1,7 @@
 //! The thumbnail grid: only the visible rows are laid out, each tile is a drag source and a
-//! drop target, and a click selects (Ctrl adds, Shift extends).
+//! drop target, and a click selects (Ctrl adds, Shift extends). A filter can show only the
+//! images without a description; the tiles keep their real positions, and dragging rests while
+//! it is on (see [`GridFilter`]).
 
 use std::collections::BTreeSet;
 
@@ -23,6 +25,35 @@ const SCROLL_SPEED: f32 = 12.0;
 /// The picture that follows the pointer during a drag.
 const GHOST: f32 = 96.0;
 
+/// Which of the product's images the grid shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GridFilter {
+    #[default]
+    All,
+    /// Only the images with an empty description (no alt text). Dragging rests: a drop
+    /// between two of a subset's tiles does not say where among the hidden ones it lands.
+    MissingAltText,
+}
+
+impl GridFilter {
+    pub fn keeps(self, image: &LocalImage) -> bool {
+        match self {
+            GridFilter::All => true,
+            GridFilter::MissingAltText => lacks_alt_text(image),
+        }
+    }
+}
+
+/// Whether an image has no description for screen readers and search.
+pub fn lacks_alt_text(image: &LocalImage) -> bool {
+    image.description.trim().is_empty()
+}
+
+/// Why a tile cannot be dragged while the grid is filtered.
+pub const NO_DRAG_FILTERED: &str = "Dragging is off while only the images without alt text are \
+                                    shown: their order among the hidden ones would be a guess. \
+                                    Show all images to reorder.";
+
 /// Where a dragged tile would land: in the gap before the tile at `slot`, drawn as a line.
 struct Insertion {
     slot: usize,
@@ -31,19 +62,33 @@ struct Insertion {
 
 /// Draws the grid; a click, double-click or drop becomes a [`Command`]. While a tile is
 /// dragged, a copy of it follows the pointer, a line shows where it will land, and the grid
-/// scrolls when the pointer nears its top or bottom edge.
+/// scrolls when the pointer nears its top or bottom edge. `filter` picks the tiles drawn; each
+/// keeps its place in `images` as its position.
 pub fn grid_ui(
     ui: &mut egui::Ui,
     images: &[LocalImage],
+    filter: GridFilter,
     selection: &BTreeSet<ImageId>,
     tiles: &mut TileCache,
     commands: &mut Vec<Command>,
 ) {
+    let shown: Vec<(usize, &LocalImage)> = images
+        .iter()
+        .enumerate()
+        .filter(|(_, image)| filter.keeps(image))
+        .collect();
+    if shown.is_empty() {
+        ui.label("Every image has alt text.");
+        return;
+    }
+    let draggable = filter == GridFilter::All;
     let columns = ((ui.available_width() + GAP) / (TILE + GAP))
         .floor()
         .max(1.0) as usize;
-    let rows = images.len().div_ceil(columns);
-    let dragged = egui::DragAndDrop::payload::<ImageId>(ui.ctx()).map(|id| *id);
+    let rows = shown.len().div_ceil(columns);
+    let dragged = egui::DragAndDrop::payload::<ImageId>(ui.ctx())
+        .map(|id| *id)
+        .filter(|_| draggable);
     let pointer = ui.ctx().pointer_latest_pos();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
@@ -53,10 +98,10 @@ pub fn grid_ui(
                 ui.horizontal(|ui| {
                     ui.spacing_mut().item_spacing = Vec2::splat(GAP);
                     let start = row * columns;
-                    let end = (start + columns).min(images.len());
-                    for (index, image) in images.iter().enumerate().take(end).skip(start) {
+                    let end = (start + columns).min(shown.len());
+                    for &(index, image) in &shown[start..end] {
                         let selected = selection.contains(&image.id);
-                        let drawn = tile_ui(ui, index, image, selected, tiles, pointer);
+                        let drawn = tile_ui(ui, index, image, selected, draggable, tiles, pointer);
                         commands.extend(drawn.command);
                         if dragged.is_some() && drawn.insertion.is_some() {
                             insertion = drawn.insertion;
@@ -153,22 +198,24 @@ fn tile_ui(
     index: usize,
     image: &LocalImage,
     selected: bool,
+    draggable: bool,
     tiles: &mut TileCache,
     pointer: Option<egui::Pos2>,
 ) -> Drawn {
     let (rect, _) = ui.allocate_exact_size(Vec2::new(TILE, TILE + CAPTION), Sense::hover());
-    let response = ui.interact(
-        rect,
-        Id::unique(("tile", image.id)),
-        Sense::click_and_drag(),
-    );
+    let sense = if draggable {
+        Sense::click_and_drag()
+    } else {
+        Sense::click()
+    };
+    let response = ui.interact(rect, Id::unique(("tile", image.id)), sense);
     let label = tile_label(index, image);
     response.widget_info(|| WidgetInfo::labeled(Role::Button, true, &label));
-    if response.drag_started() {
+    if draggable && response.drag_started() {
         response.dnd_set_drag_payload(image.id);
     }
     // Before or after this tile, by which half of it the pointer is over.
-    let insertion = pointer.filter(|p| rect.contains(*p)).map(|p| {
+    let insertion = pointer.filter(|p| draggable && rect.contains(*p)).map(|p| {
         let after = p.x >= rect.center().x;
         let x = if after {
             rect.right() + GAP / 2.0
@@ -247,11 +294,16 @@ fn tile_ui(
         Some(hint) => response.on_hover_text(hint),
         None => response,
     };
+    let response = if draggable {
+        response
+    } else {
+        response.on_hover_text(NO_DRAG_FILTERED)
+    };
     let mut command = None;
     response.context_menu(|ui| {
         if ui
             .button("Move to first")
-            .on_hover_text("The first image is the one shoppers see first (Alt+Home)")
+            .on_hover_text("The first image is the one shoppers see first (Home)")
             .clicked()
         {
             command = Some(Command::MoveTo {
@@ -261,7 +313,9 @@ fn tile_ui(
             ui.close();
         }
     });
-    if let Some(dragged) = response.dnd_release_payload::<ImageId>()
+    if let Some(dragged) = response
+        .dnd_release_payload::<ImageId>()
+        .filter(|_| draggable)
         && let Some(insertion) = &insertion
     {
         command = Some(Command::MoveTo {

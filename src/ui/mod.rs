@@ -5,6 +5,7 @@
 //! reads and writes and decoding run on the tokio runtime ([`backend`]) and come back as
 //! messages, with `request_repaint()`.
 
+mod alt_text;
 mod app;
 mod backend;
 mod catalogue;

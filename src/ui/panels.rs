@@ -104,12 +104,19 @@ fn product_label(product: &ProductSummary, failed: u64, held: u64) -> String {
     text
 }
 
-/// The focused image's details: description editor, thumbnail, preview, replacement, facts.
-/// An image the store refused says why, with Retry and Discard (`failed`: its refused edit);
-/// when it is a refused add, the picture is not in the store and offers no other edits.
+/// The image the details panel shows, and whether it is the product's first.
+pub struct Detailed<'a> {
+    pub image: &'a LocalImage,
+    pub is_first: bool,
+}
+
+/// The focused image's details: description editor, thumbnail, "Move to first", preview,
+/// replacement, facts. An image the store refused says why, with Retry and Discard (`failed`:
+/// its refused edit); when it is a refused add, the picture is not in the store and offers no
+/// other edits.
 pub fn details_ui(
     ui: &mut egui::Ui,
-    image: &LocalImage,
+    Detailed { image, is_first }: Detailed<'_>,
     draft: &mut String,
     failed: Option<&OutboxEntry>,
     replace_path: &mut String,
@@ -155,6 +162,18 @@ pub fn details_ui(
             .clicked()
         {
             commands.push(Command::SetThumbnail(image.id));
+        }
+        // The grid's menu item and the Home key, for those who look here: the same move.
+        if ui
+            .add_enabled(!is_first, egui::Button::new("Move to first"))
+            .on_hover_text("Put it first, the picture shoppers see first (Home)")
+            .on_disabled_hover_text("It is the first image already")
+            .clicked()
+        {
+            commands.push(Command::MoveTo {
+                dragged: image.id,
+                slot: 0,
+            });
         }
     });
     if ui

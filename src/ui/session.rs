@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::alt_text::{AltTextPrompt, NewPicture};
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::{ProductPages, Table, VisibleRows};
 use super::controller::{Controller, Edit, MoveStep, parse_image_id, store_side};
@@ -89,6 +90,8 @@ pub struct StoreSession {
     /// The engine's queue as last read: which edit Retry and Discard act on, and how many of a
     /// product's queued edits failed (the product list counts them apart from pending ones).
     outbox: Vec<OutboxEntry>,
+    /// The new pictures waiting for their descriptions.
+    alt_text: AltTextPrompt,
 }
 
 impl StoreSession {
@@ -116,6 +119,7 @@ impl StoreSession {
             upload_route: RouteKnowledge::NotAsked,
             unreadable: Vec::new(),
             outbox: Vec::new(),
+            alt_text: AltTextPrompt::default(),
         }
     }
 
@@ -290,6 +294,15 @@ impl StoreSession {
         let image = self.controller.focused_image()?.clone();
         let failed = self.failed_edit(image.id).cloned();
         Some((image, &mut self.controller.draft, &mut self.tiles, failed))
+    }
+
+    /// The alt-text prompt, the images shown and the tiles, for the prompt's rows.
+    pub fn alt_text_parts(&mut self) -> (&mut AltTextPrompt, &[LocalImage], &mut TileCache) {
+        (
+            &mut self.alt_text,
+            self.controller.images(),
+            &mut self.tiles,
+        )
     }
 
     /// The open preview and the images it steps through.
@@ -689,6 +702,34 @@ impl StoreSession {
     pub fn describe(&mut self, id: ImageId, text: String) {
         let edit = self.controller.describe(id, text);
         self.apply(edit);
+    }
+
+    /// Pictures an add made: the alt-text prompt asks for their descriptions. New pictures go
+    /// last, after the images of the product that were there before.
+    pub fn ask_alt_text(&mut self, product: i64, pictures: Vec<NewPicture>) {
+        let earlier = if self.controller.product() == Some(product) {
+            self.controller
+                .images()
+                .iter()
+                .filter(|i| !pictures.iter().any(|p| p.id == i.id))
+                .count()
+        } else {
+            0
+        };
+        let name = self.product_name(product);
+        self.alt_text.add(&name, earlier + 1, pictures);
+    }
+
+    /// The prompt's "Save": each description is an ordinary describe edit (undo, outbox).
+    pub fn save_alt_text(&mut self) {
+        for (id, text) in self.alt_text.take_descriptions() {
+            let edit = self.controller.describe_added(id, text);
+            self.apply(edit);
+        }
+    }
+
+    pub fn skip_alt_text(&mut self) {
+        self.alt_text.skip();
     }
 
     pub fn set_thumbnail(&mut self, id: ImageId) {
