@@ -1,8 +1,14 @@
-//! The "Pending" window: every edit the engine still holds (waiting to be sent, or refused by
-//! the store), with its product, what it does, why it waits, and Retry / Discard each. Opened
-//! from the status bar's pending and failed counts.
+//! The "Pending" window: every edit the engine still holds (waiting to be sent, held because the
+//! store changed the same thing, or refused by the store), with its product, what it does, why
+//! it waits, and its buttons: Discard for a waiting edit, "Keep mine" / "Use the store's" (both
+//! sides shown) for a held one, Retry / Discard for a refused one. Opened from the status bar's
+//! pending and failed counts.
+
+use std::collections::HashMap;
 
 use super::command::Command;
+use super::overlays::{choice_ui, held_sides_ui};
+use super::session::Pictured;
 use super::words;
 use crate::sync::{EditKind, ImageId, OutboxEntry};
 
@@ -21,10 +27,12 @@ pub fn edit_in_words(kind: Option<EditKind>) -> &'static str {
     }
 }
 
-/// The window; `product_name` and `image_name` say which product and picture an edit is about.
+/// The window; `product_name` and `image_name` say which product and picture an edit is about,
+/// `pictures` the pictures of held edits by seq (see `StoreSession::conflict_pictures`).
 pub fn pending_ui(
     ctx: &egui::Context,
     outbox: &[OutboxEntry],
+    pictures: &HashMap<i64, (Pictured, Option<Pictured>)>,
     product_name: impl Fn(i64) -> String,
     image_name: impl Fn(ImageId) -> String,
     commands: &mut Vec<Command>,
@@ -41,9 +49,10 @@ pub fn pending_ui(
         .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
         .show(ctx, |ui| {
             let failed = outbox.iter().filter(|e| e.failed.is_some()).count();
+            let held = outbox.iter().filter(|e| e.held.is_some()).count();
             ui.label(format!(
-                "{} waiting to be sent, {failed} refused by the store.",
-                outbox.len() - failed
+                "{} waiting to be sent, {held} held for your choice, {failed} refused by the store.",
+                outbox.len() - failed - held
             ));
             ui.separator();
             if outbox.is_empty() {
@@ -61,7 +70,14 @@ pub fn pending_ui(
                             }
                             ui.end_row();
                             for entry in outbox {
-                                entry_ui(ui, entry, &product_name, &image_name, commands);
+                                entry_ui(
+                                    ui,
+                                    entry,
+                                    pictures,
+                                    &product_name,
+                                    &image_name,
+                                    commands,
+                                );
                                 ui.end_row();
                             }
                         });
@@ -78,6 +94,7 @@ pub fn pending_ui(
 fn entry_ui(
     ui: &mut egui::Ui,
     entry: &OutboxEntry,
+    pictures: &HashMap<i64, (Pictured, Option<Pictured>)>,
     product_name: &impl Fn(i64) -> String,
     image_name: &impl Fn(ImageId) -> String,
     commands: &mut Vec<Command>,
@@ -88,6 +105,17 @@ fn entry_ui(
         Some(image) => format!("{what} ({})", image_name(image)),
         None => what.to_owned(),
     });
+    if let Some(held) = &entry.held {
+        ui.vertical(|ui| {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "Held: the store changed it too. Which one stays?",
+            );
+            held_sides_ui(ui, held, pictures.get(&entry.seq));
+        });
+        choice_ui(ui, entry.seq, commands);
+        return;
+    }
     match &entry.failed {
         Some(raw) => {
             let said = if words::unreachable(raw) {
