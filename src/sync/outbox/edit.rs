@@ -361,4 +361,46 @@ mod tests {
         assert!(Edit::from_columns("create", Some(1), r#"{"description":"d"}"#).is_err());
         assert!(Edit::from_columns("delete", None, "{}").is_err());
     }
+
+    #[test]
+    fn folding_keeps_a_held_edit_held_and_makes_a_refused_one_pending() {
+        let held = EditState::Held {
+            theirs: "theirs".into(),
+            theirs_modified: None,
+        };
+        let describe = |text: &str| Edit::Describe {
+            image: ImageId(1),
+            description: text.into(),
+        };
+        assert_eq!(held.after_fold(&describe("newer")), held);
+        assert_eq!(held.after_fold(&describe("theirs")), EditState::Pending);
+        let thumbnail_held = EditState::Held {
+            theirs: "#3".into(),
+            theirs_modified: None,
+        };
+        assert_eq!(
+            thumbnail_held.after_fold(&Edit::SetThumbnail { image: ImageId(3) }),
+            EditState::Pending
+        );
+        assert_eq!(
+            thumbnail_held.after_fold(&Edit::SetThumbnail { image: ImageId(4) }),
+            thumbnail_held
+        );
+        let failed = EditState::Failed {
+            reason: "no".into(),
+        };
+        assert_eq!(failed.after_fold(&describe("x")), EditState::Pending);
+    }
+
+    #[test]
+    fn a_held_row_without_the_stores_value_cannot_be_read() {
+        assert_eq!(EditState::from_columns("held", None, None, None), None);
+        assert_eq!(
+            EditState::from_columns("held", None, Some("t"), Some("d")),
+            Some(EditState::Held {
+                theirs: "t".into(),
+                theirs_modified: Some("d".into()),
+            })
+        );
+    }
 }

@@ -622,7 +622,14 @@ mod tests {
         let entries = outbox.entries().await.unwrap();
         assert_eq!(entries[0].kind, Some(EditKind::Describe));
         assert_eq!(entries[0].failed.as_deref(), Some("too long"));
-        assert_eq!(outbox.counts().await.unwrap(), (0, 1));
+        assert_eq!(
+            outbox.counts().await.unwrap(),
+            QueueCounts {
+                waiting: 0,
+                held: 0,
+                failed: 1
+            }
+        );
     }
 
     #[tokio::test]
@@ -688,5 +695,77 @@ mod tests {
         let now = outbox.get(seq).await.unwrap().unwrap().unwrap();
         assert_eq!(now.edit, describe(4, "b").edit);
         assert!(outbox.retire(seq, now.revision).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_held_edit_is_not_handed_out_but_the_edits_after_it_are() {
+        let pool = outbox_db().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let mut outbox = Outbox::on(&mut conn);
+        let held = outbox.append(&describe(4, "mine")).await.unwrap();
+        let after = outbox.append(&describe(5, "other image")).await.unwrap();
+        outbox.hold(held, "theirs", Some("2026-01-01")).await.unwrap();
+        let next = outbox.next_ready().await.unwrap().unwrap().unwrap();
+        assert_eq!(next.seq, after, "the edit queued after the held one may go");
+        let counts = outbox.counts().await.unwrap();
+        assert_eq!((counts.waiting, counts.held, counts.failed), (1, 1, 0));
+        let entries = outbox.entries().await.unwrap();
+        assert_eq!(
+            entries[0].held,
+            Some(HeldConflict {
+                field: crate::sync::ConflictField::Description,
+                mine: "mine".into(),
+                theirs: "theirs".into(),
+                theirs_modified: Some("2026-01-01".into()),
+            })
+        );
+        assert_eq!(entries[0].failed, None, "held is not refused");
+        assert_eq!(entries[1].held, None);
+        let base = outbox.get(held).await.unwrap().unwrap().unwrap().base;
+        assert_eq!(
+            base.value.as_deref(),
+            Some("theirs"),
+            "rebased: the same store value is not reported again"
+        );
+
+        // Retry is for refused edits: it does not let a held one go.
+        outbox.retry(held).await.unwrap();
+        assert!(outbox.get(held).await.unwrap().unwrap().unwrap().state.is_held());
+
+        outbox.retire(after, 0).await.unwrap();
+        assert!(outbox.next_ready().await.unwrap().is_none());
+        assert!(outbox.release(held).await.unwrap());
+        assert!(!outbox.release(held).await.unwrap(), "released once");
+        let next = outbox.next_ready().await.unwrap().unwrap().unwrap();
+        assert_eq!((next.seq, next.state), (held, EditState::Pending));
+        assert_eq!(outbox.entries().await.unwrap()[0].held, None);
+    }
+
+    #[tokio::test]
+    async fn a_newer_value_folded_into_a_held_edit_stays_held_unless_it_is_the_stores() {
+        let pool = outbox_db().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let mut outbox = Outbox::on(&mut conn);
+        let seq = outbox.append(&describe(4, "mine")).await.unwrap();
+        outbox.hold(seq, "theirs", None).await.unwrap();
+
+        let queue = outbox.of_product(1).await.unwrap();
+        let changes = coalesce(&queue, describe(4, "mine, again"), Successor::NotThumbnail);
+        outbox.apply(changes).await.unwrap();
+        let entries = outbox.entries().await.unwrap();
+        assert_eq!(entries.len(), 1, "folded");
+        let held = entries[0].held.clone().expect("still held: the person has not chosen");
+        assert_eq!((held.mine.as_str(), held.theirs.as_str()), ("mine, again", "theirs"));
+
+        let queue = outbox.of_product(1).await.unwrap();
+        let changes = coalesce(&queue, describe(4, "theirs"), Successor::NotThumbnail);
+        outbox.apply(changes).await.unwrap();
+        let queued = outbox.get(seq).await.unwrap().unwrap().unwrap();
+        assert_eq!(
+            queued.state,
+            EditState::Pending,
+            "the same value as the store's leaves nothing to choose"
+        );
+        assert_eq!(outbox.entries().await.unwrap()[0].held, None);
     }
 }
