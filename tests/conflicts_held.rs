@@ -470,3 +470,30 @@ fn keep_mine_in_the_pending_window_sends_yours() {
         h.query_by_label("0 pending").is_some() && h.query_by_label_contains("Keep mine").is_none()
     });
 }
+
+// -- the command line -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_names_a_held_edit_in_plain_words_and_exits_1_without_sending_it() {
+    use common::cli::{Cli, code, product_with_images, text};
+    let store = start().await;
+    let api = store.server.api_url();
+    let (product, ids) = product_with_images(&store, "CUP", 1).await;
+    let cli = Cli::new();
+    let out = cli.on(&api, &["sync", "--timeout", "30"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let (p, img) = (product.to_string(), ids[0].to_string());
+    let out = cli
+        .on(&api, &["describe", &p, &img, "mine", "--offline"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    other_writes(&store, product, ids[0], description("theirs")).await;
+
+    let out = cli.on(&api, &["sync", "--timeout", "30"]).await;
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("the store changed it too"), "{said}");
+    assert!(said.contains("yours: \"mine\", the store's: \"theirs\""), "{said}");
+    assert!(said.contains("Pending window"), "{said}");
+    assert_eq!(store_images(&store, product).await[0].description, "theirs");
+}
