@@ -140,11 +140,17 @@ async fn a_description_changed_on_both_sides_is_held_and_keep_mine_sends_it_once
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].seq, seq);
     assert_eq!(
-        held[0].held.as_ref().map(|h| (h.field, h.mine.as_str(), h.theirs.as_str())),
+        held[0]
+            .held
+            .as_ref()
+            .map(|h| (h.field, h.mine.as_str(), h.theirs.as_str())),
         Some((ConflictField::Description, "mine", "theirs"))
     );
     let local = engine.images(product).await.unwrap();
-    assert_eq!(local[0].description, "mine", "the replica shows yours meanwhile");
+    assert_eq!(
+        local[0].description, "mine",
+        "the replica shows yours meanwhile"
+    );
 
     // Another round (a refresh) reports nothing new and still sends nothing.
     let before = puts(&store).await;
@@ -177,7 +183,10 @@ async fn use_the_stores_drops_the_held_description_and_the_store_is_untouched() 
     engine.use_theirs(seq).await.unwrap();
     assert!(engine.outbox().await.unwrap().is_empty());
     let local = engine.images(product).await.unwrap();
-    assert_eq!(local[0].description, "theirs", "the replica shows theirs at once");
+    assert_eq!(
+        local[0].description, "theirs",
+        "the replica shows theirs at once"
+    );
     let status = settle(&engine).await;
     assert_eq!((status.pending, status.held), (0, 0), "{status:?}");
     assert_eq!(store_images(&store, product).await[0].description, "theirs");
@@ -203,7 +212,10 @@ async fn a_pending_edit_is_neither_kept_nor_dropped_as_if_it_were_held() {
     assert_eq!(engine.outbox().await.unwrap().len(), 1, "still queued");
     engine.resume();
     settle(&engine).await;
-    assert_eq!(store_images(&store, product).await[1].description, "only mine");
+    assert_eq!(
+        store_images(&store, product).await[1].description,
+        "only mine"
+    );
     engine.close().await;
 }
 
@@ -316,8 +328,7 @@ async fn other_edits_of_the_product_are_sent_while_one_is_held() {
 }
 
 #[tokio::test]
-async fn a_newer_local_value_of_a_held_field_stays_held_and_a_later_store_change_updates_theirs()
-{
+async fn a_newer_local_value_of_a_held_field_stays_held_and_a_later_store_change_updates_theirs() {
     let (store, product, engine, _replica) = lamp().await;
     let seq = describe_on_both_sides(&store, product, &engine, "mine", "theirs").await;
     let local = engine.images(product).await.unwrap();
@@ -328,7 +339,10 @@ async fn a_newer_local_value_of_a_held_field_stays_held_and_a_later_store_change
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].seq, seq, "folded into the held edit");
     let sides = held[0].held.clone().unwrap();
-    assert_eq!((sides.mine.as_str(), sides.theirs.as_str()), ("mine, again", "theirs"));
+    assert_eq!(
+        (sides.mine.as_str(), sides.theirs.as_str()),
+        ("mine, again", "theirs")
+    );
     assert_eq!(store_images(&store, product).await[0].description, "theirs");
 
     // The other person changes it again: the held edit now shows their newer words.
@@ -413,7 +427,10 @@ impl Rig {
         self.runtime
             .block_on(self.engine.describe(local[0].id, "mine"))
             .unwrap();
-        let first = self.runtime.block_on(store_images(&self.store, self.product))[0].id;
+        let first = self
+            .runtime
+            .block_on(store_images(&self.store, self.product))[0]
+            .id;
         self.runtime.block_on(other_writes(
             &self.store,
             self.product,
@@ -428,11 +445,18 @@ impl Rig {
         harness.get_by_label_contains("1 pending").click();
         step_until(harness, "the Pending window shows both sides", |h| {
             h.query_by_label("Pending changes").is_some()
-                && h.query_by_label_contains("Held: the store changed it too").is_some()
+                && h.query_by_label_contains("Held: the store changed it too")
+                    .is_some()
         });
         // Both texts, in the message and in the window.
-        assert_eq!(harness.query_all_by_label("\u{201c}mine\u{201d}").count(), 2);
-        assert_eq!(harness.query_all_by_label("\u{201c}theirs\u{201d}").count(), 2);
+        assert_eq!(
+            harness.query_all_by_label("\u{201c}mine\u{201d}").count(),
+            2
+        );
+        assert_eq!(
+            harness.query_all_by_label("\u{201c}theirs\u{201d}").count(),
+            2
+        );
         assert_eq!(harness.query_all_by_label("Yours").count(), 2);
         assert_eq!(harness.query_all_by_label("The store's").count(), 2);
         harness.get_by_label_contains("1 held for your choice");
@@ -451,12 +475,21 @@ fn the_pending_window_shows_both_texts_and_use_the_stores_keeps_theirs() {
     let (rig, mut harness) = Rig::new();
     rig.hold_a_description(&mut harness);
     harness.get_by_label("Use the store's").click();
-    step_until(&mut harness, "nothing waits and the tile shows theirs", |h| {
-        h.query_by_label("Image 1: theirs (thumbnail)").is_some()
-            && h.query_by_label_contains("Keep mine").is_none()
-            && h.query_by_label("0 pending").is_some()
-    });
-    assert!(rig.runtime.block_on(rig.engine.outbox()).unwrap().is_empty());
+    step_until(
+        &mut harness,
+        "nothing waits and the tile shows theirs",
+        |h| {
+            h.query_by_label("Image 1: theirs (thumbnail)").is_some()
+                && h.query_by_label_contains("Keep mine").is_none()
+                && h.query_by_label("0 pending").is_some()
+        },
+    );
+    assert!(
+        rig.runtime
+            .block_on(rig.engine.outbox())
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(rig.descriptions()[0], "theirs");
 }
 
@@ -493,7 +526,10 @@ async fn sync_names_a_held_edit_in_plain_words_and_exits_1_without_sending_it() 
     assert_eq!(code(&out), 1, "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("the store changed it too"), "{said}");
-    assert!(said.contains("yours: \"mine\", the store's: \"theirs\""), "{said}");
+    assert!(
+        said.contains("yours: \"mine\", the store's: \"theirs\""),
+        "{said}"
+    );
     assert!(said.contains("Pending window"), "{said}");
     assert_eq!(store_images(&store, product).await[0].description, "theirs");
 }

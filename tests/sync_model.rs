@@ -152,7 +152,10 @@ async fn converge(engine: &Engine, store: &MemoryStore) -> Result<(), String> {
         // person always keeps theirs (which makes the local value win, as the oracle expects).
         for entry in engine.outbox().await.map_err(|e| e.to_string())? {
             if entry.held.is_some() {
-                engine.keep_mine(entry.seq).await.map_err(|e| e.to_string())?;
+                engine
+                    .keep_mine(entry.seq)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
         let mut differences = Vec::new();

@@ -699,14 +699,19 @@ fn a_conflict_is_held_shows_both_values_and_can_take_the_stores() {
     step_until(&mut harness, "the conflict shows both values", |h| {
         h.query_by_label("\u{201c}theirs\u{201d}").is_some()
             && h.query_by_label("\u{201c}img-0 mine\u{201d}").is_some()
-            && h.query_by_label_contains("was changed on the store too").is_some()
+            && h.query_by_label_contains("was changed on the store too")
+                .is_some()
     });
     assert_eq!(rig.server_descriptions()[0], "theirs", "held, not sent");
     harness.get_by_label("Use the store's").click();
-    step_until(&mut harness, "the tile shows theirs and nothing waits", |h| {
-        h.query_by_label("Image 1: theirs (thumbnail)").is_some()
-            && h.query_by_label("Use the store's").is_none()
-    });
+    step_until(
+        &mut harness,
+        "the tile shows theirs and nothing waits",
+        |h| {
+            h.query_by_label("Image 1: theirs (thumbnail)").is_some()
+                && h.query_by_label("Use the store's").is_none()
+        },
+    );
     assert!(rig.runtime.block_on(engine.outbox()).unwrap().is_empty());
     assert_eq!(rig.server_descriptions()[0], "theirs");
 }

@@ -44,7 +44,10 @@ pub fn held_in_words(entry: &OutboxEntry) -> String {
         .kind
         .map_or_else(|| "edit".to_owned(), |k| k.to_string());
     let Some(held) = &entry.held else {
-        return format!("held: edit #{} ({kind}, product {})", entry.seq, entry.product_id);
+        return format!(
+            "held: edit #{} ({kind}, product {})",
+            entry.seq, entry.product_id
+        );
     };
     let sides = match held.field {
         ConflictField::Description => {

@@ -234,11 +234,15 @@ impl Found<'_> {
             }
             (EditState::Held { .. }, false) => {
                 outbox.release(self.op.seq).await?;
-                outbox.rebase(self.op.seq, self.theirs, self.modified).await?;
+                outbox
+                    .rebase(self.op.seq, self.theirs, self.modified)
+                    .await?;
                 Ok(None)
             }
             _ => {
-                outbox.rebase(self.op.seq, self.theirs, self.modified).await?;
+                outbox
+                    .rebase(self.op.seq, self.theirs, self.modified)
+                    .await?;
                 Ok(None)
             }
         }
@@ -346,7 +350,9 @@ pub(crate) async fn merge_images(
                 theirs: &image.description,
                 modified: image.date_modified.as_deref(),
             };
-            report.events.extend(found.settle(&mut tx, product_id).await?);
+            report
+                .events
+                .extend(found.settle(&mut tx, product_id).await?);
         }
         if let Some((op, new_server_id)) = replaces.get(&local)
             && store_changed(op, &image.image_file)
@@ -369,7 +375,9 @@ pub(crate) async fn merge_images(
                     theirs: &image.image_file,
                     modified: image.date_modified.as_deref(),
                 };
-                report.events.extend(found.settle(&mut tx, product_id).await?);
+                report
+                    .events
+                    .extend(found.settle(&mut tx, product_id).await?);
             }
         }
         let keep = Keep {
@@ -419,7 +427,9 @@ pub(crate) async fn merge_images(
                 theirs: &server_value,
                 modified: None,
             };
-            report.events.extend(found.settle(&mut tx, product_id).await?);
+            report
+                .events
+                .extend(found.settle(&mut tx, product_id).await?);
         }
     }
 

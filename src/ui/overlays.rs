@@ -172,9 +172,10 @@ fn conflicts_ui(
     for entry in conflicts {
         let Some(held) = &entry.held else { continue };
         let sides = pictures.get(&entry.seq);
-        let image = sides.map_or_else(|| "a picture".to_owned(), |(mine, _)| {
-            image_words(mine).to_lowercase()
-        });
+        let image = sides.map_or_else(
+            || "a picture".to_owned(),
+            |(mine, _)| image_words(mine).to_lowercase(),
+        );
         let product = product_name(entry.product_id);
         ui.vertical(|ui| {
             ui.add(

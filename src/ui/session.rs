@@ -21,8 +21,8 @@ use super::profiles::Profile;
 use super::tiles::{Loaded, Tile, TileCache};
 use super::words;
 use crate::sync::{
-    CatalogueTotals, ConflictField, Connection, EditKind, Event, HeldConflict, ImageId,
-    LocalImage, OutboxEntry, ProductPage, ProductQuery, ProductSummary, Status, UnreadableRecord, UploadRoute,
+    CatalogueTotals, ConflictField, Connection, EditKind, Event, HeldConflict, ImageId, LocalImage,
+    OutboxEntry, ProductPage, ProductQuery, ProductSummary, Status, UnreadableRecord, UploadRoute,
 };
 
 /// What the app says when a store that takes pictures only by URL is handed files.

@@ -552,7 +552,11 @@ pub(crate) struct QueueCounts {
 
 /// Both sides of a held edit, for the queue view.
 fn held_conflict(queued: &Queued) -> Option<HeldConflict> {
-    let EditState::Held { theirs, theirs_modified } = &queued.state else {
+    let EditState::Held {
+        theirs,
+        theirs_modified,
+    } = &queued.state
+    else {
         return None;
     };
     Some(HeldConflict {
@@ -704,7 +708,10 @@ mod tests {
         let mut outbox = Outbox::on(&mut conn);
         let held = outbox.append(&describe(4, "mine")).await.unwrap();
         let after = outbox.append(&describe(5, "other image")).await.unwrap();
-        outbox.hold(held, "theirs", Some("2026-01-01")).await.unwrap();
+        outbox
+            .hold(held, "theirs", Some("2026-01-01"))
+            .await
+            .unwrap();
         let next = outbox.next_ready().await.unwrap().unwrap().unwrap();
         assert_eq!(next.seq, after, "the edit queued after the held one may go");
         let counts = outbox.counts().await.unwrap();
@@ -730,7 +737,16 @@ mod tests {
 
         // Retry is for refused edits: it does not let a held one go.
         outbox.retry(held).await.unwrap();
-        assert!(outbox.get(held).await.unwrap().unwrap().unwrap().state.is_held());
+        assert!(
+            outbox
+                .get(held)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+                .state
+                .is_held()
+        );
 
         outbox.retire(after, 0).await.unwrap();
         assert!(outbox.next_ready().await.unwrap().is_none());
@@ -754,8 +770,14 @@ mod tests {
         outbox.apply(changes).await.unwrap();
         let entries = outbox.entries().await.unwrap();
         assert_eq!(entries.len(), 1, "folded");
-        let held = entries[0].held.clone().expect("still held: the person has not chosen");
-        assert_eq!((held.mine.as_str(), held.theirs.as_str()), ("mine, again", "theirs"));
+        let held = entries[0]
+            .held
+            .clone()
+            .expect("still held: the person has not chosen");
+        assert_eq!(
+            (held.mine.as_str(), held.theirs.as_str()),
+            ("mine, again", "theirs")
+        );
 
         let queue = outbox.of_product(1).await.unwrap();
         let changes = coalesce(&queue, describe(4, "theirs"), Successor::NotThumbnail);
