@@ -149,3 +149,80 @@ fn entry_ui(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+    use crate::sync::{ConflictField, HeldConflict};
+
+    fn entry(seq: i64, held: Option<HeldConflict>, failed: Option<&str>) -> OutboxEntry {
+        OutboxEntry {
+            seq,
+            kind: Some(EditKind::Describe),
+            product_id: 7,
+            image: Some(ImageId(seq)),
+            failed: failed.map(str::to_owned),
+            held,
+        }
+    }
+
+    #[test]
+    fn a_held_edit_shows_both_texts_and_offers_keep_mine_and_use_the_stores() {
+        let outbox = vec![
+            entry(
+                1,
+                Some(HeldConflict {
+                    field: ConflictField::Description,
+                    mine: "my words".into(),
+                    theirs: "their words".into(),
+                    theirs_modified: None,
+                }),
+                None,
+            ),
+            entry(2, None, None),
+            entry(3, None, Some("too long")),
+        ];
+        let pictures = HashMap::new();
+        let mut harness = egui_kittest::Harness::new_ui_state(
+            |ui, commands: &mut Vec<Command>| {
+                pending_ui(
+                    ui.ctx(),
+                    &outbox,
+                    &pictures,
+                    |id| format!("Lamp #{id}"),
+                    |image| format!("image {}", image.0),
+                    commands,
+                );
+            },
+            Vec::new(),
+        );
+        harness.run();
+        harness
+            .get_by_label("1 waiting to be sent, 1 held for your choice, 1 refused by the store.");
+        harness.get_by_label("Yours");
+        harness.get_by_label("The store's");
+        harness.get_by_label("\u{201c}my words\u{201d}");
+        harness.get_by_label("\u{201c}their words\u{201d}");
+        assert_eq!(
+            harness.query_all_by_label("Discard").count(),
+            2,
+            "the waiting and the refused edit; the held one is decided by the choice"
+        );
+        harness.get_by_label("Keep mine").click();
+        harness.run();
+        harness.get_by_label("Use the store's").click();
+        harness.run();
+        harness.get_by_label("Retry").click();
+        harness.run();
+        assert_eq!(
+            harness.state(),
+            &[
+                Command::KeepMine(1),
+                Command::UseTheirs(1),
+                Command::RetryEdit(3)
+            ]
+        );
+    }
+}
