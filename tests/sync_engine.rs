@@ -294,7 +294,7 @@ async fn an_edit_script_sends_the_fewest_requests() {
 }
 
 #[tokio::test]
-async fn a_field_changed_on_both_sides_keeps_the_local_value_and_reports_both() {
+async fn a_field_changed_on_both_sides_is_held_with_both_values_until_the_person_keeps_theirs() {
     let store = start().await;
     let replica = tempfile::tempdir().unwrap();
     let product = store.product("Chair").await;
@@ -348,7 +348,22 @@ async fn a_field_changed_on_both_sides_keeps_the_local_value_and_reports_both() 
         "local words"
     );
 
+    // Held, not sent: the other person's words stay on the store while the engine settles.
     engine.resume();
+    let status = engine.caught_up(Duration::from_secs(60)).await;
+    assert_eq!((status.pending, status.held), (1, 1), "{status:?}");
+    let server = store.client.list_all_images(product).await.unwrap();
+    assert_eq!(descriptions(&server), ["store words", "store b"]);
+    let outbox = engine.outbox().await.unwrap();
+    let held = outbox[0].held.as_ref().expect("the edit is held");
+    assert_eq!(
+        (held.mine.as_str(), held.theirs.as_str()),
+        ("local words", "store words")
+    );
+    assert_eq!(outbox[0].seq, conflict.seq);
+
+    // "Keep mine": now it is sent.
+    engine.keep_mine(conflict.seq).await.unwrap();
     settle(&engine).await;
     let server = store.client.list_all_images(product).await.unwrap();
     assert_eq!(descriptions(&server), ["local words", "store b"]);

@@ -673,7 +673,7 @@ fn replacing_a_picture_keeps_its_place_and_description() {
 }
 
 #[test]
-fn a_conflict_shows_both_values_and_can_take_the_stores() {
+fn a_conflict_is_held_shows_both_values_and_can_take_the_stores() {
     let (rig, mut harness) = Rig::new();
     open_lamp(&mut harness);
     let engine = rig.engine.clone();
@@ -697,18 +697,23 @@ fn a_conflict_shows_both_values_and_can_take_the_stores() {
     engine.resume();
     engine.refresh();
     step_until(&mut harness, "the conflict shows both values", |h| {
-        h.query_by_label_contains(
-            "changed its description to \"theirs\" while you changed it to \"img-0 mine\"",
-        )
-        .is_some()
+        h.query_by_label("\u{201c}theirs\u{201d}").is_some()
+            && h.query_by_label("\u{201c}img-0 mine\u{201d}").is_some()
+            && h.query_by_label_contains("was changed on the store too")
+                .is_some()
     });
+    assert_eq!(rig.server_descriptions()[0], "theirs", "held, not sent");
     harness.get_by_label("Use the store's").click();
-    wait_for_store(&rig, &mut harness, "the store's text back", |rig| {
-        rig.server_descriptions()[0] == "theirs"
-    });
-    step_until(&mut harness, "the tile shows it", |h| {
-        h.query_by_label("Image 1: theirs (thumbnail)").is_some()
-    });
+    step_until(
+        &mut harness,
+        "the tile shows theirs and nothing waits",
+        |h| {
+            h.query_by_label("Image 1: theirs (thumbnail)").is_some()
+                && h.query_by_label("Use the store's").is_none()
+        },
+    );
+    assert!(rig.runtime.block_on(engine.outbox()).unwrap().is_empty());
+    assert_eq!(rig.server_descriptions()[0], "theirs");
 }
 
 /// Renders the harness with wgpu (Mesa's lavapipe on CI: `.ci/run` installs it) and compares

@@ -313,7 +313,7 @@ fn saved_is_a_success_and_the_stack_lies_inside_the_window() {
 }
 
 #[test]
-fn a_conflict_shows_the_picture_by_its_place_and_says_truthfully_what_happened() {
+fn a_held_conflict_names_the_picture_by_its_place_and_says_truthfully_what_happened() {
     let (rig, mut harness) = Rig::new();
     open_lamp(&mut harness);
     rig.engine.pause();
@@ -336,21 +336,26 @@ fn a_conflict_shows_the_picture_by_its_place_and_says_truthfully_what_happened()
     rig.engine.resume();
     rig.engine.refresh();
     step_until(&mut harness, "the conflict shows", |h| {
-        h.query_by_label_contains("Your change replaced theirs")
+        h.query_by_label_contains("was changed on the store too")
             .is_some()
     });
     let text = harness
-        .get_by_label_contains("Your change replaced theirs")
+        .get_by_label_contains("was changed on the store too")
         .accesskit_node()
         .value()
         .unwrap_or_default();
     assert!(
-        text.starts_with("Image 2 of \"Lamp\""),
+        text.starts_with("The description of image 2 of \"Lamp\""),
         "named by its place in the grid, not its id: {text}"
     );
     assert!(!text.contains('#'), "{text}");
-    assert!(!text.contains("Yours was kept"), "{text}");
+    assert!(
+        text.contains("Yours is not sent until you choose"),
+        "held, and it says so: {text}"
+    );
     harness.get_by_label("Keep mine");
+    harness.get_by_label("Use the store's");
+    assert_eq!(rig.server_images()[1].description, "theirs", "not sent");
 }
 
 // -- finding 7: offline is visible -------------------------------------------------------------

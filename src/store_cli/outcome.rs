@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::refs::ProductRef;
-use crate::sync::SyncError;
+use crate::sync::{ConflictField, OutboxEntry, SyncError};
 
 /// The exit statuses of the store commands (SPEC §3), so scripts can tell them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,33 @@ impl Exit {
             Exit::Unreachable => 3,
         }
     }
+}
+
+/// The line a command prints for an edit held because the store changed the same field too
+/// (SPEC §3: like a refusal, it needs a person, so the command exits 1).
+pub fn held_in_words(entry: &OutboxEntry) -> String {
+    let kind = entry
+        .kind
+        .map_or_else(|| "edit".to_owned(), |k| k.to_string());
+    let Some(held) = &entry.held else {
+        return format!(
+            "held: edit #{} ({kind}, product {})",
+            entry.seq, entry.product_id
+        );
+    };
+    let sides = match held.field {
+        ConflictField::Description => {
+            format!("yours: \"{}\", the store's: \"{}\"", held.mine, held.theirs)
+        }
+        ConflictField::Picture => {
+            format!("your picture: {}, the store's: {}", held.mine, held.theirs)
+        }
+        ConflictField::Thumbnail => "the store chose another image as the thumbnail".to_owned(),
+    };
+    format!(
+        "held: edit #{} ({kind}, product {}): the store changed it too since this edit was made ({sides}); it is not sent until you choose in the app's Pending window (Keep mine or Use the store's)",
+        entry.seq, entry.product_id
+    )
 }
 
 /// Something named on the command line that is not there, or cannot be used.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::args::{
     AddArgs, DeleteArgs, DescribeArgs, ReorderArgs, SendArgs, StoreCommand, ThumbnailArgs,
 };
-use super::outcome::{CliError, Exit, UsageError};
+use super::outcome::{CliError, Exit, UsageError, held_in_words};
 use super::refs::ProductRef;
 use super::target;
 use crate::api::{ApiError, connect};
@@ -143,7 +143,7 @@ async fn edit_and_wait(
         .outbox()
         .await?
         .into_iter()
-        .filter(|entry| entry.failed.is_some())
+        .filter(|entry| entry.failed.is_some() || entry.held.is_some())
         .map(|entry| entry.seq)
         .collect();
     let (done, timeout) = match command {
@@ -257,6 +257,15 @@ async fn conclude(
             earlier.len()
         );
     }
+    let held: Vec<_> = engine
+        .outbox()
+        .await?
+        .into_iter()
+        .filter(|entry| entry.held.is_some() && scope.counts_refusal(entry.seq))
+        .collect();
+    for entry in &held {
+        eprintln!("{}", held_in_words(entry));
+    }
     let (unreadable, elsewhere): (Vec<_>, Vec<_>) = engine
         .unreadable()
         .into_iter()
@@ -324,6 +333,13 @@ async fn conclude(
         );
         return Ok(Exit::Refused);
     }
+    if !held.is_empty() {
+        eprintln!(
+            "{} edits were not sent because the store changed the same thing too; choose in the app's Pending window whether yours or the store's stays",
+            held.len()
+        );
+        return Ok(Exit::Refused);
+    }
     if !unreadable.is_empty() {
         eprintln!(
             "{} records of the store could not be read and were skipped",
@@ -341,7 +357,7 @@ async fn waiting(engine: &Engine) -> Result<usize, CliError> {
         .outbox()
         .await?
         .iter()
-        .filter(|e| e.failed.is_none())
+        .filter(|e| e.failed.is_none() && e.held.is_none())
         .count())
 }
 

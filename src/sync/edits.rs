@@ -15,7 +15,7 @@ use sqlx::SqliteConnection;
 
 use super::SyncError;
 use super::model::ImageId;
-use super::outbox::{Base, Change, Edit, NewEdit, Outbox, Source, Successor, coalesce};
+use super::outbox::{Base, Change, Edit, EditState, NewEdit, Outbox, Source, Successor, coalesce};
 use super::replica::{self, ImageRow, Replica};
 use super::trash;
 use crate::{durable, imaging};
@@ -444,6 +444,74 @@ pub(crate) async fn retry(replica: &Replica, seq: i64) -> Result<Applied, SyncEr
     };
     outbox.retry(seq).await?;
     Ok(Applied::product(product_id))
+}
+
+/// The held edit `seq`, or why there is none.
+async fn held(
+    conn: &mut SqliteConnection,
+    seq: i64,
+) -> Result<(super::outbox::Queued, String), SyncError> {
+    match Outbox::on(conn).get(seq).await? {
+        Some(Ok(queued)) => match &queued.state {
+            EditState::Held { theirs, .. } => {
+                let theirs = theirs.clone();
+                Ok((queued, theirs))
+            }
+            _ => Err(SyncError::NotHeld(seq)),
+        },
+        Some(Err(_)) => Err(SyncError::NotHeld(seq)),
+        None => Err(SyncError::UnknownEdit(seq)),
+    }
+}
+
+/// "Keep mine": the held edit is pending again, to be sent with the next round.
+pub(crate) async fn keep_mine(replica: &Replica, seq: i64) -> Result<Applied, SyncError> {
+    let mut tx = replica.writer.begin().await?;
+    let (queued, _) = held(&mut tx, seq).await?;
+    Outbox::on(&mut tx).release(seq).await?;
+    tx.commit().await?;
+    Ok(Applied::product(queued.product_id))
+}
+
+/// "Use the store's": the held edit goes, and the replica takes the store's value at once
+/// (a description, the thumbnail; a picture's files and addresses come with the next pull).
+pub(crate) async fn use_theirs(replica: &Replica, seq: i64) -> Result<Applied, SyncError> {
+    let mut tx = replica.writer.begin().await?;
+    let (queued, theirs) = held(&mut tx, seq).await?;
+    let mut applied = Applied::product(queued.product_id);
+    match &queued.edit {
+        Edit::Describe { image, .. } => {
+            sqlx::query("UPDATE images SET description = ? WHERE local_id = ?")
+                .bind(&theirs)
+                .bind(image.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Edit::SetThumbnail { .. } => {
+            if let Some(id) = theirs.strip_prefix('#').and_then(|n| n.parse::<i64>().ok()) {
+                sqlx::query("UPDATE images SET is_thumbnail = (local_id = ?) WHERE product_id = ?")
+                    .bind(id)
+                    .bind(queued.product_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        Edit::Replace { image, .. } => {
+            // The local copy stops standing in for the store's picture; the next pull brings
+            // the store's addresses and sizes.
+            sqlx::query("UPDATE images SET image_file = ?, local_file = NULL WHERE local_id = ?")
+                .bind(&theirs)
+                .bind(image.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        _ => {}
+    }
+    applied
+        .unused_blobs
+        .extend(Outbox::on(&mut tx).remove(seq).await?);
+    tx.commit().await?;
+    Ok(applied)
 }
 
 /// Drops a queued edit and undoes its local effect where the next pull cannot: a discarded

@@ -129,8 +129,8 @@ impl Engine {
         self.shared.events.subscribe()
     }
 
-    /// Waits until no edit is pending (failed ones do not count) and the last round succeeded,
-    /// or until `timeout`. Returns the status at that point.
+    /// Waits until no edit is pending (failed and held ones do not count: they wait for a
+    /// person) and the last round succeeded, or until `timeout`. Returns the status then.
     pub async fn settled(&self, timeout: Duration) -> Status {
         let deadline = super::clock::deadline_in(timeout);
         let mut status = self.watch_status();
@@ -142,7 +142,7 @@ impl Engine {
                 .replica
                 .queue_counts()
                 .await
-                .map_or(1, |(p, _)| p);
+                .map_or(1, |counts| counts.waiting);
             let now = status.borrow_and_update().clone();
             if pending == 0
                 && now.connection == super::Connection::Online
@@ -420,6 +420,23 @@ impl Engine {
         }
     }
 
+    /// "Keep mine" for a held edit (see [`crate::sync::OutboxEntry::held`]): it is sent now,
+    /// replacing the store's value.
+    pub async fn keep_mine(&self, seq: i64) -> Result<(), SyncError> {
+        let applied = edits::keep_mine(&self.shared.replica, seq).await?;
+        self.done(applied).await;
+        Ok(())
+    }
+
+    /// "Use the store's" for a held edit: it is dropped and the replica shows the store's
+    /// value again (a picture's comes with the next pull, which this asks for).
+    pub async fn use_theirs(&self, seq: i64) -> Result<(), SyncError> {
+        let applied = edits::use_theirs(&self.shared.replica, seq).await?;
+        self.shared.pull_requested.store(true, Ordering::SeqCst);
+        self.done(applied).await;
+        Ok(())
+    }
+
     /// Stops sending edits (they keep queueing) until [`Engine::resume`].
     pub fn pause(&self) {
         self.shared.paused.store(true, Ordering::SeqCst);
@@ -481,7 +498,7 @@ impl Engine {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let status = self.settled(left).await;
-            let settled = status.pending == 0
+            let settled = status.pending == status.held
                 && status.connection == super::Connection::Online
                 && status.last_error.is_none();
             let unread = self.products_unread().await.unwrap_or(u64::MAX);

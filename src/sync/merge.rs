@@ -1,8 +1,9 @@
 //! Pull: folding the store's records into the replica without losing local edits.
 //!
-//! A field with a pending local edit keeps its local value; if the store changed that field too
-//! since the edit was made, the local value still wins and a [`Conflict`] carries both. Fields
-//! the user did not touch take the store's value. Images the store deleted disappear, and edits
+//! A field with a pending local edit keeps its local value. If the store changed that field too
+//! since the edit was made (to another value than the local one), the edit is held, not sent,
+//! until the person chooses, and a [`Conflict`] carries both values. Fields the user did not
+//! touch take the store's value. Images the store deleted disappear, and edits
 //! queued for them are dropped and reported.
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +13,7 @@ use sqlx::SqliteConnection;
 use super::SyncError;
 use super::edits::{Applied, forget_image};
 use super::model::{Conflict, ConflictField, Event, ImageId};
-use super::outbox::{Edit, Outbox, Queued};
+use super::outbox::{Edit, EditState, Outbox, Queued};
 use super::replica::{self, Keep, Replica, StoreRecord};
 use crate::api::{Image, Product, RecordKind, UnreadableRecord};
 
@@ -196,6 +197,58 @@ fn store_changed(queued: &Queued, server_value: &str) -> bool {
     queued.base.value.as_deref() != Some(server_value)
 }
 
+/// A queued edit whose field the store changed since the edit's base.
+struct Found<'a> {
+    op: &'a Queued,
+    /// The image the edit is about (for a thumbnail, the one the person chose).
+    image: ImageId,
+    field: ConflictField,
+    mine: &'a str,
+    theirs: &'a str,
+    modified: Option<&'a str>,
+}
+
+impl Found<'_> {
+    /// Holds the edit when the store's value competes with it (and reports that), else only
+    /// moves its base: the store already has the local value, or the edit was refused (its
+    /// Retry or Discard is the person's choice already). A held edit the store came round to
+    /// is let go, as sending it changes nothing.
+    async fn settle(
+        self,
+        conn: &mut SqliteConnection,
+        product_id: i64,
+    ) -> Result<Option<Event>, SyncError> {
+        let mut outbox = Outbox::on(conn);
+        let competes = self.theirs != self.mine;
+        match (&self.op.state, competes) {
+            (EditState::Pending | EditState::Held { .. }, true) => {
+                outbox.hold(self.op.seq, self.theirs, self.modified).await?;
+                Ok(Some(Event::Conflict(Conflict {
+                    seq: self.op.seq,
+                    product_id,
+                    image: self.image,
+                    field: self.field,
+                    local: self.mine.to_owned(),
+                    server: self.theirs.to_owned(),
+                })))
+            }
+            (EditState::Held { .. }, false) => {
+                outbox.release(self.op.seq).await?;
+                outbox
+                    .rebase(self.op.seq, self.theirs, self.modified)
+                    .await?;
+                Ok(None)
+            }
+            _ => {
+                outbox
+                    .rebase(self.op.seq, self.theirs, self.modified)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// Folds the store's full image list of one product into the replica. `unreadable` are images
 /// the store listed but that could not be read: their rows stay as they are (all rows, when one
 /// of them had no readable id).
@@ -289,32 +342,43 @@ pub(crate) async fn merge_images(
         if let Some((op, mine)) = describes.get(&local)
             && store_changed(op, &image.description)
         {
-            if image.description != *mine {
-                report.events.push(Event::Conflict(Conflict {
-                    product_id,
-                    image: local,
-                    field: ConflictField::Description,
-                    local: (*mine).to_owned(),
-                    server: image.description.clone(),
-                }));
-            }
-            Outbox::on(&mut tx)
-                .rebase(op.seq, &image.description, image.date_modified.as_deref())
-                .await?;
+            let found = Found {
+                op,
+                image: local,
+                field: ConflictField::Description,
+                mine,
+                theirs: &image.description,
+                modified: image.date_modified.as_deref(),
+            };
+            report
+                .events
+                .extend(found.settle(&mut tx, product_id).await?);
         }
-        if let Some((op, _)) = replaces.get(&local)
+        if let Some((op, new_server_id)) = replaces.get(&local)
             && store_changed(op, &image.image_file)
         {
-            report.events.push(Event::Conflict(Conflict {
-                product_id,
-                image: local,
-                field: ConflictField::Picture,
-                local: row.record.image_file.clone(),
-                server: image.image_file.clone(),
-            }));
-            Outbox::on(&mut tx)
-                .rebase(op.seq, &image.image_file, image.date_modified.as_deref())
-                .await?;
+            if new_server_id.is_some() {
+                // Half sent (the new record exists): holding it would leave that record behind,
+                // so it finishes, and the store's picture is replaced.
+                tracing::info!(
+                    "image {local}: the store changed the picture while a replace of it was half sent; the replace finishes"
+                );
+                Outbox::on(&mut tx)
+                    .rebase(op.seq, &image.image_file, image.date_modified.as_deref())
+                    .await?;
+            } else {
+                let found = Found {
+                    op,
+                    image: local,
+                    field: ConflictField::Picture,
+                    mine: &row.record.image_file,
+                    theirs: &image.image_file,
+                    modified: image.date_modified.as_deref(),
+                };
+                report
+                    .events
+                    .extend(found.settle(&mut tx, product_id).await?);
+            }
         }
         let keep = Keep {
             description: describes.contains_key(&local),
@@ -355,18 +419,17 @@ pub(crate) async fn merge_images(
         let server_value = ImageId(local_thumb).to_string();
         if op.base.value.as_deref() != Some(server_value.as_str()) {
             let local = op.edit.image().map(|i| i.to_string()).unwrap_or_default();
-            if server_value != local {
-                report.events.push(Event::Conflict(Conflict {
-                    product_id,
-                    image: ImageId(local_thumb),
-                    field: ConflictField::Thumbnail,
-                    local,
-                    server: server_value.clone(),
-                }));
-            }
-            Outbox::on(&mut tx)
-                .rebase(op.seq, &server_value, None)
-                .await?;
+            let found = Found {
+                op,
+                image: op.edit.image().unwrap_or(ImageId(local_thumb)),
+                field: ConflictField::Thumbnail,
+                mine: &local,
+                theirs: &server_value,
+                modified: None,
+            };
+            report
+                .events
+                .extend(found.settle(&mut tx, product_id).await?);
         }
     }
 

@@ -46,8 +46,8 @@ use std::time::Duration;
 pub use catalog::{CatalogueTotals, ProductPage, ProductQuery, ProductSort};
 pub use engine::Engine;
 pub use model::{
-    Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage, OutboxEntry,
-    ProductSummary, Status, SyncState,
+    Conflict, ConflictField, Connection, EditKind, Event, HeldConflict, ImageId, LocalImage,
+    OutboxEntry, ProductSummary, Status, SyncState,
 };
 pub use open::{StoreAddress, open_store};
 pub use remote::{Remote, RemoteFuture};
@@ -173,6 +173,8 @@ pub enum SyncError {
     NotAPermutation,
     #[error("there is no queued edit #{0} (it may have been sent already)")]
     UnknownEdit(i64),
+    #[error("queued edit #{0} is not held: only an edit the store changed too waits for a choice")]
+    NotHeld(i64),
     #[error("no home directory to keep imagedesk's data in; set $HOME or pass a data directory")]
     NoDataDir,
     #[error("a queued edit could not be read: {0}")]

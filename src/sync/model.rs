@@ -112,6 +112,22 @@ pub struct OutboxEntry {
     pub image: Option<ImageId>,
     /// `Some(reason)` when the store refused it; it then waits for retry or discard.
     pub failed: Option<String>,
+    /// `Some` when the store changed the same field since the edit was made: the edit is held,
+    /// not sent, until the person keeps it (`Engine::keep_mine`) or takes the store's value
+    /// (`Engine::use_theirs`).
+    pub held: Option<HeldConflict>,
+}
+
+/// Both sides of a held edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldConflict {
+    pub field: ConflictField,
+    /// The edit's value (see [`ConflictField`] for what the values are).
+    pub mine: String,
+    /// The store's value.
+    pub theirs: String,
+    /// The store's `date_modified` of the image when its value was seen (none for a thumbnail).
+    pub theirs_modified: Option<String>,
 }
 
 /// Whether the store answers.
@@ -129,8 +145,11 @@ pub enum Connection {
 pub struct Status {
     pub connection: Connection,
     pub paused: bool,
-    /// Edits waiting to be sent (not counting failed ones).
+    /// Edits waiting to be sent (not counting failed ones), held ones included.
     pub pending: u64,
+    /// Of `pending`, the edits held because the store changed the same field: they wait for
+    /// the person to keep theirs or take the store's.
+    pub held: u64,
     /// Edits the store refused, waiting for retry or discard.
     pub failed: u64,
     pub last_error: Option<String>,
@@ -144,6 +163,7 @@ impl Default for Status {
             connection: Connection::Unknown,
             paused: false,
             pending: 0,
+            held: 0,
             failed: 0,
             last_error: None,
             last_sync: None,
@@ -161,10 +181,13 @@ pub enum ConflictField {
     Thumbnail,
 }
 
-/// The store changed a field that also has a pending local edit. The local value is kept (and
-/// will be sent); the UI may offer the store's value instead by making it a new edit.
+/// The store changed a field that also has a pending local edit: the edit (`seq`) is held, not
+/// sent, until the person keeps it or takes the store's value. The replica shows the local value
+/// meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
+    /// The held edit.
+    pub seq: i64,
     pub product_id: i64,
     pub image: ImageId,
     pub field: ConflictField,

@@ -14,7 +14,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use super::SyncError;
 use super::model::{ImageId, LocalImage, OutboxEntry, ProductSummary, SyncState};
-use super::outbox::Outbox;
+use super::outbox::{Outbox, QueueCounts};
 use crate::api::Image;
 
 #[derive(Clone)]
@@ -126,8 +126,8 @@ impl Replica {
             .await
     }
 
-    /// (pending, failed) edit counts, read on the writer so that an edit just made counts.
-    pub async fn queue_counts(&self) -> Result<(u64, u64), SyncError> {
+    /// The queue's counts, read on the writer so that an edit just made counts.
+    pub async fn queue_counts(&self) -> Result<QueueCounts, SyncError> {
         Outbox::on(&mut *self.writer.acquire().await?)
             .counts()
             .await

@@ -69,9 +69,10 @@ impl Shared {
 
     pub async fn refresh_counts(&self) {
         match self.replica.queue_counts().await {
-            Ok((pending, failed)) => self.set_status(|s| {
-                s.pending = pending;
-                s.failed = failed;
+            Ok(counts) => self.set_status(|s| {
+                s.pending = counts.waiting + counts.held;
+                s.held = counts.held;
+                s.failed = counts.failed;
             }),
             Err(err) => tracing::warn!("could not count queued edits: {err}"),
         }

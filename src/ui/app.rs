@@ -322,7 +322,7 @@ impl ImageDeskApp {
         messages_ui(
             ui,
             session.held(),
-            session.conflicts(),
+            &session.conflicts(),
             &pictures,
             self.notices.list(),
             |product| session.product_name(product),
@@ -343,6 +343,7 @@ impl ImageDeskApp {
             pending_ui(
                 ui.ctx(),
                 session.outbox(),
+                &pictures,
                 |product| session.product_name(product),
                 |image| session.image_name(image),
                 commands,
@@ -734,9 +735,9 @@ impl ImageDeskApp {
             Command::ConfirmDeleteAll => self.session.confirm_delete_all_images(),
             Command::CancelDeleteAll => self.session.cancel_delete_all(),
             Command::UndoHeldDelete(ids) => self.session.release_held(&ids),
-            Command::SettleConflict { index, take_store } => {
-                self.session.settle_conflict(index, take_store);
-            }
+            Command::KeepMine(seq) => self.session.keep_mine(seq),
+            Command::UseTheirs(seq) => self.session.use_theirs(seq),
+            Command::ConflictLater(seq) => self.session.conflict_later(seq),
             Command::ChooseFiles => match (self.session.product(), self.session.files_refused()) {
                 (_, Some(why)) => self.notices.push(Notice::warning(why)),
                 (Some(product), None) => self.session.pick(Pick::AddFiles { product }),

@@ -396,6 +396,30 @@ impl Backend {
         });
     }
 
+    /// "Keep mine" for a held edit; the queue is read again after it.
+    pub fn keep_mine(&self, seq: i64) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            if let Err(err) = engine.keep_mine(seq).await {
+                return Some(Message::Error(format!("Could not keep your change: {err}")));
+            }
+            Some(reply(engine.outbox().await, Message::Outbox))
+        });
+    }
+
+    /// "Use the store's" for a held edit; the queue is read again after it.
+    pub fn use_theirs(&self, seq: i64) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            if let Err(err) = engine.use_theirs(seq).await {
+                return Some(Message::Error(format!(
+                    "Could not take the store's value: {err}"
+                )));
+            }
+            Some(reply(engine.outbox().await, Message::Outbox))
+        });
+    }
+
     /// Drops a queued edit ("Discard"); the queue is read again after it.
     pub fn discard_edit(&self, seq: i64) {
         let engine = self.engine.clone();
@@ -629,10 +653,8 @@ async fn open_profile(
 /// The one place where an [`Edit`] becomes engine calls.
 async fn run_edit(engine: &Engine, edit: Edit) -> Result<(), SyncError> {
     match edit {
-        Edit::Describe { id, text } | Edit::UseStoreDescription { id, text } => {
-            engine.describe(id, &text).await
-        }
-        Edit::SetThumbnail(id) | Edit::UseStoreThumbnail(id) => engine.set_thumbnail(id).await,
+        Edit::Describe { id, text } => engine.describe(id, &text).await,
+        Edit::SetThumbnail(id) => engine.set_thumbnail(id).await,
         Edit::Move {
             product,
             moving,

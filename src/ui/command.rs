@@ -110,11 +110,12 @@ pub enum Command {
     CancelDeleteAll,
     /// The Undo button of a held delete's toast.
     UndoHeldDelete(Vec<ImageId>),
-    /// A conflict's "Keep mine" (`take_store: false`) or "Use the store's".
-    SettleConflict {
-        index: usize,
-        take_store: bool,
-    },
+    /// "Keep mine" for a held edit (its outbox sequence number): it is sent now.
+    KeepMine(i64),
+    /// "Use the store's" for a held edit: it is dropped and the store's value stays.
+    UseTheirs(i64),
+    /// "Later" on a held edit's message: it goes; the Pending window still lists the edit.
+    ConflictLater(i64),
 
     // -- adding and replacing pictures, exporting ----------------------------------------------
     /// Open the file dialog to add images to the product shown.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::history::{Change, HeldDelete, History};
-use crate::sync::{Conflict, ConflictField, ImageId, LocalImage};
+use crate::sync::{ImageId, LocalImage};
 
 /// A keyboard move of the selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +59,6 @@ pub enum Edit {
         id: ImageId,
         path: PathBuf,
     },
-    /// A conflict settled for the store's description.
-    UseStoreDescription {
-        id: ImageId,
-        text: String,
-    },
-    /// A conflict settled for the store's thumbnail.
-    UseStoreThumbnail(ImageId),
 }
 
 impl Edit {
@@ -80,8 +73,6 @@ impl Edit {
             Edit::AddFiles { .. } => "add the file",
             Edit::AddUrl { .. } => "add the image from its URL",
             Edit::Replace { .. } => "replace the picture",
-            Edit::UseStoreDescription { .. } => "use the store's description",
-            Edit::UseStoreThumbnail(_) => "use the store's thumbnail",
         }
     }
 }
@@ -551,19 +542,6 @@ pub fn sends_as_delete_all(held: &HeldDelete, now: &[ImageId]) -> bool {
     held.all && now.iter().all(|id| held.ids.contains(id))
 }
 
-/// The edit that takes the store's side of a conflict; `None` for a picture, whose earlier
-/// version the store no longer has.
-pub fn store_side(conflict: Conflict) -> Option<Edit> {
-    match conflict.field {
-        ConflictField::Description => Some(Edit::UseStoreDescription {
-            id: conflict.image,
-            text: conflict.server,
-        }),
-        ConflictField::Thumbnail => parse_image_id(&conflict.server).map(Edit::UseStoreThumbnail),
-        ConflictField::Picture => None,
-    }
-}
-
 /// The image a conflict's value names ("#13").
 pub fn parse_image_id(text: &str) -> Option<ImageId> {
     text.trim_start_matches('#').parse().ok().map(ImageId)
@@ -910,29 +888,6 @@ mod tests {
         assert_eq!(c.focus(), None);
         c.set_images(LAMP, (1..=3).map(image).collect());
         assert!(c.images().is_empty(), "a late answer for the old product");
-    }
-
-    #[test]
-    fn taking_the_stores_side_of_a_conflict_is_an_edit_except_for_a_picture() {
-        let conflict = |field, server: &str| Conflict {
-            product_id: LAMP,
-            image: ImageId(2),
-            field,
-            local: "mine".into(),
-            server: server.into(),
-        };
-        assert_eq!(
-            store_side(conflict(ConflictField::Description, "theirs")),
-            Some(Edit::UseStoreDescription {
-                id: ImageId(2),
-                text: "theirs".into()
-            })
-        );
-        assert_eq!(
-            store_side(conflict(ConflictField::Thumbnail, "#3")),
-            Some(Edit::UseStoreThumbnail(ImageId(3)))
-        );
-        assert_eq!(store_side(conflict(ConflictField::Picture, "x.jpg")), None);
     }
 
     #[test]

@@ -1,25 +1,26 @@
 //! What floats over the window: the messages in the bottom-right corner (Undo toasts of held
 //! deletes, conflicts, notices) and the "Delete all images?" question.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::command::Command;
 use super::history::HeldDelete;
 use super::notices::{Notice, Severity};
 use super::session::{ConfirmDeleteAll, Pictured};
-use crate::sync::{Conflict, ConflictField, RecordKind, UnreadableRecord};
+use crate::sync::{ConflictField, HeldConflict, OutboxEntry, RecordKind, UnreadableRecord};
 
 /// The widest the message stack gets; narrower when the window is.
 const MESSAGES_MAX_WIDTH: f32 = 560.0;
 
-/// Toasts, conflicts and notices float above the bottom-right corner, so that they never move
-/// what is under the pointer. `product_name` names a conflict's product; `pictures` holds each
-/// conflict's pictures (see `StoreSession::conflict_pictures`).
+/// Toasts, held edits and notices float above the bottom-right corner, so that they never move
+/// what is under the pointer. `conflicts` are the held edits to show; `product_name` names their
+/// product; `pictures` holds their pictures by seq (see `StoreSession::conflict_pictures`).
 pub fn messages_ui(
     ui: &mut egui::Ui,
     held: &[HeldDelete],
-    conflicts: &[Conflict],
-    pictures: &[(Pictured, Option<Pictured>)],
+    conflicts: &[OutboxEntry],
+    pictures: &HashMap<i64, (Pictured, Option<Pictured>)>,
     notices: &[Notice],
     product_name: impl Fn(i64) -> String,
     commands: &mut Vec<Command>,
@@ -102,70 +103,123 @@ fn image_words(picture: &Pictured) -> String {
         .map_or_else(|| "A picture".to_owned(), |at| format!("Image {at}"))
 }
 
+/// The two sides of a held edit next to each other: "Yours" and "The store's", as texts for a
+/// description, as pictures for a thumbnail (and the picture itself beside the store's file
+/// name for a replaced picture, whose earlier version only the store shows).
+pub fn held_sides_ui(
+    ui: &mut egui::Ui,
+    held: &HeldConflict,
+    pictures: Option<&(Pictured, Option<Pictured>)>,
+) {
+    let (mine, theirs) = pictures.cloned().unwrap_or_default();
+    ui.horizontal_top(|ui| {
+        for (heading, text, picture) in [
+            ("Yours", &held.mine, Some(&mine)),
+            ("The store's", &held.theirs, theirs.as_ref()),
+        ] {
+            ui.vertical(|ui| {
+                ui.set_max_width(SIDE_WIDTH);
+                ui.strong(heading);
+                match held.field {
+                    ConflictField::Description => {
+                        ui.add(egui::Label::new(quoted(text)).wrap());
+                    }
+                    ConflictField::Thumbnail => {
+                        let fallback = Pictured::default();
+                        let picture = picture.unwrap_or(&fallback);
+                        picture_ui(ui, picture, &image_words(picture));
+                    }
+                    ConflictField::Picture => {
+                        if let Some(picture) = picture {
+                            picture_ui(ui, picture, &image_words(picture));
+                        }
+                        ui.add(egui::Label::new(egui::RichText::new(text).small()).wrap());
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Width of one side of a held edit.
+const SIDE_WIDTH: f32 = 220.0;
+
+fn quoted(text: &str) -> String {
+    if text.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        format!("\u{201c}{text}\u{201d}")
+    }
+}
+
+/// What a held edit is about, in words: "The description of image 2 of \"Lamp\"".
+pub fn held_subject(field: ConflictField, image: &str, product: &str) -> String {
+    match field {
+        ConflictField::Description => format!("The description of {image} of \"{product}\""),
+        ConflictField::Picture => format!("The picture of {image} of \"{product}\""),
+        ConflictField::Thumbnail => format!("The thumbnail of \"{product}\""),
+    }
+}
+
+/// The held edits' messages: both sides, "Keep mine", "Use the store's", and "Later".
 fn conflicts_ui(
     ui: &mut egui::Ui,
-    conflicts: &[Conflict],
-    pictures: &[(Pictured, Option<Pictured>)],
+    conflicts: &[OutboxEntry],
+    pictures: &HashMap<i64, (Pictured, Option<Pictured>)>,
     product_name: impl Fn(i64) -> String,
     commands: &mut Vec<Command>,
 ) {
-    for (index, conflict) in conflicts.iter().enumerate() {
-        let (mine, theirs) = pictures.get(index).cloned().unwrap_or_default();
-        let image = image_words(&mine);
-        let product = product_name(conflict.product_id);
-        ui.horizontal(|ui| {
-            match (&conflict.field, &theirs) {
-                (ConflictField::Thumbnail, Some(theirs)) => {
-                    picture_ui(ui, theirs, "the store's");
-                    picture_ui(ui, &mine, "yours");
-                }
-                _ => picture_ui(ui, &mine, &image),
+    for entry in conflicts {
+        let Some(held) = &entry.held else { continue };
+        let sides = pictures.get(&entry.seq);
+        let image = sides.map_or_else(
+            || "a picture".to_owned(),
+            |(mine, _)| image_words(mine).to_lowercase(),
+        );
+        let product = product_name(entry.product_id);
+        ui.vertical(|ui| {
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!(
+                        "{} was changed on the store too. Yours is not sent until you choose.",
+                        held_subject(held.field, &image, &product)
+                    ))
+                    .color(ui.visuals().warn_fg_color),
+                )
+                .wrap(),
+            );
+            held_sides_ui(ui, held, sides);
+            choice_ui(ui, entry.seq, commands);
+            if ui
+                .small_button("Later")
+                .on_hover_text("Hide this message; the Pending window still lists the change")
+                .clicked()
+            {
+                commands.push(Command::ConflictLater(entry.seq));
             }
-            ui.vertical(|ui| {
-                let (text, choice) = match conflict.field {
-                    ConflictField::Description => (
-                        format!(
-                            "{image} of \"{product}\": the store changed its description to \"{}\" while you changed it to \"{}\". Your change replaced theirs.",
-                            conflict.server, conflict.local
-                        ),
-                        true,
-                    ),
-                    ConflictField::Thumbnail => (
-                        format!(
-                            "\"{product}\": the store made {} the thumbnail while you made it {}. Your choice replaced theirs.",
-                            theirs.as_ref().map_or_else(|| "another picture".to_owned(), |t| image_words(t).to_lowercase()),
-                            image.to_lowercase()
-                        ),
-                        true,
-                    ),
-                    // The store's earlier picture is gone once yours replaced it.
-                    ConflictField::Picture => (
-                        format!(
-                            "{image} of \"{product}\": the store changed the picture while you replaced it. Your picture replaced theirs; the store no longer has the earlier one."
-                        ),
-                        false,
-                    ),
-                };
-                ui.add(egui::Label::new(
-                    egui::RichText::new(text).color(ui.visuals().warn_fg_color),
-                ).wrap());
-                ui.horizontal(|ui| {
-                    if ui.small_button("Keep mine").clicked() {
-                        commands.push(Command::SettleConflict {
-                            index,
-                            take_store: false,
-                        });
-                    }
-                    if choice && ui.small_button("Use the store's").clicked() {
-                        commands.push(Command::SettleConflict {
-                            index,
-                            take_store: true,
-                        });
-                    }
-                });
-            });
         });
+        ui.separator();
     }
+}
+
+/// "Keep mine" and "Use the store's" for the held edit `seq`.
+pub fn choice_ui(ui: &mut egui::Ui, seq: i64, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        if ui
+            .small_button("Keep mine")
+            .on_hover_text("Send your change: it replaces the store's")
+            .clicked()
+        {
+            commands.push(Command::KeepMine(seq));
+        }
+        if ui
+            .small_button("Use the store's")
+            .on_hover_text("Drop your change: the store's stays")
+            .clicked()
+        {
+            commands.push(Command::UseTheirs(seq));
+        }
+    });
 }
 
 /// The colour of a notice of `severity`.

@@ -1,8 +1,14 @@
-//! The "Pending" window: every edit the engine still holds (waiting to be sent, or refused by
-//! the store), with its product, what it does, why it waits, and Retry / Discard each. Opened
-//! from the status bar's pending and failed counts.
+//! The "Pending" window: every edit the engine still holds (waiting to be sent, held because the
+//! store changed the same thing, or refused by the store), with its product, what it does, why
+//! it waits, and its buttons: Discard for a waiting edit, "Keep mine" / "Use the store's" (both
+//! sides shown) for a held one, Retry / Discard for a refused one. Opened from the status bar's
+//! pending and failed counts.
+
+use std::collections::HashMap;
 
 use super::command::Command;
+use super::overlays::{choice_ui, held_sides_ui};
+use super::session::Pictured;
 use super::words;
 use crate::sync::{EditKind, ImageId, OutboxEntry};
 
@@ -21,10 +27,12 @@ pub fn edit_in_words(kind: Option<EditKind>) -> &'static str {
     }
 }
 
-/// The window; `product_name` and `image_name` say which product and picture an edit is about.
+/// The window; `product_name` and `image_name` say which product and picture an edit is about,
+/// `pictures` the pictures of held edits by seq (see `StoreSession::conflict_pictures`).
 pub fn pending_ui(
     ctx: &egui::Context,
     outbox: &[OutboxEntry],
+    pictures: &HashMap<i64, (Pictured, Option<Pictured>)>,
     product_name: impl Fn(i64) -> String,
     image_name: impl Fn(ImageId) -> String,
     commands: &mut Vec<Command>,
@@ -41,9 +49,10 @@ pub fn pending_ui(
         .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
         .show(ctx, |ui| {
             let failed = outbox.iter().filter(|e| e.failed.is_some()).count();
+            let held = outbox.iter().filter(|e| e.held.is_some()).count();
             ui.label(format!(
-                "{} waiting to be sent, {failed} refused by the store.",
-                outbox.len() - failed
+                "{} waiting to be sent, {held} held for your choice, {failed} refused by the store.",
+                outbox.len() - failed - held
             ));
             ui.separator();
             if outbox.is_empty() {
@@ -61,7 +70,14 @@ pub fn pending_ui(
                             }
                             ui.end_row();
                             for entry in outbox {
-                                entry_ui(ui, entry, &product_name, &image_name, commands);
+                                entry_ui(
+                                    ui,
+                                    entry,
+                                    pictures,
+                                    &product_name,
+                                    &image_name,
+                                    commands,
+                                );
                                 ui.end_row();
                             }
                         });
@@ -78,6 +94,7 @@ pub fn pending_ui(
 fn entry_ui(
     ui: &mut egui::Ui,
     entry: &OutboxEntry,
+    pictures: &HashMap<i64, (Pictured, Option<Pictured>)>,
     product_name: &impl Fn(i64) -> String,
     image_name: &impl Fn(ImageId) -> String,
     commands: &mut Vec<Command>,
@@ -88,6 +105,17 @@ fn entry_ui(
         Some(image) => format!("{what} ({})", image_name(image)),
         None => what.to_owned(),
     });
+    if let Some(held) = &entry.held {
+        ui.vertical(|ui| {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "Held: the store changed it too. Which one stays?",
+            );
+            held_sides_ui(ui, held, pictures.get(&entry.seq));
+        });
+        choice_ui(ui, entry.seq, commands);
+        return;
+    }
     match &entry.failed {
         Some(raw) => {
             let said = if words::unreachable(raw) {
@@ -120,4 +148,81 @@ fn entry_ui(
             commands.push(Command::DiscardEdit(entry.seq));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+    use crate::sync::{ConflictField, HeldConflict};
+
+    fn entry(seq: i64, held: Option<HeldConflict>, failed: Option<&str>) -> OutboxEntry {
+        OutboxEntry {
+            seq,
+            kind: Some(EditKind::Describe),
+            product_id: 7,
+            image: Some(ImageId(seq)),
+            failed: failed.map(str::to_owned),
+            held,
+        }
+    }
+
+    #[test]
+    fn a_held_edit_shows_both_texts_and_offers_keep_mine_and_use_the_stores() {
+        let outbox = vec![
+            entry(
+                1,
+                Some(HeldConflict {
+                    field: ConflictField::Description,
+                    mine: "my words".into(),
+                    theirs: "their words".into(),
+                    theirs_modified: None,
+                }),
+                None,
+            ),
+            entry(2, None, None),
+            entry(3, None, Some("too long")),
+        ];
+        let pictures = HashMap::new();
+        let mut harness = egui_kittest::Harness::new_ui_state(
+            |ui, commands: &mut Vec<Command>| {
+                pending_ui(
+                    ui.ctx(),
+                    &outbox,
+                    &pictures,
+                    |id| format!("Lamp #{id}"),
+                    |image| format!("image {}", image.0),
+                    commands,
+                );
+            },
+            Vec::new(),
+        );
+        harness.run();
+        harness
+            .get_by_label("1 waiting to be sent, 1 held for your choice, 1 refused by the store.");
+        harness.get_by_label("Yours");
+        harness.get_by_label("The store's");
+        harness.get_by_label("\u{201c}my words\u{201d}");
+        harness.get_by_label("\u{201c}their words\u{201d}");
+        assert_eq!(
+            harness.query_all_by_label("Discard").count(),
+            2,
+            "the waiting and the refused edit; the held one is decided by the choice"
+        );
+        harness.get_by_label("Keep mine").click();
+        harness.run();
+        harness.get_by_label("Use the store's").click();
+        harness.run();
+        harness.get_by_label("Retry").click();
+        harness.run();
+        assert_eq!(
+            harness.state(),
+            &[
+                Command::KeepMine(1),
+                Command::UseTheirs(1),
+                Command::RetryEdit(3)
+            ]
+        );
+    }
 }

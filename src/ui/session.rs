@@ -6,14 +6,14 @@
 //! The session is the app's only way to the store: it hands the controller's [`Edit`]s and its
 //! own reads to the [`Backend`], which runs them on the tokio runtime.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::alt_text::{AltTextPrompt, NewPicture};
 use super::backend::{Backend, Message, Pick};
 use super::catalogue::{ProductPages, Table, VisibleRows};
-use super::controller::{Controller, Edit, MoveStep, parse_image_id, store_side};
+use super::controller::{Controller, Edit, MoveStep, parse_image_id};
 use super::counts::StoreCount;
 use super::history::{HeldDelete, History};
 use super::notices::{Notice, Severity};
@@ -22,7 +22,7 @@ use super::profiles::{CurrentStore, Profile};
 use super::tiles::{Loaded, Tile, TileCache};
 use super::words;
 use crate::sync::{
-    CatalogueTotals, Conflict, ConflictField, Connection, EditKind, Event, ImageId, LocalImage,
+    CatalogueTotals, ConflictField, Connection, EditKind, Event, HeldConflict, ImageId, LocalImage,
     OutboxEntry, ProductPage, ProductQuery, ProductSummary, Status, UnreadableRecord, UploadRoute,
 };
 
@@ -76,7 +76,8 @@ pub struct StoreSession {
     tiles: TileCache,
     /// Uploads in flight: (bytes sent, total).
     uploads: HashMap<ImageId, (u64, u64)>,
-    conflicts: Vec<Conflict>,
+    /// Held edits whose message the person put off ("Later"); a new store change shows it again.
+    conflicts_later: HashSet<i64>,
     status: Status,
     store_count: StoreCount,
     store_count_asked: Option<Instant>,
@@ -109,7 +110,7 @@ impl StoreSession {
             controller: Controller::new(delete_grace),
             tiles: TileCache::new(TILE_BUDGET_BYTES),
             uploads: HashMap::new(),
-            conflicts: Vec::new(),
+            conflicts_later: HashSet::new(),
             status: Status::default(),
             store_count: StoreCount::NotAsked,
             store_count_asked: None,
@@ -198,8 +199,14 @@ impl StoreSession {
         self.controller.held()
     }
 
-    pub fn conflicts(&self) -> &[Conflict] {
-        &self.conflicts
+    /// The held edits (the store changed the same field) whose message is shown: they wait for
+    /// "Keep mine" or "Use the store's".
+    pub fn conflicts(&self) -> Vec<OutboxEntry> {
+        self.outbox
+            .iter()
+            .filter(|e| e.held.is_some() && !self.conflicts_later.contains(&e.seq))
+            .cloned()
+            .collect()
     }
 
     pub fn status(&self) -> &Status {
@@ -346,20 +353,24 @@ impl StoreSession {
         }
     }
 
-    /// The pictures each conflict is about: the image, and for a thumbnail conflict the one
-    /// the store made the thumbnail.
-    pub fn conflict_pictures(&mut self) -> Vec<(Pictured, Option<Pictured>)> {
-        let conflicts = self.conflicts.clone();
-        conflicts
+    /// The pictures each held edit is about, by its seq: the image, and for a thumbnail the
+    /// one the store made the thumbnail.
+    pub fn conflict_pictures(&mut self) -> HashMap<i64, (Pictured, Option<Pictured>)> {
+        let held: Vec<(i64, Option<ImageId>, HeldConflict)> = self
+            .outbox
             .iter()
-            .map(|c| {
-                let theirs = match c.field {
+            .filter_map(|e| Some((e.seq, e.image, e.held.clone()?)))
+            .collect();
+        held.into_iter()
+            .map(|(seq, image, held)| {
+                let theirs = match held.field {
                     ConflictField::Thumbnail => {
-                        parse_image_id(&c.server).map(|id| self.pictured(id))
+                        parse_image_id(&held.theirs).map(|id| self.pictured(id))
                     }
                     _ => None,
                 };
-                (self.pictured(c.image), theirs)
+                let mine = image.map(|id| self.pictured(id)).unwrap_or_default();
+                (seq, (mine, theirs))
             })
             .collect()
     }
@@ -497,8 +508,8 @@ impl StoreSession {
     pub fn set_status(&mut self, status: Status) {
         let came_back = !answers(self.status.connection) && answers(status.connection);
         // The queue changed: read it again, so the details and the list agree with the bar.
-        let queue_changed =
-            (status.pending, status.failed) != (self.status.pending, self.status.failed);
+        let queue_changed = (status.pending, status.held, status.failed)
+            != (self.status.pending, self.status.held, self.status.failed);
         if queue_changed || self.outbox.len() as u64 != status.pending + status.failed {
             self.backend.load_outbox();
         }
@@ -522,7 +533,11 @@ impl StoreSession {
                 }
                 self.recount_store(false);
             }
-            Event::Conflict(conflict) => self.conflicts.push(conflict),
+            Event::Conflict(conflict) => {
+                // The held edit shows from the queue; a new store value shows it again.
+                self.conflicts_later.remove(&conflict.seq);
+                self.backend.load_outbox();
+            }
             Event::EditsDropped {
                 product_id,
                 image,
@@ -797,14 +812,28 @@ impl StoreSession {
         self.controller.release_held(ids);
     }
 
-    /// Settles a conflict: "Keep mine" drops it, "Use the store's" edits the store's value in.
-    pub fn settle_conflict(&mut self, index: usize, take_store: bool) {
-        if index >= self.conflicts.len() {
-            return;
-        }
-        let conflict = self.conflicts.remove(index);
-        if take_store {
-            self.apply(store_side(conflict));
+    /// "Keep mine" for a held edit: it is sent now.
+    pub fn keep_mine(&mut self, seq: i64) {
+        self.settle_held(seq);
+        self.backend.keep_mine(seq);
+    }
+
+    /// "Use the store's" for a held edit: it is dropped and the store's value shows.
+    pub fn use_theirs(&mut self, seq: i64) {
+        self.settle_held(seq);
+        self.backend.use_theirs(seq);
+    }
+
+    /// A held edit's message is put off; the Pending window still lists it.
+    pub fn conflict_later(&mut self, seq: i64) {
+        self.conflicts_later.insert(seq);
+    }
+
+    /// The choice is made: the edit is no longer held (until the queue is read again).
+    fn settle_held(&mut self, seq: i64) {
+        self.conflicts_later.remove(&seq);
+        if let Some(entry) = self.outbox.iter_mut().find(|e| e.seq == seq) {
+            entry.held = None;
         }
     }
 

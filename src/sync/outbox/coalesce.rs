@@ -246,9 +246,9 @@ pub(crate) fn apply(queue: &mut Vec<Queued>, changes: Vec<Change>) {
             }
             Change::Fold { seq, edit } => {
                 if let Some(q) = queue.iter_mut().find(|q| q.seq == seq) {
+                    q.state = q.state.after_fold(&edit);
                     q.edit = edit;
                     q.revision += 1;
-                    q.state = EditState::Pending;
                 }
             }
             Change::Bump { seq } => {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::super::model::{EditKind, ImageId};
+use super::super::model::{ConflictField, EditKind, ImageId};
 
 /// Where a queued picture comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +108,27 @@ impl Edit {
         }
     }
 
+    /// The field value the edit sets, as a conflict compares it: the description, the
+    /// thumbnail's image handle (`#local_id`), the new picture's name; `None` for the rest.
+    pub fn value(&self) -> Option<String> {
+        match self {
+            Edit::Describe { description, .. } => Some(description.clone()),
+            Edit::SetThumbnail { image } => Some(image.to_string()),
+            Edit::Replace { source, .. } => Some(source.display_name().to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The field a conflict of this edit is about, for the edits that can conflict.
+    pub fn conflict_field(&self) -> Option<ConflictField> {
+        match self {
+            Edit::Describe { .. } => Some(ConflictField::Description),
+            Edit::SetThumbnail { .. } => Some(ConflictField::Thumbnail),
+            Edit::Replace { .. } => Some(ConflictField::Picture),
+            _ => None,
+        }
+    }
+
     /// The engine-owned copy of a picture this edit keeps alive.
     pub fn blob(&self) -> Option<String> {
         self.source().and_then(Source::blob)
@@ -149,19 +170,51 @@ pub(crate) enum EditState {
     Pending,
     /// The store refused it; it waits for the user's retry or discard.
     Failed { reason: String },
+    /// The store changed the same field since the edit was made: it is not sent until the
+    /// person keeps it or takes the store's value (`theirs`, dated `theirs_modified`).
+    Held {
+        theirs: String,
+        theirs_modified: Option<String>,
+    },
 }
 
 impl EditState {
     pub(super) const PENDING: &'static str = "pending";
     pub(super) const FAILED: &'static str = "failed";
+    pub(super) const HELD: &'static str = "held";
 
-    pub(super) fn from_columns(state: &str, last_error: Option<&str>) -> Option<EditState> {
+    pub(super) fn from_columns(
+        state: &str,
+        last_error: Option<&str>,
+        held_value: Option<&str>,
+        held_modified: Option<&str>,
+    ) -> Option<EditState> {
         match state {
             Self::PENDING => Some(EditState::Pending),
             Self::FAILED => Some(EditState::Failed {
                 reason: last_error.unwrap_or_default().to_owned(),
             }),
+            Self::HELD => Some(EditState::Held {
+                theirs: held_value?.to_owned(),
+                theirs_modified: held_modified.map(str::to_owned),
+            }),
             _ => None,
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        matches!(self, EditState::Held { .. })
+    }
+
+    /// The state after a newer local value (`edit`) of the same field is folded in. A refused
+    /// edit gets another try; a held one stays held (the person has not chosen yet), unless
+    /// the newer value is the store's own, which leaves nothing to choose between.
+    pub fn after_fold(&self, edit: &Edit) -> EditState {
+        match self {
+            EditState::Held { theirs, .. } if edit.value().as_deref() != Some(theirs.as_str()) => {
+                self.clone()
+            }
+            _ => EditState::Pending,
         }
     }
 
@@ -307,5 +360,47 @@ mod tests {
         assert!(Edit::from_columns("describe", Some(1), "not json").is_err());
         assert!(Edit::from_columns("create", Some(1), r#"{"description":"d"}"#).is_err());
         assert!(Edit::from_columns("delete", None, "{}").is_err());
+    }
+
+    #[test]
+    fn folding_keeps_a_held_edit_held_and_makes_a_refused_one_pending() {
+        let held = EditState::Held {
+            theirs: "theirs".into(),
+            theirs_modified: None,
+        };
+        let describe = |text: &str| Edit::Describe {
+            image: ImageId(1),
+            description: text.into(),
+        };
+        assert_eq!(held.after_fold(&describe("newer")), held);
+        assert_eq!(held.after_fold(&describe("theirs")), EditState::Pending);
+        let thumbnail_held = EditState::Held {
+            theirs: "#3".into(),
+            theirs_modified: None,
+        };
+        assert_eq!(
+            thumbnail_held.after_fold(&Edit::SetThumbnail { image: ImageId(3) }),
+            EditState::Pending
+        );
+        assert_eq!(
+            thumbnail_held.after_fold(&Edit::SetThumbnail { image: ImageId(4) }),
+            thumbnail_held
+        );
+        let failed = EditState::Failed {
+            reason: "no".into(),
+        };
+        assert_eq!(failed.after_fold(&describe("x")), EditState::Pending);
+    }
+
+    #[test]
+    fn a_held_row_without_the_stores_value_cannot_be_read() {
+        assert_eq!(EditState::from_columns("held", None, None, None), None);
+        assert_eq!(
+            EditState::from_columns("held", None, Some("t"), Some("d")),
+            Some(EditState::Held {
+                theirs: "t".into(),
+                theirs_modified: Some("d".into()),
+            })
+        );
     }
 }

@@ -16,7 +16,7 @@ pub(crate) use edit::{Base, Edit, EditState, NewEdit, Queued, Source, Unreadable
 
 use super::SyncError;
 use super::clock::now_ms;
-use super::model::{ImageId, OutboxEntry, SyncState};
+use super::model::{HeldConflict, ImageId, OutboxEntry, SyncState};
 
 /// A row as SQLite holds it; only this module sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -35,6 +35,8 @@ struct Row {
     last_attempt_ms: Option<i64>,
     last_error: Option<String>,
     created_ms: i64,
+    held_value: Option<String>,
+    held_modified: Option<String>,
 }
 
 /// A row read back: an edit, or what could not be read of it.
@@ -46,7 +48,12 @@ const UNREADABLE: &str = "this edit was queued by another version of imagedesk a
 impl Row {
     fn decode(self) -> Decoded {
         let edit = Edit::from_columns(&self.kind, self.image_id, &self.payload);
-        let state = EditState::from_columns(&self.state, self.last_error.as_deref());
+        let state = EditState::from_columns(
+            &self.state,
+            self.last_error.as_deref(),
+            self.held_value.as_deref(),
+            self.held_modified.as_deref(),
+        );
         match (edit, state) {
             (Ok(edit), Some(state)) => Ok(Queued {
                 seq: self.seq,
@@ -123,9 +130,10 @@ impl<'c> Outbox<'c> {
                     kind: Some(q.edit.kind()),
                     product_id: q.product_id,
                     image: q.edit.image(),
+                    held: held_conflict(&q),
                     failed: match q.state {
                         EditState::Failed { reason } => Some(reason),
-                        EditState::Pending => None,
+                        EditState::Pending | EditState::Held { .. } => None,
                     },
                 },
                 Err(u) => OutboxEntry {
@@ -134,20 +142,27 @@ impl<'c> Outbox<'c> {
                     product_id: u.product_id,
                     image: u.image,
                     failed: Some(format!("{UNREADABLE} ({})", u.reason)),
+                    held: None,
                 },
             })
             .collect())
     }
 
-    /// (pending, failed) edit counts.
-    pub async fn counts(&mut self) -> Result<(u64, u64), SyncError> {
-        let (pending, failed): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(state = ?1), 0), COALESCE(SUM(state != ?1), 0) FROM outbox",
+    /// How many edits wait to be sent, wait for the person (held) and were refused.
+    pub async fn counts(&mut self) -> Result<QueueCounts, SyncError> {
+        let (waiting, held, failed): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(state = ?1), 0), COALESCE(SUM(state = ?2), 0),
+                COALESCE(SUM(state NOT IN (?1, ?2)), 0) FROM outbox",
         )
         .bind(EditState::PENDING)
+        .bind(EditState::HELD)
         .fetch_one(&mut *self.conn)
         .await?;
-        Ok((pending.max(0) as u64, failed.max(0) as u64))
+        Ok(QueueCounts {
+            waiting: waiting.max(0) as u64,
+            held: held.max(0) as u64,
+            failed: failed.max(0) as u64,
+        })
     }
 
     /// Queued edits per product (failed ones too), for the product list's badges.
@@ -197,7 +212,7 @@ impl<'c> Outbox<'c> {
                     q.edit.image(),
                     match q.state {
                         EditState::Failed { reason } => Some(reason),
-                        EditState::Pending => None,
+                        EditState::Pending | EditState::Held { .. } => None,
                     },
                 ),
                 Err(u) => (u.image, Some(format!("{UNREADABLE} ({})", u.reason))),
@@ -287,6 +302,7 @@ impl<'c> Outbox<'c> {
                     self.append(&new).await?;
                 }
                 Change::Fold { seq, edit } => {
+                    let mut state = EditState::Pending;
                     if let Some(Ok(before)) = self.get(seq).await? {
                         applied.unused_blobs.extend(
                             before
@@ -294,6 +310,7 @@ impl<'c> Outbox<'c> {
                                 .blob()
                                 .filter(|b| edit.blob().as_ref() != Some(b)),
                         );
+                        state = before.state.after_fold(&edit);
                     }
                     sqlx::query(
                         "UPDATE outbox SET kind = ?, image_id = ?, payload = ?,
@@ -303,10 +320,17 @@ impl<'c> Outbox<'c> {
                     .bind(edit.kind().as_str())
                     .bind(edit.image().map(|i| i.0))
                     .bind(details(&edit)?)
-                    .bind(EditState::PENDING)
+                    .bind(if state.is_held() {
+                        EditState::HELD
+                    } else {
+                        EditState::PENDING
+                    })
                     .bind(seq)
                     .execute(&mut *self.conn)
                     .await?;
+                    if !state.is_held() {
+                        self.clear_held(seq).await?;
+                    }
                 }
                 Change::Bump { seq } => {
                     sqlx::query("UPDATE outbox SET revision = revision + 1 WHERE seq = ?")
@@ -410,11 +434,12 @@ impl<'c> Outbox<'c> {
         Ok(())
     }
 
-    /// Makes a failed edit pending again.
+    /// Makes a failed edit pending again (a held one waits for the person's choice).
     pub async fn retry(&mut self, seq: i64) -> Result<(), SyncError> {
-        sqlx::query("UPDATE outbox SET state = ?, last_error = NULL WHERE seq = ?")
+        sqlx::query("UPDATE outbox SET state = ?, last_error = NULL WHERE seq = ? AND state != ?")
             .bind(EditState::PENDING)
             .bind(seq)
+            .bind(EditState::HELD)
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -449,6 +474,53 @@ impl<'c> Outbox<'c> {
         Ok(())
     }
 
+    /// Holds an edit the store competes with: it is not sent until the person chooses, and
+    /// its base moves to the store's value (so the same value is not reported twice).
+    pub async fn hold(
+        &mut self,
+        seq: i64,
+        theirs: &str,
+        modified: Option<&str>,
+    ) -> Result<(), SyncError> {
+        sqlx::query(
+            "UPDATE outbox SET state = ?, held_value = ?, held_modified = ?, last_error = NULL,
+                base_value = ?, base_modified = ?
+             WHERE seq = ?",
+        )
+        .bind(EditState::HELD)
+        .bind(theirs)
+        .bind(modified)
+        .bind(theirs)
+        .bind(modified)
+        .bind(seq)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Lets a held edit go (the person kept theirs, or the store came round to it): it is
+    /// pending again. Returns whether it was held.
+    pub async fn release(&mut self, seq: i64) -> Result<bool, SyncError> {
+        let released = sqlx::query("UPDATE outbox SET state = ? WHERE seq = ? AND state = ?")
+            .bind(EditState::PENDING)
+            .bind(seq)
+            .bind(EditState::HELD)
+            .execute(&mut *self.conn)
+            .await?
+            .rows_affected()
+            > 0;
+        self.clear_held(seq).await?;
+        Ok(released)
+    }
+
+    async fn clear_held(&mut self, seq: i64) -> Result<(), SyncError> {
+        sqlx::query("UPDATE outbox SET held_value = NULL, held_modified = NULL WHERE seq = ?")
+            .bind(seq)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
     /// Moves an edit's base to the store's current value (a conflict was reported, or the
     /// store caught up).
     pub async fn rebase(
@@ -465,6 +537,34 @@ impl<'c> Outbox<'c> {
             .await?;
         Ok(())
     }
+}
+
+/// The queue's counts by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct QueueCounts {
+    /// Pending: the worker sends them.
+    pub waiting: u64,
+    /// Held: the store changed the same field; the person chooses.
+    pub held: u64,
+    /// Refused, or unreadable: they wait for a retry or a discard.
+    pub failed: u64,
+}
+
+/// Both sides of a held edit, for the queue view.
+fn held_conflict(queued: &Queued) -> Option<HeldConflict> {
+    let EditState::Held {
+        theirs,
+        theirs_modified,
+    } = &queued.state
+    else {
+        return None;
+    };
+    Some(HeldConflict {
+        field: queued.edit.conflict_field()?,
+        mine: queued.edit.value().unwrap_or_default(),
+        theirs: theirs.clone(),
+        theirs_modified: theirs_modified.clone(),
+    })
 }
 
 /// What carrying out changes left for the caller.
@@ -526,7 +626,14 @@ mod tests {
         let entries = outbox.entries().await.unwrap();
         assert_eq!(entries[0].kind, Some(EditKind::Describe));
         assert_eq!(entries[0].failed.as_deref(), Some("too long"));
-        assert_eq!(outbox.counts().await.unwrap(), (0, 1));
+        assert_eq!(
+            outbox.counts().await.unwrap(),
+            QueueCounts {
+                waiting: 0,
+                held: 0,
+                failed: 1
+            }
+        );
     }
 
     #[tokio::test]
@@ -592,5 +699,95 @@ mod tests {
         let now = outbox.get(seq).await.unwrap().unwrap().unwrap();
         assert_eq!(now.edit, describe(4, "b").edit);
         assert!(outbox.retire(seq, now.revision).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_held_edit_is_not_handed_out_but_the_edits_after_it_are() {
+        let pool = outbox_db().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let mut outbox = Outbox::on(&mut conn);
+        let held = outbox.append(&describe(4, "mine")).await.unwrap();
+        let after = outbox.append(&describe(5, "other image")).await.unwrap();
+        outbox
+            .hold(held, "theirs", Some("2026-01-01"))
+            .await
+            .unwrap();
+        let next = outbox.next_ready().await.unwrap().unwrap().unwrap();
+        assert_eq!(next.seq, after, "the edit queued after the held one may go");
+        let counts = outbox.counts().await.unwrap();
+        assert_eq!((counts.waiting, counts.held, counts.failed), (1, 1, 0));
+        let entries = outbox.entries().await.unwrap();
+        assert_eq!(
+            entries[0].held,
+            Some(HeldConflict {
+                field: crate::sync::ConflictField::Description,
+                mine: "mine".into(),
+                theirs: "theirs".into(),
+                theirs_modified: Some("2026-01-01".into()),
+            })
+        );
+        assert_eq!(entries[0].failed, None, "held is not refused");
+        assert_eq!(entries[1].held, None);
+        let base = outbox.get(held).await.unwrap().unwrap().unwrap().base;
+        assert_eq!(
+            base.value.as_deref(),
+            Some("theirs"),
+            "rebased: the same store value is not reported again"
+        );
+
+        // Retry is for refused edits: it does not let a held one go.
+        outbox.retry(held).await.unwrap();
+        assert!(
+            outbox
+                .get(held)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+                .state
+                .is_held()
+        );
+
+        outbox.retire(after, 0).await.unwrap();
+        assert!(outbox.next_ready().await.unwrap().is_none());
+        assert!(outbox.release(held).await.unwrap());
+        assert!(!outbox.release(held).await.unwrap(), "released once");
+        let next = outbox.next_ready().await.unwrap().unwrap().unwrap();
+        assert_eq!((next.seq, next.state), (held, EditState::Pending));
+        assert_eq!(outbox.entries().await.unwrap()[0].held, None);
+    }
+
+    #[tokio::test]
+    async fn a_newer_value_folded_into_a_held_edit_stays_held_unless_it_is_the_stores() {
+        let pool = outbox_db().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let mut outbox = Outbox::on(&mut conn);
+        let seq = outbox.append(&describe(4, "mine")).await.unwrap();
+        outbox.hold(seq, "theirs", None).await.unwrap();
+
+        let queue = outbox.of_product(1).await.unwrap();
+        let changes = coalesce(&queue, describe(4, "mine, again"), Successor::NotThumbnail);
+        outbox.apply(changes).await.unwrap();
+        let entries = outbox.entries().await.unwrap();
+        assert_eq!(entries.len(), 1, "folded");
+        let held = entries[0]
+            .held
+            .clone()
+            .expect("still held: the person has not chosen");
+        assert_eq!(
+            (held.mine.as_str(), held.theirs.as_str()),
+            ("mine, again", "theirs")
+        );
+
+        let queue = outbox.of_product(1).await.unwrap();
+        let changes = coalesce(&queue, describe(4, "theirs"), Successor::NotThumbnail);
+        outbox.apply(changes).await.unwrap();
+        let queued = outbox.get(seq).await.unwrap().unwrap().unwrap();
+        assert_eq!(
+            queued.state,
+            EditState::Pending,
+            "the same value as the store's leaves nothing to choose"
+        );
+        assert_eq!(outbox.entries().await.unwrap()[0].held, None);
     }
 }
