@@ -161,6 +161,11 @@ impl Engine {
         self.shared.replica.images(product_id).await
     }
 
+    /// Every visible image of the replica, by product id then display order.
+    pub async fn catalogue_images(&self) -> Result<Vec<LocalImage>, SyncError> {
+        self.shared.replica.catalogue_images().await
+    }
+
     pub async fn image(&self, id: ImageId) -> Result<Option<LocalImage>, SyncError> {
         self.shared.replica.image(id).await
     }
