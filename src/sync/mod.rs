@@ -26,6 +26,7 @@ mod catalog;
 mod clock;
 mod edits;
 mod engine;
+pub mod findings;
 pub mod memory_store;
 mod merge;
 mod model;
