@@ -148,7 +148,8 @@ impl Planes {
         }
         let side = DCT_SIDE as u32;
         let longest = f64::from(image.width.max(image.height));
-        let fit = |s: u32| ((f64::from(s) * f64::from(side) / longest).round() as u32).clamp(1, side);
+        let fit =
+            |s: u32| ((f64::from(s) * f64::from(side) / longest).round() as u32).clamp(1, side);
         let (w, h) = (fit(image.width), fit(image.height));
         let place = |plane: Vec<f32>, pad: f32| {
             let small = resize_plane(plane, image.width, image.height, w, h)?;
@@ -369,7 +370,10 @@ mod tests {
             ),
             (
                 "1280px q85",
-                jpeg(&image.resize_exact(w1280, h1280, FilterType::CatmullRom), 85),
+                jpeg(
+                    &image.resize_exact(w1280, h1280, FilterType::CatmullRom),
+                    85,
+                ),
             ),
             (
                 "256px q60",
@@ -414,7 +418,11 @@ mod tests {
         }
         let all: Vec<Vec<PerceptualHash>> = hashes
             .iter()
-            .map(|(o, copies)| std::iter::once(*o).chain(copies.iter().map(|c| c.1)).collect())
+            .map(|(o, copies)| {
+                std::iter::once(*o)
+                    .chain(copies.iter().map(|c| c.1))
+                    .collect()
+            })
             .collect();
         let mut min_different = (u32::MAX, "", "");
         let mut min_originals = u32::MAX;
@@ -477,7 +485,9 @@ mod tests {
         }
         // Grey sits between the steps at -6 and 6: the four lowest of each code.
         assert_eq!(
-            hash_decoded(&solid([200, 200, 200], 8, 8)).expect("hashes").0,
+            hash_decoded(&solid([200, 200, 200], 8, 8))
+                .expect("hashes")
+                .0,
             0x0F0F << 48
         );
     }

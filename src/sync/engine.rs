@@ -201,8 +201,7 @@ impl Engine {
         &self,
         ids: &[ImageId],
         progress: impl Fn(usize, usize) + Send + Sync,
-    ) -> Result<std::collections::HashMap<ImageId, crate::imaging::PerceptualHash>, SyncError>
-    {
+    ) -> Result<std::collections::HashMap<ImageId, crate::imaging::PerceptualHash>, SyncError> {
         super::phash::perceptual_hashes(&self.shared, ids, progress).await
     }
 

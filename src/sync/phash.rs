@@ -74,21 +74,30 @@ pub(crate) async fn perceptual_hashes(
     }
     let mut done = hashes.len();
     progress(done, total);
+    // Each image's hash is stored inside its own future: the writer pool has one connection,
+    // which a tile being cached may hold across an await, so nothing may wait for it outside
+    // the futures the stream keeps polling.
     let mut computed = stream::iter(missing)
         .map(|image| async move {
-            let hash = compute(shared, image.id).await;
-            (image, hash)
+            let hash = match compute(shared, image.id).await {
+                Ok(Some(hash)) => hash,
+                Ok(None) => {
+                    tracing::info!("image {} has no picture to hash yet", image.id);
+                    return Ok(None);
+                }
+                Err(err) => {
+                    tracing::warn!("image {}: no perceptual hash: {err}", image.id);
+                    return Ok(None);
+                }
+            };
+            store(shared, image.id, &image.picture, hash).await?;
+            Ok::<_, SyncError>(Some((image.id, hash)))
         })
         .buffer_unordered(tiles::MAX_PARALLEL_DOWNLOADS);
-    while let Some((image, hash)) = computed.next().await {
+    while let Some(outcome) = computed.next().await {
         done += 1;
-        match hash {
-            Ok(Some(hash)) => {
-                store(shared, image.id, &image.picture, hash).await?;
-                hashes.insert(image.id, hash);
-            }
-            Ok(None) => tracing::info!("image {} has no picture to hash yet", image.id),
-            Err(err) => tracing::warn!("image {}: no perceptual hash: {err}", image.id),
+        if let Some((id, hash)) = outcome? {
+            hashes.insert(id, hash);
         }
         progress(done, total);
     }
@@ -140,7 +149,8 @@ async fn known(shared: &Shared, ids: &[ImageId]) -> Result<Vec<Known>, SyncError
         for (id, image_file, local_file, thumbnail_url, picture, hash) in
             query.fetch_all(&shared.replica.reader).await?
         {
-            let Some(key) = picture_key(&image_file, local_file.as_deref(), thumbnail_url.as_deref())
+            let Some(key) =
+                picture_key(&image_file, local_file.as_deref(), thumbnail_url.as_deref())
             else {
                 continue;
             };
