@@ -198,6 +198,18 @@ impl Engine {
         tiles::cached_bytes(&self.shared).await
     }
 
+    /// Perceptual hashes of the visible images among `ids` (for [`super::duplicate_pairs`]):
+    /// stored ones from the replica, the others computed once from the image's tile (or its
+    /// pending upload) and stored. An image whose picture cannot be fetched or read is left
+    /// out (and logged). `progress(done, total)` follows each image.
+    pub async fn perceptual_hashes(
+        &self,
+        ids: &[ImageId],
+        progress: impl Fn(usize, usize) + Send + Sync,
+    ) -> Result<std::collections::HashMap<ImageId, crate::imaging::PerceptualHash>, SyncError> {
+        super::phash::perceptual_hashes(&self.shared, ids, progress).await
+    }
+
     // -- the catalogue (product list and counts view) -------------------------------------------
 
     /// Rows `offset..offset + limit` of the products `query` selects, in its order, and how

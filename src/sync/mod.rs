@@ -32,6 +32,7 @@ mod merge;
 mod model;
 mod open;
 mod outbox;
+mod phash;
 mod pull;
 mod remote;
 mod replica;
@@ -50,6 +51,7 @@ pub use model::{
     ProductSummary, Status, SyncState,
 };
 pub use open::{StoreAddress, open_store};
+pub use phash::duplicate_pairs;
 pub use remote::{Remote, RemoteFuture};
 
 pub use crate::api::{FieldValue, RecordKind, UnreadableRecord, UploadRoute};
