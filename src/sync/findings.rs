@@ -87,6 +87,15 @@ pub struct Finding {
     pub detail: FindingDetail,
 }
 
+/// A report and what it was made from (the app shows pictures and names from it).
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub products: Vec<ProductSummary>,
+    /// Each product's visible images in display order.
+    pub images: BTreeMap<i64, Vec<LocalImage>>,
+}
+
 /// Every finding, by product id, then kind, then image in the product's order. `images` holds
 /// each product's visible images in display order; `duplicates` are pairs of images of one
 /// product that show the same picture, in any order.
