@@ -423,3 +423,82 @@ async fn completions_and_the_manual_come_from_the_same_definitions() {
         "the exit statuses are in the manual"
     );
 }
+
+/// The tote bag's first view in the demo store (`server::demo`).
+const TOTE_VIEW_1: &[u8] = include_bytes!("../assets/demo/photo-01.jpg");
+
+/// `bytes` resized to `scale` and saved again as a JPEG of `quality`: the same picture, another
+/// file.
+fn resized_copy(bytes: &[u8], scale: f64, quality: u8) -> Vec<u8> {
+    let image = image::load_from_memory(bytes).unwrap();
+    let (w, h) = (
+        (f64::from(image.width()) * scale).round() as u32,
+        (f64::from(image.height()) * scale).round() as u32,
+    );
+    let resized = image
+        .resize_exact(w, h, image::imageops::FilterType::CatmullRom)
+        .to_rgb8();
+    synthetic::jpeg(&resized, quality, false, None)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_on_the_demo_store_finds_the_one_duplicate_and_the_small_picture() {
+    let store = start_with(|config| config.seed_demo = true).await;
+    let api = store.server.api_url();
+    let products = store.client.list_all_products().await.unwrap();
+    let tote = products.iter().find(|p| p.sku == "DEMO-TOTE").unwrap().id;
+    let lamp = products.iter().find(|p| p.id != tote).unwrap().id;
+    let view_1 = store.images(tote).await[0].id;
+    let copy = picture(
+        &store,
+        tote,
+        "copy.jpg",
+        resized_copy(TOTE_VIEW_1, 0.7, 60),
+        "copy",
+    )
+    .await;
+    let small = synthetic::jpeg(&synthetic::photo(900, 640, 9), 85, false, None);
+    let small = picture(&store, lamp, "small.jpg", small, "small").await;
+
+    let cli = Cli::new();
+    let out = cli.on(&api, &["report", "--format", "csv"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = stdout(&out);
+    let duplicates: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("duplicate,"))
+        .collect();
+    assert_eq!(
+        duplicates,
+        vec![
+            format!("duplicate,{tote},DEMO-TOTE,{copy},the same picture as image {view_1}\r")
+                .as_str()
+        ],
+        "the copy is the one duplicate; the demo's different pictures are not: {report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "too-small,{lamp},{},{small},\"900x640 px, under the 1280 px zoom box\"\r\n",
+            products.iter().find(|p| p.id == lamp).unwrap().sku
+        )),
+        "{report}"
+    );
+
+    // A second run compares nothing again: the hashes are kept in the replica.
+    let pictures = requests_counted(&store.server.base_url(), &["product_images"]).await;
+    let out = cli.on(&api, &["report", "--format", "json"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "duplicate").count(), 1);
+    assert_eq!(
+        requests_counted(&store.server.base_url(), &["product_images"]).await,
+        pictures,
+        "no picture fetched again"
+    );
+}
