@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Manage e-commerce product images: a desktop app, and a conforming Product Images API v2
 /// server.
@@ -56,6 +56,21 @@ enum Command {
     /// Edit or sync one store from a script (see each command's --help).
     #[command(flatten)]
     Store(imagedesk::store_cli::StoreCommand),
+
+    /// Print a shell completion script for imagedesk's commands and flags.
+    #[command(
+        after_help = "Examples:\n  imagedesk completions bash > ~/.local/share/bash-completion/completions/imagedesk\n  imagedesk completions zsh > \"${fpath[1]}/_imagedesk\"\n  imagedesk completions fish > ~/.config/fish/completions/imagedesk.fish"
+    )]
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), made from the same definitions as --help.
+    #[command(
+        after_help = "Examples:\n  imagedesk man | man -l -\n  imagedesk man > ~/.local/share/man/man1/imagedesk.1"
+    )]
+    Man,
 }
 
 #[derive(clap::Args)]
@@ -164,6 +179,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Completions { shell }) => {
+            // Into memory first: clap_complete panics when stdout fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "imagedesk", &mut script);
+            write_stdout(&script)
+        }
+        Some(Command::Man) => man(),
         // The store commands print their own messages and choose among four exit statuses.
         Some(Command::Store(mut command)) => {
             command
@@ -193,6 +215,47 @@ fn main() -> ExitCode {
             eprintln!("imagedesk: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The manual page: the top command's, then a section per subcommand (what `--help` says of
+/// each), so that `man imagedesk` alone covers every command.
+fn man() -> anyhow::Result<()> {
+    let command = Cli::command();
+    let mut page = Vec::new();
+    let top = clap_mangen::Man::new(command.clone());
+    top.render_title(&mut page)?;
+    top.render_name_section(&mut page)?;
+    top.render_synopsis_section(&mut page)?;
+    top.render_description_section(&mut page)?;
+    top.render_options_section(&mut page)?;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("imagedesk {}", sub.get_name());
+        let section = clap_mangen::Man::new(sub.clone().bin_name(&name));
+        let mut body = Vec::new();
+        section.render_synopsis_section(&mut body)?;
+        section.render_description_section(&mut body)?;
+        section.render_options_section(&mut body)?;
+        section.render_extra_section(&mut body)?;
+        // A section per command; its parts' own headings become sub-headings.
+        page.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        page.extend_from_slice(
+            String::from_utf8_lossy(&body)
+                .replace(".SH ", ".SS ")
+                .as_bytes(),
+        );
+    }
+    top.render_version_section(&mut page)?;
+    write_stdout(&page)
+}
+
+/// Writes to stdout; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 

@@ -11,6 +11,7 @@ mod encode;
 mod geometry;
 mod gif_decode;
 mod jpeg_markers;
+mod phash;
 mod png_decode;
 pub mod synthetic;
 mod tile;
@@ -20,6 +21,7 @@ pub use decode::{DecodedImage, decode_to_fit};
 pub use encode::encode_like;
 pub use geometry::{BoxSize, fit_within};
 pub use jpeg_markers::{JpegLayout, jpeg_layout};
+pub use phash::{PerceptualHash, SAME_PICTURE_MAX_DISTANCE, hash_decoded, perceptual_hash};
 pub use tile::decode_tile_rgba;
 
 use std::io::Cursor;

@@ -93,6 +93,24 @@ pub enum UsageError {
     Input(SyncError),
     #[error("{0}")]
     InvalidAddress(crate::api::ApiError),
+    /// A file or folder named on the command line that cannot be used as it is (`import`,
+    /// `import-folder`): where, and why, so it can be fixed.
+    #[error("{}", at_line(path, *line, reason))]
+    BadFile {
+        path: PathBuf,
+        line: Option<u64>,
+        reason: String,
+    },
+}
+
+fn at_line(path: &std::path::Path, line: Option<u64>, reason: &str) -> String {
+    match line {
+        Some(line) => format!(
+            "{}, line {line}: {reason}; nothing was queued",
+            path.display()
+        ),
+        None => format!("{}: {reason}; nothing was queued", path.display()),
+    }
 }
 
 fn list_or_none(names: &[String]) -> String {

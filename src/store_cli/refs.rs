@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A product, by the store's id or by its SKU (`sku:ABC-1`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProductRef {
     Id(i64),
     Sku(String),

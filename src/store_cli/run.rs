@@ -8,7 +8,7 @@ use super::args::{
 };
 use super::outcome::{CliError, Exit, UsageError, held_in_words};
 use super::refs::ProductRef;
-use super::target;
+use super::{catalogue, counts, export, import, import_folder, report, target};
 use crate::api::{ApiError, connect};
 use crate::sync::{Connection, Engine, EngineConfig, ImageId, Status, SyncError};
 
@@ -32,18 +32,18 @@ pub fn run(command: StoreCommand) -> Exit {
 }
 
 /// What an edit command did, for the summary.
-struct Done {
+pub(super) struct Done {
     /// One line per edit, e.g. "description of image 12".
-    edits: Vec<String>,
+    pub edits: Vec<String>,
     /// Images this command created, with their source, to print the store's ids once sent.
-    created: Vec<(ImageId, String)>,
-    /// The product edited, and how fresh the replica's copy of it was.
-    product: Resolved,
+    pub created: Vec<(ImageId, String)>,
+    /// The products edited, and how fresh the replica's copy of each was.
+    pub products: Vec<Resolved>,
 }
 
 /// A product named on the command line, found in the replica.
-struct Resolved {
-    id: i64,
+pub(super) struct Resolved {
+    pub id: i64,
     fresh: Freshness,
 }
 
@@ -68,7 +68,7 @@ enum Scope {
     /// discards them), and the records of the product it edited.
     Command {
         refused_before: HashSet<i64>,
-        product_id: i64,
+        product_ids: HashSet<i64>,
     },
 }
 
@@ -84,7 +84,7 @@ impl Scope {
         match self {
             Scope::Everything => true,
             // A record of unknown product may be this one's.
-            Scope::Command { product_id, .. } => product.is_none_or(|p| p == *product_id),
+            Scope::Command { product_ids, .. } => product.is_none_or(|p| product_ids.contains(&p)),
         }
     }
 }
@@ -92,7 +92,8 @@ impl Scope {
 async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
     let target = target::open(command.store()).await?;
     let mut config = EngineConfig::in_dir(&target.replica_dir);
-    let offline = command.send().is_some_and(|s| s.offline);
+    let offline =
+        command.send().is_some_and(|s| s.offline) || command.read().is_some_and(|r| r.offline);
     config.offline = offline;
     // An edit command queues all its edits before any is sent (see `edit_and_wait`); the
     // worker still pulls meanwhile, which the look-ups of names need.
@@ -110,7 +111,10 @@ async fn execute(command: StoreCommand) -> Result<Exit, CliError> {
                 // senders would each send it. An offline engine never takes the lock and writes
                 // to the same queue, so the edits are queued as with --offline, and the holder
                 // sends them. `sync` has nothing to hand over: the holder already syncs.
-                Err(SyncError::ReplicaInUse { .. }) if command.send().is_some() => {
+                // The commands that read use the holder's copy, which it keeps up to date.
+                Err(SyncError::ReplicaInUse { .. })
+                    if command.send().is_some() || command.read().is_some() =>
+                {
                     config.offline = true;
                     let mut command = command;
                     command.queue_only();
@@ -170,10 +174,35 @@ async fn edit_and_wait(
         StoreCommand::Thumbnail(args) => (thumbnail(engine, args).await?, args.send.timeout),
         StoreCommand::Reorder(args) => (reorder(engine, args).await?, args.send.timeout),
         StoreCommand::Delete(args) => (delete(engine, args).await?, args.send.timeout),
+        StoreCommand::Counts(args) => {
+            let catalogue = catalogue::read(engine, &args.read, handed_over).await?;
+            return counts::run(engine, args, catalogue).await;
+        }
+        StoreCommand::Report(args) => {
+            let catalogue = catalogue::read(engine, &args.read, handed_over).await?;
+            return report::run(engine, args, catalogue).await;
+        }
+        StoreCommand::Export(args) => {
+            let catalogue = catalogue::read(engine, &args.read, handed_over).await?;
+            return export::run(args, &catalogue);
+        }
+        // `None`: a dry run, which printed its plan and queued nothing.
+        StoreCommand::Import(args) => match import::run(engine, args).await? {
+            Some(done) => (done, args.send.timeout),
+            None => return Ok(Exit::Done),
+        },
+        StoreCommand::ImportFolder(args) => match import_folder::run(engine, args).await? {
+            Some(done) => (done, args.send.timeout),
+            None => return Ok(Exit::Done),
+        },
     };
     // Everything is queued: from here on a crash or a kill of this command loses nothing,
     // and sends nothing twice (the next `imagedesk sync` or the app sends the rest).
-    if let Freshness::Unreachable(error) = &done.product.fresh {
+    let unreachable = done.products.iter().find_map(|p| match &p.fresh {
+        Freshness::Unreachable(error) => Some(error),
+        _ => None,
+    });
+    if let Some(error) = unreachable {
         // The store did not answer the look-up moments ago; waiting out --timeout for it
         // would only delay the same answer. The edits stay queued, unsent.
         for edit in &done.edits {
@@ -207,7 +236,7 @@ async fn edit_and_wait(
     let status = engine.settled(Duration::from_secs(timeout)).await;
     let scope = Scope::Command {
         refused_before,
-        product_id: done.product.id,
+        product_ids: done.products.iter().map(|p| p.id).collect(),
     };
     let exit = conclude(engine, &status, timeout, queued, &scope).await?;
     if exit == Exit::Done {
@@ -365,7 +394,7 @@ async fn waiting(engine: &Engine) -> Result<usize, CliError> {
 
 /// The product's id, known to the replica. Online, its images are pulled first, so that image
 /// ids are checked against the store as it is now.
-async fn product(
+pub(super) async fn product(
     engine: &Engine,
     product: &ProductRef,
     send: &SendArgs,
@@ -421,7 +450,7 @@ async fn in_replica(engine: &Engine, product: &ProductRef) -> Result<Option<i64>
 /// round does not end the wait: the worker tries again (after a 502 or a dropped connection a
 /// real store usually answers the next time), and the status cannot tell such a failure from
 /// one that will last.
-async fn first_pull(engine: &Engine, timeout: Duration) -> Status {
+pub(super) async fn first_pull(engine: &Engine, timeout: Duration) -> Status {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut status = engine.watch_status();
     loop {
@@ -470,7 +499,7 @@ async fn image(
 // -- the edits ---------------------------------------------------------------------------------
 
 /// Errors of an edit call: what the engine refuses about the input is bad usage.
-fn input(err: SyncError) -> CliError {
+pub(super) fn input(err: SyncError) -> CliError {
     match err {
         SyncError::NotAnImage(..)
         | SyncError::InvalidUrl(_)
@@ -493,15 +522,7 @@ async fn add(engine: &Engine, args: &AddArgs) -> Result<Done, CliError> {
         match added {
             Ok(id) => created.push((id, source.clone())),
             Err(err) => {
-                // All or nothing: the creates queued so far are taken back (nothing was sent,
-                // the engine is paused), so that fixing the bad source and running the same
-                // command again does not add the others twice.
-                let queued: Vec<ImageId> = created.iter().map(|(id, _)| *id).collect();
-                if !queued.is_empty()
-                    && let Err(undo) = engine.delete(&queued).await
-                {
-                    tracing::warn!("could not take back the pictures queued before: {undo}");
-                }
+                take_back(engine, &created).await;
                 return Err(input(err));
             }
         }
@@ -528,8 +549,20 @@ async fn add(engine: &Engine, args: &AddArgs) -> Result<Done, CliError> {
     Ok(Done {
         edits,
         created,
-        product: resolved,
+        products: vec![resolved],
     })
+}
+
+/// All or nothing: the creates queued so far are taken back (nothing was sent, the engine is
+/// paused), so that fixing the bad source and running the same command again does not add the
+/// others twice.
+pub(super) async fn take_back(engine: &Engine, created: &[(ImageId, String)]) {
+    let queued: Vec<ImageId> = created.iter().map(|(id, _)| *id).collect();
+    if !queued.is_empty()
+        && let Err(undo) = engine.delete(&queued).await
+    {
+        tracing::warn!("could not take back the pictures queued before: {undo}");
+    }
 }
 
 async fn describe(engine: &Engine, args: &DescribeArgs) -> Result<Done, CliError> {
@@ -543,7 +576,7 @@ async fn describe(engine: &Engine, args: &DescribeArgs) -> Result<Done, CliError
             args.image
         )],
         created: Vec::new(),
-        product: resolved,
+        products: vec![resolved],
     })
 }
 
@@ -558,7 +591,7 @@ async fn thumbnail(engine: &Engine, args: &ThumbnailArgs) -> Result<Done, CliErr
             args.image
         )],
         created: Vec::new(),
-        product: resolved,
+        products: vec![resolved],
     })
 }
 
@@ -584,7 +617,7 @@ async fn reorder(engine: &Engine, args: &ReorderArgs) -> Result<Done, CliError> 
             listed.join(", ")
         )],
         created: Vec::new(),
-        product: resolved,
+        products: vec![resolved],
     })
 }
 
@@ -596,7 +629,7 @@ async fn delete(engine: &Engine, args: &DeleteArgs) -> Result<Done, CliError> {
         return Ok(Done {
             edits: vec![format!("delete every image of product {product_id}")],
             created: Vec::new(),
-            product: resolved,
+            products: vec![resolved],
         });
     }
     let mut ids = Vec::with_capacity(args.images.len());
@@ -611,6 +644,6 @@ async fn delete(engine: &Engine, args: &DeleteArgs) -> Result<Done, CliError> {
             .map(|i| format!("delete image {i} of product {product_id}"))
             .collect(),
         created: Vec::new(),
-        product: resolved,
+        products: vec![resolved],
     })
 }

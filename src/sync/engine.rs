@@ -173,6 +173,11 @@ impl Engine {
         self.shared.replica.images(product_id).await
     }
 
+    /// Every visible image of the replica, by product id then display order.
+    pub async fn catalogue_images(&self) -> Result<Vec<LocalImage>, SyncError> {
+        self.shared.replica.catalogue_images().await
+    }
+
     pub async fn image(&self, id: ImageId) -> Result<Option<LocalImage>, SyncError> {
         self.shared.replica.image(id).await
     }
@@ -203,6 +208,60 @@ impl Engine {
     /// Bytes the tile cache holds on disk.
     pub async fn tile_cache_bytes(&self) -> Result<u64, SyncError> {
         tiles::cached_bytes(&self.shared).await
+    }
+
+    /// Pairs of images of one product that show the same picture (re-encoded or resized too),
+    /// from their perceptual hashes (computed once per picture, kept in the replica).
+    /// `images`: each product's images; pictures that cannot be fetched are left out.
+    pub async fn duplicates(
+        &self,
+        images: &std::collections::BTreeMap<i64, Vec<LocalImage>>,
+        progress: impl Fn(usize, usize) + Send + Sync,
+    ) -> Result<Vec<(ImageId, ImageId)>, SyncError> {
+        let ids: Vec<ImageId> = images.values().flatten().map(|i| i.id).collect();
+        let hashes = self.perceptual_hashes(&ids, progress).await?;
+        let mut pairs = Vec::new();
+        for shown in images.values() {
+            let hashed: Vec<_> = shown
+                .iter()
+                .filter_map(|i| hashes.get(&i.id).map(|h| (i.id, *h)))
+                .collect();
+            pairs.extend(super::duplicate_pairs(&hashed));
+        }
+        Ok(pairs)
+    }
+
+    /// The catalogue's findings (the Reports view, `imagedesk report`), from the replica as it
+    /// is; `progress(done, total)` while pictures are compared.
+    pub async fn findings(
+        &self,
+        progress: impl Fn(usize, usize) + Send + Sync,
+    ) -> Result<super::findings::Report, SyncError> {
+        let products = self.products().await?;
+        let mut images: std::collections::BTreeMap<i64, Vec<LocalImage>> =
+            std::collections::BTreeMap::new();
+        for image in self.catalogue_images().await? {
+            images.entry(image.product_id).or_default().push(image);
+        }
+        let duplicates = self.duplicates(&images, progress).await?;
+        let findings = super::findings::findings(&products, &images, &duplicates);
+        Ok(super::findings::Report {
+            findings,
+            products,
+            images,
+        })
+    }
+
+    /// Perceptual hashes of the visible images among `ids` (for [`super::duplicate_pairs`]):
+    /// stored ones from the replica, the others computed once from the image's tile (or its
+    /// pending upload) and stored. An image whose picture cannot be fetched or read is left
+    /// out (and logged). `progress(done, total)` follows each image.
+    pub async fn perceptual_hashes(
+        &self,
+        ids: &[ImageId],
+        progress: impl Fn(usize, usize) + Send + Sync,
+    ) -> Result<std::collections::HashMap<ImageId, crate::imaging::PerceptualHash>, SyncError> {
+        super::phash::perceptual_hashes(&self.shared, ids, progress).await
     }
 
     // -- the catalogue (product list and counts view) -------------------------------------------

@@ -26,11 +26,13 @@ mod catalog;
 mod clock;
 mod edits;
 mod engine;
+pub mod findings;
 pub mod memory_store;
 mod merge;
 mod model;
 mod open;
 mod outbox;
+mod phash;
 mod pull;
 mod remote;
 mod replica;
@@ -50,6 +52,7 @@ pub use model::{
     OutboxEntry, ProductSummary, Status, SyncState,
 };
 pub use open::{StoreAddress, open_store};
+pub use phash::duplicate_pairs;
 pub use remote::{Remote, RemoteFuture};
 pub use trash::{DeletedId, DeletedPicture, KeptCopy, RECENTLY_DELETED_DAYS, TrashError};
 

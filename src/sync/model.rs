@@ -23,6 +23,9 @@ pub struct LocalImage {
     /// The store's id; `None` until the image's create has been sent.
     pub server_id: Option<i64>,
     pub product_id: i64,
+    /// The store's `sort_order` at the last pull (0 for an image not created yet); the display
+    /// order is the list's order, which a pending reorder may have changed.
+    pub sort_order: i64,
     pub is_thumbnail: bool,
     pub description: String,
     pub image_file: String,

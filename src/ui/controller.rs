@@ -560,6 +560,7 @@ mod tests {
             id: ImageId(n),
             server_id: Some(100 + n),
             product_id: LAMP,
+            sort_order: 0,
             is_thumbnail: n == 1,
             description: format!("img-{n}"),
             image_file: format!("p{n}.jpg"),

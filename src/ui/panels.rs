@@ -351,6 +351,21 @@ pub fn status_ui(
                 }
             }
         }
+        // Held edits wait for the person, not for the store: said apart, in the warning colour,
+        // so they are found without opening the list.
+        if status.held > 0
+            && ui
+                .link(
+                    RichText::new(format!("{} held", status.held))
+                        .color(ui.visuals().warn_fg_color),
+                )
+                .on_hover_text(
+                    "The store changed these too: choose Keep mine or Use the store's for each",
+                )
+                .clicked()
+        {
+            commands.push(Command::ShowPending);
+        }
         if status.failed > 0
             && ui
                 .link(

@@ -255,6 +255,7 @@ mod tests {
             id: ImageId(id),
             server_id: Some(id),
             product_id: 1,
+            sort_order: 0,
             is_thumbnail: false,
             description: String::new(),
             image_file: format!("{id}.jpg"),

@@ -1,0 +1,185 @@
+//! Perceptual hashes through the engine, over the real server on loopback with the demo store
+//! (issue 16): a re-encoded, resized copy of a product's picture is found as the one duplicate
+//! of the store; hashes are kept in the replica and not computed again; a replaced picture
+//! gets a new hash.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use image::imageops::FilterType;
+use imagedesk::imaging::{PerceptualHash, synthetic};
+use imagedesk::sync::{Connection, Engine, EngineConfig, ImageId, duplicate_pairs};
+
+/// The tote bag's first view in the demo store (`server::demo`).
+const TOTE_VIEW_1: &[u8] = include_bytes!("../assets/demo/photo-01.jpg");
+const TOTE_SKU: &str = "DEMO-TOTE";
+
+async fn open(dir: &Path, api: &str) -> Engine {
+    let mut config = EngineConfig::in_dir(dir);
+    config.pull_interval = Duration::from_secs(3600);
+    config.background_interval = Duration::from_millis(1);
+    Engine::open(config, client_for(api)).await.unwrap()
+}
+
+async fn caught_up(engine: &Engine) {
+    let status = engine.caught_up(Duration::from_secs(60)).await;
+    assert_eq!(status.pending, 0, "{status:?}");
+    assert_eq!(status.connection, Connection::Online, "{status:?}");
+}
+
+/// `bytes` decoded, resized to `scale` and saved again as a JPEG of `quality`.
+fn resized_copy(bytes: &[u8], scale: f64, quality: u8) -> Vec<u8> {
+    let image = image::load_from_memory(bytes).unwrap();
+    let (w, h) = (
+        (f64::from(image.width()) * scale).round() as u32,
+        (f64::from(image.height()) * scale).round() as u32,
+    );
+    let resized = image.resize_exact(w, h, FilterType::CatmullRom).to_rgb8();
+    synthetic::jpeg(&resized, quality, false, None)
+}
+
+/// Every product's visible images hashed, product by product, with the last progress report.
+async fn hash_every_product(
+    engine: &Engine,
+) -> (HashMap<i64, Vec<(ImageId, PerceptualHash)>>, usize) {
+    let mut by_product = HashMap::new();
+    let mut hashed = 0;
+    for product in engine.products().await.unwrap() {
+        let ids: Vec<ImageId> = engine_ids(engine, product.id).await;
+        let last = Mutex::new((0, 0));
+        let hashes = engine
+            .perceptual_hashes(&ids, |done, total| {
+                *last.lock().unwrap() = (done, total);
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            *last.lock().unwrap(),
+            (ids.len(), ids.len()),
+            "progress reaches the end"
+        );
+        assert_eq!(
+            hashes.len(),
+            ids.len(),
+            "every picture of {} hashed",
+            product.sku
+        );
+        hashed += hashes.len();
+        let ordered = ids.iter().map(|id| (*id, hashes[id])).collect();
+        by_product.insert(product.id, ordered);
+    }
+    (by_product, hashed)
+}
+
+fn all_duplicates(
+    by_product: &HashMap<i64, Vec<(ImageId, PerceptualHash)>>,
+) -> Vec<(ImageId, ImageId)> {
+    let mut pairs: Vec<(ImageId, ImageId)> = by_product
+        .values()
+        .flat_map(|h| duplicate_pairs(h))
+        .collect();
+    pairs.sort_by_key(|(a, b)| (a.0, b.0));
+    pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resized_copy_is_the_one_duplicate_of_the_demo_store_and_hashes_are_kept() {
+    let store = start_with(|config| config.seed_demo = true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &store.server.api_url()).await;
+    caught_up(&engine).await;
+
+    let products = engine.products().await.unwrap();
+    let tote = products.iter().find(|p| p.sku == TOTE_SKU).unwrap().id;
+    let view_1 = engine_ids(&engine, tote).await[0];
+    assert_eq!(
+        engine.image(view_1).await.unwrap().unwrap().description,
+        "Canvas Tote Bag, view 1"
+    );
+    // The same picture, smaller and saved again at a lower quality (a different file: the
+    // store keeps it apart from the original), and a different 900 px picture.
+    let files = tempfile::tempdir().unwrap();
+    let copy_path = files.path().join("copy.jpg");
+    std::fs::write(&copy_path, resized_copy(TOTE_VIEW_1, 0.75, 60)).unwrap();
+    let other_path = files.path().join("other.jpg");
+    let other = synthetic::jpeg(&synthetic::photo(900, 675, 42), 80, false, None);
+    std::fs::write(&other_path, other).unwrap();
+    let copy = engine.add_file(tote, &copy_path, "copy").await.unwrap();
+    engine.add_file(tote, &other_path, "other").await.unwrap();
+    caught_up(&engine).await;
+
+    let (first, hashed) = hash_every_product(&engine).await;
+    assert_eq!(hashed, 29 + 2, "the demo's 29 pictures and the two added");
+    assert_eq!(all_duplicates(&first), vec![(view_1, copy)]);
+
+    // A second look computes nothing: with the tile cache emptied, a hash made again would
+    // fetch its picture from the store.
+    for entry in std::fs::read_dir(dir.path().join("tiles")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let pictures_before = requests_counted(&store.server.base_url(), &["product_images"]).await;
+    assert!(
+        pictures_before >= 31,
+        "the first look fetched every tile: {pictures_before}"
+    );
+    let (second, _) = hash_every_product(&engine).await;
+    let pictures_after = requests_counted(&store.server.base_url(), &["product_images"]).await;
+    assert_eq!(pictures_after, pictures_before, "no picture fetched again");
+    assert_eq!(second, first);
+
+    // A new picture for the copy is hashed again, and the duplicate is gone.
+    let replacement = files.path().join("replacement.jpg");
+    std::fs::write(
+        &replacement,
+        synthetic::jpeg(&synthetic::photo(500, 500, 77), 80, false, None),
+    )
+    .unwrap();
+    engine.replace_file(copy, &replacement).await.unwrap();
+    caught_up(&engine).await;
+    let (third, _) = hash_every_product(&engine).await;
+    let hash_of = |all: &HashMap<i64, Vec<(ImageId, PerceptualHash)>>| {
+        all[&tote].iter().find(|(id, _)| *id == copy).unwrap().1
+    };
+    assert!(!hash_of(&third).is_same_picture(&hash_of(&first)));
+    assert_eq!(all_duplicates(&third), vec![]);
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_not_uploaded_yet_is_hashed_from_its_own_copy() {
+    let store = start_with(|config| config.seed_demo = true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &store.server.api_url()).await;
+    caught_up(&engine).await;
+    let products = engine.products().await.unwrap();
+    let tote = products.iter().find(|p| p.sku == TOTE_SKU).unwrap().id;
+    let view_1 = engine_ids(&engine, tote).await[0];
+
+    engine.pause();
+    let files = tempfile::tempdir().unwrap();
+    let copy_path = files.path().join("copy.jpg");
+    std::fs::write(&copy_path, resized_copy(TOTE_VIEW_1, 0.5, 70)).unwrap();
+    let copy = engine.add_file(tote, &copy_path, "copy").await.unwrap();
+    assert!(
+        engine
+            .image(copy)
+            .await
+            .unwrap()
+            .unwrap()
+            .local_file
+            .is_some()
+    );
+
+    let hashes = engine
+        .perceptual_hashes(&[view_1, copy, ImageId(999_999)], |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(hashes.len(), 2, "an unknown id is left out");
+    assert!(hashes[&view_1].is_same_picture(&hashes[&copy]));
+    engine.close().await;
+}
