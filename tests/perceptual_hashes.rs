@@ -183,3 +183,32 @@ async fn a_picture_not_uploaded_yet_is_hashed_from_its_own_copy() {
     assert!(hashes[&view_1].is_same_picture(&hashes[&copy]));
     engine.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pictures_that_cannot_be_fetched_are_left_out() {
+    let store = start_with(|config| config.seed_demo = true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &store.server.api_url()).await;
+    caught_up(&engine).await;
+    let products = engine.products().await.unwrap();
+    let tote = products.iter().find(|p| p.sku == TOTE_SKU).unwrap().id;
+    let ids = engine_ids(&engine, tote).await;
+    // One hash made while the store answers; then the store goes away.
+    let first = engine
+        .perceptual_hashes(&ids[..1], |_, _| {})
+        .await
+        .unwrap();
+    let _stopped = store.stop().await;
+
+    let last = Mutex::new((0, 0));
+    let hashes = engine
+        .perceptual_hashes(&ids, |done, total| *last.lock().unwrap() = (done, total))
+        .await
+        .unwrap();
+    assert_eq!(
+        hashes, first,
+        "the stored hash, and none of the pictures not fetched"
+    );
+    assert_eq!(*last.lock().unwrap(), (ids.len(), ids.len()));
+    engine.close().await;
+}
