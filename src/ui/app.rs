@@ -22,6 +22,7 @@ use super::pending::pending_ui;
 use super::product_header::{alt_text_filter_ui, product_header_ui};
 use super::profiles::{self, CurrentStore, Profile};
 use super::recently_deleted::{RecentlyDeleted, restored_words};
+use super::reports::{ReportState, ReportsView};
 use super::session::StoreSession;
 use super::stores_dialog::ConnectionForm;
 use super::tiles::Tile;
@@ -43,6 +44,8 @@ pub struct ImageDeskApp {
     /// Messages for the user; they outlive a store switch ("Connected to …").
     notices: Notices,
     counts: CountsView,
+    /// The Reports view: its report (made on the first visit) and its filters.
+    reports: ReportsView,
     profiles: Vec<Profile>,
     connection: ConnectionForm,
     /// How long deletes wait for Undo; each new session gets it.
@@ -77,6 +80,7 @@ impl ImageDeskApp {
             replace_path: String::new(),
             notices: Notices::default(),
             counts,
+            reports: ReportsView::default(),
             profiles: Vec::new(),
             connection: ConnectionForm::default(),
             delete_grace: DELETE_GRACE,
@@ -299,6 +303,14 @@ impl ImageDeskApp {
                 egui::CentralPanel::default().show(ui, |ui| self.images_ui(ui, commands));
                 None
             }
+            View::Reports => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    let session = &mut self.session;
+                    self.reports
+                        .reports_ui(ui, &mut |image| session.tile_texture(image), commands);
+                });
+                None
+            }
             View::Counts => Some(
                 egui::CentralPanel::default()
                     .show(ui, |ui| {
@@ -377,7 +389,11 @@ impl ImageDeskApp {
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         ui.horizontal_wrapped(|ui| {
             toolbar_group_ui(ui, 1, |ui| {
-                for (view, name) in [(View::Images, "Images"), (View::Counts, "Counts")] {
+                for (view, name) in [
+                    (View::Images, "Images"),
+                    (View::Counts, "Counts"),
+                    (View::Reports, "Reports"),
+                ] {
                     if ui.selectable_label(self.view == view, name).clicked() {
                         commands.push(Command::ShowView(view));
                     }
@@ -647,6 +663,14 @@ impl ImageDeskApp {
                 if view == View::Counts {
                     self.session.recount_store(true);
                 }
+                // The first visit makes the report; later ones show it until asked again.
+                if view == View::Reports && matches!(self.reports.state, ReportState::NotRun) {
+                    self.apply(ctx, Command::RunReport);
+                }
+            }
+            Command::RunReport => {
+                self.reports.state = ReportState::Running { done: 0, total: 0 };
+                self.session.backend().run_report();
             }
             Command::OpenStoresDialog => self.connection.open = true,
             Command::SaveStore { profile, token } => {
@@ -781,6 +805,21 @@ impl ImageDeskApp {
                 rows,
             } => self.session.page_arrived(table, generation, page, rows),
             Message::Totals(totals) => self.session.set_totals(totals),
+            Message::ReportProgress { done, total } => {
+                if matches!(self.reports.state, ReportState::Running { .. }) {
+                    self.reports.state = ReportState::Running { done, total };
+                }
+            }
+            // Only the report asked for in this store (a switch starts the view afresh).
+            Message::Report(result)
+                if matches!(self.reports.state, ReportState::Running { .. }) =>
+            {
+                self.reports.state = match result {
+                    Ok(report) => ReportState::Ready(report.into()),
+                    Err(why) => ReportState::Failed(why),
+                };
+            }
+            Message::Report(_) => {}
             Message::ShownProduct(product) => self.session.set_shown_summary(product),
             Message::Images { product_id, images } => self.session.set_images(product_id, images),
             Message::Tile { id, key, tile } => self.session.tile_arrived(ctx, id, &key, tile),
@@ -859,6 +898,7 @@ impl ImageDeskApp {
         self.product_filter.clear();
         // The other store's deleted pictures are its own.
         self.recently_deleted = RecentlyDeleted::default();
+        self.reports = ReportsView::default();
         self.session.start(ctx);
         self.notices
             .push(Notice::success(format!("Connected to {title}.")));

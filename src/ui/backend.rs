@@ -37,6 +37,13 @@ pub enum Message {
     },
     /// The catalogue's totals and how fresh they are.
     Totals(CatalogueTotals),
+    /// Pictures compared so far by the report being made.
+    ReportProgress {
+        done: usize,
+        total: usize,
+    },
+    /// The report, or why it could not be made.
+    Report(Result<crate::sync::findings::Report, String>),
     /// The product shown, read on its own.
     ShownProduct(ProductSummary),
     Images {
@@ -236,6 +243,26 @@ impl Backend {
                 page: request.page,
                 rows,
             }))
+        });
+    }
+
+    /// Makes the catalogue's report (the Reports view): the engine compares pictures by their
+    /// perceptual hashes, computing those it lacks from the thumbnails, with progress.
+    pub fn run_report(&self) {
+        let engine = self.engine.clone();
+        let notify = self.sender();
+        self.spawn(async move {
+            // About a hundred progress messages however large the catalogue.
+            let progress = |done: usize, total: usize| {
+                let step = (total / 100).max(1);
+                if done % step == 0 || done == total {
+                    notify.send(Message::ReportProgress { done, total });
+                }
+            };
+            let report = engine.findings(progress).await;
+            Some(Message::Report(report.map_err(|err| {
+                format!("the local copy could not be read: {err}")
+            })))
         });
     }
 

@@ -13,6 +13,8 @@ use crate::sync::{DeletedId, ImageId, ProductSort};
 pub enum View {
     Images,
     Counts,
+    /// The catalogue's findings (`imagedesk report`).
+    Reports,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub enum Command {
     SelectProduct(i64),
     /// The product list's search text changed (each keystroke).
     SearchProducts(String),
+    /// Make the Reports view's report (again).
+    RunReport,
     /// A click on a column header of the counts table.
     SortCounts(ProductSort),
     /// A click on a tile: `add` with Ctrl, `extend` with Shift.

@@ -22,6 +22,7 @@ mod preview;
 mod product_header;
 pub mod profiles;
 mod recently_deleted;
+mod reports;
 mod session;
 mod stores_dialog;
 mod tiles;

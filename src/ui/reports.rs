@@ -40,7 +40,11 @@ impl From<crate::sync::findings::Report> for Report {
                 .filter(|i| named.contains(&i.id))
                 .map(|i| (i.id, i))
                 .collect(),
-            names: report.products.into_iter().map(|p| (p.id, p.name)).collect(),
+            names: report
+                .products
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect(),
             findings: report.findings,
         }
     }
@@ -52,7 +56,10 @@ pub enum ReportState {
     #[default]
     NotRun,
     /// Pictures compared so far (each needs its thumbnail once; later runs reuse the hashes).
-    Running { done: usize, total: usize },
+    Running {
+        done: usize,
+        total: usize,
+    },
     Ready(Report),
     Failed(String),
 }
@@ -227,7 +234,12 @@ fn what_ui(
     report: &Report,
     picture: &mut dyn FnMut(&LocalImage) -> Option<egui::TextureHandle>,
 ) {
-    let image_name = |id: Option<i64>| id.map_or_else(|| "a picture not sent yet".to_owned(), |id| format!("image {id}"));
+    let image_name = |id: Option<i64>| {
+        id.map_or_else(
+            || "a picture not sent yet".to_owned(),
+            |id| format!("image {id}"),
+        )
+    };
     ui.horizontal(|ui| match &finding.detail {
         FindingDetail::Nothing => {
             if finding.image.is_some() {
@@ -243,7 +255,10 @@ fn what_ui(
             }
             let longer = (*width).max(*height);
             ui.vertical(|ui| {
-                ui.label(format!("{} is {width} × {height} px", image_name(finding.image_id)));
+                ui.label(format!(
+                    "{} is {width} × {height} px",
+                    image_name(finding.image_id)
+                ));
                 ui.add(
                     egui::ProgressBar::new(longer as f32 / ZOOM_SIDE as f32)
                         .desired_width(160.0)

@@ -280,6 +280,15 @@ impl StoreSession {
         self.preview.as_ref().is_some_and(Preview::ready)
     }
 
+    /// An image's tile if it is loaded; asks for it otherwise (any product's image: the
+    /// Reports view shows pictures of many).
+    pub fn tile_texture(&mut self, image: &LocalImage) -> Option<egui::TextureHandle> {
+        match self.tiles.get(image) {
+            Tile::Ready(texture) => Some(texture.clone()),
+            _ => None,
+        }
+    }
+
     pub fn tiles(&self) -> &TileCache {
         &self.tiles
     }
