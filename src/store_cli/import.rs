@@ -445,8 +445,8 @@ pub async fn run(engine: &Engine, args: &ImportArgs) -> Result<Option<Done>, Cli
                 other => other,
             })?;
         product_ids.insert(row.product.clone(), found.id);
-        if !images.contains_key(&found.id) {
-            images.insert(found.id, engine.images(found.id).await?);
+        if let std::collections::hash_map::Entry::Vacant(entry) = images.entry(found.id) {
+            entry.insert(engine.images(found.id).await?);
             resolved.push(found);
         }
     }

@@ -255,7 +255,7 @@ impl Backend {
             // About a hundred progress messages however large the catalogue.
             let progress = |done: usize, total: usize| {
                 let step = (total / 100).max(1);
-                if done % step == 0 || done == total {
+                if done.is_multiple_of(step) || done == total {
                     notify.send(Message::ReportProgress { done, total });
                 }
             };
