@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::args::ImportArgs;
 use super::outcome::{CliError, UsageError};
 use super::refs::ProductRef;
-use super::run::{self, Done, Resolved};
+use super::resolve::{self, Done, Resolved};
 use crate::sync::{Engine, ImageId, LocalImage};
 
 /// One data row of the file, as written (line numbers count the header as line 1).
@@ -436,7 +436,7 @@ pub async fn run(engine: &Engine, args: &ImportArgs) -> Result<Option<Done>, Cli
         if product_ids.contains_key(&row.product) {
             continue;
         }
-        let found = run::product(engine, &row.product, &args.send)
+        let found = resolve::product(engine, &row.product, &args.send)
             .await
             .map_err(|err| match err {
                 CliError::Usage(
@@ -507,18 +507,21 @@ async fn queue(
                 }
             }
             Err(err) => {
-                run::take_back(engine, &created).await;
-                return Err(run::input(err));
+                resolve::take_back(engine, &created).await;
+                return Err(resolve::input(err));
             }
         }
     }
     for edit in planned {
         match edit {
             Planned::Describe { image, text, .. } => {
-                engine.describe(*image, text).await.map_err(run::input)?;
+                engine
+                    .describe(*image, text)
+                    .await
+                    .map_err(resolve::input)?;
             }
             Planned::Thumbnail { image, .. } => {
-                engine.set_thumbnail(*image).await.map_err(run::input)?;
+                engine.set_thumbnail(*image).await.map_err(resolve::input)?;
             }
             Planned::Reorder {
                 product_id, order, ..
@@ -530,14 +533,14 @@ async fn queue(
                     engine
                         .reorder(*product_id, &whole)
                         .await
-                        .map_err(run::input)?;
+                        .map_err(resolve::input)?;
                 }
             }
             Planned::Add { .. } => {}
         }
     }
     for id in new_thumbnails {
-        engine.set_thumbnail(id).await.map_err(run::input)?;
+        engine.set_thumbnail(id).await.map_err(resolve::input)?;
     }
     Ok(created)
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::args::ImportFolderArgs;
 use super::outcome::{CliError, UsageError};
+use super::resolve::{self, Done, Resolved};
 use super::rows::{Cell, Rows};
-use super::run::{self, Done, Resolved};
 use crate::sync::{Engine, ImageId, ProductSummary};
 
 /// The file name endings taken for pictures (case ignored); the engine checks the contents.
@@ -170,7 +170,7 @@ fn file_name(path: &Path) -> String {
 pub async fn run(engine: &Engine, args: &ImportFolderArgs) -> Result<Option<Done>, CliError> {
     let files = folder_files(&args.dir)?;
     if !args.send.offline {
-        run::first_pull(engine, std::time::Duration::from_secs(args.send.timeout)).await;
+        resolve::first_pull(engine, std::time::Duration::from_secs(args.send.timeout)).await;
     }
     let products = engine.products().await?;
     let counts: HashMap<i64, usize> = products
@@ -188,7 +188,7 @@ pub async fn run(engine: &Engine, args: &ImportFolderArgs) -> Result<Option<Done
         .collect::<std::collections::BTreeSet<_>>()
     {
         let found =
-            run::product(engine, &super::refs::ProductRef::Id(product_id), &args.send).await?;
+            resolve::product(engine, &super::refs::ProductRef::Id(product_id), &args.send).await?;
         fresh_counts.insert(product_id, engine.images(product_id).await?.len());
         resolved.push(found);
     }
@@ -224,8 +224,8 @@ pub async fn run(engine: &Engine, args: &ImportFolderArgs) -> Result<Option<Done
         match engine.add_file(m.product_id, &m.file, "").await {
             Ok(id) => created.push((id, file_name(&m.file))),
             Err(err) => {
-                run::take_back(engine, &created).await;
-                return Err(run::input(err));
+                resolve::take_back(engine, &created).await;
+                return Err(resolve::input(err));
             }
         }
     }

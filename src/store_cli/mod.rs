@@ -29,6 +29,7 @@ mod import_folder;
 mod outcome;
 pub mod refs;
 mod report;
+mod resolve;
 mod rows;
 mod run;
 mod saved;

@@ -10,14 +10,13 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::RngCore as _;
 use sqlx::SqliteConnection;
 
 use super::SyncError;
+use super::deleted_entries;
 use super::model::ImageId;
 use super::outbox::{Base, Change, Edit, EditState, NewEdit, Outbox, Source, Successor, coalesce};
 use super::replica::{self, ImageRow, Replica};
-use super::trash;
 use crate::{durable, imaging};
 
 /// What an edit touched, for events and for cleaning up after the commit.
@@ -87,11 +86,7 @@ pub(crate) fn url_picture(url: &str) -> Result<NewPicture, SyncError> {
     })
 }
 
-pub(crate) fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use super::outbox::random_hex;
 
 fn idempotency_key() -> String {
     format!("imagedesk-{}", random_hex())
@@ -356,7 +351,7 @@ pub(crate) async fn delete(replica: &Replica, ids: &[ImageId]) -> Result<Applied
     let mut tx = replica.writer.begin().await?;
     let mut applied = Applied::default();
     // Before anything is hidden, so each entry keeps its place in the order the user saw.
-    trash::record_deletes(&mut tx, replica, ids).await?;
+    deleted_entries::record_deletes(&mut tx, replica, ids).await?;
     for &id in ids {
         let row = visible_row(&mut tx, id).await?;
         if !applied.products.contains(&row.product_id) {
@@ -384,7 +379,7 @@ pub(crate) async fn delete(replica: &Replica, ids: &[ImageId]) -> Result<Applied
 pub(crate) async fn delete_all(replica: &Replica, product_id: i64) -> Result<Applied, SyncError> {
     let mut tx = replica.writer.begin().await?;
     let mut applied = Applied::product(product_id);
-    trash::record_delete_all(&mut tx, replica, product_id).await?;
+    deleted_entries::record_delete_all(&mut tx, replica, product_id).await?;
     sqlx::query("UPDATE images SET hidden = 1, is_thumbnail = 0 WHERE product_id = ?")
         .bind(product_id)
         .execute(&mut *tx)
@@ -536,14 +531,14 @@ pub(crate) async fn discard(replica: &Replica, seq: i64) -> Result<Applied, Sync
         }
         Edit::Delete { image } => {
             // The picture is back, so it is not "recently deleted".
-            trash::forget_unsent(&mut tx, Some(*image), queued.product_id).await?;
+            deleted_entries::forget_unsent(&mut tx, Some(*image), queued.product_id).await?;
             sqlx::query("UPDATE images SET hidden = 0 WHERE local_id = ?")
                 .bind(image.0)
                 .execute(&mut *tx)
                 .await?;
         }
         Edit::DeleteAll => {
-            trash::forget_unsent(&mut tx, None, queued.product_id).await?;
+            deleted_entries::forget_unsent(&mut tx, None, queued.product_id).await?;
             let still_deleted = Outbox::on(&mut tx).images_being_deleted().await?;
             let hidden: Vec<(i64,)> =
                 sqlx::query_as("SELECT local_id FROM images WHERE product_id = ? AND hidden = 1")

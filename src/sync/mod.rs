@@ -24,6 +24,7 @@
 
 mod catalog;
 mod clock;
+mod deleted_entries;
 mod edits;
 mod engine;
 pub mod findings;

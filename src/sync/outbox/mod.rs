@@ -580,6 +580,14 @@ fn details(edit: &Edit) -> Result<String, SyncError> {
         .map_err(|e| SyncError::Corrupt(format!("an edit could not be written: {e}")))
 }
 
+/// 128 random bits as hex: idempotency keys, and names of engine-owned files.
+pub(crate) fn random_hex() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use sqlx::sqlite::SqlitePoolOptions;
