@@ -502,3 +502,43 @@ async fn report_on_the_demo_store_finds_the_one_duplicate_and_the_small_picture(
         "no picture fetched again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_export_and_import_work_against_a_store_that_behaves_like_bigcommerce() {
+    // `serve --compat bc-v2`: records without the *_url fields, sizes or dates of ours.
+    let store = start_with(bc_v2).await;
+    let (product, ids) = product_with_images(&store, "MUG", 2).await;
+    let api = store.server.api_url();
+    let cli = Cli::new();
+
+    let out = cli.on(&api, &["counts", "--format", "csv"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let thumbnail = store
+        .images(product)
+        .await
+        .iter()
+        .find(|i| i.is_thumbnail)
+        .map(|i| i.id)
+        .unwrap();
+    assert!(
+        stdout(&out).contains(&format!("{product},MUG,Product MUG,2,{thumbnail},0\r\n")),
+        "{}",
+        text(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("images.csv");
+    let file_arg = file.to_str().unwrap();
+    let out = cli.on(&api, &["export", file_arg]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(exported.lines().count(), 3, "{exported}");
+    std::fs::write(&file, exported.replace("picture 1", "Blue mug")).unwrap();
+    let before = puts(&store).await;
+    let out = cli.on(&api, &["import", file_arg]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(puts(&store).await, before + 1, "{}", text(&out));
+    let images = store.images(product).await;
+    assert_eq!(images[1].id, ids[1]);
+    assert_eq!(images[1].description, "Blue mug");
+}

@@ -297,3 +297,27 @@ fn the_details_panels_move_to_first_moves_the_image_and_rests_on_the_first_one()
         h.query_by_label("Image 1: img-1").is_some() && disabled(h, "Move to first")
     });
 }
+
+#[test]
+fn several_selected_images_are_described_from_one_pattern_and_undo_takes_one_back() {
+    let (rig, mut harness) = Rig::new(0);
+    open_lamp(&mut harness);
+    harness.get_by_label("Image 2: img-1").click();
+    harness.step();
+    harness
+        .get_by_label("Image 3: img-2")
+        .click_modifiers(egui::Modifiers::COMMAND);
+    harness.step();
+    step_until(&mut harness, "the bulk field", |h| {
+        h.query_by_label("2 images selected").is_some()
+    });
+    // The default pattern names the product and each image's own position.
+    harness.get_by_label("Describe the selected").click();
+    step_until_store(&mut harness, "both described from the pattern", || {
+        rig.server_descriptions() == ["img-0", "Lamp — view 2", "Lamp — view 3"]
+    });
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    step_until_store(&mut harness, "the last one undone", || {
+        rig.server_descriptions() == ["img-0", "Lamp — view 2", "img-2"]
+    });
+}

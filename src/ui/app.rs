@@ -46,6 +46,8 @@ pub struct ImageDeskApp {
     counts: CountsView,
     /// The Reports view: its report (made on the first visit) and its filters.
     reports: ReportsView,
+    /// The pattern of the details panel's bulk alt text (several images selected).
+    bulk_pattern: String,
     profiles: Vec<Profile>,
     connection: ConnectionForm,
     /// How long deletes wait for Undo; each new session gets it.
@@ -81,6 +83,7 @@ impl ImageDeskApp {
             notices: Notices::default(),
             counts,
             reports: ReportsView::default(),
+            bulk_pattern: DEFAULT_PATTERN.to_owned(),
             profiles: Vec::new(),
             connection: ConnectionForm::default(),
             delete_grace: DELETE_GRACE,
@@ -594,6 +597,11 @@ impl ImageDeskApp {
     }
 
     fn details_panel_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let selected = self.session.selection().len();
+        if selected > 1 {
+            bulk_alt_text_ui(ui, selected, &mut self.bulk_pattern, commands);
+            ui.separator();
+        }
         let files_refused = self.session.files_refused();
         let first = self.session.images().first().map(|i| i.id);
         let Some((image, draft, tiles, failed)) = self.session.details_parts() else {
@@ -749,6 +757,14 @@ impl ImageDeskApp {
             Command::SkipAltText => self.session.skip_alt_text(),
             Command::SetGridFilter(filter) => self.grid_filter = filter,
             Command::CommitDescription => self.session.commit_description(),
+            Command::DescribeSelection { pattern } => {
+                let changed = self.session.describe_selection(&pattern);
+                self.notices.push(Notice::info(match changed {
+                    0 => "The selected images already have these descriptions.".to_owned(),
+                    1 => "Described 1 image; Ctrl+Z undoes it.".to_owned(),
+                    n => format!("Described {n} images; Ctrl+Z undoes them one by one."),
+                }));
+            }
             Command::RevertDescription => self.session.revert_description(),
             Command::Undo => self
                 .notices
@@ -1119,5 +1135,35 @@ impl eframe::App for ImageDeskApp {
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.flush_held_deletes();
+    }
+}
+
+/// What the bulk alt-text field starts with.
+const DEFAULT_PATTERN: &str = "{product} — view {n}";
+
+/// Several images selected: one alt text for all of them, from a pattern.
+fn bulk_alt_text_ui(
+    ui: &mut egui::Ui,
+    selected: usize,
+    pattern: &mut String,
+    commands: &mut Vec<Command>,
+) {
+    ui.strong(format!("{selected} images selected"));
+    let label = ui.label("Alt text for all of them");
+    let field = ui
+        .add(egui::TextEdit::singleline(pattern).desired_width(f32::INFINITY))
+        .labelled_by(label.id)
+        .on_hover_text(super::controller::PATTERN_HELP);
+    let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let apply = ui
+        .add_enabled(
+            !pattern.trim().is_empty(),
+            egui::Button::new("Describe the selected"),
+        )
+        .on_hover_text(super::controller::PATTERN_HELP);
+    if (apply.clicked() || entered) && !pattern.trim().is_empty() {
+        commands.push(Command::DescribeSelection {
+            pattern: pattern.clone(),
+        });
     }
 }

@@ -103,6 +103,10 @@ pub enum Command {
     SetGridFilter(GridFilter),
     /// The description editor lost the keyboard focus: save what was typed, if anything.
     CommitDescription,
+    /// Describe every selected image from a pattern (`controller::fill_pattern`).
+    DescribeSelection {
+        pattern: String,
+    },
     /// Escape in the description editor: drop what was typed.
     RevertDescription,
     Undo,

@@ -335,6 +335,32 @@ impl Controller {
         Some(self.describe_edit(id, text))
     }
 
+    /// Descriptions for every selected image from `pattern` ([`fill_pattern`]): one ordinary
+    /// describe edit (undoable, queued like any other) per image whose text changes.
+    pub fn describe_selection(&mut self, pattern: &str, product: &str, sku: &str) -> Vec<Edit> {
+        let changed: Vec<(ImageId, String)> = self
+            .images
+            .iter()
+            .enumerate()
+            .filter(|(_, image)| self.selection.contains(&image.id))
+            .map(|(at, image)| (image, fill_pattern(pattern, product, sku, at + 1)))
+            .filter(|(image, text)| image.description != *text)
+            .map(|(image, text)| (image.id, text))
+            .collect();
+        changed
+            .into_iter()
+            .filter_map(|(id, text)| {
+                let before = self.images.iter().find(|i| i.id == id)?.description.clone();
+                self.history.record(Change::Describe {
+                    id,
+                    before,
+                    after: text.clone(),
+                });
+                Some(self.describe_edit(id, text))
+            })
+            .collect()
+    }
+
     /// A description typed in the alt-text prompt for a picture just added: recorded for undo
     /// like [`Controller::describe`], also when its product is no longer shown or its row has
     /// not been read back yet (a new picture had no description). A blank one sends nothing.
@@ -547,8 +573,32 @@ pub fn parse_image_id(text: &str) -> Option<ImageId> {
     text.trim_start_matches('#').parse().ok().map(ImageId)
 }
 
+/// The placeholders of a bulk alt text: `{product}` (its name), `{sku}`, `{n}` (the image's
+/// position, counting from 1).
+pub const PATTERN_HELP: &str =
+    "{product} is the product's name, {sku} its SKU, {n} the image's position (1, 2, …)";
+
+/// `pattern` with its placeholders filled in for the image at `position` (from 1).
+pub fn fill_pattern(pattern: &str, product: &str, sku: &str, position: usize) -> String {
+    pattern
+        .replace("{product}", product)
+        .replace("{sku}", sku)
+        .replace("{n}", &position.to_string())
+        .trim()
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_pattern_names_the_product_sku_and_position() {
+        assert_eq!(
+            fill_pattern("{product} — view {n} ({sku})", "Lamp", "L-1", 3),
+            "Lamp — view 3 (L-1)"
+        );
+        assert_eq!(fill_pattern("  plain  ", "Lamp", "", 1), "plain");
+    }
     use super::*;
     use crate::sync::SyncState;
 

@@ -745,6 +745,24 @@ impl StoreSession {
     }
 
     /// The prompt's "Save": each description is an ordinary describe edit (undo, outbox).
+    /// The selection's descriptions from a pattern; returns how many changed.
+    pub fn describe_selection(&mut self, pattern: &str) -> usize {
+        let Some(product) = self.product() else {
+            return 0;
+        };
+        let name = self.product_name(product);
+        let sku = self
+            .find_product(product)
+            .map(|p| p.sku.clone())
+            .unwrap_or_default();
+        let edits = self.controller.describe_selection(pattern, &name, &sku);
+        let count = edits.len();
+        for edit in edits {
+            self.apply(Some(edit));
+        }
+        count
+    }
+
     pub fn save_alt_text(&mut self) {
         for (id, text) in self.alt_text.take_descriptions() {
             let edit = self.controller.describe_added(id, text);
