@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::args::ReadArgs;
-use super::outcome::{CliError, Exit};
+use super::outcome::{CliError, Exit, unreadable_in_words};
 use crate::sync::{Connection, Engine, LocalImage, ProductSummary};
 
 /// Where the numbers come from.
@@ -118,19 +118,7 @@ pub async fn read(
     };
     let unreadable = engine.unreadable();
     for record in &unreadable {
-        eprintln!(
-            "unreadable: {} {} of product {}: field {} = {} ({})",
-            record.kind,
-            record
-                .id
-                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
-            record
-                .product_id
-                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
-            record.field.as_deref().unwrap_or("(the record)"),
-            record.value,
-            record.reason
-        );
+        eprintln!("{}", unreadable_in_words(record));
     }
     let products = engine.products().await?;
     let mut images: BTreeMap<i64, Vec<LocalImage>> = BTreeMap::new();
@@ -175,28 +163,12 @@ pub fn original_url(image: &LocalImage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::{ImageId, SyncState};
 
     fn image(zoom: Option<&str>, file: &str) -> LocalImage {
         LocalImage {
-            id: ImageId(1),
-            server_id: Some(5),
-            product_id: 1,
-            sort_order: 0,
-            is_thumbnail: false,
-            description: String::new(),
             image_file: file.to_owned(),
-            date_created: String::new(),
-            date_modified: None,
             zoom_url: zoom.map(str::to_owned),
-            standard_url: None,
-            thumbnail_url: None,
-            tiny_url: None,
-            width: None,
-            height: None,
-            file_size: None,
-            local_file: None,
-            sync: SyncState::Synced,
+            ..LocalImage::example(1, 1)
         }
     }
 

@@ -584,24 +584,10 @@ mod tests {
 
     fn image(local: i64, sort_order: i64) -> LocalImage {
         LocalImage {
-            id: ImageId(local),
-            server_id: Some(100 + local),
-            product_id: 1,
             sort_order,
             is_thumbnail: local == 1,
             description: format!("d{local}"),
-            image_file: String::new(),
-            date_created: String::new(),
-            date_modified: None,
-            zoom_url: None,
-            standard_url: None,
-            thumbnail_url: None,
-            tiny_url: None,
-            width: None,
-            height: None,
-            file_size: None,
-            local_file: None,
-            sync: crate::sync::SyncState::Synced,
+            ..LocalImage::example(local, 1)
         }
     }
 

@@ -155,3 +155,18 @@ impl CliError {
         }
     }
 }
+
+/// A record of the store that could not be read, as the commands print it: which record, which
+/// field, the store's value and why.
+pub fn unreadable_in_words(record: &crate::api::UnreadableRecord) -> String {
+    let or_unknown = |id: Option<i64>| id.map_or_else(|| "?".to_owned(), |id| id.to_string());
+    format!(
+        "unreadable: {} {} of product {}: field {} = {} ({})",
+        record.kind,
+        or_unknown(record.id),
+        or_unknown(record.product_id),
+        record.field.as_deref().unwrap_or("(the record)"),
+        record.value,
+        record.reason
+    )
+}

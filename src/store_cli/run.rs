@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::args::{AddArgs, DeleteArgs, DescribeArgs, ReorderArgs, StoreCommand, ThumbnailArgs};
-use super::outcome::{CliError, Exit, UsageError, held_in_words};
+use super::outcome::{CliError, Exit, UsageError, held_in_words, unreadable_in_words};
 use super::resolve::{Done, Freshness, image, input, product, take_back};
 use super::{catalogue, counts, export, import, import_folder, report, target};
 use crate::api::connect;
@@ -270,19 +270,7 @@ async fn conclude(
         .into_iter()
         .partition(|record| scope.counts_record(record.product_id));
     for record in &unreadable {
-        eprintln!(
-            "unreadable: {} {} of product {}: field {} = {} ({})",
-            record.kind,
-            record
-                .id
-                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
-            record
-                .product_id
-                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
-            record.field.as_deref().unwrap_or("(the record)"),
-            record.value,
-            record.reason
-        );
+        eprintln!("{}", unreadable_in_words(record));
     }
     if !elsewhere.is_empty() {
         eprintln!(

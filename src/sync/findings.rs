@@ -172,7 +172,6 @@ pub fn findings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::SyncState;
 
     fn product(id: i64, images: u64, thumb: bool) -> ProductSummary {
         ProductSummary {
@@ -187,24 +186,10 @@ mod tests {
 
     fn image(id: i64, product_id: i64, description: &str, size: Option<(u32, u32)>) -> LocalImage {
         LocalImage {
-            id: ImageId(id),
-            server_id: Some(100 + id),
-            product_id,
-            sort_order: id,
-            is_thumbnail: false,
             description: description.to_owned(),
-            image_file: String::new(),
-            date_created: String::new(),
-            date_modified: None,
-            zoom_url: None,
-            standard_url: None,
-            thumbnail_url: None,
-            tiny_url: None,
             width: size.map(|s| s.0),
             height: size.map(|s| s.1),
-            file_size: None,
-            local_file: None,
-            sync: SyncState::Synced,
+            ..LocalImage::example(id, product_id)
         }
     }
 

@@ -43,6 +43,34 @@ pub struct LocalImage {
     pub sync: SyncState,
 }
 
+#[cfg(test)]
+impl LocalImage {
+    /// For unit tests: image `id` of `product_id` as the store sent it (store id `100 + id`,
+    /// sort order `id`), undescribed, without addresses or sizes.
+    pub(crate) fn example(id: i64, product_id: i64) -> LocalImage {
+        LocalImage {
+            id: ImageId(id),
+            server_id: Some(100 + id),
+            product_id,
+            sort_order: id,
+            is_thumbnail: false,
+            description: String::new(),
+            image_file: String::new(),
+            date_created: String::new(),
+            date_modified: None,
+            zoom_url: None,
+            standard_url: None,
+            thumbnail_url: None,
+            tiny_url: None,
+            width: None,
+            height: None,
+            file_size: None,
+            local_file: None,
+            sync: SyncState::Synced,
+        }
+    }
+}
+
 /// Whether an image's edits have reached the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncState {

@@ -326,6 +326,11 @@ impl Controller {
         if self.focus == Some(id) && text == self.draft_base {
             return None;
         }
+        self.recorded_describe(id, text)
+    }
+
+    /// A describe edit of a shown image, recorded for undo with the text it replaces.
+    fn recorded_describe(&mut self, id: ImageId, text: String) -> Option<Edit> {
         let before = self.images.iter().find(|i| i.id == id)?.description.clone();
         self.history.record(Change::Describe {
             id,
@@ -349,15 +354,7 @@ impl Controller {
             .collect();
         changed
             .into_iter()
-            .filter_map(|(id, text)| {
-                let before = self.images.iter().find(|i| i.id == id)?.description.clone();
-                self.history.record(Change::Describe {
-                    id,
-                    before,
-                    after: text.clone(),
-                });
-                Some(self.describe_edit(id, text))
-            })
+            .filter_map(|(id, text)| self.recorded_describe(id, text))
             .collect()
     }
 
