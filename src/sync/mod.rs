@@ -38,6 +38,7 @@ mod pull;
 mod remote;
 mod replica;
 mod shared;
+pub mod sku_files;
 mod tiles;
 mod trash;
 mod watermark;

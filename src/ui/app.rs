@@ -13,6 +13,7 @@ use super::backend::{Backend, Message, Pick};
 use super::catalogue::VisibleRows;
 use super::command::{Command, GridFilter, MoveStep, View};
 use super::counts::{CountsView, StoreCount};
+use super::folder_import::{FolderImport, Source};
 use super::grid::{grid_ui, lacks_alt_text};
 use super::history::{DELETE_GRACE, SavedHistories};
 use super::notices::{Notice, Notices};
@@ -58,6 +59,8 @@ pub struct ImageDeskApp {
     pending_open: bool,
     /// The "Recently deleted" window (open or not) and what it last read.
     recently_deleted: RecentlyDeleted,
+    /// The "Import folder…" window and its import.
+    folder_import: FolderImport,
     /// The undo histories a previous run saved, and those of stores left in this run: the
     /// current store's is in its session until [`ImageDeskApp::save_history`].
     histories: SavedHistories,
@@ -90,6 +93,7 @@ impl ImageDeskApp {
             unreadable_open: false,
             pending_open: false,
             recently_deleted: RecentlyDeleted::default(),
+            folder_import: FolderImport::default(),
             histories: SavedHistories::default(),
             grid_filter: GridFilter::All,
         }
@@ -217,6 +221,11 @@ impl ImageDeskApp {
     /// Grid tiles that could not be fetched (shown as "could not load").
     pub fn tiles_failed(&self) -> usize {
         self.session.tiles().failed()
+    }
+
+    /// The "Import folder…" window's import: pictures in the store, of how many (tests).
+    pub fn folder_import_progress(&self) -> Option<(usize, usize)> {
+        self.folder_import.progress()
     }
 
     /// Whether the store is known to take pictures only by URL (file uploads are refused).
@@ -375,6 +384,9 @@ impl ImageDeskApp {
                 self.session.backend().load_deleted_picture(id);
             }
         }
+        if self.folder_import.is_open() {
+            self.folder_import.folder_import_ui(ui.ctx(), commands);
+        }
         if self.unreadable_open {
             let session = &self.session;
             unreadable_ui(
@@ -509,6 +521,18 @@ impl ImageDeskApp {
                     || entered(ui, &field)
                 {
                     commands.push(Command::AddFromUrl);
+                }
+            });
+            ui.separator();
+            toolbar_group_ui(ui, 8, |ui| {
+                if ui
+                    .button("Import folder…")
+                    .on_hover_text(
+                        "Add a folder's pictures named by SKU (SKU.jpg, SKU-2.jpg) to their products",
+                    )
+                    .clicked()
+                {
+                    commands.push(Command::ShowFolderImport);
                 }
             });
         });
@@ -791,9 +815,10 @@ impl ImageDeskApp {
                 Some(product) => {
                     self.add_files(product, paths);
                 }
+                // No product to add them to: those named by a SKU may go to theirs.
                 None => self
-                    .notices
-                    .push(Notice::info("Choose a product before dropping files.")),
+                    .folder_import
+                    .read(self.session.backend(), Source::Dropped(paths)),
             },
             Command::AddFiles { product, paths } => {
                 self.add_files(product, paths);
@@ -808,6 +833,11 @@ impl ImageDeskApp {
             },
             Command::ExportCsv(path) => self.session.export_csv(path),
             Command::ChooseCsvPath => self.session.pick(Pick::ExportCsv),
+            Command::ShowFolderImport => self.folder_import.open(),
+            Command::CloseFolderImport => self.folder_import.close(),
+            Command::ReadImportFolder => self.folder_import.read_typed(self.session.backend()),
+            Command::ApplyFolderImport => self.folder_import.apply(self.session.backend()),
+            Command::CancelFolderImport => self.folder_import.cancel(self.session.backend()),
         }
     }
 
@@ -852,6 +882,7 @@ impl ImageDeskApp {
                 {
                     self.session.backend().load_recently_deleted();
                 }
+                self.folder_import.event(self.session.backend(), &event);
                 self.notices.extend(self.session.on_event(event));
             }
             Message::RecentlyDeleted(entries) => self.recently_deleted.set_entries(entries),
@@ -882,6 +913,9 @@ impl ImageDeskApp {
                 "Saved the counts to {}.",
                 path.display()
             ))),
+            Message::FolderImport(reply) => {
+                self.folder_import.receive(self.session.backend(), reply);
+            }
             Message::Error(text) => self.notices.push(Notice::error(text)),
         }
     }
@@ -914,6 +948,8 @@ impl ImageDeskApp {
         self.product_filter.clear();
         // The other store's deleted pictures are its own.
         self.recently_deleted = RecentlyDeleted::default();
+        // An import under way goes on in the other store's outbox; its window starts afresh.
+        self.folder_import = FolderImport::default();
         self.reports = ReportsView::default();
         self.session.start(ctx);
         self.notices

@@ -102,6 +102,8 @@ pub enum Message {
         product: i64,
         pictures: Vec<NewPicture>,
     },
+    /// A step of the "Import folder…" window's work.
+    FolderImport(super::folder_import::Reply),
     /// An action failed; the text says what to do.
     Error(String),
 }
@@ -196,6 +198,19 @@ impl Backend {
                 notify.send(message);
             }
         });
+    }
+
+    /// Runs `work` with the engine on the runtime; it sends as many answers as it has (the
+    /// steps of the "Import folder…" window, `folder_import.rs`).
+    pub(super) fn run_with_engine<W, F>(&self, work: W)
+    where
+        W: FnOnce(Arc<Engine>, Box<dyn Fn(Message) + Send + Sync>) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let notify = self.sender();
+        let send: Box<dyn Fn(Message) + Send + Sync> =
+            Box::new(move |message| notify.send(message));
+        self.runtime.spawn(work(self.engine.clone(), send));
     }
 
     fn forward_events(&self) {

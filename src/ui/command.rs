@@ -148,4 +148,16 @@ pub enum Command {
     ExportCsv(PathBuf),
     /// Open the save dialog for the CSV.
     ChooseCsvPath,
+
+    // -- importing a folder of pictures named by SKU ---------------------------------------------
+    /// Open the "Import folder…" window (the tool bar).
+    ShowFolderImport,
+    /// Close it; an import under way goes on.
+    CloseFolderImport,
+    /// Read and match the folder typed in its field.
+    ReadImportFolder,
+    /// Queue the previewed pictures.
+    ApplyFolderImport,
+    /// Take back the pictures of the import not sent yet.
+    CancelFolderImport,
 }

@@ -12,6 +12,7 @@ mod catalogue;
 mod command;
 mod controller;
 mod counts;
+mod folder_import;
 mod grid;
 mod history;
 mod notices;
