@@ -146,7 +146,9 @@ pub fn details_ui(
             Command::CommitDescription
         });
     }
-    ui.horizontal(|ui| {
+    // Wrapped: the three buttons are wider than the fixed-width panel, and a row that does
+    // not fit would push the whole panel's content out of sight.
+    ui.horizontal_wrapped(|ui| {
         let changed = *draft != image.description;
         if ui
             .add_enabled(changed, egui::Button::new("Save description"))
