@@ -103,7 +103,7 @@ pub enum Message {
         pictures: Vec<NewPicture>,
     },
     /// A step of the "Import folder…" window's work.
-    FolderImport(super::folder_import::Reply),
+    FolderImport(super::folder_plan::Reply),
     /// An action failed; the text says what to do.
     Error(String),
 }

@@ -19,34 +19,10 @@ use egui_extras::{Column, TableBuilder};
 
 use super::backend::{Backend, Message};
 use super::command::Command;
+pub use super::folder_plan::{Plan, PlannedFile, Reply, Source};
 use super::typed_path;
-use crate::sync::sku_files::{self, Unmatched, file_name, matches};
+use crate::sync::sku_files::{self, file_name, matches};
 use crate::sync::{EditKind, Engine, Event, ImageId, SyncError};
-
-/// Where the files to import come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Folder(PathBuf),
-    /// Files dropped on the window while no product was shown.
-    Dropped(Vec<PathBuf>),
-}
-
-/// A file going to a product, at a position counted from 1 after the product's images.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedFile {
-    pub file: PathBuf,
-    pub product_id: i64,
-    pub product_name: String,
-    pub sku: String,
-    pub position: usize,
-}
-
-/// The preview: the files to add, in the order they will be added, and those left alone.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
-    pub files: Vec<PlannedFile>,
-    pub left_alone: Vec<(PathBuf, Unmatched)>,
-}
 
 /// Where one file of an applied import is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,28 +100,6 @@ pub enum Stage {
         /// Cancel was asked: adds that come back from now on are taken back too.
         cancelling: bool,
     },
-}
-
-/// Answers of the runtime to the window.
-#[derive(Debug)]
-pub enum Reply {
-    /// The folder read and matched, or why it could not be.
-    Planned(Result<Plan, String>),
-    /// The planned file at `index` was handed to the engine.
-    Queued {
-        index: usize,
-        result: Result<ImageId, String>,
-    },
-    /// The apply stopped at `index` because of Cancel: it and the files after it were never
-    /// handed to the engine.
-    Stopped {
-        index: usize,
-    },
-    /// The import's images the store has now (their create was sent).
-    InStore(Vec<ImageId>),
-    /// Images whose create was taken back.
-    Cancelled(Vec<ImageId>),
-    Error(String),
 }
 
 /// Work the window asks of the runtime after a change of its state.
@@ -752,6 +706,7 @@ pub async fn discard_creates(engine: &Engine, ids: &[ImageId]) -> Result<Vec<Ima
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::sku_files::Unmatched;
 
     fn planned(n: usize) -> Plan {
         Plan {

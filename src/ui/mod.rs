@@ -13,6 +13,7 @@ mod command;
 mod controller;
 mod counts;
 mod folder_import;
+mod folder_plan;
 mod grid;
 mod history;
 mod notices;
