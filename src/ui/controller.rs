@@ -597,31 +597,17 @@ mod tests {
         assert_eq!(fill_pattern("  plain  ", "Lamp", "", 1), "plain");
     }
     use super::*;
-    use crate::sync::SyncState;
 
     const LAMP: i64 = 7;
     const GRACE: Duration = Duration::from_secs(8);
 
     fn image(n: i64) -> LocalImage {
         LocalImage {
-            id: ImageId(n),
-            server_id: Some(100 + n),
-            product_id: LAMP,
             sort_order: 0,
             is_thumbnail: n == 1,
             description: format!("img-{n}"),
             image_file: format!("p{n}.jpg"),
-            date_created: String::new(),
-            date_modified: None,
-            zoom_url: None,
-            standard_url: None,
-            thumbnail_url: None,
-            tiny_url: None,
-            width: None,
-            height: None,
-            file_size: None,
-            local_file: None,
-            sync: SyncState::Synced,
+            ..LocalImage::example(n, LAMP)
         }
     }
 

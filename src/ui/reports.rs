@@ -95,18 +95,6 @@ const ROW_HEIGHT: f32 = 52.0;
 const PICTURE: f32 = 44.0;
 
 impl ReportsView {
-    /// The findings the filters let through.
-    pub fn shown(&self) -> Vec<&Finding> {
-        match &self.state {
-            ReportState::Ready(report) => report
-                .findings
-                .iter()
-                .filter(|f| !self.hidden.contains(&f.kind))
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
     /// Draws the view. `picture` gives an image's tile when it is loaded (asking for it
     /// otherwise).
     pub fn reports_ui(
@@ -147,29 +135,34 @@ impl ReportsView {
                 }
             }
         });
-        let ReportState::Ready(report) = &self.state else {
+        // The report is borrowed, not copied, each frame: only the filters change here.
+        let ReportsView { state, hidden } = self;
+        let ReportState::Ready(report) = &*state else {
             return;
         };
-        let report = report.clone();
         ui.horizontal_wrapped(|ui| {
             ui.label("Show:");
             for kind in FindingKind::ALL {
                 let count = report.findings.iter().filter(|f| f.kind == kind).count();
-                let mut on = !self.hidden.contains(&kind);
+                let mut on = !hidden.contains(&kind);
                 if ui
                     .checkbox(&mut on, format!("{} ({count})", kind_words(kind)))
                     .changed()
                 {
                     if on {
-                        self.hidden.remove(&kind);
+                        hidden.remove(&kind);
                     } else {
-                        self.hidden.insert(kind);
+                        hidden.insert(kind);
                     }
                 }
             }
         });
         ui.separator();
-        let shown: Vec<Finding> = self.shown().into_iter().cloned().collect();
+        let shown: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| !hidden.contains(&f.kind))
+            .collect();
         if shown.is_empty() {
             ui.label(if report.findings.is_empty() {
                 "Nothing to report: every product has pictures, a thumbnail and alt text."
@@ -210,7 +203,7 @@ impl ReportsView {
                         ui.label(&finding.sku);
                     });
                     row.col(|ui| {
-                        what_ui(ui, finding, &report, picture);
+                        what_ui(ui, finding, report, picture);
                     });
                     row.col(|ui| {
                         if ui

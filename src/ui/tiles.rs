@@ -252,24 +252,11 @@ mod tests {
 
     fn image(id: i64) -> LocalImage {
         LocalImage {
-            id: ImageId(id),
             server_id: Some(id),
-            product_id: 1,
             sort_order: 0,
-            is_thumbnail: false,
-            description: String::new(),
             image_file: format!("{id}.jpg"),
-            date_created: String::new(),
-            date_modified: None,
-            zoom_url: None,
-            standard_url: None,
             thumbnail_url: Some(format!("http://store/{id}.jpg")),
-            tiny_url: None,
-            width: None,
-            height: None,
-            file_size: None,
-            local_file: None,
-            sync: SyncState::Synced,
+            ..LocalImage::example(id, 1)
         }
     }
 
