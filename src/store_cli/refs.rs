@@ -1,15 +1,11 @@
 //! The values that name things on a store: `PRODUCT` and lists of `IMAGE`s. Parsed by clap, so
 //! a malformed one is a usage error (exit status 2) before anything is opened.
 
-use std::fmt;
 use std::str::FromStr;
 
-/// A product, by the store's id or by its SKU (`sku:ABC-1`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ProductRef {
-    Id(i64),
-    Sku(String),
-}
+/// A product, by the store's id or by its SKU (`sku:ABC-1`); the same value names a CSV
+/// row's product, so it lives with the CSV's reading.
+pub use crate::sync::catalogue_csv::ProductRef;
 
 /// Why a `PRODUCT` or `IMAGE` argument was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,15 +35,6 @@ impl FromStr for ProductRef {
         match text.parse::<i64>() {
             Ok(id) if id > 0 => Ok(ProductRef::Id(id)),
             _ => Err(RefError::Product(text.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for ProductRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProductRef::Id(id) => write!(f, "product {id}"),
-            ProductRef::Sku(sku) => write!(f, "the product with SKU '{sku}'"),
         }
     }
 }

@@ -23,6 +23,7 @@
 //! too, the local value wins and a [`Conflict`] carries both.
 
 mod catalog;
+pub mod catalogue_csv;
 mod clock;
 mod deleted_entries;
 mod edits;
