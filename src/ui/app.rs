@@ -13,6 +13,7 @@ use super::backend::{Backend, Message, Pick};
 use super::catalogue::VisibleRows;
 use super::command::{Command, GridFilter, MoveStep, View};
 use super::counts::{CountsView, StoreCount};
+use super::csv_import::{CatalogueCsv, CsvMode};
 use super::folder_import::{FolderImport, Source};
 use super::grid::{grid_ui, lacks_alt_text};
 use super::history::{DELETE_GRACE, SavedHistories};
@@ -61,6 +62,8 @@ pub struct ImageDeskApp {
     recently_deleted: RecentlyDeleted,
     /// The "Import folder…" window and its import.
     folder_import: FolderImport,
+    /// The catalogue CSV window: export, and import with a preview.
+    catalogue_csv: CatalogueCsv,
     /// The undo histories a previous run saved, and those of stores left in this run: the
     /// current store's is in its session until [`ImageDeskApp::save_history`].
     histories: SavedHistories,
@@ -94,6 +97,7 @@ impl ImageDeskApp {
             pending_open: false,
             recently_deleted: RecentlyDeleted::default(),
             folder_import: FolderImport::default(),
+            catalogue_csv: CatalogueCsv::default(),
             histories: SavedHistories::default(),
             grid_filter: GridFilter::All,
         }
@@ -226,6 +230,20 @@ impl ImageDeskApp {
     /// The "Import folder…" window's import: pictures in the store, of how many (tests).
     pub fn folder_import_progress(&self) -> Option<(usize, usize)> {
         self.folder_import.progress()
+    }
+
+    /// The catalogue CSV window's previewed edits, as (product, picture, change) in words.
+    pub fn csv_preview(&self) -> Option<Vec<(String, String, String)>> {
+        self.catalogue_csv.preview().map(|rows| {
+            rows.into_iter()
+                .map(|r| (r.product, r.picture, r.change))
+                .collect()
+        })
+    }
+
+    /// The catalogue CSV window's current work, in a word (tests wait on it).
+    pub fn csv_stage(&self) -> &'static str {
+        self.catalogue_csv.stage().name()
     }
 
     /// Whether the store is known to take pictures only by URL (file uploads are refused).
@@ -387,6 +405,9 @@ impl ImageDeskApp {
         if self.folder_import.is_open() {
             self.folder_import.folder_import_ui(ui.ctx(), commands);
         }
+        if self.catalogue_csv.is_open() {
+            self.catalogue_csv.catalogue_csv_ui(ui.ctx(), commands);
+        }
         if self.unreadable_open {
             let session = &self.session;
             unreadable_ui(
@@ -533,6 +554,24 @@ impl ImageDeskApp {
                     .clicked()
                 {
                     commands.push(Command::ShowFolderImport);
+                }
+            });
+            toolbar_group_ui(ui, 9, |ui| {
+                if ui
+                    .button("Export catalogue CSV…")
+                    .on_hover_text("Write every image of the store to a CSV file")
+                    .clicked()
+                {
+                    commands.push(Command::ShowCatalogueCsv(CsvMode::Export));
+                }
+                if ui
+                    .button("Import CSV…")
+                    .on_hover_text(
+                        "Change descriptions, order and thumbnails, or add pictures, from a CSV file; previewed first",
+                    )
+                    .clicked()
+                {
+                    commands.push(Command::ShowCatalogueCsv(CsvMode::Import));
                 }
             });
         });
@@ -812,6 +851,14 @@ impl ImageDeskApp {
             Command::AddFromPath => self.add_from_path(),
             Command::AddFromUrl => self.add_from_url(),
             Command::DropFiles(paths) => match self.session.product() {
+                // Those named by another product's SKU open the preview (`read_drop`'s rule);
+                // otherwise they come back as `Reply::AddToShown` and are added here.
+                Some(product)
+                    if self.session.files_refused().is_none() && !self.folder_import.busy() =>
+                {
+                    self.folder_import
+                        .read_drop(self.session.backend(), paths, product);
+                }
                 Some(product) => {
                     self.add_files(product, paths);
                 }
@@ -838,6 +885,19 @@ impl ImageDeskApp {
             Command::ReadImportFolder => self.folder_import.read_typed(self.session.backend()),
             Command::ApplyFolderImport => self.folder_import.apply(self.session.backend()),
             Command::CancelFolderImport => self.folder_import.cancel(self.session.backend()),
+            Command::ShowCatalogueCsv(mode) => self.catalogue_csv.open(mode),
+            Command::CloseCatalogueCsv => self.catalogue_csv.close(),
+            Command::SubmitCatalogueCsv => match self.catalogue_csv.typed() {
+                Some(path) => self.catalogue_csv.submit(self.session.backend(), path),
+                None => self.apply(ctx, Command::ChooseCatalogueCsv),
+            },
+            Command::ChooseCatalogueCsv => self
+                .session
+                .pick(Pick::CatalogueCsv(self.catalogue_csv.mode())),
+            Command::CatalogueCsvChosen(path) => {
+                self.catalogue_csv.submit(self.session.backend(), path);
+            }
+            Command::ApplyCsvImport => self.catalogue_csv.apply(self.session.backend()),
         }
     }
 
@@ -913,8 +973,17 @@ impl ImageDeskApp {
                 "Saved the counts to {}.",
                 path.display()
             ))),
+            Message::FolderImport(super::folder_plan::Reply::AddToShown { product, files }) => {
+                commands.push(Command::AddFiles {
+                    product,
+                    paths: files,
+                });
+            }
             Message::FolderImport(reply) => {
                 self.folder_import.receive(self.session.backend(), reply);
+            }
+            Message::CatalogueCsv(reply) => {
+                self.notices.extend(self.catalogue_csv.receive(reply));
             }
             Message::Error(text) => self.notices.push(Notice::error(text)),
         }
@@ -950,6 +1019,7 @@ impl ImageDeskApp {
         self.recently_deleted = RecentlyDeleted::default();
         // An import under way goes on in the other store's outbox; its window starts afresh.
         self.folder_import = FolderImport::default();
+        self.catalogue_csv = CatalogueCsv::default();
         self.reports = ReportsView::default();
         self.session.start(ctx);
         self.notices
@@ -1142,6 +1212,7 @@ fn picked(purpose: Pick, paths: Vec<PathBuf>) -> Option<Command> {
             .next()
             .map(|path| Command::Replace { id: image, path }),
         Pick::ExportCsv => paths.into_iter().next().map(Command::ExportCsv),
+        Pick::CatalogueCsv(_) => paths.into_iter().next().map(Command::CatalogueCsvChosen),
     }
 }
 
@@ -1152,6 +1223,9 @@ fn no_dialog_advice(purpose: Pick) -> &'static str {
         }
         Pick::Replace { .. } => {
             "No file dialog appeared: this desktop has no file chooser service (XDG portal). Type the new file's path under \"Replacement file path\" and press \"Replace picture\"."
+        }
+        Pick::CatalogueCsv(_) => {
+            "No file dialog appeared: this desktop has no file chooser service (XDG portal). Type the file's path in \"CSV file\" and press Enter."
         }
         Pick::ExportCsv => {
             "No file dialog appeared: this desktop has no file chooser service (XDG portal). Type where to save it in \"CSV path\" and press \"Export CSV\"."

@@ -104,6 +104,8 @@ pub enum Message {
     },
     /// A step of the "Import folder…" window's work.
     FolderImport(super::folder_plan::Reply),
+    /// A step of the catalogue CSV window's work (export, plan, apply).
+    CatalogueCsv(super::csv_reply::CsvReply),
     /// An action failed; the text says what to do.
     Error(String),
 }
@@ -111,9 +113,15 @@ pub enum Message {
 /// What a file dialog was opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
-    AddFiles { product: i64 },
-    Replace { image: ImageId },
+    AddFiles {
+        product: i64,
+    },
+    Replace {
+        image: ImageId,
+    },
     ExportCsv,
+    /// The catalogue CSV window's file: where to export, or which file to import.
+    CatalogueCsv(super::csv_reply::CsvMode),
 }
 
 /// The longest side of a decoded preview, in pixels (the zoom variant's box).
@@ -590,6 +598,22 @@ impl Backend {
                     .save_file()
                     .await
                     .map(|f| vec![f.path().to_path_buf()]),
+                Pick::CatalogueCsv(super::csv_reply::CsvMode::Export) => {
+                    rfd::AsyncFileDialog::new()
+                        .set_title("Export the catalogue as CSV")
+                        .set_file_name("catalogue.csv")
+                        .save_file()
+                        .await
+                        .map(|f| vec![f.path().to_path_buf()])
+                }
+                Pick::CatalogueCsv(super::csv_reply::CsvMode::Import) => {
+                    rfd::AsyncFileDialog::new()
+                        .set_title("Import a CSV file")
+                        .add_filter("CSV", &["csv"])
+                        .pick_file()
+                        .await
+                        .map(|f| vec![f.path().to_path_buf()])
+                }
             };
             match paths {
                 Some(paths) if !paths.is_empty() => Some(Message::Picked { purpose, paths }),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub use super::controller::MoveStep;
+pub use super::csv_reply::CsvMode;
 pub use super::grid::GridFilter;
 use super::profiles::Profile;
 use crate::sync::{DeletedId, ImageId, ProductSort};
@@ -160,4 +161,19 @@ pub enum Command {
     ApplyFolderImport,
     /// Take back the pictures of the import not sent yet.
     CancelFolderImport,
+
+    // -- the catalogue as CSV (export, and import with a preview) --------------------------------
+    /// Open the catalogue CSV window to export or to import (the tool bar).
+    ShowCatalogueCsv(CsvMode),
+    /// Close it (Esc, Cancel): a plan not applied is dropped; an export or apply goes on.
+    CloseCatalogueCsv,
+    /// Its main button, or Enter in its path field: export to, or read and plan, the typed
+    /// path; with none typed, the file dialog opens.
+    SubmitCatalogueCsv,
+    /// Open the file dialog for it.
+    ChooseCatalogueCsv,
+    /// The file dialog's answer for it.
+    CatalogueCsvChosen(PathBuf),
+    /// Queue the previewed edits.
+    ApplyCsvImport,
 }

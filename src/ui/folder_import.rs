@@ -171,7 +171,7 @@ impl FolderImport {
         self.open = true;
         self.problem = None;
         self.dropped = match &source {
-            Source::Dropped(files) => Some(files.len()),
+            Source::Dropped(files) | Source::DroppedOn { files, .. } => Some(files.len()),
             Source::Folder(_) => None,
         };
         self.stage = Some(Stage::Reading);
@@ -179,6 +179,35 @@ impl FolderImport {
             let plan = plan(&engine, source).await;
             send(Message::FolderImport(Reply::Planned(plan)));
         });
+    }
+
+    /// Files dropped on the window while `shown` is shown. The rule: if any of them is named by
+    /// the SKU of another product, the preview opens with all of them (those named by a SKU go
+    /// to that product, those named by none to the product shown, after its images); if none
+    /// is, they are added to the product shown as any drop is ([`Reply::AddToShown`]).
+    pub fn read_drop(&mut self, backend: &Backend, files: Vec<PathBuf>, shown: i64) {
+        backend.run_with_engine(|engine, send| async move {
+            let source = Source::DroppedOn {
+                files: files.clone(),
+                shown,
+            };
+            let reply = match plan(&engine, source).await {
+                Ok(plan) if plan.files.iter().any(|f| f.product_id != shown) => {
+                    Reply::DropPlanned(plan)
+                }
+                // Nothing for another product (or the local copy unreadable): as before.
+                _ => Reply::AddToShown {
+                    product: shown,
+                    files,
+                },
+            };
+            send(Message::FolderImport(reply));
+        });
+    }
+
+    /// Whether a drop cannot open a preview now: an import is under way or a folder is read.
+    pub fn busy(&self) -> bool {
+        self.importing() || matches!(self.stage(), Stage::Reading)
     }
 
     /// Reads the folder typed in the field.
@@ -303,6 +332,15 @@ impl FolderImport {
                 self.problem = Some(why);
                 None
             }
+            Reply::DropPlanned(plan) => {
+                self.open = true;
+                self.problem = None;
+                self.dropped = Some(plan.files.len() + plan.left_alone.len());
+                self.stage = Some(Stage::Preview(plan));
+                None
+            }
+            // The window handles it (`ImageDeskApp::receive` adds the files).
+            Reply::AddToShown { .. } => None,
             Reply::Queued { index, result } => {
                 let Some(Stage::Importing {
                     states, cancelling, ..
@@ -493,6 +531,14 @@ fn preview_ui(ui: &mut egui::Ui, plan: &Plan, commands: &mut Vec<Command>) {
             plan.left_alone.len()
         ));
     }
+    if let Some(shown) = plan.files.iter().find(|f| !f.named_by_sku) {
+        let count = plan.files.iter().filter(|f| !f.named_by_sku).count();
+        ui.label(format!(
+            "Dropped files named by a product's SKU go to that product; the {count} named by none \
+             go to {}, the product shown, after its images.",
+            shown.product_name
+        ));
+    }
     let rows: Vec<[String; 4]> = plan
         .files
         .iter()
@@ -500,7 +546,11 @@ fn preview_ui(ui: &mut egui::Ui, plan: &Plan, commands: &mut Vec<Command>) {
             [
                 file_name(&f.file),
                 f.product_name.clone(),
-                f.sku.clone(),
+                if f.named_by_sku {
+                    f.sku.clone()
+                } else {
+                    "(dropped here, no SKU)".to_owned()
+                },
                 f.position.to_string(),
             ]
         })
@@ -627,7 +677,16 @@ fn table_ui<const N: usize>(
 
 /// Reads and matches the files (on the runtime).
 async fn plan(engine: &Engine, source: Source) -> Result<Plan, String> {
+    let mut shown = None;
     let files = match source {
+        Source::DroppedOn {
+            mut files,
+            shown: product,
+        } => {
+            shown = Some(product);
+            files.sort();
+            files
+        }
         Source::Folder(dir) => {
             let shown = dir.display().to_string();
             tokio::task::spawn_blocking(move || sku_files::folder_files(&dir))
@@ -646,28 +705,64 @@ async fn plan(engine: &Engine, source: Source) -> Result<Plan, String> {
     // the positions shown are where the pictures will go.
     let (first, _) = matches(&files, &products, &HashMap::new());
     let mut counts = HashMap::new();
-    for id in first.iter().map(|m| m.product_id).collect::<BTreeSet<_>>() {
+    let named = first.iter().map(|m| m.product_id);
+    for id in named.chain(shown).collect::<BTreeSet<_>>() {
         counts.insert(id, engine.images(id).await.map_err(unreadable)?.len());
     }
     let (matched, left_alone) = matches(&files, &products, &counts);
-    let names: HashMap<i64, &str> = products.iter().map(|p| (p.id, p.name.as_str())).collect();
-    Ok(Plan {
-        files: matched
-            .into_iter()
-            .map(|m| PlannedFile {
-                product_name: names
-                    .get(&m.product_id)
-                    .copied()
-                    .unwrap_or_default()
-                    .to_owned(),
-                file: m.file,
-                product_id: m.product_id,
-                sku: m.sku,
-                position: m.position,
-            })
-            .collect(),
-        left_alone,
-    })
+    Ok(plan_files(&products, &counts, matched, left_alone, shown))
+}
+
+/// The plan of matched files; with `shown` (a drop on the product shown), the files named by
+/// no SKU go to that product, after its images and the files named by its own SKU.
+fn plan_files(
+    products: &[crate::sync::ProductSummary],
+    counts: &HashMap<i64, usize>,
+    matched: Vec<sku_files::Match>,
+    left_alone: Vec<(PathBuf, sku_files::Unmatched)>,
+    shown: Option<i64>,
+) -> Plan {
+    let name = |id: i64| {
+        products
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| (p.name.clone(), p.sku.clone()))
+            .unwrap_or_default()
+    };
+    let mut files: Vec<PlannedFile> = matched
+        .into_iter()
+        .map(|m| PlannedFile {
+            product_name: name(m.product_id).0,
+            file: m.file,
+            product_id: m.product_id,
+            sku: m.sku,
+            position: m.position,
+            named_by_sku: true,
+        })
+        .collect();
+    let Some(shown) = shown else {
+        return Plan { files, left_alone };
+    };
+    let (to_shown, left_alone): (Vec<_>, Vec<_>) = left_alone
+        .into_iter()
+        .partition(|(_, why)| *why == sku_files::Unmatched::NoSuchSku);
+    let (product_name, sku) = name(shown);
+    let mut next = counts.get(&shown).copied().unwrap_or(0)
+        + files.iter().filter(|f| f.product_id == shown).count();
+    for (file, _) in to_shown {
+        next += 1;
+        files.push(PlannedFile {
+            file,
+            product_id: shown,
+            product_name: product_name.clone(),
+            sku: sku.clone(),
+            position: next,
+            named_by_sku: false,
+        });
+    }
+    // Each product's files together, the shown one's named files before the others (stable).
+    files.sort_by_key(|f| f.product_id);
+    Plan { files, left_alone }
 }
 
 /// Which of `ids` the store has (their create was sent).
@@ -717,6 +812,7 @@ mod tests {
                     product_name: "Lamp".to_owned(),
                     sku: "SKU".to_owned(),
                     position: i + 1,
+                    named_by_sku: true,
                 })
                 .collect(),
             left_alone: vec![(PathBuf::from("other.jpg"), Unmatched::NoSuchSku)],
@@ -843,6 +939,56 @@ mod tests {
             ]
         );
         assert_eq!(window.progress(), Some((1, 4)));
+    }
+
+    fn product(id: i64, name: &str, sku: &str) -> crate::sync::ProductSummary {
+        crate::sync::ProductSummary {
+            id,
+            name: name.to_owned(),
+            sku: sku.to_owned(),
+            image_count: 0,
+            has_thumbnail: false,
+            pending_edits: 0,
+        }
+    }
+
+    #[test]
+    fn files_dropped_on_the_product_shown_and_named_by_no_sku_go_to_it_after_the_others() {
+        let products = [product(1, "Lamp", "LAMP"), product(2, "Mug", "MUG")];
+        let files: Vec<PathBuf> = ["MUG.jpg", "holiday.jpg", "LAMP-2.jpg", "notes.txt"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let counts = HashMap::from([(1, 3), (2, 1)]);
+        let (matched, left_alone) = matches(&files, &products, &counts);
+        let plan = plan_files(&products, &counts, matched, left_alone, Some(1));
+        let rows: Vec<(String, i64, usize, bool)> = plan
+            .files
+            .iter()
+            .map(|f| (file_name(&f.file), f.product_id, f.position, f.named_by_sku))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("LAMP-2.jpg".to_owned(), 1, 4, true),
+                ("holiday.jpg".to_owned(), 1, 5, false),
+                ("MUG.jpg".to_owned(), 2, 2, true),
+            ]
+            .to_vec()
+        );
+        assert_eq!(
+            plan.left_alone,
+            [(PathBuf::from("notes.txt"), Unmatched::NotAPicture)]
+        );
+    }
+
+    #[test]
+    fn a_drop_that_names_another_product_opens_the_preview() {
+        let mut window = FolderImport::default();
+        assert!(!window.is_open());
+        window.take_reply(Reply::DropPlanned(planned(2)));
+        assert!(window.is_open());
+        assert!(matches!(window.stage(), Stage::Preview(plan) if plan.files.len() == 2));
     }
 
     #[test]

@@ -13,6 +13,12 @@ pub enum Source {
     Folder(PathBuf),
     /// Files dropped on the window while no product was shown.
     Dropped(Vec<PathBuf>),
+    /// Files dropped on the window while the product `shown` was shown: those named by a
+    /// product's SKU go to that product, those named by none to the product shown.
+    DroppedOn {
+        files: Vec<PathBuf>,
+        shown: i64,
+    },
 }
 
 /// A file going to a product, at a position counted from 1 after the product's images.
@@ -23,6 +29,9 @@ pub struct PlannedFile {
     pub product_name: String,
     pub sku: String,
     pub position: usize,
+    /// Whether its name gave the product; `false`: dropped on the product shown and named by
+    /// no product's SKU, it goes to the product shown.
+    pub named_by_sku: bool,
 }
 
 /// The preview: the files to add, in the order they will be added, and those left alone.
@@ -52,4 +61,13 @@ pub enum Reply {
     /// Images whose create was taken back.
     Cancelled(Vec<ImageId>),
     Error(String),
+    /// Files dropped on the product shown, none named by another product's SKU: they are
+    /// added to the product shown, as any drop is.
+    AddToShown {
+        product: i64,
+        files: Vec<PathBuf>,
+    },
+    /// Files dropped on the product shown, some named by other products' SKUs: the preview
+    /// opens with them.
+    DropPlanned(Plan),
 }

@@ -12,6 +12,8 @@ mod catalogue;
 mod command;
 mod controller;
 mod counts;
+mod csv_import;
+mod csv_reply;
 mod folder_import;
 mod folder_plan;
 mod grid;
