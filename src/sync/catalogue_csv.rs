@@ -631,8 +631,8 @@ pub async fn plan_in_replica(
         // A product the replica lacks is left out of the map: `plan` names the row.
         let Some(product) = found else { continue };
         product_ids.insert(row.product.clone(), product.id);
-        if !images.contains_key(&product.id) {
-            images.insert(product.id, engine.images(product.id).await?);
+        if let std::collections::hash_map::Entry::Vacant(entry) = images.entry(product.id) {
+            entry.insert(engine.images(product.id).await?);
             products.insert(product.id, product.clone());
         }
     }

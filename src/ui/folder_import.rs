@@ -747,16 +747,15 @@ fn plan_files(
         .into_iter()
         .partition(|(_, why)| *why == sku_files::Unmatched::NoSuchSku);
     let (product_name, sku) = name(shown);
-    let mut next = counts.get(&shown).copied().unwrap_or(0)
+    let before = counts.get(&shown).copied().unwrap_or(0)
         + files.iter().filter(|f| f.product_id == shown).count();
-    for (file, _) in to_shown {
-        next += 1;
+    for (index, (file, _)) in to_shown.into_iter().enumerate() {
         files.push(PlannedFile {
             file,
             product_id: shown,
             product_name: product_name.clone(),
             sku: sku.clone(),
-            position: next,
+            position: before + index + 1,
             named_by_sku: false,
         });
     }
