@@ -89,12 +89,17 @@ impl ImageRow {
     /// The record as the API sends it: dates in RFC 2822, the variants' URLs under `base_url`
     /// (`http://host:port` as the client addressed the server).
     pub fn to_wire(&self, base_url: &str) -> Image {
+        // Pushed rather than `format!`ed: two hundred of these make a page, and the formatting
+        // machinery was a fifth of an uncached list's time (BENCHMARKS.md).
         let url = |v: Variant| {
-            Some(format!(
-                "{base_url}/product_images/{}/{}",
-                v.as_str(),
-                self.file.image_file
-            ))
+            let (variant, file) = (v.as_str(), self.file.image_file.as_str());
+            let mut url = String::with_capacity(
+                base_url.len() + "/product_images/".len() + variant.len() + 1 + file.len(),
+            );
+            for part in [base_url, "/product_images/", variant, "/", file] {
+                url.push_str(part);
+            }
+            Some(url)
         };
         Image {
             id: self.id,
@@ -219,16 +224,52 @@ fn rfc2822(timestamp: i64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let date = chrono::DateTime::from_timestamp(timestamp, 0).unwrap_or_default();
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-        DAYS[date.weekday().num_days_from_monday() as usize],
-        date.day(),
-        MONTHS[date.month0() as usize],
-        date.year(),
-        date.hour(),
-        date.minute(),
-        date.second()
-    )
+    let Ok(year) = u32::try_from(date.year()) else {
+        // Before year 0: never written by this server, but rendered as it always was.
+        return format!(
+            "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+            DAYS[date.weekday().num_days_from_monday() as usize],
+            date.day(),
+            MONTHS[date.month0() as usize],
+            date.year(),
+            date.hour(),
+            date.minute(),
+            date.second()
+        );
+    };
+    // Digits pushed by hand, not `format!`: fifty of these make a page (see `ImageRow::to_wire`).
+    let mut out = String::with_capacity(31);
+    out.push_str(DAYS[date.weekday().num_days_from_monday() as usize]);
+    out.push_str(", ");
+    push_padded(&mut out, date.day(), 2);
+    out.push(' ');
+    out.push_str(MONTHS[date.month0() as usize]);
+    out.push(' ');
+    push_padded(&mut out, year, 4);
+    out.push(' ');
+    push_padded(&mut out, date.hour(), 2);
+    out.push(':');
+    push_padded(&mut out, date.minute(), 2);
+    out.push(':');
+    push_padded(&mut out, date.second(), 2);
+    out.push_str(" +0000");
+    out
+}
+
+/// `value` in decimal, zero-padded to `width` digits (more if it needs them).
+fn push_padded(out: &mut String, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut rest = value;
+    let mut used = 0;
+    while rest > 0 || used == 0 {
+        digits[digits.len() - 1 - used] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        used += 1;
+    }
+    let shown = used.max(width).min(digits.len());
+    for &digit in &digits[digits.len() - shown..] {
+        out.push(char::from(digit));
+    }
 }
 
 /// Offset and row count of one page of a list.
@@ -951,6 +992,13 @@ mod tests {
             assert_eq!(rfc2822(timestamp), expected);
         }
         assert_eq!(rfc2822(1_356_115_944), "Fri, 21 Dec 2012 18:52:24 +0000");
+        assert_eq!(rfc2822(-62_135_596_800), "Mon, 01 Jan 0001 00:00:00 +0000");
+        let mut padded = String::new();
+        for (value, width) in [(0, 2), (7, 2), (31, 2), (2026, 4), (12345, 4), (u32::MAX, 2)] {
+            push_padded(&mut padded, value, width);
+            padded.push(' ');
+        }
+        assert_eq!(padded, "00 07 31 2026 12345 4294967295 ");
     }
 
     async fn insert_image(
