@@ -105,7 +105,9 @@ mod tests {
         let path = dir.path().join("db.sqlite3");
         Connection::open(&path)
             .unwrap()
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);")
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);",
+            )
             .unwrap();
         let pool = Arc::new(ReadPool::new(&path, 2));
         let reads = (0..20).map(|_| {

@@ -994,7 +994,14 @@ mod tests {
         assert_eq!(rfc2822(1_356_115_944), "Fri, 21 Dec 2012 18:52:24 +0000");
         assert_eq!(rfc2822(-62_135_596_800), "Mon, 01 Jan 0001 00:00:00 +0000");
         let mut padded = String::new();
-        for (value, width) in [(0, 2), (7, 2), (31, 2), (2026, 4), (12345, 4), (u32::MAX, 2)] {
+        for (value, width) in [
+            (0, 2),
+            (7, 2),
+            (31, 2),
+            (2026, 4),
+            (12345, 4),
+            (u32::MAX, 2),
+        ] {
             push_padded(&mut padded, value, width);
             padded.push(' ');
         }
@@ -1074,16 +1081,44 @@ mod tests {
                 assert_eq!(format!("{by_rusqlite:?}"), format!("{by_sqlx:?}"));
             }
         }
-        let all = Some(Window { offset: 0, limit: 50 });
-        let sorted = image_page(&db.reads, 1, all, ListOrder::SortOrder).await.unwrap().unwrap();
+        let all = Some(Window {
+            offset: 0,
+            limit: 50,
+        });
+        let sorted = image_page(&db.reads, 1, all, ListOrder::SortOrder)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ids(&sorted), [2, 4, 1, 3]);
         assert!(sorted[0].is_thumbnail && sorted[1].file.picture_id == Some(5));
         // A product without images has an empty page; a missing one has none; without a
         // window only the product is looked up.
-        assert_eq!(image_page(&db.reads, 2, all, ListOrder::SortOrder).await.unwrap().map(|r| r.len()), Some(0));
-        assert!(image_page(&db.reads, 3, all, ListOrder::SortOrder).await.unwrap().is_none());
-        assert_eq!(image_page(&db.reads, 1, None, ListOrder::SortOrder).await.unwrap().map(|r| r.len()), Some(0));
-        assert!(image_page(&db.reads, 3, None, ListOrder::SortOrder).await.unwrap().is_none());
+        assert_eq!(
+            image_page(&db.reads, 2, all, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .map(|r| r.len()),
+            Some(0)
+        );
+        assert!(
+            image_page(&db.reads, 3, all, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            image_page(&db.reads, 1, None, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .map(|r| r.len()),
+            Some(0)
+        );
+        assert!(
+            image_page(&db.reads, 3, None, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     /// Read after write: a write committed on the writer pool is in the very next page read on
@@ -1094,7 +1129,10 @@ mod tests {
         let db = super::super::db::Db::open(&dir.path().join("db.sqlite3"))
             .await
             .unwrap();
-        let all = Some(Window { offset: 0, limit: 50 });
+        let all = Some(Window {
+            offset: 0,
+            limit: 50,
+        });
         let mut w = db.writer.acquire().await.unwrap();
         sqlx::query("INSERT INTO products (id, name, sku, date_created) VALUES (1, 'a', '', 0)")
             .execute(&mut *w)
@@ -1105,7 +1143,12 @@ mod tests {
         }
         let page = |db: &super::super::db::Db| {
             let reads = db.reads.clone();
-            async move { ids(&image_page(&reads, 1, all, ListOrder::SortOrder).await.unwrap().unwrap()) }
+            async move {
+                ids(&image_page(&reads, 1, all, ListOrder::SortOrder)
+                    .await
+                    .unwrap()
+                    .unwrap())
+            }
         };
         // Several reads at once, so that more than one connection holds a cached page.
         let before = futures_util::future::join_all((0..4).map(|_| page(&db))).await;
@@ -1122,6 +1165,11 @@ mod tests {
             .execute(&mut *w)
             .await
             .unwrap();
-        assert!(image_page(&db.reads, 1, all, ListOrder::SortOrder).await.unwrap().is_none());
+        assert!(
+            image_page(&db.reads, 1, all, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
