@@ -718,7 +718,18 @@ async fn image_limit_per_product_is_409() {
 /// while other clients keep re-reading (and so re-filling) the same list.
 #[tokio::test]
 async fn lists_are_never_stale_after_a_write() {
-    let store = start().await;
+    lists_show_every_write_at_once(start().await).await;
+}
+
+/// Without the cache every list is read on the plain-SQLite read pool (`server/read_pool.rs`),
+/// whose connections stay open across writes committed on the writer's: each write must be in
+/// the very next read.
+#[tokio::test]
+async fn uncached_lists_show_every_write_at_once() {
+    lists_show_every_write_at_once(start_with(|config| config.cache_lists = false).await).await;
+}
+
+async fn lists_show_every_write_at_once(store: TestStore) {
     let product = store.product("Cached").await;
     for seed in 0..3 {
         add(&store, product, seed).await;

@@ -92,7 +92,12 @@ impl Compat {
     /// A list of images as this store sends it, rendered.
     pub fn render_images(self, images: &[Image]) -> serde_json::Result<Vec<u8>> {
         match self {
-            Compat::Imagedesk => serde_json::to_vec(images),
+            Compat::Imagedesk => {
+                // About 620 bytes an image: one allocation instead of a dozen regrowths.
+                let mut out = Vec::with_capacity(images.len() * 640 + 2);
+                serde_json::to_writer(&mut out, images)?;
+                Ok(out)
+            }
             Compat::BcV2 => {
                 let values = images
                     .iter()

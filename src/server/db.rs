@@ -1,19 +1,29 @@
 //! SQLite connection pools. Writes go through a pool of exactly one connection, so that write
 //! transactions queue in the process instead of failing with `SQLITE_BUSY`; reads use a separate
-//! pool and, thanks to WAL, never wait for a writer.
+//! pool and, thanks to WAL, never wait for a writer. The image lists read through `reads`
+//! (`read_pool.rs`), plain SQLite connections on the blocking pool, which cost a fraction of
+//! sqlx's per-row overhead.
 
 use std::path::Path;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::read_pool::ReadPool;
+
+/// Connections of each read pool.
+const READERS: usize = 4;
+
 #[derive(Clone)]
 pub struct Db {
     pub reader: SqlitePool,
     pub writer: SqlitePool,
+    /// The reads that bypass sqlx (`repo::image_page`).
+    pub reads: Arc<ReadPool>,
 }
 
 impl Db {
@@ -38,14 +48,20 @@ impl Db {
             .await
             .context("could not migrate the database")?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(READERS as u32)
             // A local file cannot drop a connection: the default ping before every acquire
             // only adds a round trip to the connection's thread.
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .with_context(|| format!("could not open the database {}", path.display()))?;
-        Ok(Db { reader, writer })
+        // Opened after the writer created the file and its WAL: read-only connections cannot.
+        let reads = Arc::new(ReadPool::new(path, READERS));
+        Ok(Db {
+            reader,
+            writer,
+            reads,
+        })
     }
 }
 

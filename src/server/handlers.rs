@@ -247,20 +247,14 @@ pub async fn list_images(
         return Ok(json_bytes(body));
     }
     let generation = state.lists.generation();
-    let mut conn = state.db.reader.acquire().await?;
-    if !repo::product_exists(&mut conn, product_id).await? {
-        return Err(ApiError::product_not_found());
-    }
-    let paging = paging?;
     let compat = state.config.compat;
-    let rows = repo::list_images(
-        &mut conn,
-        product_id,
-        Some(paging.window()),
-        compat.list_order(),
-    )
-    .await?;
-    drop(conn);
+    // A malformed page reads only the product, whose absence is reported first.
+    let window = paging.as_ref().ok().map(|paging| paging.window());
+    let rows = repo::image_page(&state.db.reads, product_id, window, compat.list_order())
+        .await
+        .map_err(|e| ApiError::internal("database error", e))?
+        .ok_or_else(ApiError::product_not_found)?;
+    paging?;
     if rows.is_empty() && compat.empty_list_is_no_content() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

@@ -33,6 +33,7 @@ mod path_ids;
 mod picture_locks;
 mod pictures;
 mod rate_limit;
+mod read_pool;
 mod repo;
 mod routes;
 mod state;

@@ -7,12 +7,13 @@
 //! statement is built from those lists, and the picture's values are bound in one place
 //! (`StoredFile::bind`), so a new column is added in this file and in a migration.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::{FromRow, Row as _, SqliteConnection};
 
 use super::compat::ListOrder;
+use super::read_pool::{ReadError, ReadPool};
 use crate::api::types::{Image, Product};
 use crate::imaging::Variant;
 
@@ -63,15 +64,42 @@ const RECORD_COLUMNS: [&str; 7] = [
 ];
 
 impl ImageRow {
+    /// A row of [`SELECT_IMAGES`] read by position (`RECORD_COLUMNS`, then
+    /// `StoredFile::COLUMNS`), which `rusqlite_reads_the_rows_sqlx_reads` holds to `FromRow`.
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
+        let file = RECORD_COLUMNS.len();
+        Ok(ImageRow {
+            id: row.get(0)?,
+            product_id: row.get(1)?,
+            is_thumbnail: row.get(2)?,
+            sort_order: row.get(3)?,
+            description: row.get(4)?,
+            date_created: row.get(5)?,
+            date_modified: row.get(6)?,
+            file: StoredFile {
+                image_file: row.get(file)?,
+                width: row.get(file + 1)?,
+                height: row.get(file + 2)?,
+                file_size: row.get(file + 3)?,
+                picture_id: row.get(file + 4)?,
+            },
+        })
+    }
+
     /// The record as the API sends it: dates in RFC 2822, the variants' URLs under `base_url`
     /// (`http://host:port` as the client addressed the server).
     pub fn to_wire(&self, base_url: &str) -> Image {
+        // Pushed rather than `format!`ed: two hundred of these make a page, and the formatting
+        // machinery was a fifth of an uncached list's time (BENCHMARKS.md).
         let url = |v: Variant| {
-            Some(format!(
-                "{base_url}/product_images/{}/{}",
-                v.as_str(),
-                self.file.image_file
-            ))
+            let (variant, file) = (v.as_str(), self.file.image_file.as_str());
+            let mut url = String::with_capacity(
+                base_url.len() + "/product_images/".len() + variant.len() + 1 + file.len(),
+            );
+            for part in [base_url, "/product_images/", variant, "/", file] {
+                url.push_str(part);
+            }
+            Some(url)
         };
         Image {
             id: self.id,
@@ -196,16 +224,52 @@ fn rfc2822(timestamp: i64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let date = chrono::DateTime::from_timestamp(timestamp, 0).unwrap_or_default();
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-        DAYS[date.weekday().num_days_from_monday() as usize],
-        date.day(),
-        MONTHS[date.month0() as usize],
-        date.year(),
-        date.hour(),
-        date.minute(),
-        date.second()
-    )
+    let Ok(year) = u32::try_from(date.year()) else {
+        // Before year 0: never written by this server, but rendered as it always was.
+        return format!(
+            "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+            DAYS[date.weekday().num_days_from_monday() as usize],
+            date.day(),
+            MONTHS[date.month0() as usize],
+            date.year(),
+            date.hour(),
+            date.minute(),
+            date.second()
+        );
+    };
+    // Digits pushed by hand, not `format!`: fifty of these make a page (see `ImageRow::to_wire`).
+    let mut out = String::with_capacity(31);
+    out.push_str(DAYS[date.weekday().num_days_from_monday() as usize]);
+    out.push_str(", ");
+    push_padded(&mut out, date.day(), 2);
+    out.push(' ');
+    out.push_str(MONTHS[date.month0() as usize]);
+    out.push(' ');
+    push_padded(&mut out, year, 4);
+    out.push(' ');
+    push_padded(&mut out, date.hour(), 2);
+    out.push(':');
+    push_padded(&mut out, date.minute(), 2);
+    out.push(':');
+    push_padded(&mut out, date.second(), 2);
+    out.push_str(" +0000");
+    out
+}
+
+/// `value` in decimal, zero-padded to `width` digits (more if it needs them).
+fn push_padded(out: &mut String, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut rest = value;
+    let mut used = 0;
+    while rest > 0 || used == 0 {
+        digits[digits.len() - 1 - used] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        used += 1;
+    }
+    let shown = used.max(width).min(digits.len());
+    for &digit in &digits[digits.len() - shown..] {
+        out.push(char::from(digit));
+    }
 }
 
 /// Offset and row count of one page of a list.
@@ -414,6 +478,58 @@ pub async fn list_images(
     .fetch_all(conn)
     .await
 }
+
+/// One page of a product's images, read on the plain-SQLite pool (`read_pool.rs`) because it is
+/// the read clients make most and the first after every write; `None` if the product does not
+/// exist. Without a `window` (a malformed page the caller will refuse) only the product is
+/// looked up, so that a missing product is still reported first. The page comes first: a row
+/// proves its product exists (foreign key), so only an empty page costs a second statement.
+pub async fn image_page(
+    reads: &Arc<ReadPool>,
+    product_id: i64,
+    window: Option<Window>,
+    order: ListOrder,
+) -> Result<Option<Vec<ImageRow>>, ReadError> {
+    let sql: &'static str = match order {
+        ListOrder::SortOrder => &SELECT_PAGE_BY_SORT_ORDER,
+        ListOrder::Id => &SELECT_PAGE_BY_ID,
+    };
+    reads
+        .read(move |conn| {
+            let rows = match window {
+                Some(window) => conn
+                    .prepare_cached(sql)?
+                    .query_map(
+                        (product_id, window.limit, window.offset),
+                        ImageRow::from_sqlite,
+                    )?
+                    .collect::<rusqlite::Result<Vec<ImageRow>>>()?,
+                None => Vec::new(),
+            };
+            if !rows.is_empty() {
+                return Ok(Some(rows));
+            }
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM products WHERE id = ?")?
+                .exists([product_id])?;
+            Ok(exists.then_some(rows))
+        })
+        .await
+}
+
+static SELECT_PAGE_BY_SORT_ORDER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE product_id = ? ORDER BY sort_order, id LIMIT ? OFFSET ?",
+        *SELECT_IMAGES
+    )
+});
+
+static SELECT_PAGE_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE product_id = ? ORDER BY id LIMIT ? OFFSET ?",
+        *SELECT_IMAGES
+    )
+});
 
 pub async fn get_image(
     conn: &mut SqliteConnection,
@@ -876,5 +992,184 @@ mod tests {
             assert_eq!(rfc2822(timestamp), expected);
         }
         assert_eq!(rfc2822(1_356_115_944), "Fri, 21 Dec 2012 18:52:24 +0000");
+        assert_eq!(rfc2822(-62_135_596_800), "Mon, 01 Jan 0001 00:00:00 +0000");
+        let mut padded = String::new();
+        for (value, width) in [
+            (0, 2),
+            (7, 2),
+            (31, 2),
+            (2026, 4),
+            (12345, 4),
+            (u32::MAX, 2),
+        ] {
+            push_padded(&mut padded, value, width);
+            padded.push(' ');
+        }
+        assert_eq!(padded, "00 07 31 2026 12345 4294967295 ");
+    }
+
+    async fn insert_image(
+        conn: &mut SqliteConnection,
+        product: i64,
+        n: i64,
+        sort_order: i64,
+        picture: Option<i64>,
+    ) {
+        sqlx::query(
+            "INSERT INTO images (product_id, image_file, is_thumbnail, sort_order, description, \
+             date_created, date_modified, width, height, file_size, picture_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(product)
+        .bind(format!("p/{n:03}.jpg"))
+        .bind(n == 2)
+        .bind(sort_order)
+        .bind(format!("image {n}, «quoted»"))
+        .bind(1_000 + n)
+        .bind(2_000 + n)
+        .bind(640 + n)
+        .bind(480 + n)
+        .bind(10_000 + n)
+        .bind(picture)
+        .execute(conn)
+        .await
+        .unwrap();
+    }
+
+    fn ids(rows: &[ImageRow]) -> Vec<i64> {
+        rows.iter().map(|r| r.id).collect()
+    }
+
+    /// The plain-SQLite page (`image_page`, read by position) is the very rows sqlx's `FromRow`
+    /// reads by name, in both orders and for every window: a column added to `ImageRow` or
+    /// moved in `SELECT_IMAGES` fails here, not in production.
+    #[tokio::test]
+    async fn rusqlite_reads_the_rows_sqlx_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::super::db::Db::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let mut w = db.writer.acquire().await.unwrap();
+        sqlx::query("INSERT INTO products (id, name, sku, date_created) VALUES (1, 'a', '', 0), (2, 'b', '', 0)")
+            .execute(&mut *w)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO pictures (id, hash, extension, width, height, file_size) VALUES (5, 'ab', 'jpg', 1, 1, 1)")
+            .execute(&mut *w)
+            .await
+            .unwrap();
+        for (n, sort_order) in [(1, 3), (2, 0), (3, 3), (4, 1)] {
+            let picture = (n % 2 == 0).then_some(5);
+            insert_image(&mut w, 1, n, sort_order, picture).await;
+        }
+        drop(w);
+        for order in [ListOrder::SortOrder, ListOrder::Id] {
+            for (offset, limit) in [(0, 50), (1, 2), (3, 1), (4, 10)] {
+                let window = Window { offset, limit };
+                let by_sqlx = list_images(
+                    &mut *db.reader.acquire().await.unwrap(),
+                    1,
+                    Some(window),
+                    order,
+                )
+                .await
+                .unwrap();
+                let by_rusqlite = image_page(&db.reads, 1, Some(window), order)
+                    .await
+                    .unwrap()
+                    .expect("the product exists");
+                assert_eq!(format!("{by_rusqlite:?}"), format!("{by_sqlx:?}"));
+            }
+        }
+        let all = Some(Window {
+            offset: 0,
+            limit: 50,
+        });
+        let sorted = image_page(&db.reads, 1, all, ListOrder::SortOrder)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ids(&sorted), [2, 4, 1, 3]);
+        assert!(sorted[0].is_thumbnail && sorted[1].file.picture_id == Some(5));
+        // A product without images has an empty page; a missing one has none; without a
+        // window only the product is looked up.
+        assert_eq!(
+            image_page(&db.reads, 2, all, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .map(|r| r.len()),
+            Some(0)
+        );
+        assert!(
+            image_page(&db.reads, 3, all, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            image_page(&db.reads, 1, None, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .map(|r| r.len()),
+            Some(0)
+        );
+        assert!(
+            image_page(&db.reads, 3, None, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// Read after write: a write committed on the writer pool is in the very next page read on
+    /// the plain-SQLite pool, whose connections are already open and have read before.
+    #[tokio::test]
+    async fn a_page_read_after_a_commit_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::super::db::Db::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let all = Some(Window {
+            offset: 0,
+            limit: 50,
+        });
+        let mut w = db.writer.acquire().await.unwrap();
+        sqlx::query("INSERT INTO products (id, name, sku, date_created) VALUES (1, 'a', '', 0)")
+            .execute(&mut *w)
+            .await
+            .unwrap();
+        for n in 1..=3 {
+            insert_image(&mut w, 1, n, n, None).await;
+        }
+        let page = |db: &super::super::db::Db| {
+            let reads = db.reads.clone();
+            async move {
+                ids(&image_page(&reads, 1, all, ListOrder::SortOrder)
+                    .await
+                    .unwrap()
+                    .unwrap())
+            }
+        };
+        // Several reads at once, so that more than one connection holds a cached page.
+        let before = futures_util::future::join_all((0..4).map(|_| page(&db))).await;
+        assert!(before.iter().all(|ids| ids == &[1, 2, 3]), "{before:?}");
+        let mut tx = sqlx::Connection::begin(&mut *w).await.unwrap();
+        sqlx::query("UPDATE images SET sort_order = 0 WHERE id = 3")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let after = futures_util::future::join_all((0..4).map(|_| page(&db))).await;
+        assert!(after.iter().all(|ids| ids == &[3, 1, 2]), "{after:?}");
+        sqlx::query("DELETE FROM products WHERE id = 1")
+            .execute(&mut *w)
+            .await
+            .unwrap();
+        assert!(
+            image_page(&db.reads, 1, all, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
