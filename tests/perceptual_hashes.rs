@@ -241,14 +241,26 @@ async fn an_upload_is_answered_with_the_perceptual_hash_of_its_picture() {
     };
     let created = store
         .client
-        .upload_image(product, &upload("a.jpg"), &ImageWrite::default(), None, None)
+        .upload_image(
+            product,
+            &upload("a.jpg"),
+            &ImageWrite::default(),
+            None,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(created.perceptual_hash.as_deref(), Some(expected.as_str()));
     // The same bytes again are stored once (no decode): the hash comes from the picture's row.
     let again = store
         .client
-        .upload_image(product, &upload("b.jpg"), &ImageWrite::default(), None, None)
+        .upload_image(
+            product,
+            &upload("b.jpg"),
+            &ImageWrite::default(),
+            None,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(again.perceptual_hash.as_deref(), Some(expected.as_str()));
@@ -315,7 +327,11 @@ async fn the_stores_hashes_find_the_duplicate_without_fetching_a_picture() {
         imagedesk::imaging::perceptual_hash(&copy_bytes).unwrap(),
         "the store's hash of the uploaded file"
     );
-    let view_1_hash = hashes[&tote].iter().find(|(id, _)| *id == view_1).unwrap().1;
+    let view_1_hash = hashes[&tote]
+        .iter()
+        .find(|(id, _)| *id == view_1)
+        .unwrap()
+        .1;
     assert_eq!(
         view_1_hash,
         imagedesk::imaging::perceptual_hash(TOTE_VIEW_1).unwrap()

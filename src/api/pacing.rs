@@ -242,7 +242,9 @@ impl Pacer {
         match state.budget {
             Some(budget) if budget.reset_at > now => {
                 let spare = budget.left.saturating_sub(low_water(budget.quota));
-                wanted.min(usize::try_from(spare).unwrap_or(usize::MAX)).max(1)
+                wanted
+                    .min(usize::try_from(spare).unwrap_or(usize::MAX))
+                    .max(1)
             }
             _ => wanted,
         }

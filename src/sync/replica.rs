@@ -13,9 +13,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::SyncError;
-use super::phash;
 use super::model::{ImageId, LocalImage, OutboxEntry, ProductSummary, SyncState};
 use super::outbox::{Outbox, QueueCounts};
+use super::phash;
 use crate::api::Image;
 
 #[derive(Clone)]
