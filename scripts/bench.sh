@@ -14,6 +14,7 @@ need=()
 command -v vipsthumbnail >/dev/null || need+=(libvips-tools)
 command -v hyperfine >/dev/null || need+=(hyperfine)
 command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libturbojpeg 2>/dev/null || need+=(libturbojpeg0-dev)
 command -v python3 >/dev/null || need+=(python3)
@@ -116,6 +117,7 @@ section "HTTP: GET images.json" http_list
 section "Server at catalogue scale: 100,000 products, 1,000,000 images (uncached reads)" server_scale
 section "Reordering: PUTs per reorder" reorder_puts
 section "Sync engine: replay of 1,000 offline edits" sync_replay
+section "import-folder of 100 photographs of 12 MP vs curl one by one" import_folder
 section "Sync engine: keeping a 100,000-product / 1,000,000-image store in sync" sync_catalogue
 section "UI: frame CPU time scrolling 5,000 images" ui_frames
 section "UI: a catalogue of 100,000 products and 1,000,000 images" catalogue

@@ -1,7 +1,9 @@
 //! Perceptual hashes through the engine, over the real server on loopback with the demo store
 //! (issue 16): a re-encoded, resized copy of a product's picture is found as the one duplicate
 //! of the store; hashes are kept in the replica and not computed again; a replaced picture
-//! gets a new hash.
+//! gets a new hash. imagedesk's server computes each picture's hash at upload and sends it with
+//! the record, and the engine then fetches and decodes nothing; against a BigCommerce-like
+//! store (`--compat bc-v2`, which sends none) the engine hashes the tiles itself.
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use image::imageops::FilterType;
+use imagedesk::api::{ImageWrite, UploadSource};
 use imagedesk::imaging::{PerceptualHash, synthetic};
 use imagedesk::sync::{Connection, Engine, EngineConfig, ImageId, duplicate_pairs};
 
@@ -89,7 +92,12 @@ fn all_duplicates(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resized_copy_is_the_one_duplicate_of_the_demo_store_and_hashes_are_kept() {
-    let store = start_with(|config| config.seed_demo = true).await;
+    // A store that sends no hashes, as a real one: the engine computes them from tiles.
+    let store = start_with(|config| {
+        config.seed_demo = true;
+        bc_v2(config);
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), &store.server.api_url()).await;
     caught_up(&engine).await;
@@ -186,7 +194,12 @@ async fn a_picture_not_uploaded_yet_is_hashed_from_its_own_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pictures_that_cannot_be_fetched_are_left_out() {
-    let store = start_with(|config| config.seed_demo = true).await;
+    // A store that sends no hashes: the engine must fetch each picture to hash it.
+    let store = start_with(|config| {
+        config.seed_demo = true;
+        bc_v2(config);
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), &store.server.api_url()).await;
     caught_up(&engine).await;
@@ -210,5 +223,118 @@ async fn pictures_that_cannot_be_fetched_are_left_out() {
         "the stored hash, and none of the pictures not fetched"
     );
     assert_eq!(*last.lock().unwrap(), (ids.len(), ids.len()));
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_answered_with_the_perceptual_hash_of_its_picture() {
+    let store = start().await;
+    let product = store.product("Hashed").await;
+    let bytes = synthetic::jpeg(&synthetic::photo(1200, 900, 5), 85, false, None);
+    let expected = imagedesk::imaging::perceptual_hash(&bytes)
+        .unwrap()
+        .to_string();
+    assert_eq!(expected.len(), 16);
+    let upload = |name: &str| UploadSource::Bytes {
+        file_name: name.into(),
+        bytes: bytes.clone().into(),
+    };
+    let created = store
+        .client
+        .upload_image(
+            product,
+            &upload("a.jpg"),
+            &ImageWrite::default(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.perceptual_hash.as_deref(), Some(expected.as_str()));
+    // The same bytes again are stored once (no decode): the hash comes from the picture's row.
+    let again = store
+        .client
+        .upload_image(
+            product,
+            &upload("b.jpg"),
+            &ImageWrite::default(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.perceptual_hash.as_deref(), Some(expected.as_str()));
+    // A different picture has a different hash; the list shows each record's.
+    let other = store.import_jpeg("other.jpg", 9);
+    let other = store
+        .client
+        .create_image(
+            product,
+            &ImageWrite {
+                image_file: Some(other),
+                ..ImageWrite::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let other_bytes = std::fs::read(store.import.path().join("other.jpg")).unwrap();
+    let other_hash = imagedesk::imaging::perceptual_hash(&other_bytes)
+        .unwrap()
+        .to_string();
+    assert_eq!(other.perceptual_hash.as_deref(), Some(other_hash.as_str()));
+    assert_ne!(other_hash, expected);
+    let listed: Vec<Option<String>> = store
+        .images(product)
+        .await
+        .into_iter()
+        .map(|i| i.perceptual_hash)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![Some(expected.clone()), Some(expected), Some(other_hash)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_hashes_find_the_duplicate_without_fetching_a_picture() {
+    let store = start_with(|config| config.seed_demo = true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &store.server.api_url()).await;
+    caught_up(&engine).await;
+    let products = engine.products().await.unwrap();
+    let tote = products.iter().find(|p| p.sku == TOTE_SKU).unwrap().id;
+    let view_1 = engine_ids(&engine, tote).await[0];
+    let files = tempfile::tempdir().unwrap();
+    let copy_path = files.path().join("copy.jpg");
+    let copy_bytes = resized_copy(TOTE_VIEW_1, 0.75, 60);
+    std::fs::write(&copy_path, &copy_bytes).unwrap();
+    let copy = engine.add_file(tote, &copy_path, "copy").await.unwrap();
+    caught_up(&engine).await;
+
+    let pictures_before = requests_counted(&store.server.base_url(), &["product_images"]).await;
+    let (hashes, hashed) = hash_every_product(&engine).await;
+    let pictures_after = requests_counted(&store.server.base_url(), &["product_images"]).await;
+    assert_eq!(hashed, 29 + 1, "the demo's 29 pictures and the copy");
+    assert_eq!(
+        pictures_after, pictures_before,
+        "no picture fetched: every hash came from the store"
+    );
+    assert_eq!(all_duplicates(&hashes), vec![(view_1, copy)]);
+    let copy_hash = hashes[&tote].iter().find(|(id, _)| *id == copy).unwrap().1;
+    assert_eq!(
+        copy_hash,
+        imagedesk::imaging::perceptual_hash(&copy_bytes).unwrap(),
+        "the store's hash of the uploaded file"
+    );
+    let view_1_hash = hashes[&tote]
+        .iter()
+        .find(|(id, _)| *id == view_1)
+        .unwrap()
+        .1;
+    assert_eq!(
+        view_1_hash,
+        imagedesk::imaging::perceptual_hash(TOTE_VIEW_1).unwrap()
+    );
     engine.close().await;
 }

@@ -343,6 +343,12 @@ impl Client {
         self.pacer.background_wait()
     }
 
+    /// How many requests may be in flight at once now, at most `wanted` (see
+    /// `Pacer::parallel_allowance`).
+    pub fn parallel_allowance(&self, wanted: usize) -> usize {
+        self.pacer.parallel_allowance(wanted)
+    }
+
     pub async fn count_products(&self) -> Result<u64, ApiError> {
         self.get_count("products/count.json").await
     }

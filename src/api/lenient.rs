@@ -47,6 +47,22 @@ pub(crate) struct ImageIn {
     height: Option<u32>,
     #[serde(default)]
     file_size: Option<u64>,
+    /// An extension field: anything but 16 hex digits is read as no hash, never as a reason to
+    /// skip the record.
+    #[serde(default, deserialize_with = "hex_hash_or_none")]
+    perceptual_hash: Option<String>,
+}
+
+/// A perceptual hash as 16 hex digits (lower-cased), or `None` for any other value.
+fn hex_hash_or_none<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(value
+        .as_str()
+        .filter(|text| text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase))
 }
 
 impl From<ImageIn> for Image {
@@ -69,6 +85,7 @@ impl From<ImageIn> for Image {
             width: i.width,
             height: i.height,
             file_size: i.file_size,
+            perceptual_hash: i.perceptual_hash,
         }
     }
 }

@@ -225,6 +225,31 @@ impl Pacer {
         })
     }
 
+    /// How many requests may be in flight at once now, at most `wanted` and at least 1: all
+    /// of them while the store has said nothing of a quota (or the window has reset), the part
+    /// of what is left above the low-water mark while it has room, and one at a time once it
+    /// is low or a 429 paused the client (each then waits its slot in `before_request`).
+    pub fn parallel_allowance(&self, wanted: usize) -> usize {
+        let wanted = wanted.max(1);
+        if !self.enabled {
+            return wanted;
+        }
+        let state = self.state();
+        let now = Instant::now();
+        if state.paused_until.is_some_and(|until| until > now) {
+            return 1;
+        }
+        match state.budget {
+            Some(budget) if budget.reset_at > now => {
+                let spare = budget.left.saturating_sub(low_water(budget.quota));
+                wanted
+                    .min(usize::try_from(spare).unwrap_or(usize::MAX))
+                    .max(1)
+            }
+            _ => wanted,
+        }
+    }
+
     /// Reads the quota headers of an answer (any status).
     pub fn observe(&self, headers: &HeaderMap) {
         if !self.enabled {
@@ -394,6 +419,29 @@ mod tests {
         let _ = pacer.refused(Some(Duration::MAX), SECOND);
         let wait = pacer.reserve(Instant::now());
         assert!(wait <= MAX_STORE_WAIT, "{wait:?}");
+    }
+
+    #[test]
+    fn parallel_requests_are_allowed_only_while_the_budget_has_room() {
+        let pacer = Pacer::new(true, 5 * SECOND, 60 * SECOND);
+        // Nothing said yet: as many as wanted.
+        assert_eq!(pacer.parallel_allowance(4), 4);
+        // 150 quota, low water 30: 100 left has room for 4.
+        pacer.observe(&headers(150, 100, 20_000));
+        assert_eq!(pacer.parallel_allowance(4), 4);
+        // 32 left: only 2 above the low water.
+        let pacer = Pacer::new(true, 5 * SECOND, 60 * SECOND);
+        pacer.observe(&headers(150, 32, 20_000));
+        assert_eq!(pacer.parallel_allowance(4), 2);
+        // Low: one at a time.
+        let pacer = Pacer::new(true, 5 * SECOND, 60 * SECOND);
+        pacer.observe(&headers(150, 10, 20_000));
+        assert_eq!(pacer.parallel_allowance(4), 1);
+        // A 429: one at a time while paused.
+        let pacer = Pacer::new(true, 5 * SECOND, 60 * SECOND);
+        pacer.refused(Some(7 * SECOND), SECOND);
+        assert_eq!(pacer.parallel_allowance(4), 1);
+        assert_eq!(pacer.parallel_allowance(0), 1);
     }
 
     #[test]

@@ -38,6 +38,14 @@ pub struct Image {
     /// Bytes of the original file (imagedesk extension, read-only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_size: Option<u64>,
+    /// Perceptual hash of the picture (imagedesk extension, read-only): 16 lower-case hex
+    /// digits, the 64 bits of `imaging::PerceptualHash`, computed once at upload. Two pictures
+    /// whose hashes differ in at most 3 bits are the same picture, re-encoded or resized.
+    /// Absent when the store has not computed it (a real BigCommerce store never sends it):
+    /// clients then compute it from a variant themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{16}$")]
+    pub perceptual_hash: Option<String>,
 }
 
 /// Reads `null` as the type's default: a real BigCommerce v2 store sends `null` where

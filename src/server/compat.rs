@@ -120,6 +120,8 @@ fn bc_v2_image(image: &Image, answer: Answer) -> serde_json::Result<Value> {
         if image.description.is_empty() {
             fields.insert("description".into(), Value::Null);
         }
+        // An imagedesk extension a real store never sends: its clients hash thumbnails.
+        fields.remove("perceptual_hash");
     }
     Ok(value)
 }
@@ -145,6 +147,7 @@ mod tests {
             width: Some(10),
             height: Some(10),
             file_size: Some(100),
+            perceptual_hash: Some("0123456789abcdef".into()),
         }
     }
 
@@ -167,10 +170,12 @@ mod tests {
         let read = render(Compat::BcV2, &image("front"), Answer::Read);
         assert_eq!(read["description"], "front");
         assert_eq!(read["zoom_url"], "http://h/z");
+        assert!(read.get("perceptual_hash").is_none());
 
         let ours = render(Compat::Imagedesk, &image(""), Answer::Write);
         assert_eq!(ours["description"], "");
         assert_eq!(ours["zoom_url"], "http://h/z");
+        assert_eq!(ours["perceptual_hash"], "0123456789abcdef");
 
         let list: Value =
             serde_json::from_slice(&Compat::BcV2.render_images(&[image("")]).unwrap()).unwrap();

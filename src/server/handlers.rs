@@ -713,6 +713,7 @@ impl PreparedPicture {
                     height: self.picture.height,
                     file_size: self.picture.file_size,
                     picture_id: Some(picture_id),
+                    perceptual_hash: self.picture.perceptual_hash,
                 });
             }
         }
@@ -796,9 +797,16 @@ pub(super) async fn store_picture(
     // A record names these bytes but their files went missing: the files written below are
     // needed whatever becomes of this request.
     let repairing = known.is_some();
-    if let Some(picture) = known
+    if let Some(mut picture) = known
         && state.files.has_content(&picture.hash, &picture.extension)
     {
+        if picture.perceptual_hash.is_none() {
+            // Stored before hashes were kept (migration 0004): hashed now, once (a small
+            // decode), and kept on the picture's row by `record_in`.
+            picture.perceptual_hash = tokio::task::spawn_blocking(move || perceptual_bits(&bytes))
+                .await
+                .map_err(|e| ApiError::internal("hashing a picture", e))?;
+        }
         return Ok(PreparedPicture::new(state, picture, source_name, lock));
     }
     let permit = state
@@ -842,6 +850,7 @@ fn make_picture_files(
     files
         .write_content(&hash, &extension, bytes, &processed.variants)
         .map_err(|e| ApiError::internal("could not write image files", e))?;
+    let perceptual_hash = perceptual_bits(bytes);
     if cancel.is_cancelled() && !repairing {
         // Cancelled while writing: no record will name these files, and none named the hash
         // when we looked under the lock we still hold, so no other image shares them.
@@ -855,7 +864,21 @@ fn make_picture_files(
         width: i64::from(processed.oriented.0),
         height: i64::from(processed.oriented.1),
         file_size: bytes.len() as i64,
+        perceptual_hash,
     })
+}
+
+/// The picture's perceptual hash as stored (issue 16: clients find duplicates with it and
+/// download nothing). A picture that decoded for its variants but cannot be hashed is still
+/// stored, without one: clients then compute it from a variant themselves.
+fn perceptual_bits(bytes: &[u8]) -> Option<i64> {
+    match imaging::perceptual_hash(bytes) {
+        Ok(hash) => Some(hash.to_i64()),
+        Err(err) => {
+            tracing::warn!("no perceptual hash for an upload: {err}");
+            None
+        }
+    }
 }
 
 async fn load_reference(state: &AppState, reference: &str) -> ApiResult<(Vec<u8>, String)> {

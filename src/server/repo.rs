@@ -15,7 +15,7 @@ use sqlx::{FromRow, Row as _, SqliteConnection};
 use super::compat::ListOrder;
 use super::read_pool::{ReadError, ReadPool};
 use crate::api::types::{Image, Product};
-use crate::imaging::Variant;
+use crate::imaging::{PerceptualHash, Variant};
 
 /// The largest `sort_order` a record may hold (SPEC §1: 0 ≤ k ≤ 2147483647, BigCommerce's
 /// signed 32-bit column).
@@ -117,6 +117,10 @@ impl ImageRow {
             width: u32::try_from(self.file.width).ok(),
             height: u32::try_from(self.file.height).ok(),
             file_size: u64::try_from(self.file.file_size).ok(),
+            perceptual_hash: self
+                .file
+                .perceptual_hash
+                .map(|bits| PerceptualHash::from_i64(bits).to_string()),
         }
     }
 }
@@ -132,11 +136,21 @@ pub struct StoredFile {
     /// The shared picture stored by content (`pictures`); `None` for an image written before
     /// content addressing, whose files are stored under its `image_file`.
     pub picture_id: Option<i64>,
+    /// The picture's perceptual hash (`imaging::PerceptualHash`'s bits), computed at upload;
+    /// `None` for pictures stored before it was (migration 0004).
+    pub perceptual_hash: Option<i64>,
 }
 
 impl StoredFile {
     /// Its columns, in the order [`StoredFile::bind`] binds them.
-    const COLUMNS: [&str; 5] = ["image_file", "width", "height", "file_size", "picture_id"];
+    const COLUMNS: [&str; 6] = [
+        "image_file",
+        "width",
+        "height",
+        "file_size",
+        "picture_id",
+        "perceptual_hash",
+    ];
 
     /// Binds the picture's values in `COLUMNS` order; `None` binds NULLs, which an update reads
     /// as "keep the picture".
@@ -150,6 +164,7 @@ impl StoredFile {
             .bind(file.map(|f| f.height))
             .bind(file.map(|f| f.file_size))
             .bind(file.and_then(|f| f.picture_id))
+            .bind(file.and_then(|f| f.perceptual_hash))
     }
 }
 
@@ -164,6 +179,8 @@ pub struct PictureRow {
     pub width: i64,
     pub height: i64,
     pub file_size: i64,
+    /// See [`StoredFile::perceptual_hash`].
+    pub perceptual_hash: Option<i64>,
 }
 
 /// Files a committed write stopped using, to be removed after the commit (`pictures::release`).
@@ -578,7 +595,7 @@ pub async fn picture_hashes(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Str
         .await
 }
 
-const PICTURE_COLUMNS: &str = "id, hash, extension, width, height, file_size";
+const PICTURE_COLUMNS: &str = "id, hash, extension, width, height, file_size, perceptual_hash";
 
 pub async fn picture_by_hash(
     conn: &mut SqliteConnection,
@@ -615,14 +632,16 @@ pub async fn upsert_picture(
     picture: &PictureRow,
 ) -> sqlx::Result<i64> {
     sqlx::query(
-        "INSERT INTO pictures (hash, extension, width, height, file_size) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+        "INSERT INTO pictures (hash, extension, width, height, file_size, perceptual_hash) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE \
+         SET perceptual_hash = COALESCE(pictures.perceptual_hash, excluded.perceptual_hash)",
     )
     .bind(&picture.hash)
     .bind(&picture.extension)
     .bind(picture.width)
     .bind(picture.height)
     .bind(picture.file_size)
+    .bind(picture.perceptual_hash)
     .execute(&mut *conn)
     .await?;
     sqlx::query_scalar("SELECT id FROM pictures WHERE hash = ?")

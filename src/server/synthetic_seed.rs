@@ -349,6 +349,7 @@ fn make_picture(files: &super::files::FileStore, k: u64) -> anyhow::Result<Pictu
         width: i64::from(processed.oriented.0),
         height: i64::from(processed.oriented.1),
         file_size: bytes.len() as i64,
+        perceptual_hash: imaging::perceptual_hash(&bytes).ok().map(|h| h.to_i64()),
     })
 }
 

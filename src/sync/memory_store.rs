@@ -792,6 +792,8 @@ impl State {
             width: picture.width,
             height: picture.height,
             file_size: picture.file_size,
+            // Like a real BigCommerce store, this model computes no perceptual hash.
+            perceptual_hash: None,
         };
         self.images.insert(id, image);
         if write.is_thumbnail == Some(true) {

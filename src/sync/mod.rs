@@ -101,6 +101,9 @@ pub struct EngineConfig {
     /// how old a product's last read must be before the sweep reads it again; also how often
     /// the product list itself is read then. Never less than an hour on a real store.
     pub sweep_again_after: Duration,
+    /// The most new images (creates) sent at once, to different products, while the store's
+    /// rate-limit budget has room (see `worker::push`); 1 sends every edit one by one.
+    pub parallel_creates: usize,
 }
 
 impl EngineConfig {
@@ -119,6 +122,7 @@ impl EngineConfig {
             offline: false,
             background_interval: Duration::from_millis(20),
             sweep_again_after: Duration::from_secs(3600),
+            parallel_creates: 4,
         }
     }
 
@@ -194,6 +198,10 @@ pub enum SyncError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Trash(#[from] TrashError),
+    /// A new image's upload, sent beside others, stopped without an answer (its task ended
+    /// abnormally): it stays queued for the next round.
+    #[error("sending a new image stopped unexpectedly: {0}")]
+    SendStopped(String),
 }
 
 impl SyncError {

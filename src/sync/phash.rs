@@ -184,6 +184,41 @@ async fn store(
     Ok(())
 }
 
+/// Keeps the hash the store sent with an image's record (imagedesk's server computes it at
+/// upload), under the key of the picture the row now shows, so that [`perceptual_hashes`]
+/// neither downloads nor decodes anything for it. A record without one (a real BigCommerce
+/// store) changes nothing: the hash is then computed from the tile when first asked for.
+pub(crate) async fn keep_store_hash(
+    conn: &mut sqlx::SqliteConnection,
+    local_id: i64,
+    image: &crate::api::Image,
+) -> Result<(), SyncError> {
+    let Some(hash) = image.perceptual_hash.as_deref().and_then(parse_store_hash) else {
+        return Ok(());
+    };
+    let Some(picture) = picture_key(&image.image_file, None, None) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO perceptual_hashes (local_id, picture, hash) VALUES (?, ?, ?)
+         ON CONFLICT (local_id) DO UPDATE SET picture = excluded.picture, hash = excluded.hash",
+    )
+    .bind(local_id)
+    .bind(picture)
+    .bind(hash.to_i64())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The store's 16 hex digits as a hash.
+fn parse_store_hash(text: &str) -> Option<PerceptualHash> {
+    (text.len() == 16)
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()
+        .map(PerceptualHash)
+}
+
 /// Pairs of images that show the same picture (re-encoded or resized), each pair once, in the
 /// order given. Pass one product's images: the same picture in two products is no duplicate.
 pub fn duplicate_pairs(hashes: &[(ImageId, PerceptualHash)]) -> Vec<(ImageId, ImageId)> {
@@ -216,6 +251,20 @@ mod tests {
         );
         assert!(duplicate_pairs(&hashes[..2]).is_empty());
         assert!(duplicate_pairs(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_store_hash_is_read_from_its_hex_digits() {
+        assert_eq!(
+            parse_store_hash("0123456789abcdef"),
+            Some(PerceptualHash(0x0123_4567_89ab_cdef))
+        );
+        assert_eq!(
+            parse_store_hash(&PerceptualHash(u64::MAX).to_string()),
+            Some(PerceptualHash(u64::MAX))
+        );
+        assert_eq!(parse_store_hash("123"), None);
+        assert_eq!(parse_store_hash("0123456789abcdeg"), None);
     }
 
     #[test]

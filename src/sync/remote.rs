@@ -38,6 +38,12 @@ pub trait Remote: Send + Sync + 'static {
         None
     }
 
+    /// How many requests may be in flight at once now, at most `wanted` (at least 1): what
+    /// the store's rate-limit budget has room for.
+    fn parallel_allowance(&self, wanted: usize) -> usize {
+        wanted.max(1)
+    }
+
     /// Products in the store: a cheap way to notice that some were deleted.
     fn count_products(&self) -> RemoteFuture<'_, u64> {
         Box::pin(async move {
@@ -135,6 +141,10 @@ impl Remote for Client {
 
     fn background_wait(&self) -> Option<std::time::Duration> {
         Client::background_wait(self)
+    }
+
+    fn parallel_allowance(&self, wanted: usize) -> usize {
+        Client::parallel_allowance(self, wanted)
     }
 
     fn list_all_images(&self, product_id: i64) -> RemoteFuture<'_, Listing<Image>> {

@@ -15,6 +15,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 use super::SyncError;
 use super::model::{ImageId, LocalImage, OutboxEntry, ProductSummary, SyncState};
 use super::outbox::{Outbox, QueueCounts};
+use super::phash;
 use crate::api::Image;
 
 #[derive(Clone)]
@@ -324,7 +325,11 @@ pub(crate) async fn write_server_fields(
     } else {
         None
     };
-    write_record(conn, row.local_id, image.id, &record, local_file).await
+    write_record(conn, row.local_id, image.id, &record, local_file).await?;
+    if !keep.picture {
+        phash::keep_store_hash(conn, row.local_id, image).await?;
+    }
+    Ok(())
 }
 
 /// The one statement that stores a record in a row.
@@ -385,6 +390,7 @@ pub(crate) async fn insert_server_image(
     .fetch_one(&mut *conn)
     .await?;
     write_record(conn, local_id, image.id, &StoreRecord::from(image), None).await?;
+    phash::keep_store_hash(conn, local_id, image).await?;
     Ok(local_id)
 }
 

@@ -5,12 +5,13 @@
 //! queue needs no locks beyond SQLite's single writer; enqueuers run concurrently and only ever
 //! fold into an edit in a way the worker notices (see `edits`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng as _;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::{deadline_in, now_ms};
@@ -19,7 +20,7 @@ use super::merge::keep_for;
 use super::model::{Connection, Event, ImageId};
 use super::outbox::{Edit, Outbox, Queued, Source, Unreadable};
 use super::pull;
-use super::replica::{self, Replica};
+use super::replica;
 use super::shared::Shared;
 use super::trash;
 use super::{EngineConfig, SyncError};
@@ -300,9 +301,29 @@ fn is_transient(err: &SyncError) -> bool {
     matches!(err, SyncError::Api(e) if e.is_transient())
 }
 
+/// How many of the oldest ready edits the push looks through for creates it may send beside
+/// the ones in flight (a folder import queues each product's pictures together, so the next
+/// product's first picture may lie a few dozen rows further on).
+const READY_LOOKAHEAD: i64 = 256;
+
 /// Sends every ready edit, oldest first. Returns early (leaving the queue as it is) when the
 /// store cannot be reached.
-async fn push(shared: &Shared) -> Result<(), SyncError> {
+///
+/// New images (creates) of different products go side by side, up to
+/// `EngineConfig::parallel_creates` at once and never more than the store's rate-limit budget
+/// has room for (`Client::parallel_allowance`; every request still takes its turn in the
+/// pacer, and a 429 pauses them all): the server's imaging of one upload then overlaps the
+/// transfer and imaging of the next. Every other guarantee of the one-by-one order holds:
+/// - a product's edits go one at a time in queue order (a create is sent only when no older
+///   edit of its product is waiting or in flight), so its new images land in the order they
+///   were queued — each create appends (max + 1) after the previous one has landed — and the
+///   edits of a new image wait for its create (they are not ready before it has a store id);
+/// - any other edit (a field, a reorder, a delete) is sent alone, once everything older is
+///   settled, and nothing starts while it runs;
+/// - each create is still sent once: its attempt is counted durably before the request
+///   (`begin_attempt`) and it is retired when confirmed, whatever else is in flight; a failure
+///   stops new sends, lets the ones in flight finish and be recorded, and then ends the round.
+async fn push(shared: &Arc<Shared>) -> Result<(), SyncError> {
     let products = Outbox::on(&mut *shared.replica.writer.acquire().await?)
         .products_with_pending()
         .await?;
@@ -316,43 +337,86 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
     }
     shared.set_status(|s| s.connection = Connection::Syncing);
     let mut touched = BTreeSet::new();
-    while !shared.paused.load(Ordering::SeqCst) {
-        let Some(next) = next_ready(&shared.replica).await? else {
-            break;
-        };
-        let op = match next {
-            Ok(op) => op,
-            Err(unreadable) => {
-                report_unreadable(shared, &unreadable).await?;
+    // Each create in flight is a task of its own, which records its answer itself: this loop
+    // awaits the replica's one writer connection, which a create's confirmation may hold
+    // across an await, so a create must never wait for this loop to poll it.
+    let mut in_flight = JoinSet::new();
+    // Products with a create in flight.
+    let mut busy: HashSet<i64> = HashSet::new();
+    // The first failure that ends the round; what is in flight still finishes.
+    let mut stopped: Option<SyncError> = None;
+    loop {
+        if stopped.is_none() && !shared.paused.load(Ordering::SeqCst) {
+            let ready = Outbox::on(&mut *shared.replica.writer.acquire().await?)
+                .ready(READY_LOOKAHEAD)
+                .await?;
+            if ready.is_empty() && in_flight.is_empty() {
+                break;
+            }
+            let allowance = shared
+                .client
+                .parallel_allowance(shared.config.parallel_creates);
+            // Products whose older edit is in flight or comes earlier in the queue.
+            let mut waiting = busy.clone();
+            let mut alone = None;
+            for next in ready {
+                let op = match next {
+                    Ok(op) => op,
+                    Err(unreadable) => {
+                        report_unreadable(shared, &unreadable).await?;
+                        continue;
+                    }
+                };
+                if !waiting.insert(op.product_id) {
+                    continue;
+                }
+                let side_by_side = matches!(op.edit, Edit::Create { .. });
+                if !side_by_side {
+                    // Sent alone once nothing older is in flight; until then nothing newer
+                    // starts.
+                    if in_flight.is_empty() {
+                        alone = Some(op);
+                    }
+                    break;
+                }
+                if in_flight.len() >= allowance {
+                    break;
+                }
+                touched.insert(op.product_id);
+                busy.insert(op.product_id);
+                let shared = Arc::clone(shared);
+                in_flight.spawn(async move {
+                    let outcome = send(&shared, &op).await;
+                    (op.product_id, settle(&shared, &op, outcome).await)
+                });
+            }
+            if let Some(op) = alone {
+                touched.insert(op.product_id);
+                let outcome = send(shared, &op).await;
+                settle(shared, &op, outcome).await?;
                 continue;
             }
-        };
-        touched.insert(op.product_id);
-        tracing::debug!(
-            "sending edit {} (revision {}) of product {}: {:?}",
-            op.seq,
-            op.revision,
-            op.product_id,
-            op.edit
-        );
-        match send(shared, &op).await {
-            Ok(()) => {}
-            Err(err) if is_transient(&err) => return Err(err),
-            Err(SyncError::Api(err)) if err.is_not_found() && op.edit.image().is_some() => {
-                image_gone(shared, &op).await?;
-            }
-            // A create's answer that could not be read is no refusal: the store may have made
-            // the image. The create waits, and its next send looks for it (or resends its key).
-            Err(SyncError::Api(ApiError::Decode(reason))) if uploads(&op.edit) => {
-                return Err(SyncError::Api(ApiError::Decode(reason)));
-            }
-            Err(SyncError::Api(err)) => mark_failed(shared, &op, &err).await?,
-            Err(other) => return Err(other),
         }
-        shared.emit(Event::ImagesChanged {
-            product_id: op.product_id,
-        });
-        shared.refresh_counts().await;
+        // Dropping the set (the engine closing mid-round) aborts what is in flight, as
+        // dropping a one-by-one send did: each create's attempt was counted before it went.
+        let Some(done) = in_flight.join_next().await else {
+            break;
+        };
+        match done {
+            Ok((product_id, settled)) => {
+                busy.remove(&product_id);
+                if let Err(err) = settled {
+                    stopped.get_or_insert(err);
+                }
+            }
+            Err(join) => {
+                // A create's task panicked: its product's edits wait for the next round.
+                stopped.get_or_insert(SyncError::SendStopped(join.to_string()));
+            }
+        }
+    }
+    if let Some(err) = stopped {
+        return Err(err);
     }
     // Writes shift other images' sort_order on the store; settle the replica on its values.
     for product_id in touched {
@@ -361,10 +425,40 @@ async fn push(shared: &Shared) -> Result<(), SyncError> {
     Ok(())
 }
 
-async fn next_ready(replica: &Replica) -> Result<Option<Result<Queued, Unreadable>>, SyncError> {
-    Outbox::on(&mut *replica.writer.acquire().await?)
-        .next_ready()
-        .await
+/// Records the store's answer to one sent edit. An error ends the round: the store could not
+/// be reached (or asked us to wait), a create's answer could not be read, or the replica
+/// failed.
+async fn settle(
+    shared: &Shared,
+    op: &Queued,
+    outcome: Result<(), SyncError>,
+) -> Result<(), SyncError> {
+    tracing::debug!(
+        "sent edit {} (revision {}) of product {}: {:?}",
+        op.seq,
+        op.revision,
+        op.product_id,
+        op.edit
+    );
+    match outcome {
+        Ok(()) => {}
+        Err(err) if is_transient(&err) => return Err(err),
+        Err(SyncError::Api(err)) if err.is_not_found() && op.edit.image().is_some() => {
+            image_gone(shared, op).await?;
+        }
+        // A create's answer that could not be read is no refusal: the store may have made
+        // the image. The create waits, and its next send looks for it (or resends its key).
+        Err(SyncError::Api(ApiError::Decode(reason))) if uploads(&op.edit) => {
+            return Err(SyncError::Api(ApiError::Decode(reason)));
+        }
+        Err(SyncError::Api(err)) => mark_failed(shared, op, &err).await?,
+        Err(other) => return Err(other),
+    }
+    shared.emit(Event::ImagesChanged {
+        product_id: op.product_id,
+    });
+    shared.refresh_counts().await;
+    Ok(())
 }
 
 /// A row this version cannot read (written by a newer imagedesk, or damaged) is never sent and

@@ -229,21 +229,29 @@ impl<'c> Outbox<'c> {
         Ok(states)
     }
 
+    #[cfg(test)]
     /// The oldest pending edit that can go now: one whose image the store already knows, or
     /// one that needs no store id (a create, a reorder, a delete-all). Edits of an image whose
     /// create failed wait for it. An unreadable row is handed out once, to be reported.
     pub async fn next_ready(&mut self) -> Result<Option<Decoded>, SyncError> {
-        let row: Option<Row> = sqlx::query_as(
+        Ok(self.ready(1).await?.into_iter().next())
+    }
+
+    /// The `limit` oldest pending edits that can go now, by the rule of [`Outbox::next_ready`],
+    /// oldest first: what the worker chooses among when it sends creates side by side.
+    pub async fn ready(&mut self, limit: i64) -> Result<Vec<Decoded>, SyncError> {
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT o.* FROM outbox o LEFT JOIN images i ON i.local_id = o.image_id
              WHERE o.state = ? AND (
                 o.kind IN ('create', 'reorder', 'delete_all') OR o.image_id IS NULL
                 OR i.local_id IS NULL OR i.server_id IS NOT NULL)
-             ORDER BY o.seq LIMIT 1",
+             ORDER BY o.seq LIMIT ?",
         )
         .bind(EditState::PENDING)
-        .fetch_optional(&mut *self.conn)
+        .bind(limit)
+        .fetch_all(&mut *self.conn)
         .await?;
-        Ok(row.map(Row::decode))
+        Ok(rows.into_iter().map(Row::decode).collect())
     }
 
     /// Engine-owned picture copies that queued edits refer to (unreadable rows keep theirs
