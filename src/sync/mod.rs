@@ -24,6 +24,7 @@
 
 mod catalog;
 mod clock;
+mod copies;
 mod deleted_entries;
 mod edits;
 mod engine;
@@ -48,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use catalog::{CatalogueTotals, ProductPage, ProductQuery, ProductSort};
+pub use copies::{CopyError, CopyReport};
 pub use engine::Engine;
 pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, HeldConflict, ImageId, LocalImage,
@@ -193,6 +195,8 @@ pub enum SyncError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Trash(#[from] TrashError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
 }
 
 impl SyncError {
