@@ -20,7 +20,7 @@ use super::grid::{grid_ui, lacks_alt_text};
 use super::history::{DELETE_GRACE, SavedHistories};
 use super::notices::{Notice, Notices};
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
-use super::panels::{Detailed, StoreTotal, details_ui, products_ui, status_ui};
+use super::panels::{Detailed, Highlighted, StoreTotal, details_ui, products_ui, status_ui};
 use super::pending::pending_ui;
 use super::product_header::{alt_text_filter_ui, product_header_ui};
 use super::product_selection::ProductSelection;
@@ -311,10 +311,11 @@ impl ImageDeskApp {
                     ui,
                     session.list(),
                     &mut self.product_filter,
-                    session.product(),
-                    self.products_selected
-                        .is_bulk()
-                        .then(|| self.products_selected.ids()),
+                    if self.products_selected.is_bulk() {
+                        Highlighted::Several(self.products_selected.ids())
+                    } else {
+                        Highlighted::Shown(session.product())
+                    },
                     |product| session.failed_edits(product),
                     |product| session.held_images(product),
                     commands,

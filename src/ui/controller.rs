@@ -835,6 +835,43 @@ mod tests {
     }
 
     #[test]
+    fn bulk_edits_of_other_products_are_recorded_for_undo_and_held_like_delete_all() {
+        let start = Instant::now();
+        let mut c = lamp(2);
+        let edits = c.describe_images(vec![
+            (ImageId(40), String::new(), "Desk — view 1".into()),
+            (ImageId(41), "same".into(), "same".into()),
+        ]);
+        assert_eq!(
+            edits,
+            [Edit::Describe {
+                id: ImageId(40),
+                text: "Desk — view 1".into()
+            }],
+            "an unchanged text sends nothing"
+        );
+        assert_eq!(
+            c.undo(),
+            Ok(Some(Edit::Describe {
+                id: ImageId(40),
+                text: String::new()
+            }))
+        );
+        // Another product's images are held as a delete-all; the shown ones stay.
+        c.delete_all_of(9, "Desk".into(), ids(&[40, 41]), start);
+        assert_eq!(c.images().len(), 2);
+        assert_eq!(c.undo(), Ok(None), "Ctrl+Z lets go of it");
+        assert!(c.held().is_empty());
+        c.delete_all_of(9, "Desk".into(), ids(&[40, 41]), start);
+        let (due, _) = c.take_due_deletes(start + GRACE);
+        let [Edit::Delete(held)] = due.as_slice() else {
+            panic!("one delete due, got {due:?}");
+        };
+        assert!(held.all);
+        assert_eq!((held.product, held.ids.clone()), (9, ids(&[40, 41])));
+    }
+
+    #[test]
     fn delete_all_goes_out_as_one_request_only_if_nothing_was_added_since() {
         let held = HeldDelete {
             product: LAMP,

@@ -12,6 +12,15 @@ use crate::sync::{Connection, LocalImage, OutboxEntry, ProductSummary, Status, S
 /// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
 pub const RETRY_SHORTCUT: &str = "Ctrl+R";
 
+/// Which rows of the product list are highlighted.
+#[derive(Clone, Copy)]
+pub enum Highlighted<'a> {
+    /// The product shown, if any.
+    Shown(Option<i64>),
+    /// Two or more products selected for a bulk edit (`product_selection.rs`).
+    Several(&'a std::collections::BTreeSet<i64>),
+}
+
 /// The product list: a search field (each keystroke asks the engine; see `catalogue.rs`) over
 /// a virtualized table of the matching products. A click asks to show that product. Returns the
 /// rows it drew.
@@ -19,8 +28,7 @@ pub fn products_ui(
     ui: &mut egui::Ui,
     rows: &ProductPages,
     search: &mut String,
-    selected: Option<i64>,
-    several: Option<&std::collections::BTreeSet<i64>>,
+    selected: Highlighted<'_>,
     failed: impl Fn(i64) -> u64,
     held: impl Fn(i64) -> u64,
     commands: &mut Vec<Command>,
@@ -48,7 +56,7 @@ pub fn products_ui(
         .small()
         .color(ui.visuals().weak_text_color()),
     );
-    if let Some(several) = several {
+    if let Highlighted::Several(several) = selected {
         ui.strong(format!("{} products selected", several.len()));
     }
     ui.separator();
@@ -70,9 +78,9 @@ pub fn products_ui(
             row.col(|ui| match product {
                 Some(product) => {
                     // With several selected, they are the highlighted rows.
-                    let highlighted = match several {
-                        Some(several) => several.contains(&product.id),
-                        None => selected == Some(product.id),
+                    let highlighted = match selected {
+                        Highlighted::Several(several) => several.contains(&product.id),
+                        Highlighted::Shown(shown) => shown == Some(product.id),
                     };
                     let response = ui
                         .selectable_label(
