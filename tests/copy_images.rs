@@ -99,6 +99,39 @@ async fn two_pictures_copied_to_two_products_land_at_their_ends_with_description
 }
 
 #[tokio::test]
+async fn a_picture_larger_than_the_zoom_box_is_copied_at_its_full_size() {
+    let replica = tempfile::tempdir().unwrap();
+    let store = start().await;
+    let a = store.product("Lamp").await;
+    let b = store.product("Desk").await;
+    let big = imagedesk::imaging::synthetic::jpeg(
+        &imagedesk::imaging::synthetic::photo(1700, 1100, 3),
+        85,
+        false,
+        None,
+    );
+    std::fs::write(store.import.path().join("big.jpg"), big).unwrap();
+    let write = imagedesk::api::ImageWrite {
+        image_file: Some("big.jpg".into()),
+        description: Some("wide".into()),
+        ..imagedesk::api::ImageWrite::default()
+    };
+    store.client.create_image(a, &write, None).await.unwrap();
+    let engine = open(engine_config(replica.path()), &store).await;
+    settle(&engine).await;
+    let picked = engine_ids(&engine, a).await;
+    engine.copy_images(&picked, &[b], |_, _| {}).await.unwrap();
+    settle(&engine).await;
+    let copied = store.images(b).await;
+    assert_eq!(descriptions(&copied), ["wide"]);
+    assert_eq!(
+        sizes(&copied),
+        [(Some(1700), Some(1100))],
+        "not the 1280 px zoom copy"
+    );
+}
+
+#[tokio::test]
 async fn a_copy_queued_while_the_store_is_down_lands_once_when_it_is_back() {
     let replica = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();

@@ -150,11 +150,13 @@ async fn fetch(shared: &Shared, image: &LocalImage) -> Result<Fetched, SyncError
 }
 
 async fn download(shared: &Shared, image: &LocalImage) -> Result<Option<Bytes>, SyncError> {
+    let original = image.zoom_url.as_deref().and_then(original_url);
     let urls = [
-        &image.zoom_url,
-        &image.standard_url,
-        &image.thumbnail_url,
-        &image.tiny_url,
+        original.as_ref(),
+        image.zoom_url.as_ref(),
+        image.standard_url.as_ref(),
+        image.thumbnail_url.as_ref(),
+        image.tiny_url.as_ref(),
     ];
     for url in urls.into_iter().flatten() {
         match shared.client.fetch_asset(url, MAX_COPY_BYTES).await {
@@ -171,6 +173,20 @@ async fn download(shared: &Shared, image: &LocalImage) -> Result<Option<Bytes>, 
         }
     }
     Ok(None)
+}
+
+/// The address of the uploaded original on an imagedesk store, whose zoom variant is at
+/// `…/product_images/zoom/{file}` and whose original is at `…/product_images/{file}` (the zoom
+/// variant fits a 1280 px box, so a larger picture would be copied smaller). Other stores
+/// (BigCommerce's CDN) name no original: `None`, and the zoom variant is the largest there is.
+fn original_url(zoom: &str) -> Option<String> {
+    const ZOOM: &str = "/product_images/zoom/";
+    let at = zoom.find(ZOOM)?;
+    Some(format!(
+        "{}/product_images/{}",
+        &zoom[..at],
+        &zoom[at + ZOOM.len()..]
+    ))
 }
 
 /// A copy of the picture in the blob directory, for one queued create (each create owns its
@@ -252,6 +268,18 @@ pub(crate) async fn products_images(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_original_is_asked_of_an_imagedesk_store_only() {
+        assert_eq!(
+            original_url("http://127.0.0.1:8/product_images/zoom/a/b.jpg").as_deref(),
+            Some("http://127.0.0.1:8/product_images/a/b.jpg")
+        );
+        assert_eq!(
+            original_url("https://cdn11.bigcommerce.com/s-x/images/stencil/1280x1280/b.jpg"),
+            None
+        );
+    }
 
     #[test]
     fn a_copy_goes_by_its_sources_file_name() {
