@@ -82,6 +82,7 @@ impl ImageRow {
                 height: row.get(file + 2)?,
                 file_size: row.get(file + 3)?,
                 picture_id: row.get(file + 4)?,
+                perceptual_hash: row.get(file + 5)?,
             },
         })
     }

@@ -431,6 +431,31 @@ impl Engine {
         }
     }
 
+    // -- bulk work -----------------------------------------------------------------------------
+
+    /// Copies `images` (in that order) to the end of each product of `targets`, with their
+    /// descriptions, as ordinary queued adds ("Copy to other products…"). The pictures are
+    /// read first (a pending upload's own file, else the store's largest variant): when one
+    /// cannot be had, nothing is queued. `progress(done, total)` follows the work.
+    pub async fn copy_images(
+        &self,
+        images: &[ImageId],
+        targets: &[i64],
+        progress: impl Fn(usize, usize) + Send + Sync,
+    ) -> Result<super::CopyReport, SyncError> {
+        super::copies::copy_images(&self.shared, images, targets, progress).await
+    }
+
+    /// Each of `products` with its summary and images, for a bulk edit: products never read
+    /// from the store are read first; if the store does not answer, an error, never a partial
+    /// list.
+    pub async fn products_images(
+        &self,
+        products: &[i64],
+    ) -> Result<std::collections::BTreeMap<i64, (ProductSummary, Vec<LocalImage>)>, SyncError> {
+        super::copies::products_images(&self.shared, products).await
+    }
+
     // -- recently deleted ---------------------------------------------------------------------------
 
     /// Pictures deleted in the last [`trash::RECENTLY_DELETED_DAYS`] days, newest first.

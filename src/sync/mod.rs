@@ -25,6 +25,7 @@
 mod catalog;
 pub mod catalogue_csv;
 mod clock;
+mod copies;
 mod deleted_entries;
 mod edits;
 mod engine;
@@ -49,6 +50,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use catalog::{CatalogueTotals, ProductPage, ProductQuery, ProductSort};
+pub use copies::{CopyError, CopyReport};
 pub use engine::Engine;
 pub use model::{
     Conflict, ConflictField, Connection, EditKind, Event, HeldConflict, ImageId, LocalImage,
@@ -202,6 +204,8 @@ pub enum SyncError {
     /// abnormally): it stays queued for the next round.
     #[error("sending a new image stopped unexpectedly: {0}")]
     SendStopped(String),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
 }
 
 impl SyncError {

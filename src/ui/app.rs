@@ -10,8 +10,10 @@ use egui::Key;
 
 use super::alt_text::alt_text_ui;
 use super::backend::{Backend, Message, Pick};
+use super::bulk_products::{BulkProducts, BulkPurpose, delete_plan, describe_changes};
 use super::catalogue::VisibleRows;
 use super::command::{Command, GridFilter, MoveStep, View};
+use super::copy_picker::{CopyPicker, copied_words};
 use super::counts::{CountsView, StoreCount};
 use super::csv_import::{CatalogueCsv, CsvMode};
 use super::folder_import::{FolderImport, Source};
@@ -19,9 +21,10 @@ use super::grid::{grid_ui, lacks_alt_text};
 use super::history::{DELETE_GRACE, SavedHistories};
 use super::notices::{Notice, Notices};
 use super::overlays::{confirm_delete_all_ui, messages_ui, unreadable_ui};
-use super::panels::{Detailed, StoreTotal, details_ui, products_ui, status_ui};
+use super::panels::{Detailed, Highlighted, StoreTotal, details_ui, products_ui, status_ui};
 use super::pending::pending_ui;
 use super::product_header::{alt_text_filter_ui, product_header_ui};
+use super::product_selection::ProductSelection;
 use super::profiles::{self, CurrentStore, Profile};
 use super::recently_deleted::{RecentlyDeleted, restored_words};
 use super::reports::{ReportState, ReportsView};
@@ -69,6 +72,11 @@ pub struct ImageDeskApp {
     histories: SavedHistories,
     /// Which images the grid shows (all, or those without alt text).
     grid_filter: GridFilter,
+    /// Products Ctrl/Shift-clicked in the list, and the bulk panel shown for two or more.
+    products_selected: ProductSelection,
+    bulk: BulkProducts,
+    /// The "Copy to other products…" window.
+    copy_picker: CopyPicker,
 }
 
 /// The history key of a window whose backend was not told its store (tests).
@@ -100,6 +108,9 @@ impl ImageDeskApp {
             catalogue_csv: CatalogueCsv::default(),
             histories: SavedHistories::default(),
             grid_filter: GridFilter::All,
+            products_selected: ProductSelection::default(),
+            bulk: BulkProducts::default(),
+            copy_picker: CopyPicker::default(),
         }
     }
 
@@ -264,7 +275,10 @@ impl ImageDeskApp {
         if let Some(next) = self.notices.expire(Instant::now()) {
             ctx.request_repaint_after(next);
         }
-        if self.session.previewing().is_none() && self.session.confirm_delete_all().is_none() {
+        if self.session.previewing().is_none()
+            && self.session.confirm_delete_all().is_none()
+            && self.bulk.confirm.is_none()
+        {
             self.shortcuts(ui, &mut commands);
         }
         self.dropped_files(ui, &mut commands);
@@ -315,7 +329,11 @@ impl ImageDeskApp {
                     ui,
                     session.list(),
                     &mut self.product_filter,
-                    session.product(),
+                    if self.products_selected.is_bulk() {
+                        Highlighted::Several(self.products_selected.ids())
+                    } else {
+                        Highlighted::Shown(session.product())
+                    },
                     |product| session.failed_edits(product),
                     |product| session.held_images(product),
                     commands,
@@ -407,6 +425,14 @@ impl ImageDeskApp {
         }
         if self.catalogue_csv.is_open() {
             self.catalogue_csv.catalogue_csv_ui(ui.ctx(), commands);
+        }
+        if self.bulk.confirm.is_some() {
+            let grace = self.session.delete_grace().as_secs();
+            self.bulk
+                .confirm_delete_products_ui(ui.ctx(), grace, commands);
+        }
+        if self.copy_picker.is_open() {
+            self.copy_picker.copy_picker_ui(ui.ctx(), commands);
         }
         if self.unreadable_open {
             let session = &self.session;
@@ -633,6 +659,19 @@ impl ImageDeskApp {
         // Docked under the grid (never over it), whichever product is shown.
         let (prompt, images, tiles) = self.session.alt_text_parts();
         alt_text_ui(ui, prompt, images, tiles, commands);
+        if self.products_selected.is_bulk() {
+            let selected = self.products_selected.ids();
+            let names: Vec<String> = self
+                .session
+                .list()
+                .rows()
+                .filter(|p| selected.contains(&p.id))
+                .map(|p| p.name.clone())
+                .collect();
+            self.bulk
+                .bulk_products_ui(ui, &names, selected.len(), commands);
+            return;
+        }
         if self.session.product().is_none() {
             ui.label("Choose a product on the left.");
             return;
@@ -795,6 +834,7 @@ impl ImageDeskApp {
             Command::CloseUnreadable => self.unreadable_open = false,
             Command::RecountStore => self.session.recount_store(true),
             Command::SelectProduct(product) => {
+                self.products_selected.opened(product, None);
                 self.view = View::Images;
                 self.session.select_product(product);
             }
@@ -898,6 +938,156 @@ impl ImageDeskApp {
                 self.catalogue_csv.submit(self.session.backend(), path);
             }
             Command::ApplyCsvImport => self.catalogue_csv.apply(self.session.backend()),
+            command @ (Command::ClickProduct { .. }
+            | Command::ClearProductSelection
+            | Command::DescribeProducts { .. }
+            | Command::AskDeleteProducts
+            | Command::ConfirmDeleteProducts
+            | Command::CancelDeleteProducts
+            | Command::ShowCopyPicker(_)
+            | Command::SearchCopyTargets(_)
+            | Command::ToggleCopyTarget(_)
+            | Command::CopyToChosen
+            | Command::CloseCopyPicker) => self.apply_bulk(command),
+        }
+    }
+
+    /// The commands of bulk edits of several products and of copies to other products.
+    fn apply_bulk(&mut self, command: Command) {
+        match command {
+            Command::ClickProduct {
+                id,
+                index,
+                add,
+                extend,
+            } => {
+                self.view = View::Images;
+                if !add && !extend {
+                    self.products_selected.opened(id, Some(index));
+                    self.session.select_product(id);
+                    return;
+                }
+                let list = self.session.list();
+                self.products_selected
+                    .click(id, index, extend, self.session.product(), |i| {
+                        list.row(i).map(|p| p.id)
+                    });
+                // One left: it is simply the product shown.
+                if self.products_selected.len() == 1 {
+                    let only = self.products_selected.ids().iter().next().copied();
+                    self.products_selected.clear();
+                    if let Some(only) = only
+                        && self.session.product() != Some(only)
+                    {
+                        self.session.select_product(only);
+                    }
+                }
+            }
+            Command::ClearProductSelection => self.products_selected.clear(),
+            Command::DescribeProducts {
+                pattern,
+                only_missing,
+            } => self.load_selected_products(BulkPurpose::Describe {
+                pattern,
+                only_missing,
+            }),
+            Command::AskDeleteProducts => self.load_selected_products(BulkPurpose::AskDelete),
+            Command::ConfirmDeleteProducts => {
+                if let Some(plan) = self.bulk.confirm.take() {
+                    let what = super::bulk_products::pictures_of_products(&plan);
+                    self.session.delete_products(plan);
+                    self.notices.push(Notice::info(format!(
+                        "Deleting {what}: Undo (Ctrl+Z) brings them back for {} s; then \"Recently deleted\" keeps them for 30 days.",
+                        self.session.delete_grace().as_secs()
+                    )));
+                }
+            }
+            Command::CancelDeleteProducts => self.bulk.confirm = None,
+            Command::ShowCopyPicker(image) => {
+                let sources = self.session.copy_sources(image);
+                if sources.is_empty() {
+                    self.notices.push(Notice::info(
+                        "Select the images to copy first (click a tile; Ctrl+click adds more).",
+                    ));
+                    return;
+                }
+                let (serial, search) = self.copy_picker.open(sources, self.session.product());
+                self.session.backend().search_copy_targets(serial, search);
+            }
+            Command::SearchCopyTargets(text) => {
+                self.copy_picker.search = text;
+                let (serial, search) = self.copy_picker.next_search();
+                self.session.backend().search_copy_targets(serial, search);
+            }
+            Command::ToggleCopyTarget(product) => self.copy_picker.toggle(product),
+            Command::CopyToChosen => {
+                let images = self.copy_picker.images().to_vec();
+                let targets = self.copy_picker.chosen();
+                if self.copy_picker.is_copying() || images.is_empty() || targets.is_empty() {
+                    return;
+                }
+                self.copy_picker.started(images.len() * (1 + targets.len()));
+                self.session.backend().copy_images(images, targets);
+            }
+            Command::CloseCopyPicker => self.copy_picker.close(),
+            // `apply` sends only the commands above here.
+            _ => {}
+        }
+    }
+
+    /// Reads every image of the selected products for a bulk edit (`Message::ProductsImages`).
+    fn load_selected_products(&mut self, purpose: BulkPurpose) {
+        let products: Vec<i64> = self.products_selected.ids().iter().copied().collect();
+        if products.is_empty() {
+            return;
+        }
+        self.bulk.busy = true;
+        self.session
+            .backend()
+            .load_products_images(products, purpose);
+    }
+
+    /// The selected products' images arrived: describe them, or ask before deleting them.
+    fn products_images_arrived(
+        &mut self,
+        purpose: BulkPurpose,
+        result: Result<Vec<super::bulk_products::ProductImages>, String>,
+    ) {
+        self.bulk.busy = false;
+        let products = match result {
+            Ok(products) => products,
+            Err(why) => {
+                self.notices.push(Notice::error(why));
+                return;
+            }
+        };
+        let held = self.session.held_ids();
+        match purpose {
+            BulkPurpose::Describe {
+                pattern,
+                only_missing,
+            } => {
+                let changes = describe_changes(&products, &pattern, only_missing, &held);
+                let count = self.session.describe_images(changes);
+                let of = products.len();
+                self.notices.push(Notice::info(match (count, only_missing) {
+                    (0, true) => "Every image of these products has alt text already; untick \"Only images without alt text\" to replace it.".to_owned(),
+                    (0, false) => "Every image of these products has this alt text already.".to_owned(),
+                    (1, _) => format!("Described 1 image of {of} products; Ctrl+Z undoes it."),
+                    (n, _) => format!(
+                        "Described {n} images of {of} products; Ctrl+Z undoes them one by one."
+                    ),
+                }));
+            }
+            BulkPurpose::AskDelete => {
+                let plan = delete_plan(&products, &held);
+                if plan.is_empty() {
+                    self.notices
+                        .push(Notice::info("These products have no images to delete."));
+                } else {
+                    self.bulk.confirm = Some(plan);
+                }
+            }
         }
     }
 
@@ -985,6 +1175,23 @@ impl ImageDeskApp {
             Message::CatalogueCsv(reply) => {
                 self.notices.extend(self.catalogue_csv.receive(reply));
             }
+            Message::ProductsImages { purpose, result } => {
+                self.products_images_arrived(purpose, result);
+            }
+            Message::CopyTargets { serial, rows } => {
+                self.copy_picker.matches_arrived(serial, rows);
+            }
+            Message::CopyProgress { done, total } => self.copy_picker.progressed(done, total),
+            Message::Copied(result) => match result {
+                Ok(report) => {
+                    self.copy_picker.finished(true);
+                    self.notices.push(Notice::success(copied_words(&report)));
+                }
+                Err(why) => {
+                    self.copy_picker.finished(false);
+                    self.notices.push(Notice::error(why));
+                }
+            },
             Message::Error(text) => self.notices.push(Notice::error(text)),
         }
     }
@@ -1104,6 +1311,9 @@ impl ImageDeskApp {
         }
         if pressed(Key::Escape) {
             commands.push(Command::ClearSelection);
+        }
+        if images_shown && command && shift && pressed(Key::C) {
+            commands.push(Command::ShowCopyPicker(None));
         }
         if command && shift && pressed(Key::D) {
             commands.push(Command::ShowRecentlyDeleted);
@@ -1275,5 +1485,12 @@ fn bulk_alt_text_ui(
         commands.push(Command::DescribeSelection {
             pattern: pattern.clone(),
         });
+    }
+    if ui
+        .button("Copy to other products…")
+        .on_hover_text("Add copies of the selected pictures to other products (Ctrl+Shift+C)")
+        .clicked()
+    {
+        commands.push(Command::ShowCopyPicker(None));
     }
 }

@@ -106,6 +106,23 @@ pub enum Message {
     FolderImport(super::folder_plan::Reply),
     /// A step of the catalogue CSV window's work (export, plan, apply).
     CatalogueCsv(super::csv_reply::CsvReply),
+    /// The images of several products, read for a bulk edit (`bulk_products.rs`).
+    ProductsImages {
+        purpose: super::bulk_products::BulkPurpose,
+        result: Result<Vec<super::bulk_products::ProductImages>, String>,
+    },
+    /// The copy window's matches for its search number `serial`.
+    CopyTargets {
+        serial: u64,
+        rows: Vec<ProductSummary>,
+    },
+    /// Steps of a copy to other products done so far.
+    CopyProgress {
+        done: usize,
+        total: usize,
+    },
+    /// A copy to other products ended.
+    Copied(Result<crate::sync::CopyReport, String>),
     /// An action failed; the text says what to do.
     Error(String),
 }
@@ -285,6 +302,55 @@ impl Backend {
             let report = engine.findings(progress).await;
             Some(Message::Report(report.map_err(|err| {
                 format!("the local copy could not be read: {err}")
+            })))
+        });
+    }
+
+    /// Reads every image of `products` for a bulk edit (never-read ones from the store first).
+    pub fn load_products_images(
+        &self,
+        products: Vec<i64>,
+        purpose: super::bulk_products::BulkPurpose,
+    ) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            let result = match engine.products_images(&products).await {
+                Ok(read) => Ok(read.into_values().collect()),
+                Err(err) => Err(format!("Could not read the products' images: {err}")),
+            };
+            Some(Message::ProductsImages { purpose, result })
+        });
+    }
+
+    /// The first products whose name or SKU matches `search`, for the copy window.
+    pub fn search_copy_targets(&self, serial: u64, search: String) {
+        let engine = self.engine.clone();
+        self.spawn(async move {
+            let query = ProductQuery {
+                search,
+                ..ProductQuery::default()
+            };
+            let page = engine
+                .product_page(&query, 0, super::copy_picker::MATCHES_SHOWN)
+                .await;
+            Some(reply(page, |page| Message::CopyTargets {
+                serial,
+                rows: page.rows,
+            }))
+        });
+    }
+
+    /// Copies `images` to the end of each of `targets` (`Engine::copy_images`), with progress.
+    pub fn copy_images(&self, images: Vec<ImageId>, targets: Vec<i64>) {
+        let engine = self.engine.clone();
+        let notify = self.sender();
+        self.spawn(async move {
+            let progress = |done: usize, total: usize| {
+                notify.send(Message::CopyProgress { done, total });
+            };
+            let copied = engine.copy_images(&images, &targets, progress).await;
+            Some(Message::Copied(copied.map_err(|err| {
+                format!("Could not copy the pictures: {err}")
             })))
         });
     }

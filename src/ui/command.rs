@@ -176,4 +176,33 @@ pub enum Command {
     CatalogueCsvChosen(PathBuf),
     /// Queue the previewed edits.
     ApplyCsvImport,
+    // -- bulk edits of several products; copies to other products ------------------------------
+    /// A click on row `index` of the product list: plain (open the product), `add` with Ctrl
+    /// (toggle it in the selection of several), `extend` with Shift (the rows between).
+    ClickProduct {
+        id: i64,
+        index: u64,
+        add: bool,
+        extend: bool,
+    },
+    ClearProductSelection,
+    /// Alt text from a pattern for every image of the selected products.
+    DescribeProducts {
+        pattern: String,
+        only_missing: bool,
+    },
+    /// Ask before deleting every image of the selected products (counted first).
+    AskDeleteProducts,
+    ConfirmDeleteProducts,
+    CancelDeleteProducts,
+    /// Open "Copy to other products…" for the selection (or, from a tile's menu, for that
+    /// image when it is not part of the selection).
+    ShowCopyPicker(Option<ImageId>),
+    /// The copy window's search field changed.
+    SearchCopyTargets(String),
+    /// A product ticked or unticked in the copy window.
+    ToggleCopyTarget(i64),
+    /// Copy the window's pictures to the ticked products.
+    CopyToChosen,
+    CloseCopyPicker,
 }

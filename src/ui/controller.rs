@@ -358,6 +358,23 @@ impl Controller {
             .collect()
     }
 
+    /// Descriptions for images of any product (the bulk edit of several products):
+    /// `(image, before, after)`, each recorded for undo and sent as an ordinary describe edit.
+    pub fn describe_images(&mut self, changes: Vec<(ImageId, String, String)>) -> Vec<Edit> {
+        changes
+            .into_iter()
+            .filter(|(_, before, after)| before != after)
+            .map(|(id, before, after)| {
+                self.history.record(Change::Describe {
+                    id,
+                    before,
+                    after: after.clone(),
+                });
+                self.describe_edit(id, after)
+            })
+            .collect()
+    }
+
     /// A description typed in the alt-text prompt for a picture just added: recorded for undo
     /// like [`Controller::describe`], also when its product is no longer shown or its row has
     /// not been read back yet (a new picture had no description). A blank one sends nothing.
@@ -459,6 +476,30 @@ impl Controller {
     /// Holds a delete of every image shown (the user confirmed "Delete all images").
     pub fn delete_all(&mut self, product: i64, product_name: String, now: Instant) {
         self.hold_delete(product, product_name, true, now);
+    }
+
+    /// Holds a delete of every image `ids` of `product`, which need not be the one shown (the
+    /// bulk delete of several products): like "Delete all images", with Undo and the toast.
+    pub fn delete_all_of(
+        &mut self,
+        product: i64,
+        product_name: String,
+        ids: Vec<ImageId>,
+        now: Instant,
+    ) {
+        if ids.is_empty() {
+            return;
+        }
+        let held = HeldDelete {
+            product,
+            product_name,
+            ids,
+            all: true,
+            until: now + self.delete_grace,
+        };
+        self.history.record(Change::Delete(held.clone()));
+        self.held.push(held);
+        self.refilter();
     }
 
     /// Hides the images at once; the delete goes to the engine when its grace period ends.
@@ -791,6 +832,43 @@ mod tests {
         assert!(held.all);
         assert_eq!(held.ids, ids(&[1, 2, 3]));
         assert!(c.held().is_empty());
+    }
+
+    #[test]
+    fn bulk_edits_of_other_products_are_recorded_for_undo_and_held_like_delete_all() {
+        let start = Instant::now();
+        let mut c = lamp(2);
+        let edits = c.describe_images(vec![
+            (ImageId(40), String::new(), "Desk — view 1".into()),
+            (ImageId(41), "same".into(), "same".into()),
+        ]);
+        assert_eq!(
+            edits,
+            [Edit::Describe {
+                id: ImageId(40),
+                text: "Desk — view 1".into()
+            }],
+            "an unchanged text sends nothing"
+        );
+        assert_eq!(
+            c.undo(),
+            Ok(Some(Edit::Describe {
+                id: ImageId(40),
+                text: String::new()
+            }))
+        );
+        // Another product's images are held as a delete-all; the shown ones stay.
+        c.delete_all_of(9, "Desk".into(), ids(&[40, 41]), start);
+        assert_eq!(c.images().len(), 2);
+        assert_eq!(c.undo(), Ok(None), "Ctrl+Z lets go of it");
+        assert!(c.held().is_empty());
+        c.delete_all_of(9, "Desk".into(), ids(&[40, 41]), start);
+        let (due, _) = c.take_due_deletes(start + GRACE);
+        let [Edit::Delete(held)] = due.as_slice() else {
+            panic!("one delete due, got {due:?}");
+        };
+        assert!(held.all);
+        assert_eq!((held.product, held.ids.clone()), (9, ids(&[40, 41])));
     }
 
     #[test]

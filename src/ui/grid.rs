@@ -312,6 +312,14 @@ fn tile_ui(
             });
             ui.close();
         }
+        if ui
+            .button("Copy to other products…")
+            .on_hover_text("Add copies of this picture (with the selection, if it is part of it) to other products (Ctrl+Shift+C)")
+            .clicked()
+        {
+            command = Some(Command::ShowCopyPicker(Some(image.id)));
+            ui.close();
+        }
     });
     if let Some(dragged) = response
         .dnd_release_payload::<ImageId>()

@@ -12,6 +12,15 @@ use crate::sync::{Connection, LocalImage, OutboxEntry, ProductSummary, Status, S
 /// The keys of "Retry now" (applied in `app.rs`), as its hover text names them.
 pub const RETRY_SHORTCUT: &str = "Ctrl+R";
 
+/// Which rows of the product list are highlighted.
+#[derive(Clone, Copy)]
+pub enum Highlighted<'a> {
+    /// The product shown, if any.
+    Shown(Option<i64>),
+    /// Two or more products selected for a bulk edit (`product_selection.rs`).
+    Several(&'a std::collections::BTreeSet<i64>),
+}
+
 /// The product list: a search field (each keystroke asks the engine; see `catalogue.rs`) over
 /// a virtualized table of the matching products. A click asks to show that product. Returns the
 /// rows it drew.
@@ -19,7 +28,7 @@ pub fn products_ui(
     ui: &mut egui::Ui,
     rows: &ProductPages,
     search: &mut String,
-    selected: Option<i64>,
+    selected: Highlighted<'_>,
     failed: impl Fn(i64) -> u64,
     held: impl Fn(i64) -> u64,
     commands: &mut Vec<Command>,
@@ -47,6 +56,9 @@ pub fn products_ui(
         .small()
         .color(ui.visuals().weak_text_color()),
     );
+    if let Highlighted::Several(several) = selected {
+        ui.strong(format!("{} products selected", several.len()));
+    }
     ui.separator();
     let to_top = back_to_top(ui, "product-list", rows.query_serial());
     let mut table = TableBuilder::new(ui)
@@ -65,12 +77,25 @@ pub fn products_ui(
             let product = rows.row(index);
             row.col(|ui| match product {
                 Some(product) => {
-                    let response = ui.selectable_label(
-                        selected == Some(product.id),
-                        product_label(product, failed(product.id), held(product.id)),
-                    );
+                    // With several selected, they are the highlighted rows.
+                    let highlighted = match selected {
+                        Highlighted::Several(several) => several.contains(&product.id),
+                        Highlighted::Shown(shown) => shown == Some(product.id),
+                    };
+                    let response = ui
+                        .selectable_label(
+                            highlighted,
+                            product_label(product, failed(product.id), held(product.id)),
+                        )
+                        .on_hover_text("Ctrl+click or Shift+click to select several");
                     if response.clicked() {
-                        commands.push(Command::SelectProduct(product.id));
+                        let (add, extend) = ui.input(|i| (i.modifiers.command, i.modifiers.shift));
+                        commands.push(Command::ClickProduct {
+                            id: product.id,
+                            index,
+                            add,
+                            extend,
+                        });
                     }
                 }
                 // Not fetched yet: a placeholder of the row's height, so nothing jumps.
@@ -176,6 +201,15 @@ pub fn details_ui(
                 dragged: image.id,
                 slot: 0,
             });
+        }
+        if ui
+            .button("Copy to other products…")
+            .on_hover_text(
+                "Add copies of the picture (or the selected ones) to other products (Ctrl+Shift+C)",
+            )
+            .clicked()
+        {
+            commands.push(Command::ShowCopyPicker(Some(image.id)));
         }
     });
     if ui

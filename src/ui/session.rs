@@ -807,6 +807,55 @@ impl StoreSession {
         self.close_hidden_preview();
     }
 
+    /// Every image held for deletion (waiting for Undo), of any product.
+    pub fn held_ids(&self) -> HashSet<ImageId> {
+        self.controller
+            .held()
+            .iter()
+            .flat_map(|h| h.ids.iter().copied())
+            .collect()
+    }
+
+    /// Describe edits for images of any product (bulk alt text of several products), each
+    /// recorded for Ctrl+Z; returns how many were sent.
+    pub fn describe_images(&mut self, changes: Vec<(ImageId, String, String)>) -> usize {
+        let edits = self.controller.describe_images(changes);
+        let count = edits.len();
+        for edit in edits {
+            self.apply(Some(edit));
+        }
+        count
+    }
+
+    /// The confirmed delete of every image of several products: one held delete per product,
+    /// as "Delete all images" holds one (Undo, then the engine and "Recently deleted").
+    pub fn delete_products(&mut self, plan: Vec<super::bulk_products::ProductDelete>) {
+        let now = Instant::now();
+        for part in plan {
+            self.controller
+                .delete_all_of(part.product, part.name, part.ids, now);
+        }
+        self.close_hidden_preview();
+    }
+
+    /// The pictures "Copy to other products…" takes: the selection in grid order, or `image`
+    /// (a tile's menu) when it is not part of it, or the focused image.
+    pub fn copy_sources(&self, image: Option<ImageId>) -> Vec<ImageId> {
+        let selection = self.controller.selection();
+        let selected: Vec<ImageId> = self
+            .controller
+            .images()
+            .iter()
+            .map(|i| i.id)
+            .filter(|id| selection.contains(id))
+            .collect();
+        match image {
+            Some(id) if !selection.contains(&id) => vec![id],
+            _ if !selected.is_empty() => selected,
+            _ => self.controller.focus().into_iter().collect(),
+        }
+    }
+
     pub fn ask_delete_all(&mut self) {
         let Some(product) = self.controller.product() else {
             return;
