@@ -216,7 +216,12 @@ mod tests {
     fn decodes_at_each_dct_scale_with_the_sizes_libjpeg_promises() {
         let photo = synthetic::photo(1001, 603, 4);
         let bytes = synthetic::jpeg(&photo, 85, false, None);
-        for (eighths, size) in [(1, (126, 76)), (2, (251, 151)), (4, (501, 302)), (8, (1001, 603))] {
+        for (eighths, size) in [
+            (1, (126, 76)),
+            (2, (251, 151)),
+            (4, (501, 302)),
+            (8, (1001, 603)),
+        ] {
             let decoded = decode(&bytes, Output::Rgb, &Cancel::never(), |_| Some(eighths))
                 .unwrap()
                 .unwrap();
