@@ -5,8 +5,8 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder};
 
 use super::{
-    BoxSize, ImageFormat, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS, Probe, fit_within,
-    gif_decode, png_decode,
+    BoxSize, Cancel, ImageFormat, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS, Probe, fit_within,
+    gif_decode, libjpeg, png_decode,
 };
 
 /// Decoded pixels, already turned upright (EXIF orientation applied).
@@ -50,13 +50,118 @@ pub fn decode_to_fit(
     probe: Probe,
     bounds: BoxSize,
 ) -> Result<DecodedImage, ImagingError> {
+    decode_to_fit_until(bytes, probe, bounds, &Cancel::never())
+}
+
+/// [`decode_to_fit`] that stops with [`ImagingError::Cancelled`] between chunks of JPEG rows
+/// once `cancel` is raised.
+pub(super) fn decode_to_fit_until(
+    bytes: &[u8],
+    probe: Probe,
+    bounds: BoxSize,
+    cancel: &Cancel,
+) -> Result<DecodedImage, ImagingError> {
     match probe.format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, bounds),
+        ImageFormat::Jpeg => decode_jpeg(bytes, bounds, cancel),
         _ => decode_other(bytes, probe.format, bounds),
     }
 }
 
-fn decode_jpeg(bytes: &[u8], bounds: BoxSize) -> Result<DecodedImage, ImagingError> {
+/// Where a JPEG's pixels go: the raw (unrotated) size to resize to, and the oriented sizes.
+#[derive(Debug, Clone, Copy)]
+struct JpegFit {
+    oriented: (u32, u32),
+    raw_target: (u32, u32),
+}
+
+impl JpegFit {
+    fn new(raw_w: u32, raw_h: u32, orientation: Orientation, bounds: BoxSize) -> JpegFit {
+        let oriented = oriented_size(raw_w, raw_h, orientation);
+        let (target_w, target_h) = fit_within(oriented.0, oriented.1, bounds);
+        JpegFit {
+            oriented,
+            raw_target: oriented_size(target_w, target_h, orientation),
+        }
+    }
+}
+
+/// 8-bit Huffman-coded JPEGs (all that cameras and editors write) go through libjpeg-turbo
+/// (`libjpeg`), DCT-scaled; lossless and 12-bit ones, which it does not decode, through
+/// jpeg-decoder as before.
+fn decode_jpeg(
+    bytes: &[u8],
+    bounds: BoxSize,
+    cancel: &Cancel,
+) -> Result<DecodedImage, ImagingError> {
+    let mut fit = None;
+    let decoded = libjpeg::decode(bytes, libjpeg::Output::Rgb, cancel, |header| {
+        let planned = JpegFit::new(header.width, header.height, header.orientation, bounds);
+        fit = Some(planned);
+        Some(dct_scale_eighths(
+            header.width,
+            header.height,
+            planned.raw_target.0,
+            planned.raw_target.1,
+        ))
+    });
+    let decoded = match decoded {
+        Ok(Some(decoded)) => decoded,
+        Ok(None) => {
+            return Err(ImagingError::Decode("the JPEG was not decoded".into()));
+        }
+        Err(ImagingError::Decode(message)) => {
+            let libjpeg_can_read =
+                super::jpeg_layout(bytes).is_some_and(|layout| layout.eight_bit_huffman_dct);
+            if libjpeg_can_read {
+                return Err(ImagingError::Decode(message));
+            }
+            return decode_jpeg_wide(bytes, bounds);
+        }
+        Err(other) => return Err(other),
+    };
+    let Some(fit) = fit else {
+        return Err(ImagingError::Decode("the JPEG has no frame header".into()));
+    };
+    let (raw_target_w, raw_target_h) = fit.raw_target;
+    let orientation = decoded.header.orientation;
+    let pixels = resize(
+        decoded.pixels,
+        decoded.width,
+        decoded.height,
+        3,
+        raw_target_w,
+        raw_target_h,
+    )?;
+    let (width, height, pixels) =
+        apply_orientation(raw_target_w, raw_target_h, 3, pixels, orientation)?;
+    Ok(DecodedImage {
+        width,
+        height,
+        channels: 3,
+        pixels,
+        oriented_source: fit.oriented,
+    })
+}
+
+/// The smallest DCT scale libjpeg offers (in eighths of each side: 1, 2, 4 or 8) whose output,
+/// `ceil(side·n/8)`, covers the target on both axes.
+fn dct_scale_eighths(w: u32, h: u32, target_w: u32, target_h: u32) -> u8 {
+    for eighths in [1u8, 2, 4] {
+        let n = u64::from(eighths);
+        let (sw, sh) = (
+            (u64::from(w) * n).div_ceil(8),
+            (u64::from(h) * n).div_ceil(8),
+        );
+        if sw >= u64::from(target_w) && sh >= u64::from(target_h) {
+            return eighths;
+        }
+    }
+    8
+}
+
+/// JPEGs that libjpeg does not decode (lossless, 12-bit) through jpeg-decoder, DCT-scaled the
+/// same way.
+fn decode_jpeg_wide(bytes: &[u8], bounds: BoxSize) -> Result<DecodedImage, ImagingError> {
     let decode_err = |e: jpeg_decoder::Error| ImagingError::Decode(e.to_string());
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(decode_err)?;
@@ -68,15 +173,14 @@ fn decode_jpeg(bytes: &[u8], bounds: BoxSize) -> Result<DecodedImage, ImagingErr
         .exif_data()
         .and_then(orientation_from_exif)
         .unwrap_or(Orientation::NoTransforms);
-
-    let (oriented_w, oriented_h) = oriented_size(raw_w, raw_h, orientation);
-    let (target_w, target_h) = fit_within(oriented_w, oriented_h, bounds);
-    let (raw_target_w, raw_target_h) = oriented_size(target_w, target_h, orientation);
-
-    let (scaled_w, scaled_h) = dct_scaled_size(raw_w, raw_h, raw_target_w, raw_target_h);
-    let (got_w, got_h) = decoder
-        .scale(scaled_w as u16, scaled_h as u16)
-        .map_err(decode_err)?;
+    let fit = JpegFit::new(raw_w, raw_h, orientation, bounds);
+    let (raw_target_w, raw_target_h) = fit.raw_target;
+    let eighths = u32::from(dct_scale_eighths(raw_w, raw_h, raw_target_w, raw_target_h));
+    let (scaled_w, scaled_h) = (
+        (raw_w * eighths).div_ceil(8) as u16,
+        (raw_h * eighths).div_ceil(8) as u16,
+    );
+    let (got_w, got_h) = decoder.scale(scaled_w, scaled_h).map_err(decode_err)?;
     let decoded = decoder.decode().map_err(decode_err)?;
     let (got_w, got_h) = (u32::from(got_w), u32::from(got_h));
     let rgb = jpeg_pixels_to_rgb(decoded, info.pixel_format)?;
@@ -95,19 +199,8 @@ fn decode_jpeg(bytes: &[u8], bounds: BoxSize) -> Result<DecodedImage, ImagingErr
         height,
         channels: 3,
         pixels,
-        oriented_source: (oriented_w, oriented_h),
+        oriented_source: fit.oriented,
     })
-}
-
-/// The smallest size jpeg-decoder can produce by DCT scaling that covers the target on both axes.
-fn dct_scaled_size(w: u32, h: u32, target_w: u32, target_h: u32) -> (u32, u32) {
-    for denom in [8u32, 4, 2] {
-        let (sw, sh) = (w.div_ceil(denom), h.div_ceil(denom));
-        if sw >= target_w && sh >= target_h {
-            return (sw, sh);
-        }
-    }
-    (w, h)
 }
 
 fn jpeg_pixels_to_rgb(
@@ -338,9 +431,11 @@ mod tests {
 
     #[test]
     fn dct_scale_covers_target() {
-        assert_eq!(dct_scaled_size(6000, 4000, 256, 171), (750, 500));
-        assert_eq!(dct_scaled_size(6000, 4000, 1280, 853), (1500, 1000));
-        assert_eq!(dct_scaled_size(100, 100, 100, 100), (100, 100));
-        assert_eq!(dct_scaled_size(1001, 999, 126, 125), (126, 125));
+        assert_eq!(dct_scale_eighths(6000, 4000, 256, 171), 1);
+        assert_eq!(dct_scale_eighths(6000, 4000, 1280, 853), 2);
+        assert_eq!(dct_scale_eighths(6000, 4000, 1600, 1067), 4);
+        assert_eq!(dct_scale_eighths(100, 100, 100, 100), 8);
+        assert_eq!(dct_scale_eighths(1001, 999, 126, 125), 1);
+        assert_eq!(dct_scale_eighths(1001, 999, 127, 125), 2);
     }
 }

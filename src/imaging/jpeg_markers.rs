@@ -16,6 +16,9 @@ pub struct JpegLayout {
     /// Bytes of DCT coefficients of the whole frame (64 × i16 per block of every component,
     /// MCU-padded), which a decoder must keep when the frame comes in more than one scan.
     pub coefficient_bytes: u64,
+    /// Whether the frame is 8-bit Huffman-coded DCT (SOF0, SOF1, SOF2 with precision 8): what
+    /// libjpeg-turbo decodes. Lossless and 12-bit frames are left to jpeg-decoder.
+    pub eight_bit_huffman_dct: bool,
 }
 
 const SOI: u8 = 0xD8;
@@ -50,6 +53,8 @@ pub fn jpeg_layout(bytes: &[u8]) -> Option<JpegLayout> {
         if is_sof(marker) {
             layout.progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
             layout.coefficient_bytes = coefficient_bytes(segment).unwrap_or(0);
+            layout.eight_bit_huffman_dct =
+                matches!(marker, 0xC0..=0xC2) && segment.first() == Some(&8);
         }
         pos += length.max(2);
         if marker == SOS {
@@ -137,6 +142,7 @@ mod tests {
         let baseline = jpeg_layout(&synthetic::jpeg(&photo, 80, false, None)).unwrap();
         assert_eq!(baseline.scans, 1);
         assert!(!baseline.progressive);
+        assert!(baseline.eight_bit_huffman_dct);
         let progressive_bytes = synthetic::jpeg(&photo, 80, true, None);
         let progressive = jpeg_layout(&progressive_bytes).unwrap();
         assert!(progressive.progressive);

@@ -11,6 +11,7 @@ mod encode;
 mod geometry;
 mod gif_decode;
 mod jpeg_markers;
+mod libjpeg;
 mod phash;
 mod png_decode;
 pub mod synthetic;
@@ -233,7 +234,7 @@ fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Im
 /// Refuses a JPEG whose decoding would cost more than the limits allow, from its marker
 /// segments alone: too many scans, or (when the frame comes in several scans and the decoder
 /// must keep every coefficient) too much coefficient memory.
-fn check_jpeg_layout(bytes: &[u8]) -> Result<(), ImagingError> {
+fn check_jpeg_layout(bytes: &[u8]) -> Result<JpegLayout, ImagingError> {
     let Some(layout) = jpeg_markers::jpeg_layout(bytes) else {
         return Err(ImagingError::UnsupportedFormat);
     };
@@ -245,7 +246,7 @@ fn check_jpeg_layout(bytes: &[u8]) -> Result<(), ImagingError> {
     if (layout.progressive || layout.scans > 1) && layout.coefficient_bytes > MAX_DECODE_BYTES {
         return Err(ImagingError::NeedsTooMuchMemory);
     }
-    Ok(())
+    Ok(layout)
 }
 
 /// One derived copy, encoded.
@@ -289,7 +290,7 @@ pub fn make_variants_until(
             variants: Vec::new(),
         });
     };
-    let decoded = decode_to_fit(bytes, probe, *first)?;
+    let decoded = decode::decode_to_fit_until(bytes, probe, *first, cancel)?;
     cancel.check()?;
     let oriented = decoded.oriented_source;
     let out_format = probe.format.variant_format();

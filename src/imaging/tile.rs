@@ -1,23 +1,21 @@
 //! Grid tiles: small pictures decoded straight to RGBA, which is what a texture upload wants.
 
 use image::metadata::Orientation;
-use zune_core::bytestream::ZCursor;
-use zune_core::colorspace::ColorSpace;
-use zune_core::options::DecoderOptions;
-use zune_jpeg::JpegDecoder;
 
-use super::decode::orientation_from_exif;
-use super::{BoxSize, DecodedImage, ImageFormat, ImagingError, decode_to_fit, probe, sniff};
+use super::libjpeg::{self, Output};
+use super::{
+    BoxSize, Cancel, DecodedImage, ImageFormat, ImagingError, decode_to_fit, probe, sniff,
+};
 
 #[cfg(test)]
 use super::MAX_JPEG_SCANS;
 
 /// Decodes a picture for a grid tile of at most `max_side` pixels a side, as RGBA.
 ///
-/// The store's thumbnails are small upright JPEGs: those are decoded whole by zune-jpeg straight
-/// to RGBA (the GPU scales them), which is as fast as libjpeg-turbo. Anything else (a local
-/// original waiting to upload, a PNG, a rotated photo) goes through [`decode_to_fit`], which
-/// scales in the DCT and applies the EXIF orientation.
+/// The store's thumbnails are small upright JPEGs: those are decoded whole by libjpeg-turbo
+/// straight to RGBA (the GPU scales them). Anything else (a local original waiting to upload,
+/// a PNG, a rotated photo) goes through [`decode_to_fit`], which scales in the DCT and applies
+/// the EXIF orientation.
 pub fn decode_tile_rgba(bytes: &[u8], max_side: u32) -> Result<DecodedImage, ImagingError> {
     if sniff(bytes)? == ImageFormat::Jpeg
         && let Some(decoded) = decode_small_jpeg(bytes, max_side)?
@@ -29,40 +27,27 @@ pub fn decode_tile_rgba(bytes: &[u8], max_side: u32) -> Result<DecodedImage, Ima
     Ok(to_rgba(decoded))
 }
 
-/// `None` when the JPEG is more than twice the tile (DCT scaling is cheaper then) or asks to be
-/// rotated: the general path handles those. zune-jpeg reads the header itself, so a tile is
-/// parsed once.
+/// `None` when the JPEG is more than twice the tile (DCT scaling is cheaper then), asks to be
+/// rotated, or is a kind libjpeg does not read (lossless, 12-bit): the general path handles
+/// those. libjpeg reads the header itself, so a tile is parsed once.
 fn decode_small_jpeg(bytes: &[u8], max_side: u32) -> Result<Option<DecodedImage>, ImagingError> {
-    let decode_err = |e: zune_jpeg::errors::DecodeErrors| ImagingError::Decode(e.to_string());
-    // Tiles come from a store, which is no more trusted than an upload: the same scan cap.
-    super::check_jpeg_layout(bytes)?;
-    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGBA);
-    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    decoder.decode_headers().map_err(decode_err)?;
-    let Some((width, height)) = decoder.dimensions() else {
-        return Err(ImagingError::Decode("the JPEG has no size".into()));
-    };
-    let small = (width.max(height) as u32) <= max_side.saturating_mul(2);
-    let upright = decoder
-        .exif()
-        .and_then(|exif| orientation_from_exif(exif))
-        .is_none_or(|o| o == Orientation::NoTransforms);
-    if !small || !upright {
+    // Tiles come from a store, which is no more trusted than an upload: the same scan and
+    // memory caps, before libjpeg sees the bytes.
+    let layout = super::check_jpeg_layout(bytes)?;
+    if !layout.eight_bit_huffman_dct {
         return Ok(None);
     }
-    let pixels = decoder.decode().map_err(decode_err)?;
-    let (width, height) = (width as u32, height as u32);
-    if pixels.len() != width as usize * height as usize * 4 {
-        return Err(ImagingError::Decode(
-            "the JPEG decoder returned a short picture".into(),
-        ));
-    }
-    Ok(Some(DecodedImage {
-        width,
-        height,
+    let decoded = libjpeg::decode(bytes, Output::Rgba, &Cancel::never(), |header| {
+        let small = header.width.max(header.height) <= max_side.saturating_mul(2);
+        let upright = header.orientation == Orientation::NoTransforms;
+        (small && upright).then_some(8)
+    })?;
+    Ok(decoded.map(|decoded| DecodedImage {
+        width: decoded.width,
+        height: decoded.height,
         channels: 4,
-        pixels,
-        oriented_source: (width, height),
+        pixels: decoded.pixels,
+        oriented_source: (decoded.width, decoded.height),
     }))
 }
 
