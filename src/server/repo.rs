@@ -1087,7 +1087,7 @@ mod tests {
             for (offset, limit) in [(0, 50), (1, 2), (3, 1), (4, 10)] {
                 let window = Window { offset, limit };
                 let by_sqlx = list_images(
-                    &mut *db.reader.acquire().await.unwrap(),
+                    &mut db.reader.acquire().await.unwrap(),
                     1,
                     Some(window),
                     order,
