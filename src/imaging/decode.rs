@@ -4,6 +4,7 @@ use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder};
 
+use super::jpeg_markers::orientation_from_exif;
 use super::{
     BoxSize, Cancel, ImageFormat, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS, Probe, fit_within,
     gif_decode, libjpeg, png_decode,
@@ -332,12 +333,6 @@ fn decode_other(
         pixels,
         oriented_source: (oriented_w, oriented_h),
     })
-}
-
-/// Reads the orientation tag from a JPEG APP1 payload (with or without the `Exif\0\0` prefix).
-pub(super) fn orientation_from_exif(exif: &[u8]) -> Option<Orientation> {
-    let tiff = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
-    Orientation::from_exif_chunk(tiff)
 }
 
 fn swaps_axes(orientation: Orientation) -> bool {

@@ -6,6 +6,8 @@
 //! The walk is tolerant: a truncated or malformed file ends the walk with what was seen, and
 //! the decoder reports the error itself. It only has to be right about files it lets through.
 
+use image::metadata::Orientation;
+
 /// What the marker segments say about the cost of decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JpegLayout {
@@ -129,6 +131,12 @@ fn coefficient_bytes(segment: &[u8]) -> Option<u64> {
             .map(|(h, v)| mcus_x * h * mcus_y * v * BLOCK_BYTES)
             .sum(),
     )
+}
+
+/// Reads the orientation tag from a JPEG APP1 payload (with or without the `Exif\0\0` prefix).
+pub(super) fn orientation_from_exif(exif: &[u8]) -> Option<Orientation> {
+    let tiff = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
+    Orientation::from_exif_chunk(tiff)
 }
 
 #[cfg(test)]

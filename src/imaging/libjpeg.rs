@@ -26,7 +26,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use image::metadata::Orientation;
 use mozjpeg::{ColorSpace, Decompress, Marker};
 
-use super::decode::orientation_from_exif;
+use super::jpeg_markers::orientation_from_exif;
 use super::{Cancel, ImagingError, MAX_DECODE_BYTES, MAX_PIXELS};
 
 /// Rows decoded between two looks at the cancel flag: a few milliseconds of work even for a

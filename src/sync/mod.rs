@@ -41,6 +41,7 @@ mod remote;
 mod replica;
 mod shared;
 pub mod sku_files;
+mod store_hashes;
 mod tiles;
 mod trash;
 mod watermark;

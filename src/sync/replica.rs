@@ -15,7 +15,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 use super::SyncError;
 use super::model::{ImageId, LocalImage, OutboxEntry, ProductSummary, SyncState};
 use super::outbox::{Outbox, QueueCounts};
-use super::phash;
+use super::store_hashes;
 use crate::api::Image;
 
 #[derive(Clone)]
@@ -327,7 +327,7 @@ pub(crate) async fn write_server_fields(
     };
     write_record(conn, row.local_id, image.id, &record, local_file).await?;
     if !keep.picture {
-        phash::keep_store_hash(conn, row.local_id, image).await?;
+        store_hashes::keep_store_hash(conn, row.local_id, image).await?;
     }
     Ok(())
 }
@@ -390,7 +390,7 @@ pub(crate) async fn insert_server_image(
     .fetch_one(&mut *conn)
     .await?;
     write_record(conn, local_id, image.id, &StoreRecord::from(image), None).await?;
-    phash::keep_store_hash(conn, local_id, image).await?;
+    store_hashes::keep_store_hash(conn, local_id, image).await?;
     Ok(local_id)
 }
 
