@@ -549,6 +549,7 @@ mod tests {
                 "file_size",
                 "height",
                 "id",
+                "perceptual_hash",
                 "standard_url",
                 "thumbnail_url",
                 "tiny_url",
