@@ -13,12 +13,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use egui_extras::{Column, TableBuilder};
-
 use super::backend::{Backend, Message};
 use super::command::Command;
 pub use super::csv_reply::{CsvMode, CsvReply, Exported, NotPlanned};
 use super::notices::Notice;
+use super::plain_table::table_ui;
 use super::typed_path;
 use crate::durable;
 use crate::sync::catalogue_csv::{self, CsvPlan, PlanError, Planned, Problem, Source};
@@ -569,40 +568,6 @@ fn file_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-fn table_ui<const N: usize>(
-    ui: &mut egui::Ui,
-    salt: &str,
-    headers: &[&str; N],
-    rows: &[[String; N]],
-) {
-    ui.push_id(salt, |ui| {
-        let mut table = TableBuilder::new(ui).striped(true).vscroll(false);
-        for _ in 0..N - 1 {
-            table = table.column(Column::auto().at_least(60.0).resizable(true));
-        }
-        table = table.column(Column::remainder());
-        table
-            .header(20.0, |mut header| {
-                for name in headers {
-                    header.col(|ui| {
-                        ui.strong(*name);
-                    });
-                }
-            })
-            .body(|mut body| {
-                for row in rows {
-                    body.row(18.0, |mut cells| {
-                        for cell in row {
-                            cells.col(|ui| {
-                                ui.label(cell);
-                            });
-                        }
-                    });
-                }
-            });
-    });
 }
 
 /// Writes every image of the local copy to `path` (on the runtime; the file durably).

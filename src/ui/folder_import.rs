@@ -15,11 +15,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use egui_extras::{Column, TableBuilder};
-
 use super::backend::{Backend, Message};
 use super::command::Command;
 pub use super::folder_plan::{Plan, PlannedFile, Reply, Source};
+use super::plain_table::table_ui;
 use super::typed_path;
 use crate::sync::sku_files::{self, file_name, matches};
 use crate::sync::{EditKind, Engine, Event, ImageId, SyncError};
@@ -638,40 +637,6 @@ fn importing_ui(ui: &mut egui::Ui, plan: &Plan, states: &[FileState], commands: 
         if !going {
             ui.label("Done.");
         }
-    });
-}
-
-fn table_ui<const N: usize>(
-    ui: &mut egui::Ui,
-    salt: &str,
-    headers: &[&str; N],
-    rows: &[[String; N]],
-) {
-    ui.push_id(salt, |ui| {
-        let mut table = TableBuilder::new(ui).striped(true).vscroll(false);
-        for _ in 0..N - 1 {
-            table = table.column(Column::auto().at_least(60.0).resizable(true));
-        }
-        table = table.column(Column::remainder());
-        table
-            .header(20.0, |mut header| {
-                for name in headers {
-                    header.col(|ui| {
-                        ui.strong(*name);
-                    });
-                }
-            })
-            .body(|mut body| {
-                for row in rows {
-                    body.row(18.0, |mut cells| {
-                        for cell in row {
-                            cells.col(|ui| {
-                                ui.label(cell);
-                            });
-                        }
-                    });
-                }
-            });
     });
 }
 

@@ -24,6 +24,7 @@ mod notices;
 mod overlays;
 mod panels;
 mod pending;
+mod plain_table;
 mod preview;
 mod product_header;
 mod product_selection;
