@@ -2,7 +2,7 @@
 //! binary run with a data directory of the test's own, and the product set-up both start from.
 
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use imagedesk::api::{ImageWrite, NewProduct};
@@ -15,12 +15,15 @@ pub const COMMAND_LIMIT: Duration = Duration::from_secs(90);
 /// A data directory of its own (never the user's) and a replica directory.
 pub struct Cli {
     pub data: tempfile::TempDir,
+    /// The commands' `IMAGEDESK_LOG` filter: warnings only, unless a test wants to see more.
+    pub log: &'static str,
 }
 
 impl Cli {
     pub fn new() -> Cli {
         Cli {
             data: tempfile::tempdir().unwrap(),
+            log: "warn",
         }
     }
 
@@ -28,7 +31,9 @@ impl Cli {
         self.data.path().join("replica")
     }
 
-    /// Runs `imagedesk ARGS` with this data directory and the test token.
+    /// Runs `imagedesk ARGS` with this data directory and the test token. A command that
+    /// overruns [`COMMAND_LIMIT`] is killed and the test fails with what it had printed, so
+    /// that a hang says where it was.
     pub async fn run(&self, args: &[&str]) -> Output {
         let mut command = tokio::process::Command::new(binary());
         command
@@ -36,12 +41,33 @@ impl Cli {
             .env("IMAGEDESK_DATA_DIR", self.data.path())
             .env("IMAGEDESK_TOKEN", TOKEN)
             .env_remove("IMAGEDESK_API")
-            .env("IMAGEDESK_LOG", "warn")
+            .env("IMAGEDESK_LOG", self.log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
-        tokio::time::timeout(COMMAND_LIMIT, command.output())
-            .await
-            .unwrap_or_else(|_| panic!("imagedesk {args:?} did not finish in time"))
-            .unwrap()
+        let mut child = command.spawn().unwrap();
+        let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+        let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+        let status = match tokio::time::timeout(COMMAND_LIMIT, child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => {
+                child.kill().await.unwrap();
+                let said = Output {
+                    status: child.wait().await.unwrap(),
+                    stdout: stdout.await.unwrap(),
+                    stderr: stderr.await.unwrap(),
+                };
+                panic!(
+                    "imagedesk {args:?} did not finish within {COMMAND_LIMIT:?}; it said:\n{}",
+                    text(&said)
+                );
+            }
+        };
+        Output {
+            status,
+            stdout: stdout.await.unwrap(),
+            stderr: stderr.await.unwrap(),
+        }
     }
 
     /// Runs a store command on `api` with this test's replica.
@@ -61,6 +87,13 @@ pub fn binary() -> PathBuf {
         || PathBuf::from(env!("CARGO_BIN_EXE_imagedesk")),
         PathBuf::from,
     )
+}
+
+async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    // A pipe cut by the kill ends the read; what came before it is kept.
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut bytes).await;
+    bytes
 }
 
 pub fn code(output: &Output) -> i32 {
