@@ -98,9 +98,40 @@ struct ServeArgs {
 
     /// Allow N requests per 30-second window (429 past that): N for each token, or, with
     /// `--compat bc-v2`, N for the whole store, shared by every client as on a real store.
-    /// Counted by this process only.
+    /// Counted by this process only: behind a load balancer over K nodes a client may make up
+    /// to K × N requests per window, so give each node N / K.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: Option<u32>,
+
+    /// Keep the records in PostgreSQL instead of SQLite in --data-dir, so that several
+    /// `serve` processes (nodes) can be one store.
+    ///
+    /// postgres://user:password@host:5432/database; TLS follows the URL (?sslmode=require).
+    /// Every node of a store names the same database (and the same --storage); the tables are
+    /// created or migrated by whichever node starts first.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "IMAGEDESK_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<imagedesk::server::RecordsAt>,
+
+    /// Keep the picture files in S3-compatible object storage instead of --data-dir.
+    ///
+    /// s3://bucket/prefix. The bucket must exist. The endpoint and credentials come from
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; with
+    /// AWS_ENDPOINT_URL set, requests are path-style unless
+    /// AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true. Objects are named
+    /// prefix/product_images/{variant}/{image_file}, so the bucket or a CDN in front of it can
+    /// serve them (see --public-url).
+    #[arg(long, value_name = "URL")]
+    storage: Option<imagedesk::server::FilesAt>,
+
+    /// The base of every *_url in answers, e.g. https://images.example.com, for nodes behind a
+    /// load balancer or a CDN (default: the scheme and Host the request came with).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<imagedesk::server::PublicUrl>,
 
     /// Which store to behave like: imagedesk's own (the default), or a real BigCommerce v2
     /// store.
@@ -274,6 +305,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             fault_percent: args.fault_rate,
             seed_demo: args.seed_demo,
             seed_synthetic: args.seed_synthetic,
+            records: args.database.unwrap_or_default(),
+            files: args.storage.unwrap_or_default(),
+            public_url: args.public_url,
             limits: imagedesk::server::ServerLimits {
                 max_connections: args.max_connections,
                 max_connections_per_ip: args.max_connections_per_ip,

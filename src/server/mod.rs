@@ -15,6 +15,7 @@ mod compat;
 mod conn_caps;
 mod db;
 mod demo;
+mod deployment;
 mod error;
 mod exchange;
 pub mod faults;
@@ -48,6 +49,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 pub use compat::Compat;
+pub use deployment::{DeploymentUrlError, FilesAt, PostgresUrl, PublicUrl, RecordsAt, S3Location};
 pub use faults::DEFAULT_FAULT_PERCENT;
 pub use fetch::is_public_ip;
 pub use handlers::MAX_IMAGES_PER_PRODUCT;
@@ -90,6 +92,12 @@ pub struct Config {
     pub cache_lists: bool,
     /// Time-outs and connection caps (see [`ServerLimits`]); tests shorten them.
     pub limits: ServerLimits,
+    /// Where the records live (`--database`): SQLite in `data_dir`, or PostgreSQL.
+    pub records: RecordsAt,
+    /// Where the picture files live (`--storage`): `data_dir`, or an S3-compatible bucket.
+    pub files: FilesAt,
+    /// The base of every `*_url` (`--public-url`); `None`: as the request addressed the node.
+    pub public_url: Option<PublicUrl>,
 }
 
 impl Config {
@@ -110,6 +118,9 @@ impl Config {
             max_images_per_product: MAX_IMAGES_PER_PRODUCT,
             cache_lists: true,
             limits: ServerLimits::default(),
+            records: RecordsAt::Sqlite,
+            files: FilesAt::Local,
+            public_url: None,
         }
     }
 }

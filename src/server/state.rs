@@ -14,7 +14,7 @@ use super::list_cache::ListCache;
 use super::metrics::Metrics;
 use super::picture_locks::PictureLocks;
 use super::rate_limit::{QuotaScope, RateLimiter};
-use super::{Config, repo};
+use super::{Config, FilesAt, RecordsAt, repo};
 
 /// What every handler shares.
 pub struct AppState {
@@ -38,6 +38,12 @@ pub struct AppState {
 
 impl AppState {
     pub async fn open(config: &Config) -> anyhow::Result<AppState> {
+        if config.records != RecordsAt::Sqlite {
+            anyhow::bail!("--database is not built yet");
+        }
+        if config.files != FilesAt::Local {
+            anyhow::bail!("--storage is not built yet");
+        }
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "could not create the data directory {}",
