@@ -124,7 +124,9 @@ struct ServeArgs {
     /// AWS_ENDPOINT_URL set, requests are path-style unless
     /// AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true. Objects are named
     /// prefix/product_images/{variant}/{image_file}, so the bucket or a CDN in front of it can
-    /// serve them (see --public-url).
+    /// serve them (see --public-url); the store streams them at /product_images/… too. At
+    /// start, objects under the prefix that no image names and that are older than an hour are
+    /// removed (never another node's upload in progress). Not with --seed-synthetic.
     #[arg(long, value_name = "URL")]
     storage: Option<imagedesk::server::FilesAt>,
 
@@ -308,6 +310,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             records: args.database.unwrap_or_default(),
             files: args.storage.unwrap_or_default(),
             public_url: args.public_url,
+            s3: imagedesk::server::S3Settings::from_env(),
             limits: imagedesk::server::ServerLimits {
                 max_connections: args.max_connections,
                 max_connections_per_ip: args.max_connections_per_ip,

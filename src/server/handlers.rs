@@ -8,7 +8,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, LAST_MODIFIED, LOCATION,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -30,6 +32,7 @@ use super::repo::{
     self, ImageRow, PictureRow, ProductFilter, ProductRow, StoreProduct, StoredFile,
 };
 use super::state::AppState;
+use super::storage::Files;
 use crate::api::types::{Count, ErrorEntry, Image};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
@@ -43,7 +46,8 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// `http://host:port` as the client addressed the server, for the absolute `*_url` fields.
+/// The base of the absolute `*_url` fields: `--public-url` when given (nodes behind a load
+/// balancer or a CDN), else `http://host:port` as the client addressed the server.
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<Arc<AppState>> for BaseUrl {
@@ -53,6 +57,9 @@ impl FromRequestParts<Arc<AppState>> for BaseUrl {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(public) = &state.config.public_url {
+            return Ok(BaseUrl(public.as_str().to_owned()));
+        }
         let host = parts
             .headers
             .get(HOST)
@@ -686,14 +693,18 @@ pub(super) struct PreparedPicture {
     picture: PictureRow,
     /// The source's file name, from which the stored `image_file` is made.
     source_name: String,
+    /// `Some(image_file)`: the files are the image's own, already written under this name (a
+    /// bucket, `storage::Files::Bucket`); `None`: stored by content.
+    own_file: Option<String>,
     /// What a clean-up needs, until the picture is kept or cleaned up.
     pending: Option<PendingCleanup>,
 }
 
-/// The state to look the picture up in, and its hash's lock, held until the clean-up is done.
+/// The state to look the picture up in, and its hash's lock (pictures stored by content),
+/// held until the clean-up is done.
 struct PendingCleanup {
     state: Arc<AppState>,
-    lock: tokio::sync::OwnedMutexGuard<()>,
+    lock: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl PreparedPicture {
@@ -703,6 +714,23 @@ impl PreparedPicture {
         &self,
         conn: &mut sqlx::SqliteConnection,
     ) -> ApiResult<StoredFile> {
+        if let Some(image_file) = &self.own_file {
+            // Named before its files were written; the name is random and was free then.
+            if repo::image_file_taken(conn, image_file).await? {
+                return Err(ApiError::internal(
+                    "naming an image",
+                    "the name given to the uploaded files was taken meanwhile",
+                ));
+            }
+            return Ok(StoredFile {
+                image_file: image_file.clone(),
+                width: self.picture.width,
+                height: self.picture.height,
+                file_size: self.picture.file_size,
+                picture_id: None,
+                perceptual_hash: self.picture.perceptual_hash,
+            });
+        }
         let picture_id = repo::upsert_picture(conn, &self.picture).await?;
         for _ in 0..8 {
             let image_file = super::naming::image_file(&self.source_name, &self.picture.extension);
@@ -732,9 +760,23 @@ impl PreparedPicture {
         Self {
             picture,
             source_name,
+            own_file: None,
             pending: Some(PendingCleanup {
                 state: state.clone(),
-                lock,
+                lock: Some(lock),
+            }),
+        }
+    }
+
+    /// A picture whose files are written under the image's own `image_file` (a bucket).
+    fn own(state: &Arc<AppState>, picture: PictureRow, image_file: String) -> Self {
+        Self {
+            picture,
+            source_name: String::new(),
+            own_file: Some(image_file),
+            pending: Some(PendingCleanup {
+                state: state.clone(),
+                lock: None,
             }),
         }
     }
@@ -758,6 +800,11 @@ impl PreparedPicture {
     fn clean_up(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         let PendingCleanup { state, lock } = self.pending.take()?;
         let runtime = tokio::runtime::Handle::try_current().ok()?;
+        if let Some(image_file) = self.own_file.clone() {
+            return Some(runtime.spawn(async move {
+                pictures::remove_own_files_if_unnamed(&state, image_file).await;
+            }));
+        }
         let (hash, extension) = (self.picture.hash.clone(), self.picture.extension.clone());
         Some(runtime.spawn(async move {
             pictures::remove_if_unused(&state, &hash, &extension).await;
@@ -788,6 +835,10 @@ pub(super) async fn store_picture(
             (Bytes::from(bytes), name)
         }
     };
+    let files = match &state.files {
+        Files::Local(files) => files.clone(),
+        Files::Bucket(_) => return store_in_bucket(state, bytes, &source_name).await,
+    };
     let hashed = bytes.clone();
     let hash = tokio::task::spawn_blocking(move || pictures::content_hash(&hashed))
         .await
@@ -798,7 +849,7 @@ pub(super) async fn store_picture(
     // needed whatever becomes of this request.
     let repairing = known.is_some();
     if let Some(mut picture) = known
-        && state.files.has_content(&picture.hash, &picture.extension)
+        && files.has_content(&picture.hash, &picture.extension)
     {
         if picture.perceptual_hash.is_none() {
             // Stored before hashes were kept (migration 0004): hashed now, once (a small
@@ -815,7 +866,6 @@ pub(super) async fn store_picture(
         .acquire_owned()
         .await
         .map_err(|e| ApiError::internal("imaging permits", e))?;
-    let files = state.files.clone();
     let cancel = imaging::Cancel::never();
     // Dropping this handler (the client went away) raises the flag; the work stops at its next
     // step and leaves no file behind.
@@ -843,29 +893,92 @@ fn make_picture_files(
     cancel: &imaging::Cancel,
     repairing: bool,
 ) -> ApiResult<PictureRow> {
-    let refused = |e: imaging::ImagingError| ApiError::invalid_field("image_file", e.to_string());
-    let boxes = VARIANT_BOXES.map(|(_, b)| b);
-    let processed = imaging::make_variants_until(bytes, &boxes, cancel).map_err(refused)?;
-    let extension = processed.probe.format.extension().to_owned();
+    let (picture, variants) = process_picture(bytes, hash, cancel)?;
     files
-        .write_content(&hash, &extension, bytes, &processed.variants)
+        .write_content(&picture.hash, &picture.extension, bytes, &variants)
         .map_err(|e| ApiError::internal("could not write image files", e))?;
-    let perceptual_hash = perceptual_bits(bytes);
     if cancel.is_cancelled() && !repairing {
         // Cancelled while writing: no record will name these files, and none named the hash
         // when we looked under the lock we still hold, so no other image shares them.
-        files.remove_content(&hash, &extension);
-        return Err(refused(imaging::ImagingError::Cancelled));
+        files.remove_content(&picture.hash, &picture.extension);
+        return Err(refused_picture(imaging::ImagingError::Cancelled));
     }
-    Ok(PictureRow {
+    Ok(picture)
+}
+
+fn refused_picture(e: imaging::ImagingError) -> ApiError {
+    ApiError::invalid_field("image_file", e.to_string())
+}
+
+/// Validates and resizes an original: its row (`hash` as given) and its variants in
+/// `Variant::ALL` order. Runs on a blocking thread.
+fn process_picture(
+    bytes: &[u8],
+    hash: String,
+    cancel: &imaging::Cancel,
+) -> ApiResult<(PictureRow, Vec<imaging::EncodedImage>)> {
+    let boxes = VARIANT_BOXES.map(|(_, b)| b);
+    let processed = imaging::make_variants_until(bytes, &boxes, cancel).map_err(refused_picture)?;
+    let picture = PictureRow {
         id: 0,
         hash,
-        extension,
+        extension: processed.probe.format.extension().to_owned(),
         width: i64::from(processed.oriented.0),
         height: i64::from(processed.oriented.1),
         file_size: bytes.len() as i64,
-        perceptual_hash,
+        perceptual_hash: perceptual_bits(bytes),
+    };
+    Ok((picture, processed.variants))
+}
+
+/// Stores an upload in a bucket: validated and resized off the async threads, named, and its
+/// original and variants uploaded as the image's own objects (no content addressing: nodes
+/// would need a lock between them to share objects safely). A request dropped from here on
+/// removes what it uploaded (`PreparedPicture`'s clean-up).
+async fn store_in_bucket(
+    state: &Arc<AppState>,
+    bytes: Bytes,
+    source_name: &str,
+) -> ApiResult<PreparedPicture> {
+    let Files::Bucket(bucket) = &state.files else {
+        return Err(ApiError::internal("storing a picture", "not a bucket"));
+    };
+    let permit = state
+        .imaging_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::internal("imaging permits", e))?;
+    let cancel = imaging::Cancel::never();
+    let cancel_on_drop = cancel.on_drop();
+    let original = bytes.clone();
+    let processed = tokio::task::spawn_blocking(move || {
+        let processed = process_picture(&original, String::new(), &cancel);
+        drop(permit);
+        processed
     })
+    .await
+    .map_err(|e| ApiError::internal("image processing task", e))?;
+    cancel_on_drop.disarm();
+    let (picture, variants) = processed?;
+    let mut image_file = None;
+    for _ in 0..8 {
+        let name = super::naming::image_file(source_name, &picture.extension);
+        if !repo::image_file_taken(&mut *state.db.reader.acquire().await?, &name).await? {
+            image_file = Some(name);
+            break;
+        }
+    }
+    let image_file = image_file
+        .ok_or_else(|| ApiError::internal("naming an image", "no free name after 8 tries"))?;
+    let format = ImageFormat::from_extension(&picture.extension)
+        .ok_or_else(|| ApiError::internal("storing a picture", "unknown extension"))?;
+    let prepared = PreparedPicture::own(state, picture, image_file.clone());
+    bucket
+        .write_set(&image_file, bytes, format, &variants)
+        .await
+        .map_err(|e| ApiError::internal("could not write image files", e))?;
+    Ok(prepared)
 }
 
 /// The picture's perceptual hash as stored (issue 16: clients find duplicates with it and
@@ -948,11 +1061,15 @@ pub async fn serve_image_file(
         Copy::Original => format,
         Copy::Variant(_) => format.variant_format(),
     };
+    let files = match &state.files {
+        Files::Local(files) => files,
+        Files::Bucket(bucket) => return serve_object(bucket, copy, image_file, format).await,
+    };
     let stored = repo::picture_of(&mut *state.db.reader.acquire().await?, image_file).await?;
     let file = match stored {
-        Some(Some((hash, extension))) => state.files.content_path(copy, &hash, &extension),
+        Some(Some((hash, extension))) => files.content_path(copy, &hash, &extension),
         // An image of the legacy layout, or a name no record has (a 404 below).
-        Some(None) | None => state.files.path_of(copy, image_file),
+        Some(None) | None => files.path_of(copy, image_file),
     }
     .ok_or_else(ApiError::route_not_found)?;
     // Streamed from disk in chunks, with ranges (206) and conditional requests: a download
@@ -968,10 +1085,43 @@ pub async fn serve_image_file(
     // The format the name says, as before, not a guess from the stored file's extension.
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(format.mime()));
     // Stored names are never reused, so a copy never changes.
-    headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    Ok(response)
+}
+
+/// Stored names are never reused, so a copy never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// One copy from the bucket, streamed as it arrives (never held whole), with its length, and
+/// its `ETag` and `Last-Modified` as the bucket reports them. No ranges: a client that wants
+/// them reads the bucket through `--public-url`.
+async fn serve_object(
+    bucket: &super::bucket::Bucket,
+    copy: Copy,
+    image_file: &str,
+    format: ImageFormat,
+) -> ApiResult<Response> {
+    let found = bucket
+        .get(copy, image_file)
+        .await
+        .map_err(|e| ApiError::internal("could not read the picture from the bucket", e))?
+        .ok_or_else(ApiError::route_not_found)?;
+    let meta = found.meta.clone();
+    let mut response = Response::new(Body::from_stream(found.into_stream()));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(format.mime()));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(meta.size));
+    if let Some(etag) = meta.e_tag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        headers.insert(ETAG, etag);
+    }
+    let modified = meta
+        .last_modified
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(modified) = HeaderValue::from_str(&modified) {
+        headers.insert(LAST_MODIFIED, modified);
+    }
     Ok(response)
 }
 

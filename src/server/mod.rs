@@ -1,4 +1,5 @@
-//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk.
+//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk
+//! (or, for several nodes, PostgreSQL and a bucket of S3-compatible storage: `storage.rs`).
 //!
 //! Layout of a data directory:
 //! - `imagedesk.sqlite3` (WAL mode): products, images, idempotency keys;
@@ -11,6 +12,7 @@
 //! The server knows nothing of the desktop app; the app talks to it over HTTP like any client.
 
 mod auth;
+mod bucket;
 mod compat;
 mod conn_caps;
 mod db;
@@ -38,6 +40,7 @@ mod read_pool;
 mod repo;
 mod routes;
 mod state;
+mod storage;
 mod synthetic_seed;
 mod v3;
 
@@ -48,6 +51,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+pub use bucket::{MULTIPART_PART_BYTES, S3Settings};
 pub use compat::Compat;
 pub use deployment::{DeploymentUrlError, FilesAt, PostgresUrl, PublicUrl, RecordsAt, S3Location};
 pub use faults::DEFAULT_FAULT_PERCENT;
@@ -55,6 +59,7 @@ pub use fetch::is_public_ip;
 pub use handlers::MAX_IMAGES_PER_PRODUCT;
 pub use limits::ServerLimits;
 pub use routes::openapi_json;
+pub use storage::ORPHAN_MIN_AGE;
 pub use synthetic_seed::{SeedSpecError, StoreNotEmpty, SyntheticSeed};
 
 /// Everything `imagedesk serve` can be told.
@@ -98,6 +103,14 @@ pub struct Config {
     pub files: FilesAt,
     /// The base of every `*_url` (`--public-url`); `None`: as the request addressed the node.
     pub public_url: Option<PublicUrl>,
+    /// How to reach the bucket of `files` (`AWS_*`, read by `main.rs` with
+    /// [`S3Settings::from_env`]); unused for local files.
+    pub s3: S3Settings,
+    /// How old a file no record names must be before a start removes it, when other nodes
+    /// may be writing (records in PostgreSQL or files in a bucket): [`ORPHAN_MIN_AGE`]
+    /// (SPEC: one hour); tests shorten it. A lone node on SQLite and local files removes
+    /// every unnamed file at start.
+    pub orphan_min_age: std::time::Duration,
 }
 
 impl Config {
@@ -121,6 +134,8 @@ impl Config {
             records: RecordsAt::Sqlite,
             files: FilesAt::Local,
             public_url: None,
+            s3: S3Settings::default(),
+            orphan_min_age: ORPHAN_MIN_AGE,
         }
     }
 }

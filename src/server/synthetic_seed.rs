@@ -393,7 +393,13 @@ struct ImageValues {
 /// its transaction.
 pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seeded> {
     let started = Instant::now();
-    let files = state.files.clone();
+    // Its images share eight pictures stored by content, which only a local store has.
+    let files = state.files.local().cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--seed-synthetic keeps its pictures in --data-dir: use it without --storage"
+        )
+    })?;
+    let local = files.clone();
     let mut pictures = tokio::task::spawn_blocking(move || make_pictures(&files)).await??;
     let now = chrono::Utc::now().timestamp();
     let mut rng = Rng::new(u64::from(spec.products) ^ spec.images.rotate_left(32));
@@ -479,7 +485,7 @@ pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seede
         .await?;
     tx.commit().await?;
     for (hash, extension) in &unused {
-        state.files.remove_content(hash, extension);
+        local.remove_content(hash, extension);
     }
     let seeded = Seeded {
         products: catalogue.len() as u64,
