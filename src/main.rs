@@ -135,6 +135,12 @@ struct ServeArgs {
     #[arg(long, value_name = "URL")]
     public_url: Option<imagedesk::server::PublicUrl>,
 
+    /// Answer /product_images/… with a redirect (307) to the same path under --public-url
+    /// instead of serving the file: for a --public-url that is the bucket (or a CDN in front of
+    /// it), never one that leads back to these nodes.
+    #[arg(long, requires = "public_url")]
+    redirect_images: bool,
+
     /// Which store to behave like: imagedesk's own (the default), or a real BigCommerce v2
     /// store.
     ///
@@ -310,6 +316,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             records: args.database.unwrap_or_default(),
             files: args.storage.unwrap_or_default(),
             public_url: args.public_url,
+            redirect_images: args.redirect_images,
             s3: imagedesk::server::S3Settings::from_env(),
             limits: imagedesk::server::ServerLimits {
                 max_connections: args.max_connections,

@@ -143,3 +143,30 @@ async fn without_a_public_url_each_host_gets_its_own_urls() {
         );
     }
 }
+
+/// `--redirect-images`: the store sends clients to the same path under the public URL (the
+/// bucket or a CDN) instead of serving the file itself.
+#[tokio::test]
+async fn redirect_images_sends_file_requests_to_the_public_url() {
+    let store = start_with(|config| {
+        public(config);
+        config.redirect_images = true;
+    })
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["zoom/a/001/lamp__00001.jpg", "a/001/lamp__00001.jpg"] {
+        let answer = no_redirects
+            .get(store.url(&format!("/product_images/{path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 307, "{path}");
+        assert_eq!(
+            answer.headers()["location"].to_str().unwrap(),
+            format!("{PUBLIC}/product_images/{path}")
+        );
+    }
+}

@@ -1046,6 +1046,12 @@ pub async fn serve_image_file(
     Path(path): Path<String>,
     request: Request,
 ) -> ApiResult<Response> {
+    if state.config.redirect_images
+        && let Some(public) = &state.config.public_url
+    {
+        // The bucket or the CDN at `--public-url` serves the same paths (`bucket.rs`).
+        return Ok(redirect_to_public(public, &path));
+    }
     let (copy, image_file) = match path.split_once('/') {
         Some((first, rest)) => match Variant::parse(first) {
             Some(variant) => (Copy::Variant(variant), rest),
@@ -1087,6 +1093,15 @@ pub async fn serve_image_file(
     // Stored names are never reused, so a copy never changes.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     Ok(response)
+}
+
+/// `307` to the same path under `--public-url` (`serve --redirect-images`).
+fn redirect_to_public(public: &super::PublicUrl, path: &str) -> Response {
+    let target = format!("{}/product_images/{path}", public.as_str());
+    match HeaderValue::from_str(&target) {
+        Ok(location) => (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, location)]).into_response(),
+        Err(_) => ApiError::route_not_found().into_response(),
+    }
 }
 
 /// Stored names are never reused, so a copy never changes.

@@ -103,6 +103,9 @@ pub struct Config {
     pub files: FilesAt,
     /// The base of every `*_url` (`--public-url`); `None`: as the request addressed the node.
     pub public_url: Option<PublicUrl>,
+    /// `/product_images/…` answers with a redirect to the same path under `public_url` (the
+    /// bucket or a CDN in front of it) instead of serving the file (`--redirect-images`).
+    pub redirect_images: bool,
     /// How to reach the bucket of `files` (`AWS_*`, read by `main.rs` with
     /// [`S3Settings::from_env`]); unused for local files.
     pub s3: S3Settings,
@@ -134,6 +137,7 @@ impl Config {
             records: RecordsAt::Sqlite,
             files: FilesAt::Local,
             public_url: None,
+            redirect_images: false,
             s3: S3Settings::default(),
             orphan_min_age: ORPHAN_MIN_AGE,
         }
