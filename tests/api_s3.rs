@@ -197,6 +197,45 @@ async fn pictures_land_in_the_bucket_at_the_spec_names_and_are_served_back() {
     assert_eq!(keys(&bucket), BTreeSet::new());
 }
 
+/// A create refused inside its transaction (after its objects were uploaded) removes them:
+/// the objects of a record that never committed do not wait for the clean-up.
+#[tokio::test]
+async fn a_create_refused_after_its_upload_leaves_no_objects() {
+    let bucket = common::s3::bucket();
+    let store = start_with(|config| {
+        in_bucket(&bucket)(config);
+        config.max_images_per_product = 1;
+    })
+    .await;
+    let product = store.product("Clock").await;
+    let first = store
+        .client
+        .create_image(
+            product,
+            &ImageWrite {
+                image_file: Some(store.import_jpeg("clock.jpg", 31)),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    // Past the product's limit: 409, decided inside the transaction.
+    let refused = store
+        .client
+        .create_image(
+            product,
+            &ImageWrite {
+                image_file: Some(store.import_jpeg("clock-2.jpg", 32)),
+                ..Default::default()
+            },
+            None,
+        )
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(keys(&bucket), spec_keys(&first));
+}
+
 /// Noise compresses badly: a PNG of it is about as large as its pixels.
 fn large_png() -> Vec<u8> {
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -367,4 +406,77 @@ async fn a_missing_bucket_stops_the_start_with_its_name_and_endpoint() {
     let message = format!("{refused:#}");
     assert!(message.contains("no-such-bucket"), "{message}");
     assert!(message.contains(&endpoint), "{message}");
+}
+
+/// `imagedesk serve` with the bucket's `AWS_*` in its environment (set on the child process
+/// only): what `main.rs` reads reaches the store, whose demo pictures land in the bucket.
+#[tokio::test]
+async fn the_serve_command_takes_the_bucket_from_aws_variables() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::process::{Command, Stdio};
+    let bucket = common::s3::bucket();
+    let data = tempfile::tempdir().unwrap();
+    let serve = |storage: String| {
+        Command::new(env!("CARGO_BIN_EXE_imagedesk"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--seed-demo",
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .args(["--storage", &storage])
+            .env("IMAGEDESK_TOKEN", TOKEN)
+            .env("AWS_ENDPOINT_URL", &bucket.endpoint)
+            .env("AWS_REGION", bucket.region)
+            .env("AWS_ACCESS_KEY_ID", bucket.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", bucket.secret_key)
+            .env_remove("AWS_VIRTUAL_HOSTED_STYLE_REQUEST")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // A bucket that does not exist: the start stops and says which and where.
+    let mut refused = serve("s3://no-such-bucket/x".into());
+    let status = refused.wait().unwrap();
+    let mut said = String::new();
+    refused
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        said.contains("no-such-bucket") && said.contains(&bucket.endpoint),
+        "{said}"
+    );
+
+    let mut child = serve(format!("s3://{}/{PREFIX}", bucket.name));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let client = client_for(&format!("{url}/api/v2"));
+    let mut expected = BTreeSet::new();
+    for product in client.list_all_products().await.unwrap() {
+        for image in client.list_all_images(product.id).await.unwrap() {
+            expected.extend(spec_keys(&image));
+            let (status, bytes, _) = fetch(image.thumbnail_url.as_deref().unwrap()).await;
+            assert_eq!(status, 200);
+            assert!(!bytes.is_empty());
+        }
+    }
+    assert!(!expected.is_empty());
+    assert_eq!(keys(&bucket), expected);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

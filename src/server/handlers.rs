@@ -1046,12 +1046,6 @@ pub async fn serve_image_file(
     Path(path): Path<String>,
     request: Request,
 ) -> ApiResult<Response> {
-    if state.config.redirect_images
-        && let Some(public) = &state.config.public_url
-    {
-        // The bucket or the CDN at `--public-url` serves the same paths (`bucket.rs`).
-        return Ok(redirect_to_public(public, &path));
-    }
     let (copy, image_file) = match path.split_once('/') {
         Some((first, rest)) => match Variant::parse(first) {
             Some(variant) => (Copy::Variant(variant), rest),
@@ -1067,6 +1061,12 @@ pub async fn serve_image_file(
         Copy::Original => format,
         Copy::Variant(_) => format.variant_format(),
     };
+    if state.config.redirect_images
+        && let Some(public) = &state.config.public_url
+    {
+        // The bucket or the CDN at `--public-url` serves the same paths (`bucket.rs`).
+        return Ok(redirect_to_public(public, &path));
+    }
     let files = match &state.files {
         Files::Local(files) => files,
         Files::Bucket(bucket) => return serve_object(bucket, copy, image_file, format).await,

@@ -62,3 +62,25 @@ impl Files {
         shared.then_some(config.orphan_min_age)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::S3Location;
+
+    #[test]
+    fn only_a_lone_node_removes_unnamed_files_of_any_age() {
+        let mut config = Config::local("/nowhere", "t");
+        assert_eq!(Files::orphan_min_age(&config), None);
+        config.records = "postgres://u@h/db".parse().unwrap();
+        assert_eq!(Files::orphan_min_age(&config), Some(ORPHAN_MIN_AGE));
+        config.records = RecordsAt::Sqlite;
+        config.files = FilesAt::S3(S3Location {
+            bucket: "b".into(),
+            prefix: String::new(),
+        });
+        config.orphan_min_age = Duration::from_secs(5);
+        assert_eq!(Files::orphan_min_age(&config), Some(Duration::from_secs(5)));
+        assert_eq!(ORPHAN_MIN_AGE, Duration::from_secs(3600));
+    }
+}
