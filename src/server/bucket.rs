@@ -376,9 +376,20 @@ fn is_named(relative: &[String], named: &HashSet<String>) -> bool {
     }
 }
 
+/// The test S3 server (`s3s-fs` on loopback), shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/common/s3.rs"]
+mod test_s3;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imaging::synthetic;
+    use crate::server::Config;
+    use crate::server::deployment::FilesAt;
+    use crate::server::handlers::{PreparedPicture, store_picture};
+    use crate::server::input::ImageSource;
+    use crate::server::state::AppState;
 
     fn parts(path: &str) -> Vec<String> {
         path.split('/').map(str::to_owned).collect()
@@ -442,5 +453,51 @@ mod tests {
         for bad in ["", "../x.jpg", "a//b.jpg", "/a.jpg", "a/./b.jpg", "a/"] {
             assert!(bucket.key(Copy::Original, bad).is_none(), "{bad}");
         }
+    }
+
+    async fn picture(state: &Arc<AppState>, name: &str) -> PreparedPicture {
+        let bytes = synthetic::jpeg(&synthetic::photo(64, 48, 7), 85, false, None);
+        let source = ImageSource::Upload {
+            filename: Some(name.to_owned()),
+            bytes: Bytes::from(bytes),
+        };
+        store_picture(state, source).await.unwrap()
+    }
+
+    /// A request cut off after its objects were uploaded and before its record committed (the
+    /// client went away) leaves no object behind, without waiting for a start an hour later.
+    #[tokio::test]
+    async fn a_picture_dropped_before_its_record_commits_leaves_no_objects() {
+        let bucket = test_s3::bucket();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::local(dir.path(), "t");
+        config.files = FilesAt::S3(S3Location {
+            bucket: bucket.name.clone(),
+            prefix: "p".into(),
+        });
+        config.s3 = S3Settings {
+            endpoint: Some(bucket.endpoint.clone()),
+            region: Some(bucket.region.into()),
+            access_key_id: Some(bucket.access_key.into()),
+            secret_access_key: Some(bucket.secret_key.into()),
+            ..S3Settings::default()
+        };
+        let state = Arc::new(AppState::open(&config).await.unwrap());
+        let prepared = picture(&state, "a.jpg").await;
+        assert_eq!(bucket.keys().len(), 5, "the original and four variants");
+        drop(prepared);
+        let started = std::time::Instant::now();
+        while !bucket.keys().is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the objects of a dropped picture are still there: {:?}",
+                bucket.keys()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A kept one stays (here no record names it: a later start would sweep it).
+        picture(&state, "b.jpg").await.kept();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(bucket.keys().len(), 5);
     }
 }
