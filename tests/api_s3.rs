@@ -168,6 +168,45 @@ async fn pictures_land_in_the_bucket_at_the_spec_names_and_are_served_back() {
     let (status, _, _) = fetch(&store.url("/product_images/zoom/a/000/missing__00000.jpg")).await;
     assert_eq!(status, 404);
 
+    // Ranges of the original, as the local store answers them: one range is a 206 with its
+    // bytes, a range past the end a 416 that says the length.
+    let http = reqwest::Client::new();
+    let len = sent.len();
+    for (range, want, content_range) in [
+        ("bytes=10-19", 10..20, format!("bytes 10-19/{len}")),
+        (
+            "bytes=-5",
+            len - 5..len,
+            format!("bytes {}-{}/{len}", len - 5, len - 1),
+        ),
+        (
+            "bytes=100-",
+            100..len,
+            format!("bytes 100-{}/{len}", len - 1),
+        ),
+    ] {
+        let part = http
+            .get(original_url(&uploaded))
+            .header("Range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206, "{range}");
+        assert_eq!(part.headers()["content-range"], content_range.as_str());
+        assert_eq!(part.bytes().await.unwrap().as_ref(), &sent[want]);
+    }
+    let past = http
+        .get(original_url(&uploaded))
+        .header("Range", format!("bytes={len}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(past.status(), 416);
+    assert_eq!(
+        past.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
+
     // A new picture for an image replaces its objects; a delete removes them.
     let replaced = store
         .client

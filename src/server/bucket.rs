@@ -21,8 +21,8 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    Attribute, AttributeValue, Attributes, GetResult, ObjectStore, PutMultipartOptions, PutOptions,
-    PutPayload, RetryConfig, WriteMultipart,
+    Attribute, AttributeValue, Attributes, GetOptions, GetRange, GetResult, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, RetryConfig, WriteMultipart,
 };
 
 use super::deployment::S3Location;
@@ -300,18 +300,31 @@ impl Bucket {
         }
     }
 
-    /// One stored copy, its body not read yet; `None` if there is no such object.
+    /// One stored copy, or a range of it, its body not read yet.
     pub async fn get(
         &self,
         copy: Copy,
         image_file: &str,
-    ) -> Result<Option<GetResult>, BucketError> {
+        range: Option<GetRange>,
+    ) -> Result<Fetched, BucketError> {
         let Some(key) = self.key(copy, image_file) else {
-            return Ok(None);
+            return Ok(Fetched::Missing);
         };
-        match self.store.get(&key).await {
-            Ok(found) => Ok(Some(found)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
+        let options = GetOptions {
+            range: range.clone(),
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&key, options).await {
+            Ok(found) => Ok(Fetched::Found(found)),
+            Err(object_store::Error::NotFound { .. }) => Ok(Fetched::Missing),
+            // A range the object does not have: say how long it is (for `416`).
+            Err(e) if range.is_some() => match self.store.head(&key).await {
+                Ok(meta) if !satisfiable(range.as_ref(), meta.size) => {
+                    Ok(Fetched::Unsatisfiable { size: meta.size })
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(Fetched::Missing),
+                _ => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         }
     }
@@ -361,6 +374,47 @@ impl Bucket {
     }
 }
 
+/// What [`Bucket::get`] found.
+pub enum Fetched {
+    /// The object (or the range asked for), with its metadata and the range it holds.
+    Found(GetResult),
+    /// No such object.
+    Missing,
+    /// The object exists, but not the range asked for: it has `size` bytes.
+    Unsatisfiable { size: u64 },
+}
+
+/// The one range of a `Range` header (`bytes=a-b`, `bytes=a-`, `bytes=-n`), or `None` for
+/// anything else (several ranges, other units, nonsense), which is answered whole, as HTTP
+/// allows.
+pub fn requested_range(header: &str) -> Option<GetRange> {
+    let spec = header.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (start, end) = spec.split_once('-')?;
+    let number = |text: &str| text.trim().parse::<u64>().ok();
+    match (start.trim().is_empty(), end.trim().is_empty()) {
+        (true, false) => number(end).filter(|&n| n > 0).map(GetRange::Suffix),
+        (false, true) => number(start).map(GetRange::Offset),
+        (false, false) => {
+            let (start, end) = (number(start)?, number(end)?);
+            (start <= end).then(|| GetRange::Bounded(start..end.saturating_add(1)))
+        }
+        (true, true) => None,
+    }
+}
+
+/// Whether an object of `size` bytes has some of `range`.
+fn satisfiable(range: Option<&GetRange>, size: u64) -> bool {
+    match range {
+        None => true,
+        Some(GetRange::Bounded(r)) => r.start < size,
+        Some(GetRange::Offset(start)) => *start < size,
+        Some(GetRange::Suffix(n)) => *n > 0 && size > 0,
+    }
+}
+
 /// Whether an object under `product_images/` (its path below it, by segment) is a copy of an
 /// image some record names: `{image_file}` (an original) or `{variant}/{image_file}`. Both
 /// readings are tried, so an object is kept if either names a record.
@@ -404,6 +458,28 @@ mod tests {
         assert!(!is_named(&parts("zoom/a/001/y__00001.jpg"), &named));
         assert!(!is_named(&parts("other/a/001/x__00001.jpg"), &named));
         assert!(!is_named(&parts("zoom"), &named));
+    }
+
+    #[test]
+    fn one_byte_range_is_read_from_the_range_header() {
+        assert_eq!(
+            requested_range("bytes=100-199"),
+            Some(GetRange::Bounded(100..200))
+        );
+        assert_eq!(requested_range("bytes=5-"), Some(GetRange::Offset(5)));
+        assert_eq!(requested_range("bytes=-20"), Some(GetRange::Suffix(20)));
+        for whole in [
+            "bytes=1-2,4-5",
+            "items=1-2",
+            "bytes=9-3",
+            "bytes=-",
+            "bytes=-0",
+            "x",
+        ] {
+            assert_eq!(requested_range(whole), None, "{whole}");
+        }
+        assert!(satisfiable(Some(&GetRange::Bounded(9..20)), 10));
+        assert!(!satisfiable(Some(&GetRange::Offset(10)), 10));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, LAST_MODIFIED, LOCATION,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HOST,
+    LAST_MODIFIED, LOCATION, RANGE,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -1069,7 +1070,14 @@ pub async fn serve_image_file(
     }
     let files = match &state.files {
         Files::Local(files) => files,
-        Files::Bucket(bucket) => return serve_object(bucket, copy, image_file, format).await,
+        Files::Bucket(bucket) => {
+            let range = request
+                .headers()
+                .get(RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::bucket::requested_range);
+            return serve_object(bucket, copy, image_file, format, range).await;
+        }
     };
     let stored = repo::picture_of(&mut *state.db.reader.acquire().await?, image_file).await?;
     let file = match stored {
@@ -1107,26 +1115,54 @@ fn redirect_to_public(public: &super::PublicUrl, path: &str) -> Response {
 /// Stored names are never reused, so a copy never changes.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// One copy from the bucket, streamed as it arrives (never held whole), with its length, and
-/// its `ETag` and `Last-Modified` as the bucket reports them. No ranges: a client that wants
-/// them reads the bucket through `--public-url`.
+/// One copy from the bucket, or the one range asked for (`206`, `416` past its end), streamed
+/// as it arrives (never held whole), with its length, and its `ETag` and `Last-Modified` as
+/// the bucket reports them.
 async fn serve_object(
     bucket: &super::bucket::Bucket,
     copy: Copy,
     image_file: &str,
     format: ImageFormat,
+    range: Option<object_store::GetRange>,
 ) -> ApiResult<Response> {
-    let found = bucket
-        .get(copy, image_file)
+    use super::bucket::Fetched;
+    let ranged = range.is_some();
+    let found = match bucket
+        .get(copy, image_file, range)
         .await
         .map_err(|e| ApiError::internal("could not read the picture from the bucket", e))?
-        .ok_or_else(ApiError::route_not_found)?;
+    {
+        Fetched::Found(found) => found,
+        Fetched::Missing => return Err(ApiError::route_not_found()),
+        Fetched::Unsatisfiable { size } => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(CONTENT_RANGE, value);
+            }
+            return Ok(response);
+        }
+    };
     let meta = found.meta.clone();
+    let held = found.range.clone();
     let mut response = Response::new(Body::from_stream(found.into_stream()));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(format.mime()));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(meta.size));
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(held.end - held.start));
+    if ranged {
+        let value = format!(
+            "bytes {}-{}/{}",
+            held.start,
+            held.end.saturating_sub(1),
+            meta.size
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(CONTENT_RANGE, value);
+        }
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let headers = response.headers_mut();
     if let Some(etag) = meta.e_tag.and_then(|e| HeaderValue::from_str(&e).ok()) {
         headers.insert(ETAG, etag);
     }
