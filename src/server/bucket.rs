@@ -22,7 +22,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     Attribute, AttributeValue, Attributes, GetOptions, GetRange, GetResult, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, RetryConfig, WriteMultipart,
+    PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
 };
 
 use super::deployment::S3Location;
@@ -273,11 +273,26 @@ impl Bucket {
             attributes,
             ..PutMultipartOptions::default()
         };
-        let upload = self.store.put_multipart_opts(&key, options).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART_BYTES);
-        writer.put(bytes);
-        // `finish` aborts the upload itself when a part fails, so no parts are left behind.
-        writer.finish().await?;
+        let mut upload = self.store.put_multipart_opts(&key, options).await?;
+        // The parts are slices of the one buffer (no copy), sent at once.
+        let parts: Vec<_> = (0..bytes.len())
+            .step_by(MULTIPART_PART_BYTES)
+            .map(|start| {
+                let end = (start + MULTIPART_PART_BYTES).min(bytes.len());
+                upload.put_part(PutPayload::from(bytes.slice(start..end)))
+            })
+            .collect();
+        let sent = match futures_util::future::try_join_all(parts).await {
+            Ok(_) => upload.complete().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            // Parts of an upload never completed are kept (and billed) until aborted.
+            if let Err(abort) = upload.abort().await {
+                tracing::warn!("could not abort the multipart upload of {key}: {abort}");
+            }
+            return Err(e.into());
+        }
         Ok(())
     }
 
