@@ -195,6 +195,34 @@ async fn pictures_land_in_the_bucket_at_the_spec_names_and_are_served_back() {
         assert_eq!(part.headers()["content-range"], content_range.as_str());
         assert_eq!(part.bytes().await.unwrap().as_ref(), &sent[want]);
     }
+    // The ETag the bucket gave: asked again with it, nothing is sent (304); HEAD says the
+    // length and sends no body.
+    let tiny = uploaded.tiny_url.clone().unwrap();
+    let first = http.get(&tiny).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let length = first.bytes().await.unwrap().len();
+    let again = http
+        .get(&tiny)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    let changed = http
+        .get(&tiny)
+        .header("If-None-Match", "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let head = http.head(&tiny).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        length.to_string().as_str()
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
     let past = http
         .get(original_url(&uploaded))
         .header("Range", format!("bytes={len}-"))

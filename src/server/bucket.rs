@@ -315,18 +315,37 @@ impl Bucket {
         }
     }
 
-    /// One stored copy, or a range of it, its body not read yet.
+    /// One stored copy, or what `wanted` asks of it, its body not read yet.
     pub async fn get(
         &self,
         copy: Copy,
         image_file: &str,
-        range: Option<GetRange>,
+        wanted: Wanted,
     ) -> Result<Fetched, BucketError> {
         let Some(key) = self.key(copy, image_file) else {
             return Ok(Fetched::Missing);
         };
+        if let Some(asked) = &wanted.if_none_match {
+            // Judged here from the object's metadata: not every S3-compatible server honours
+            // the header on GET. A conditional request costs one small request more.
+            match self.store.head(&key).await {
+                Ok(meta)
+                    if meta
+                        .e_tag
+                        .as_deref()
+                        .is_some_and(|e| etag_matches(asked, e)) =>
+                {
+                    return Ok(Fetched::NotModified);
+                }
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => return Ok(Fetched::Missing),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let range = wanted.range;
         let options = GetOptions {
             range: range.clone(),
+            head: wanted.head,
             ..GetOptions::default()
         };
         match self.store.get_opts(&key, options).await {
@@ -389,12 +408,25 @@ impl Bucket {
     }
 }
 
+/// What a request asks of a stored copy.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    /// One range of it (`Range`, read with [`requested_range`]).
+    pub range: Option<GetRange>,
+    /// `If-None-Match`: nothing if it still has this `ETag`.
+    pub if_none_match: Option<String>,
+    /// Only its metadata (`HEAD`).
+    pub head: bool,
+}
+
 /// What [`Bucket::get`] found.
 pub enum Fetched {
     /// The object (or the range asked for), with its metadata and the range it holds.
     Found(GetResult),
     /// No such object.
     Missing,
+    /// It still has the `ETag` the request named.
+    NotModified,
     /// The object exists, but not the range asked for: it has `size` bytes.
     Unsatisfiable { size: u64 },
 }
@@ -418,6 +450,12 @@ pub fn requested_range(header: &str) -> Option<GetRange> {
         }
         (true, true) => None,
     }
+}
+
+/// Whether an `If-None-Match` value names `etag` (weak comparison, as RFC 9110 asks of it).
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let weak = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    if_none_match.trim() == "*" || if_none_match.split(',').any(|tag| weak(tag) == weak(etag))
 }
 
 /// Whether an object of `size` bytes has some of `range`.
@@ -493,6 +531,9 @@ mod tests {
         ] {
             assert_eq!(requested_range(whole), None, "{whole}");
         }
+        assert!(etag_matches("\"a\", W/\"b\"", "\"b\""));
+        assert!(etag_matches("*", "\"b\""));
+        assert!(!etag_matches("\"a\"", "\"b\""));
         assert!(satisfiable(Some(&GetRange::Bounded(9..20)), 10));
         assert!(!satisfiable(Some(&GetRange::Offset(10)), 10));
     }

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HOST,
-    LAST_MODIFIED, LOCATION, RANGE,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RANGE,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -1071,12 +1071,8 @@ pub async fn serve_image_file(
     let files = match &state.files {
         Files::Local(files) => files,
         Files::Bucket(bucket) => {
-            let range = request
-                .headers()
-                .get(RANGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(super::bucket::requested_range);
-            return serve_object(bucket, copy, image_file, format, range).await;
+            let wanted = wanted_of(&request);
+            return serve_object(bucket, copy, image_file, format, wanted).await;
         }
     };
     let stored = repo::picture_of(&mut *state.db.reader.acquire().await?, image_file).await?;
@@ -1115,25 +1111,53 @@ fn redirect_to_public(public: &super::PublicUrl, path: &str) -> Response {
 /// Stored names are never reused, so a copy never changes.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// What a file request asks of a copy in the bucket: a range, a check of its `ETag`, or only
+/// its headers.
+fn wanted_of(request: &Request) -> super::bucket::Wanted {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    super::bucket::Wanted {
+        range: header(RANGE).and_then(super::bucket::requested_range),
+        if_none_match: header(IF_NONE_MATCH).map(str::to_owned),
+        head: request.method() == axum::http::Method::HEAD,
+    }
+}
+
 /// One copy from the bucket, or the one range asked for (`206`, `416` past its end), streamed
 /// as it arrives (never held whole), with its length, and its `ETag` and `Last-Modified` as
-/// the bucket reports them.
+/// the bucket reports them (`304` to an `If-None-Match` that names it; `HEAD` reads no body).
 async fn serve_object(
     bucket: &super::bucket::Bucket,
     copy: Copy,
     image_file: &str,
     format: ImageFormat,
-    range: Option<object_store::GetRange>,
+    wanted: super::bucket::Wanted,
 ) -> ApiResult<Response> {
     use super::bucket::Fetched;
-    let ranged = range.is_some();
+    let ranged = wanted.range.is_some();
+    let etag_asked = wanted.if_none_match.clone();
     let found = match bucket
-        .get(copy, image_file, range)
+        .get(copy, image_file, wanted)
         .await
         .map_err(|e| ApiError::internal("could not read the picture from the bucket", e))?
     {
         Fetched::Found(found) => found,
         Fetched::Missing => return Err(ApiError::route_not_found()),
+        Fetched::NotModified => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            let headers = response.headers_mut();
+            // The one `ETag` asked about is the object's.
+            let single = etag_asked.filter(|e| !e.contains(',') && e.trim() != "*");
+            if let Some(etag) = single.and_then(|e| HeaderValue::from_str(&e).ok()) {
+                headers.insert(ETAG, etag);
+            }
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+            return Ok(response);
+        }
         Fetched::Unsatisfiable { size } => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
