@@ -547,3 +547,22 @@ async fn the_serve_command_takes_the_bucket_from_aws_variables() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `--seed-synthetic` shares eight pictures by content between its images, which a bucket
+/// does not do: asked for with `--storage`, the start stops and says why, and writes nothing
+/// to the bucket.
+#[tokio::test]
+async fn a_synthetic_seed_is_refused_with_a_bucket() {
+    let bucket = common::s3::bucket();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::local(data.path(), TOKEN);
+    in_bucket(&bucket)(&mut config);
+    config.seed_synthetic = Some("2:3".parse().unwrap());
+    let refused = imagedesk::server::Server::bind(config)
+        .await
+        .err()
+        .expect("a synthetic seed in a bucket is refused");
+    let message = format!("{refused:#}");
+    assert!(message.contains("--storage"), "{message}");
+    assert_eq!(keys(&bucket), BTreeSet::new());
+}
