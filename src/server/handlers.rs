@@ -26,6 +26,7 @@ use super::list_cache::ListKey;
 use super::openapi::{ImageCreate, ImageUpdate, ImageUpload, ProductCreate};
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
 use super::pictures;
+use super::records::AsConn;
 use super::repo::{
     self, ImageRow, PictureRow, ProductFilter, ProductRow, StoreProduct, StoredFile,
 };
@@ -70,7 +71,7 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 async fn require_image(state: &AppState, product_id: i64, image_id: i64) -> ApiResult<ImageRow> {
-    repo::get_image(&mut *state.db.reader.acquire().await?, product_id, image_id)
+    repo::get_image(&mut state.records.read().await?, product_id, image_id)
         .await?
         .ok_or_else(ApiError::image_not_found)
 }
@@ -138,7 +139,7 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         min_date_modified: input::min_date_modified(&pairs)?,
     };
     let rows = repo::list_products(
-        &mut *state.db.reader.acquire().await?,
+        &mut state.records.read().await?,
         filter,
         paging.window(),
     )
@@ -165,7 +166,7 @@ pub async fn create_product(
         return Err(ApiError::unsupported_media_type());
     }
     let (name, sku) = input::parse_new_product(&body)?;
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write().await?;
     let id = repo::insert_product(&mut tx, &name, &sku, now()).await?;
     let row = repo::get_product(&mut tx, id)
         .await?
@@ -182,7 +183,7 @@ pub async fn create_product(
 /// Count products.
 #[utoipa::path(get, path = "/products/count", tag = "products", responses((status = 200, body = Count)))]
 pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
-    let count = repo::count_products(&mut *state.db.reader.acquire().await?).await?;
+    let count = repo::count_products(&mut state.records.read().await?).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -196,7 +197,7 @@ pub async fn get_product(
     State(state): Shared,
     ProductId(id): ProductId,
 ) -> ApiResult<Json<StoreProduct>> {
-    let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
+    let row = repo::get_product(&mut state.records.read().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
     Ok(Json(row.into_wire()))
@@ -208,7 +209,7 @@ pub async fn get_product(
 /// Count the images of the whole store.
 #[utoipa::path(get, path = "/products/images/count", tag = "images", responses((status = 200, body = Count)))]
 pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> {
-    let count = repo::count_all_images(&mut *state.db.reader.acquire().await?).await?;
+    let count = repo::count_all_images(&mut state.records.read().await?).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -243,14 +244,24 @@ pub async fn list_images(
         }
         _ => None,
     };
-    if let Some(body) = key.as_ref().and_then(|k| state.lists.get(k)) {
+    // Read before the page (see `list_cache.rs`); `None` when a shared database has no such
+    // product: the road below answers that.
+    let freshness = match &key {
+        Some(_) => state.records.freshness(product_id).await?,
+        None => None,
+    };
+    if let Some(body) = key
+        .as_ref()
+        .zip(freshness)
+        .and_then(|(k, f)| state.lists.get(k, f))
+    {
         return Ok(json_bytes(body));
     }
     let generation = state.lists.generation();
     let compat = state.config.compat;
     // A malformed page reads only the product, whose absence is reported first.
     let window = paging.as_ref().ok().map(|paging| paging.window());
-    let rows = repo::image_page(&state.db.reads, product_id, window, compat.list_order())
+    let rows = repo::image_page(&state.records, product_id, window, compat.list_order())
         .await
         .map_err(|e| ApiError::internal("database error", e))?
         .ok_or_else(ApiError::product_not_found)?;
@@ -264,8 +275,8 @@ pub async fn list_images(
             .render_images(&images)
             .map_err(|e| ApiError::internal("rendering the list", e))?,
     );
-    if let Some(key) = key {
-        state.lists.insert(key, generation, body.clone());
+    if let Some((key, freshness)) = key.zip(freshness) {
+        state.lists.insert(key, generation, freshness, body.clone());
     }
     Ok(json_bytes(body))
 }
@@ -287,7 +298,7 @@ pub async fn count_product_images(
     State(state): Shared,
     ExistingProduct(product_id): ExistingProduct,
 ) -> ApiResult<Json<Count>> {
-    let count = repo::count_images(&mut *state.db.reader.acquire().await?, product_id).await?;
+    let count = repo::count_images(&mut state.records.read().await?, product_id).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -419,7 +430,7 @@ pub async fn create(
     // its 400 comes in SPEC's order, after 413 and 415.
     if let Ok(Some(key)) = &key
         && let Some(first) =
-            first_answer(&mut *state.db.reader.acquire().await?, product_id, key).await?
+            first_answer(&mut state.records.read().await?, product_id, key).await?
     {
         return Ok(first);
     }
@@ -439,7 +450,7 @@ pub async fn create(
     let prepared = store_picture(state, source).await?;
 
     let outcome = async {
-        let mut tx = state.db.writer.begin().await?;
+        let mut tx = state.records.write_product(product_id).await?;
         let now = now();
         if let Some(key) = &key
             && let Some(first) = first_answer(&mut tx, product_id, key).await?
@@ -488,7 +499,7 @@ pub async fn create(
 
 /// The first answer to `key` on this product, if it was given within the key's window.
 async fn first_answer(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut dyn AsConn,
     product_id: i64,
     key: &str,
 ) -> ApiResult<Option<Created>> {
@@ -534,7 +545,7 @@ pub async fn update_image(
     };
 
     let result = async {
-        let mut tx = state.db.writer.begin().await?;
+        let mut tx = state.records.write_product(product_id).await?;
         // Re-read inside the transaction: another writer may have moved or deleted it.
         let row = repo::get_image(&mut tx, product_id, current.id)
             .await?
@@ -588,7 +599,7 @@ pub async fn delete_image(
     ExistingProduct(product_id): ExistingProduct,
     ImageId(image_id): ImageId,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write_product(product_id).await?;
     let released = repo::delete_image(&mut tx, product_id, image_id, now())
         .await?
         .ok_or_else(ApiError::image_not_found)?;
@@ -612,7 +623,7 @@ pub async fn delete_images(
 ) -> ApiResult<StatusCode> {
     let paging = input::paging(&query_pairs(query.as_deref()))?;
     let window = paging.explicit.then(|| paging.window());
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write_product(product_id).await?;
     let order = state.config.compat.list_order();
     let released = repo::delete_images(&mut tx, product_id, window, order, now()).await?;
     tx.commit().await?;
@@ -699,10 +710,7 @@ struct PendingCleanup {
 impl PreparedPicture {
     /// Inside the write's transaction: the picture's row (inserted unless another image has
     /// it) and a fresh `image_file` for the new record.
-    pub(super) async fn record_in(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-    ) -> ApiResult<StoredFile> {
+    pub(super) async fn record_in(&self, conn: &mut dyn AsConn) -> ApiResult<StoredFile> {
         let picture_id = repo::upsert_picture(conn, &self.picture).await?;
         for _ in 0..8 {
             let image_file = super::naming::image_file(&self.source_name, &self.picture.extension);
@@ -793,7 +801,7 @@ pub(super) async fn store_picture(
         .await
         .map_err(|e| ApiError::internal("hashing a picture", e))?;
     let lock = state.picture_locks.lock(&hash).await;
-    let known = repo::picture_by_hash(&mut *state.db.reader.acquire().await?, &hash).await?;
+    let known = repo::picture_by_hash(&mut state.records.read().await?, &hash).await?;
     // A record names these bytes but their files went missing: the files written below are
     // needed whatever becomes of this request.
     let repairing = known.is_some();
@@ -948,7 +956,7 @@ pub async fn serve_image_file(
         Copy::Original => format,
         Copy::Variant(_) => format.variant_format(),
     };
-    let stored = repo::picture_of(&mut *state.db.reader.acquire().await?, image_file).await?;
+    let stored = repo::picture_of(&mut state.records.read().await?, image_file).await?;
     let file = match stored {
         Some(Some((hash, extension))) => state.files.content_path(copy, &hash, &extension),
         // An image of the legacy layout, or a name no record has (a 404 below).

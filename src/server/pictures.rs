@@ -49,7 +49,7 @@ pub async fn release(state: &AppState, released: Released) {
 
 /// Removes a picture's files if no row names its hash. The caller holds the hash's lock.
 pub async fn remove_if_unused(state: &AppState, hash: &str, extension: &str) {
-    let still_used = match state.db.reader.acquire().await {
+    let still_used = match state.records.read().await {
         Ok(mut conn) => repo::picture_by_hash(&mut conn, hash)
             .await
             .map(|p| p.is_some()),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::db::Db;
 use super::faults::Injector;
 use super::fetch::Fetcher;
 use super::files::FileStore;
@@ -14,12 +13,14 @@ use super::list_cache::ListCache;
 use super::metrics::Metrics;
 use super::picture_locks::PictureLocks;
 use super::rate_limit::{QuotaScope, RateLimiter};
-use super::{Config, FilesAt, RecordsAt, repo};
+use super::records::Records;
+use super::{Config, FilesAt, repo};
 
 /// What every handler shares.
 pub struct AppState {
     pub config: Config,
-    pub db: Db,
+    /// The records: SQLite in the data directory, or PostgreSQL (`records.rs`).
+    pub records: Records,
     pub files: FileStore,
     pub fetcher: Fetcher,
     pub rate_limiter: Option<RateLimiter>,
@@ -38,9 +39,6 @@ pub struct AppState {
 
 impl AppState {
     pub async fn open(config: &Config) -> anyhow::Result<AppState> {
-        if config.records != RecordsAt::Sqlite {
-            anyhow::bail!("--database is not built yet");
-        }
         if config.files != FilesAt::Local {
             anyhow::bail!("--storage is not built yet");
         }
@@ -50,14 +48,14 @@ impl AppState {
                 config.data_dir.display()
             )
         })?;
-        let db = Db::open(&config.data_dir.join("imagedesk.sqlite3")).await?;
+        let records = Records::open(config).await?;
         let files = FileStore::open(&config.data_dir).with_context(|| {
             format!(
                 "could not create the image folders in {}",
                 config.data_dir.display()
             )
         })?;
-        let mut reader = db.reader.acquire().await?;
+        let mut reader = records.read().await?;
         // Listing every record's name costs a scan of `images`; only a data directory from
         // before content addressing has files to check against it.
         let legacy: HashSet<String> = if files.has_legacy_files() {
@@ -82,11 +80,13 @@ impl AppState {
             tracing::info!("removed {removed} image files left by interrupted writes");
         }
         let cutoff = chrono::Utc::now().timestamp() - 24 * 3600;
-        repo::forget_idempotent_before(&mut *db.writer.acquire().await?, cutoff).await?;
+        let mut tx = records.write().await?;
+        repo::forget_idempotent_before(&mut tx, cutoff).await?;
+        tx.commit().await?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(AppState {
             config: config.clone(),
-            db,
+            records,
             files,
             fetcher: Fetcher::new(config.allow_private_urls)?,
             rate_limiter: config.rate_limit.map(|quota| {

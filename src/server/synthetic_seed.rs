@@ -399,7 +399,10 @@ pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seede
     let mut rng = Rng::new(u64::from(spec.products) ^ spec.images.rotate_left(32));
     let catalogue = products(spec, now, &mut rng);
 
-    let mut tx = state.db.writer.begin().await?;
+    let super::records::Records::Sqlite(db) = &state.records else {
+        anyhow::bail!("--seed-synthetic fills a SQLite store only (not --database) for now");
+    };
+    let mut tx = db.writer.begin().await?;
     let existing = count_products_if_any(&mut tx).await?;
     if existing > 0 {
         return Err(StoreNotEmpty {
