@@ -5,6 +5,8 @@
 // Helpers only some test files need, each in its own file (every test crate compiles them all).
 pub mod cli;
 pub mod engine;
+pub mod postgres;
+pub mod s3;
 pub mod stub;
 pub mod ui;
 pub mod window;
