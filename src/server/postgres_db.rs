@@ -23,6 +23,8 @@ const WRITERS: u32 = 8;
 pub struct PgDb {
     pub reader: PgPool,
     pub writer: PgPool,
+    /// Where it is (its password hidden from `Debug`).
+    pub url: PostgresUrl,
 }
 
 impl PgDb {
@@ -53,6 +55,7 @@ impl PgDb {
         Ok(PgDb {
             reader: pool(READERS),
             writer,
+            url: url.clone(),
         })
     }
 }

@@ -180,13 +180,6 @@ impl Records {
         })
     }
 
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Records::Sqlite(_) => Dialect::Sqlite,
-            Records::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
     /// A connection for reads; with SQLite's WAL (and PostgreSQL's snapshots) it sees every
     /// write committed before it was asked for, and never waits for a writer.
     pub async fn read(&self) -> sqlx::Result<Reader> {
@@ -236,6 +229,39 @@ impl Records {
                 let version = super::repo::postgres::product_version(&mut conn, product_id).await?;
                 Ok(version.map(Freshness::Version))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "../../tests/common/postgres.rs"]
+mod test_postgres;
+
+/// The stores a records test runs on: a fresh SQLite file in `dir`, and a fresh database on
+/// the test PostgreSQL cluster (`tests/common/postgres.rs`), both migrated.
+#[cfg(test)]
+pub(crate) async fn test_stores(dir: &std::path::Path) -> Vec<Records> {
+    let sqlite = Db::open(&dir.join("records.sqlite3"))
+        .await
+        .expect("a SQLite store");
+    let url = tokio::task::spawn_blocking(test_postgres::database)
+        .await
+        .expect("a test database");
+    let RecordsAt::Postgres(url) = url.parse().expect("a PostgreSQL URL") else {
+        unreachable!("the fixture gives postgres:// URLs")
+    };
+    let postgres = PgDb::open(&url).await.expect("a PostgreSQL store");
+    vec![Records::Sqlite(sqlite), Records::Postgres(postgres)]
+}
+
+/// A second node over the same store: the same pools on SQLite (one node is all SQLite
+/// serves), new pools over the same database on PostgreSQL.
+#[cfg(test)]
+pub(crate) async fn another_node(records: &Records) -> Records {
+    match records {
+        Records::Sqlite(_) => records.clone(),
+        Records::Postgres(db) => {
+            Records::Postgres(PgDb::open(&db.url).await.expect("a second node"))
         }
     }
 }

@@ -165,7 +165,7 @@ impl StoredFile {
 }
 
 /// Binds a picture's values (`Option<&StoredFile>`) in `StoredFile::COLUMNS` order, on a query
-/// of either database; `None` binds NULLs, which an update reads as "keep the picture".
+/// of either database; `None` binds NULLs (an update then keeps the picture: see `UPDATE_IMAGE`).
 macro_rules! bind_file {
     ($query:expr, $file:expr) => {{
         let file: Option<&StoredFile> = $file;
@@ -335,19 +335,26 @@ static INSERT_IMAGE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A PUT's changes: a NULL keeps the column as it is.
+/// A PUT's changes: `$1` and `$2` (sort_order, description) keep the column when NULL; the
+/// picture's columns (`$3`…) are replaced together when `$9` is true, NULLs included (a
+/// picture stored under its own name has no `picture_id`).
 static UPDATE_IMAGE: LazyLock<String> = LazyLock::new(|| {
-    let keep_unless_given: Vec<String> = ["sort_order", "description"]
+    let files = StoredFile::COLUMNS.len();
+    let replace = 3 + files;
+    let keep_unless_given = ["sort_order", "description"]
         .iter()
-        .chain(&StoredFile::COLUMNS)
         .enumerate()
-        .map(|(i, column)| format!("{column} = COALESCE(${}, {column})", i + 1))
-        .collect();
-    let next = keep_unless_given.len() + 1;
+        .map(|(i, column)| format!("{column} = COALESCE(${}, {column})", i + 1));
+    let replace_file = StoredFile::COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = CASE WHEN ${replace} THEN ${} ELSE {column} END", i + 3));
+    let set: Vec<String> = keep_unless_given.chain(replace_file).collect();
     format!(
-        "UPDATE images SET {}, date_modified = ${next} WHERE id = ${}",
-        keep_unless_given.join(", "),
-        next + 1
+        "UPDATE images SET {}, date_modified = ${} WHERE id = ${}",
+        set.join(", "),
+        replace + 1,
+        replace + 2
     )
 });
 
@@ -806,6 +813,7 @@ pub async fn update_image(
             .bind(changes.sort_order)
             .bind(changes.description.as_deref());
         bind_file!(query, changes.file.as_ref())
+            .bind(replaced)
             .bind(now)
             .bind(id)
             .execute(&mut *c)
@@ -1070,8 +1078,8 @@ mod tests {
         assert_eq!(padded, "00 07 31 2026 12345 4294967295 ");
     }
 
-    async fn insert_image(
-        conn: &mut SqliteConnection,
+    async fn insert_raw_image(
+        conn: &mut sqlx::SqliteConnection,
         product: i64,
         n: i64,
         sort_order: i64,
@@ -1122,7 +1130,7 @@ mod tests {
             .unwrap();
         for (n, sort_order) in [(1, 3), (2, 0), (3, 3), (4, 1)] {
             let picture = (n % 2 == 0).then_some(5);
-            insert_image(&mut w, 1, n, sort_order, picture).await;
+            insert_raw_image(&mut w, 1, n, sort_order, picture).await;
         }
         drop(w);
         for order in [ListOrder::SortOrder, ListOrder::Id] {
@@ -1136,7 +1144,7 @@ mod tests {
                 )
                 .await
                 .unwrap();
-                let by_rusqlite = image_page(&db.reads, 1, Some(window), order)
+                let by_rusqlite = sqlite::image_page(&db.reads, 1, Some(window), order)
                     .await
                     .unwrap()
                     .expect("the product exists");
@@ -1147,7 +1155,7 @@ mod tests {
             offset: 0,
             limit: 50,
         });
-        let sorted = image_page(&db.reads, 1, all, ListOrder::SortOrder)
+        let sorted = sqlite::image_page(&db.reads, 1, all, ListOrder::SortOrder)
             .await
             .unwrap()
             .unwrap();
@@ -1156,27 +1164,27 @@ mod tests {
         // A product without images has an empty page; a missing one has none; without a
         // window only the product is looked up.
         assert_eq!(
-            image_page(&db.reads, 2, all, ListOrder::SortOrder)
+            sqlite::image_page(&db.reads, 2, all, ListOrder::SortOrder)
                 .await
                 .unwrap()
                 .map(|r| r.len()),
             Some(0)
         );
         assert!(
-            image_page(&db.reads, 3, all, ListOrder::SortOrder)
+            sqlite::image_page(&db.reads, 3, all, ListOrder::SortOrder)
                 .await
                 .unwrap()
                 .is_none()
         );
         assert_eq!(
-            image_page(&db.reads, 1, None, ListOrder::SortOrder)
+            sqlite::image_page(&db.reads, 1, None, ListOrder::SortOrder)
                 .await
                 .unwrap()
                 .map(|r| r.len()),
             Some(0)
         );
         assert!(
-            image_page(&db.reads, 3, None, ListOrder::SortOrder)
+            sqlite::image_page(&db.reads, 3, None, ListOrder::SortOrder)
                 .await
                 .unwrap()
                 .is_none()
@@ -1201,12 +1209,12 @@ mod tests {
             .await
             .unwrap();
         for n in 1..=3 {
-            insert_image(&mut w, 1, n, n, None).await;
+            insert_raw_image(&mut w, 1, n, n, None).await;
         }
         let page = |db: &super::super::db::Db| {
             let reads = db.reads.clone();
             async move {
-                ids(&image_page(&reads, 1, all, ListOrder::SortOrder)
+                ids(&sqlite::image_page(&reads, 1, all, ListOrder::SortOrder)
                     .await
                     .unwrap()
                     .unwrap())
@@ -1228,10 +1236,399 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            image_page(&db.reads, 1, all, ListOrder::SortOrder)
+            sqlite::image_page(&db.reads, 1, all, ListOrder::SortOrder)
                 .await
                 .unwrap()
                 .is_none()
         );
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The same tests on SQLite and on PostgreSQL (`records::test_stores`).
+
+    use crate::server::records::{WriteTx, another_node, test_stores};
+
+    fn file(n: i64, picture_id: Option<i64>) -> StoredFile {
+        StoredFile {
+            image_file: format!("a/{n:03}/image__{n:05}.jpg"),
+            width: 640,
+            height: 480,
+            file_size: 1000 + n,
+            picture_id,
+            perceptual_hash: Some(-n),
+        }
+    }
+
+    async fn add(
+        tx: &mut WriteTx,
+        product_id: i64,
+        n: i64,
+        sort_order: Option<i64>,
+        is_thumbnail: Option<bool>,
+    ) -> i64 {
+        let stored = file(n, None);
+        let new = NewImage {
+            product_id,
+            file: &stored,
+            sort_order,
+            is_thumbnail,
+            description: "",
+        };
+        insert_image(tx, new, 1_000 + n).await.unwrap()
+    }
+
+    /// (id, sort_order, is_thumbnail) of the product's images in list order.
+    async fn listed(records: &Records, product_id: i64) -> Vec<(i64, i64, bool)> {
+        let rows = image_page(records, product_id, Some(ALL), ListOrder::SortOrder)
+            .await
+            .unwrap()
+            .unwrap();
+        rows.iter()
+            .map(|r| (r.id, r.sort_order, r.is_thumbnail))
+            .collect()
+    }
+
+    const ALL: Window = Window {
+        offset: 0,
+        limit: 250,
+    };
+
+    async fn new_product(records: &Records, name: &str, sku: &str, now: i64) -> i64 {
+        let mut tx = records.write().await.unwrap();
+        let id = insert_product(&mut tx, name, sku, now).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    /// SPEC's shift rule and "exactly one thumbnail", write by write, on both databases: the
+    /// same statements give the same lists.
+    #[tokio::test]
+    async fn the_shift_rule_and_one_thumbnail_hold_on_every_database() {
+        let dir = tempfile::tempdir().unwrap();
+        for records in test_stores(dir.path()).await {
+            let p = new_product(&records, "Lamp", "L-1", 100).await;
+            let mut tx = records.write_product(p).await.unwrap();
+            let a = add(&mut tx, p, 1, None, None).await;
+            let b = add(&mut tx, p, 2, None, None).await;
+            let c = add(&mut tx, p, 3, None, None).await;
+            tx.commit().await.unwrap();
+            assert_eq!(
+                listed(&records, p).await,
+                [(a, 0, true), (b, 1, false), (c, 2, false)]
+            );
+            // A new image at 1 moves every image at or after 1 down one place.
+            let mut tx = records.write_product(p).await.unwrap();
+            let d = add(&mut tx, p, 4, Some(1), Some(true)).await;
+            tx.commit().await.unwrap();
+            assert_eq!(
+                listed(&records, p).await,
+                [(a, 0, false), (d, 1, true), (b, 2, false), (c, 3, false)]
+            );
+            // Unsetting the thumbnail moves it to the first other image; moving an image to 0
+            // shifts the others.
+            let mut tx = records.write_product(p).await.unwrap();
+            let row = get_image(&mut tx, p, d).await.unwrap().unwrap();
+            let changes = ImageChanges {
+                is_thumbnail: Some(false),
+                ..ImageChanges::default()
+            };
+            update_image(&mut tx, &row, changes, 2_000).await.unwrap();
+            let row = get_image(&mut tx, p, c).await.unwrap().unwrap();
+            let changes = ImageChanges {
+                sort_order: Some(0),
+                description: Some("moved «first»".into()),
+                ..ImageChanges::default()
+            };
+            update_image(&mut tx, &row, changes, 2_000).await.unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(
+                listed(&records, p).await,
+                [(c, 0, false), (a, 1, true), (d, 2, false), (b, 3, false)]
+            );
+            let mut conn = records.read().await.unwrap();
+            let moved = get_image(&mut conn, p, c).await.unwrap().unwrap();
+            assert_eq!(moved.description, "moved «first»");
+            assert_eq!(moved.date_modified, 2_000);
+            assert_eq!(moved.file.perceptual_hash, Some(-3));
+            assert_eq!(count_images(&mut conn, p).await.unwrap(), 4);
+            assert_eq!(count_all_images(&mut conn).await.unwrap(), 4);
+            let product = get_product(&mut conn, p).await.unwrap().unwrap();
+            assert_eq!((product.date_created, product.date_modified), (100, 2_000));
+            drop(conn);
+            // Deleting the thumbnail moves the flag to the first image left.
+            let mut tx = records.write_product(p).await.unwrap();
+            assert_eq!(
+                delete_image(&mut tx, p, a, 3_000).await.unwrap(),
+                Some(Some(Released::Legacy(file(1, None).image_file)))
+            );
+            assert_eq!(delete_image(&mut tx, p, a, 3_000).await.unwrap(), None);
+            tx.commit().await.unwrap();
+            assert_eq!(
+                listed(&records, p).await,
+                [(c, 0, true), (d, 2, false), (b, 3, false)]
+            );
+            // Past the largest sort_order: refused, nothing moved.
+            let mut tx = records.write_product(p).await.unwrap();
+            let row = get_image(&mut tx, p, b).await.unwrap().unwrap();
+            let changes = ImageChanges {
+                sort_order: Some(MAX_SORT_ORDER),
+                ..ImageChanges::default()
+            };
+            update_image(&mut tx, &row, changes, 4_000).await.unwrap();
+            let stored = file(9, None);
+            let refused = insert_image(
+                &mut tx,
+                NewImage {
+                    product_id: p,
+                    file: &stored,
+                    sort_order: None,
+                    is_thumbnail: None,
+                    description: "",
+                },
+                4_000,
+            )
+            .await;
+            assert!(
+                matches!(refused, Err(WriteError::SortOrderFull { image_id, .. }) if image_id == b),
+                "{refused:?}"
+            );
+            drop(tx);
+            // A page of one, then the rest; deleting a page deletes only it.
+            let mut tx = records.write_product(p).await.unwrap();
+            let window = Window {
+                offset: 1,
+                limit: 1,
+            };
+            let released = delete_images(&mut tx, p, Some(window), ListOrder::SortOrder, 5_000)
+                .await
+                .unwrap();
+            assert_eq!(released, [Released::Legacy(file(4, None).image_file)]);
+            tx.commit().await.unwrap();
+            assert_eq!(listed(&records, p).await, [(c, 0, true), (b, 3, false)]);
+            let mut tx = records.write_product(p).await.unwrap();
+            assert_eq!(
+                delete_images(&mut tx, p, None, ListOrder::Id, 6_000)
+                    .await
+                    .unwrap()
+                    .len(),
+                2
+            );
+            tx.commit().await.unwrap();
+            assert_eq!(listed(&records, p).await, []);
+            let mut conn = records.read().await.unwrap();
+            assert_eq!(count_images(&mut conn, p).await.unwrap(), 0);
+            assert_eq!(count_all_images(&mut conn).await.unwrap(), 0);
+            assert!(image_page(&records, p + 1, Some(ALL), ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_none());
+            assert!(image_page(&records, p, None, ListOrder::SortOrder)
+                .await
+                .unwrap()
+                .is_some());
+        }
+    }
+
+    /// Products, their filters, idempotency keys and settings read and write the same on both
+    /// databases.
+    #[tokio::test]
+    async fn products_keys_and_settings_on_every_database() {
+        let dir = tempfile::tempdir().unwrap();
+        for records in test_stores(dir.path()).await {
+            let lamp = new_product(&records, "Brass Desk LAMP", "L-1", 100).await;
+            let mug = new_product(&records, "Mug", "M-1", 200).await;
+            let old = new_product(&records, "Old lamp", "L-2", 50).await;
+            assert!(lamp < mug && mug < old);
+            let mut conn = records.read().await.unwrap();
+            assert!(product_exists(&mut conn, mug).await.unwrap());
+            assert!(!product_exists(&mut conn, old + 1).await.unwrap());
+            assert_eq!(count_products(&mut conn).await.unwrap(), 3);
+            assert_eq!(product_with_sku(&mut conn, "M-1").await.unwrap(), Some(mug));
+            assert_eq!(product_with_sku(&mut conn, "X").await.unwrap(), None);
+            let names = |rows: Vec<ProductRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+            let lamps = ProductFilter {
+                name: Some("lamp"),
+                min_date_modified: None,
+            };
+            assert_eq!(
+                names(list_products(&mut conn, lamps, ALL).await.unwrap()),
+                [lamp, old]
+            );
+            let recent = ProductFilter {
+                name: None,
+                min_date_modified: Some(100),
+            };
+            assert_eq!(
+                names(list_products(&mut conn, recent, ALL).await.unwrap()),
+                [lamp, mug]
+            );
+            let recent_lamps = ProductFilter {
+                name: Some("LAMP"),
+                min_date_modified: Some(100),
+            };
+            assert_eq!(
+                names(list_products(&mut conn, recent_lamps, ALL).await.unwrap()),
+                [lamp]
+            );
+            let second = Window {
+                offset: 1,
+                limit: 1,
+            };
+            assert_eq!(
+                names(
+                    list_products(&mut conn, ProductFilter::default(), second)
+                        .await
+                        .unwrap()
+                ),
+                [mug]
+            );
+            drop(conn);
+
+            let mut tx = records.write_product(mug).await.unwrap();
+            assert_eq!(find_idempotent(&mut tx, mug, "k", 0).await.unwrap(), None);
+            remember_idempotent(&mut tx, mug, "k", 201, 7, "{\"id\":7}", 1_000)
+                .await
+                .unwrap();
+            remember_idempotent(&mut tx, mug, "k", 201, 8, "{\"id\":8}", 1_500)
+                .await
+                .unwrap();
+            remember_idempotent(&mut tx, lamp, "k", 201, 9, "{}", 500)
+                .await
+                .unwrap();
+            set_setting(&mut tx, "demo_seeded", "0").await.unwrap();
+            set_setting(&mut tx, "demo_seeded", "1").await.unwrap();
+            tx.commit().await.unwrap();
+            let mut conn = records.read().await.unwrap();
+            assert_eq!(
+                find_idempotent(&mut conn, mug, "k", 1_000).await.unwrap(),
+                Some((201, "{\"id\":8}".to_owned()))
+            );
+            assert_eq!(find_idempotent(&mut conn, mug, "k", 1_501).await.unwrap(), None);
+            assert_eq!(find_idempotent(&mut conn, old, "k", 0).await.unwrap(), None);
+            assert_eq!(
+                get_setting(&mut conn, "demo_seeded").await.unwrap().as_deref(),
+                Some("1")
+            );
+            assert_eq!(get_setting(&mut conn, "other").await.unwrap(), None);
+            drop(conn);
+            let mut tx = records.write().await.unwrap();
+            forget_idempotent_before(&mut tx, 1_000).await.unwrap();
+            tx.commit().await.unwrap();
+            let mut conn = records.read().await.unwrap();
+            assert!(find_idempotent(&mut conn, lamp, "k", 0).await.unwrap().is_none());
+            assert!(find_idempotent(&mut conn, mug, "k", 0).await.unwrap().is_some());
+        }
+    }
+
+    /// A shared picture's row lives while an image points to it, on both databases.
+    #[tokio::test]
+    async fn a_picture_goes_with_its_last_image_on_every_database() {
+        let dir = tempfile::tempdir().unwrap();
+        for records in test_stores(dir.path()).await {
+            let p = new_product(&records, "P", "", 1).await;
+            let q = new_product(&records, "Q", "", 1).await;
+            let picture = PictureRow {
+                id: 0,
+                hash: "ab".repeat(32),
+                extension: "jpg".into(),
+                width: 3,
+                height: 2,
+                file_size: 10,
+                perceptual_hash: None,
+            };
+            let mut tx = records.write_product(p).await.unwrap();
+            let id = upsert_picture(&mut tx, &picture).await.unwrap();
+            let hashed = PictureRow {
+                perceptual_hash: Some(42),
+                ..picture.clone()
+            };
+            assert_eq!(upsert_picture(&mut tx, &hashed).await.unwrap(), id);
+            let (one, two) = (file(1, Some(id)), file(2, Some(id)));
+            for (product, stored) in [(p, &one), (q, &two)] {
+                let new = NewImage {
+                    product_id: product,
+                    file: stored,
+                    sort_order: None,
+                    is_thumbnail: None,
+                    description: "",
+                };
+                insert_image(&mut tx, new, 5).await.unwrap();
+            }
+            assert!(image_file_taken(&mut tx, &one.image_file).await.unwrap());
+            assert!(!image_file_taken(&mut tx, "z/000/none__00000.jpg").await.unwrap());
+            tx.commit().await.unwrap();
+            let mut conn = records.read().await.unwrap();
+            let found = picture_by_hash(&mut conn, &picture.hash).await.unwrap().unwrap();
+            assert_eq!((found.id, found.perceptual_hash), (id, Some(42)));
+            assert_eq!(
+                picture_of(&mut conn, &two.image_file).await.unwrap(),
+                Some(Some((picture.hash.clone(), "jpg".to_owned())))
+            );
+            assert_eq!(picture_of(&mut conn, "nothing.jpg").await.unwrap(), None);
+            assert_eq!(picture_hashes(&mut conn).await.unwrap(), [picture.hash.clone()]);
+            assert!(legacy_image_files(&mut conn).await.unwrap().is_empty());
+            drop(conn);
+            let mut tx = records.write_product(p).await.unwrap();
+            let released = delete_images(&mut tx, p, None, ListOrder::SortOrder, 9)
+                .await
+                .unwrap();
+            assert!(released.is_empty(), "Q still uses the picture");
+            tx.commit().await.unwrap();
+            let mut tx = records.write_product(q).await.unwrap();
+            let row = list_images(&mut tx, q, None, ListOrder::SortOrder).await.unwrap();
+            // Replacing the picture releases it.
+            let changes = ImageChanges {
+                file: Some(file(3, None)),
+                ..ImageChanges::default()
+            };
+            assert_eq!(
+                update_image(&mut tx, &row[0], changes, 10).await.unwrap(),
+                Some(Released::Picture {
+                    hash: picture.hash.clone(),
+                    extension: "jpg".into()
+                })
+            );
+            tx.commit().await.unwrap();
+            let mut conn = records.read().await.unwrap();
+            assert!(picture_by_hash(&mut conn, &picture.hash).await.unwrap().is_none());
+            assert_eq!(
+                legacy_image_files(&mut conn).await.unwrap(),
+                [file(3, None).image_file]
+            );
+        }
+    }
+
+    /// Two nodes over one store append to one product at once, 20 each: every write sees the
+    /// ones committed before it (the product's row lock on PostgreSQL, the single writer on
+    /// SQLite), so no two images tie, none is lost, and there is one thumbnail.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_appends_from_two_nodes_never_tie() {
+        let dir = tempfile::tempdir().unwrap();
+        for records in test_stores(dir.path()).await {
+            let nodes = [records.clone(), another_node(&records).await];
+            let p = new_product(&records, "P", "", 1).await;
+            let mut writes = Vec::new();
+            for n in 0..40 {
+                let node = nodes[n % 2].clone();
+                writes.push(tokio::spawn(async move {
+                    let mut tx = node.write_product(p).await.unwrap();
+                    add(&mut tx, p, n as i64, None, None).await;
+                    // Widens the window between the read of the last place and the commit.
+                    tokio::task::yield_now().await;
+                    tx.commit().await.unwrap();
+                }));
+            }
+            for write in writes {
+                write.await.unwrap();
+            }
+            let listed = listed(&records, p).await;
+            let mut places: Vec<i64> = listed.iter().map(|(_, at, _)| *at).collect();
+            places.sort_unstable();
+            assert_eq!(places, (0..40).collect::<Vec<_>>(), "{listed:?}");
+            assert_eq!(listed.iter().filter(|(_, _, thumb)| *thumb).count(), 1);
+            let mut conn = records.read().await.unwrap();
+            assert_eq!(count_images(&mut conn, p).await.unwrap(), 40);
+            assert_eq!(count_all_images(&mut conn).await.unwrap(), 40);
+        }
     }
 }
