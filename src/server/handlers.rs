@@ -138,12 +138,8 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         name,
         min_date_modified: input::min_date_modified(&pairs)?,
     };
-    let rows = repo::list_products(
-        &mut state.records.read().await?,
-        filter,
-        paging.window(),
-    )
-    .await?;
+    let rows =
+        repo::list_products(&mut state.records.read().await?, filter, paging.window()).await?;
     if rows.is_empty() && state.config.compat.empty_list_is_no_content() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -429,8 +425,7 @@ pub async fn create(
     // looked up before a byte of the body is read or judged. A malformed key is not looked up:
     // its 400 comes in SPEC's order, after 413 and 415.
     if let Ok(Some(key)) = &key
-        && let Some(first) =
-            first_answer(&mut state.records.read().await?, product_id, key).await?
+        && let Some(first) = first_answer(&mut state.records.read().await?, product_id, key).await?
     {
         return Ok(first);
     }

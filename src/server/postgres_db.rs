@@ -23,7 +23,8 @@ const WRITERS: u32 = 8;
 pub struct PgDb {
     pub reader: PgPool,
     pub writer: PgPool,
-    /// Where it is (its password hidden from `Debug`).
+    /// Where it is, for tests that open a second node over it.
+    #[cfg(test)]
     pub url: PostgresUrl,
 }
 
@@ -55,6 +56,7 @@ impl PgDb {
         Ok(PgDb {
             reader: pool(READERS),
             writer,
+            #[cfg(test)]
             url: url.clone(),
         })
     }

@@ -161,7 +161,6 @@ impl StoredFile {
         "picture_id",
         "perceptual_hash",
     ];
-
 }
 
 /// Binds a picture's values (`Option<&StoredFile>`) in `StoredFile::COLUMNS` order, on a query
@@ -345,10 +344,12 @@ static UPDATE_IMAGE: LazyLock<String> = LazyLock::new(|| {
         .iter()
         .enumerate()
         .map(|(i, column)| format!("{column} = COALESCE(${}, {column})", i + 1));
-    let replace_file = StoredFile::COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, column)| format!("{column} = CASE WHEN ${replace} THEN ${} ELSE {column} END", i + 3));
+    let replace_file = StoredFile::COLUMNS.iter().enumerate().map(|(i, column)| {
+        format!(
+            "{column} = CASE WHEN ${replace} THEN ${} ELSE {column} END",
+            i + 3
+        )
+    });
     let set: Vec<String> = keep_unless_given.chain(replace_file).collect();
     format!(
         "UPDATE images SET {}, date_modified = ${} WHERE id = ${}",
@@ -1418,14 +1419,18 @@ mod tests {
             let mut conn = records.read().await.unwrap();
             assert_eq!(count_images(&mut conn, p).await.unwrap(), 0);
             assert_eq!(count_all_images(&mut conn).await.unwrap(), 0);
-            assert!(image_page(&records, p + 1, Some(ALL), ListOrder::SortOrder)
-                .await
-                .unwrap()
-                .is_none());
-            assert!(image_page(&records, p, None, ListOrder::SortOrder)
-                .await
-                .unwrap()
-                .is_some());
+            assert!(
+                image_page(&records, p + 1, Some(ALL), ListOrder::SortOrder)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                image_page(&records, p, None, ListOrder::SortOrder)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
         }
     }
 
@@ -1503,10 +1508,16 @@ mod tests {
                 find_idempotent(&mut conn, mug, "k", 1_000).await.unwrap(),
                 Some((201, "{\"id\":8}".to_owned()))
             );
-            assert_eq!(find_idempotent(&mut conn, mug, "k", 1_501).await.unwrap(), None);
+            assert_eq!(
+                find_idempotent(&mut conn, mug, "k", 1_501).await.unwrap(),
+                None
+            );
             assert_eq!(find_idempotent(&mut conn, old, "k", 0).await.unwrap(), None);
             assert_eq!(
-                get_setting(&mut conn, "demo_seeded").await.unwrap().as_deref(),
+                get_setting(&mut conn, "demo_seeded")
+                    .await
+                    .unwrap()
+                    .as_deref(),
                 Some("1")
             );
             assert_eq!(get_setting(&mut conn, "other").await.unwrap(), None);
@@ -1515,8 +1526,18 @@ mod tests {
             forget_idempotent_before(&mut tx, 1_000).await.unwrap();
             tx.commit().await.unwrap();
             let mut conn = records.read().await.unwrap();
-            assert!(find_idempotent(&mut conn, lamp, "k", 0).await.unwrap().is_none());
-            assert!(find_idempotent(&mut conn, mug, "k", 0).await.unwrap().is_some());
+            assert!(
+                find_idempotent(&mut conn, lamp, "k", 0)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                find_idempotent(&mut conn, mug, "k", 0)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
         }
     }
 
@@ -1555,17 +1576,27 @@ mod tests {
                 insert_image(&mut tx, new, 5).await.unwrap();
             }
             assert!(image_file_taken(&mut tx, &one.image_file).await.unwrap());
-            assert!(!image_file_taken(&mut tx, "z/000/none__00000.jpg").await.unwrap());
+            assert!(
+                !image_file_taken(&mut tx, "z/000/none__00000.jpg")
+                    .await
+                    .unwrap()
+            );
             tx.commit().await.unwrap();
             let mut conn = records.read().await.unwrap();
-            let found = picture_by_hash(&mut conn, &picture.hash).await.unwrap().unwrap();
+            let found = picture_by_hash(&mut conn, &picture.hash)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!((found.id, found.perceptual_hash), (id, Some(42)));
             assert_eq!(
                 picture_of(&mut conn, &two.image_file).await.unwrap(),
                 Some(Some((picture.hash.clone(), "jpg".to_owned())))
             );
             assert_eq!(picture_of(&mut conn, "nothing.jpg").await.unwrap(), None);
-            assert_eq!(picture_hashes(&mut conn).await.unwrap(), [picture.hash.clone()]);
+            assert_eq!(
+                picture_hashes(&mut conn).await.unwrap(),
+                [picture.hash.clone()]
+            );
             assert!(legacy_image_files(&mut conn).await.unwrap().is_empty());
             drop(conn);
             let mut tx = records.write_product(p).await.unwrap();
@@ -1575,7 +1606,9 @@ mod tests {
             assert!(released.is_empty(), "Q still uses the picture");
             tx.commit().await.unwrap();
             let mut tx = records.write_product(q).await.unwrap();
-            let row = list_images(&mut tx, q, None, ListOrder::SortOrder).await.unwrap();
+            let row = list_images(&mut tx, q, None, ListOrder::SortOrder)
+                .await
+                .unwrap();
             // Replacing the picture releases it.
             let changes = ImageChanges {
                 file: Some(file(3, None)),
@@ -1590,7 +1623,12 @@ mod tests {
             );
             tx.commit().await.unwrap();
             let mut conn = records.read().await.unwrap();
-            assert!(picture_by_hash(&mut conn, &picture.hash).await.unwrap().is_none());
+            assert!(
+                picture_by_hash(&mut conn, &picture.hash)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
             assert_eq!(
                 legacy_image_files(&mut conn).await.unwrap(),
                 [file(3, None).image_file]
