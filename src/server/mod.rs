@@ -147,7 +147,10 @@ impl Server {
                 "--seed-demo and --seed-synthetic cannot be used together"
             );
             // Before anything opens the store for writing: a refused store is not touched.
-            synthetic_seed::ensure_empty(&config.data_dir).await?;
+            // (PostgreSQL's is asked inside the seed's transaction.)
+            if config.records == RecordsAt::Sqlite {
+                synthetic_seed::ensure_empty(&config.data_dir).await?;
+            }
         }
         let state = Arc::new(state::AppState::open(&config).await?);
         if let Some(spec) = config.seed_synthetic {
