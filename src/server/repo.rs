@@ -1595,7 +1595,7 @@ mod tests {
             assert_eq!(picture_of(&mut conn, "nothing.jpg").await.unwrap(), None);
             assert_eq!(
                 picture_hashes(&mut conn).await.unwrap(),
-                [picture.hash.clone()]
+                std::slice::from_ref(&picture.hash)
             );
             assert!(legacy_image_files(&mut conn).await.unwrap().is_empty());
             drop(conn);
