@@ -10,27 +10,36 @@ use std::path::Path;
 
 use futures_util::future::join_all;
 use imagedesk::api::Image;
-use imagedesk::server::{RecordsAt, RunningServer};
+use imagedesk::server::{Config, RecordsAt, RunningServer};
 use serde_json::json;
 
 use common::{TOKEN, TestStore};
 
 /// Two nodes over one fresh database, reading `image_file` paths from one import directory.
 async fn two_nodes() -> (TestStore, TestStore) {
+    two_nodes_with(|_| {}).await
+}
+
+/// [`two_nodes`], both configured by `adjust`. They start together: the schema is created
+/// once, under sqlx's advisory lock, while the other node waits.
+async fn two_nodes_with(adjust: impl Fn(&mut Config) + Clone) -> (TestStore, TestStore) {
     let url = tokio::task::spawn_blocking(common::postgres::database)
         .await
         .unwrap();
     let records: RecordsAt = url.parse().unwrap();
-    let first = {
-        let records = records.clone();
-        common::start_with(move |config| config.records = records).await
+    let import = tempfile::tempdir().unwrap();
+    let shared = import.path().to_path_buf();
+    let node = |records: RecordsAt| {
+        let (adjust, shared) = (adjust.clone(), shared.clone());
+        common::start_with(move |config| {
+            config.records = records;
+            config.import_dir = Some(shared);
+            adjust(config);
+        })
     };
-    let import = first.import.path().to_path_buf();
-    let second = common::start_with(move |config| {
-        config.records = records;
-        config.import_dir = Some(import);
-    })
-    .await;
+    let (mut first, second) = tokio::join!(node(records.clone()), node(records));
+    // `first.import` is where the tests write the files both nodes read.
+    first.import = import;
     (first, second)
 }
 
@@ -235,4 +244,34 @@ async fn a_synthetic_seed_fills_a_postgres_store() {
     let response = post_image(&store, 2, json!({ "image_file": name }), None).await;
     assert_eq!(response.status(), 201);
     assert_eq!(count(&store, "products/images/count.json").await, 401);
+}
+
+/// The image limit is checked inside the product's locked transaction: 12 appends at once to a
+/// product that may hold 5, through two nodes, leave exactly 5 images; the others get 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_image_limit_holds_across_nodes() {
+    let (a, b) = two_nodes_with(|config| config.max_images_per_product = 5).await;
+    let product = a.product("Lamp").await;
+    let name = import(a.import.path(), "limit.jpg", 5);
+    let posts = (0..12).map(|n| {
+        let node = if n % 2 == 0 { &a } else { &b };
+        let body = json!({ "image_file": name });
+        async move {
+            post_image(node, product, body, None)
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = join_all(posts).await;
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 201, 201, 409, 409, 409, 409, 409, 409, 409]
+    );
+    assert_eq!(list(&b, product).await.len(), 5);
+    assert_eq!(
+        count(&a, &format!("products/{product}/images/count.json")).await,
+        5
+    );
 }
