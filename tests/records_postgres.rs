@@ -275,3 +275,30 @@ async fn the_image_limit_holds_across_nodes() {
         5
     );
 }
+
+/// PostgreSQL stores no NUL character in text: a write that sends one is refused (400, nothing
+/// stored), not failed (500); a search for one finds nothing.
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_not_failed() {
+    let (a, _b) = two_nodes().await;
+    let product = a.product("Lamp").await;
+    let name = import(a.import.path(), "nul.jpg", 9);
+    let response = post_image(
+        &a,
+        product,
+        json!({ "image_file": name, "description": "a\u{0}b" }),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(list(&a, product).await.is_empty());
+    let response = a
+        .raw()
+        .get(format!("{}/products.json?name=a%00b", a.server.api_url()))
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "[]");
+}

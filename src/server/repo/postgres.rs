@@ -54,6 +54,10 @@ pub(super) async fn list_products(
     filter: ProductFilter<'_>,
     window: Window,
 ) -> sqlx::Result<Vec<ProductRow>> {
+    if filter.name.is_some_and(|name| name.contains('\0')) {
+        // PostgreSQL's text holds no NUL, so no name contains one (and binding it would fail).
+        return Ok(Vec::new());
+    }
     let query = match filter.min_date_modified {
         None => sqlx::query_as(&ALL_PRODUCTS),
         Some(_) => sqlx::query_as(&CHANGED_PRODUCTS),
