@@ -1,4 +1,5 @@
-//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk.
+//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite (or PostgreSQL with
+//! `--database`, see `records.rs`) and image files on disk.
 //!
 //! Layout of a data directory:
 //! - `imagedesk.sqlite3` (WAL mode): products, images, idempotency keys;

@@ -11,7 +11,8 @@
 //! The image record is declared once on the server: [`ImageRow`], whose picture columns are
 //! [`StoredFile`]. Its columns are listed once (`RECORD_COLUMNS`, `StoredFile::COLUMNS`), every
 //! statement is built from those lists, and the picture's values are bound in one place
-//! (`StoredFile::bind`), so a new column is added in this file and in a migration.
+//! (`bind_file!`), so a new column is added in this file and in a migration of each database
+//! (`migrations/`, `migrations_pg/`).
 
 pub mod postgres;
 pub mod sqlite;
