@@ -302,3 +302,43 @@ async fn text_with_a_nul_character_is_refused_not_failed() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "[]");
 }
+
+/// Concurrent moves through both nodes keep the shift rule whole: ten images each moved to
+/// the front at once (every move shifts all the others) end with ten distinct places, one
+/// image (the last move's) at 0, and still one thumbnail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_moves_through_two_nodes_keep_places_distinct() {
+    let (a, b) = two_nodes().await;
+    let product = a.product("Lamp").await;
+    let name = import(a.import.path(), "move.jpg", 4);
+    for _ in 0..10 {
+        let response = post_image(&a, product, json!({ "image_file": name }), None).await;
+        assert_eq!(response.status(), 201);
+    }
+    let ids: Vec<i64> = list(&a, product).await.iter().map(|i| i.id).collect();
+    let moves = ids.iter().enumerate().map(|(n, id)| {
+        let node = if n % 2 == 0 { &a } else { &b };
+        async move {
+            node.raw()
+                .put(format!(
+                    "{}/products/{product}/images/{id}.json",
+                    node.server.api_url()
+                ))
+                .header("X-Auth-Token", TOKEN)
+                .json(&json!({ "sort_order": 0, "description": format!("moved {n}") }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = join_all(moves).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let images = list(&b, product).await;
+    let mut places: Vec<i64> = images.iter().map(|i| i.sort_order).collect();
+    places.dedup();
+    assert_eq!(places.len(), 10, "{images:?}");
+    assert_eq!(images.iter().filter(|i| i.is_thumbnail).count(), 1);
+    assert_eq!(images[0].sort_order, 0);
+    assert!(images[1..].iter().all(|i| i.sort_order > 0));
+}
