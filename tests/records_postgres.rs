@@ -141,10 +141,13 @@ async fn concurrent_appends_through_two_nodes_never_tie() {
 async fn one_key_posted_to_two_nodes_at_once_makes_one_image() {
     let (a, b) = two_nodes().await;
     let product = a.product("Lamp").await;
-    let name = import(a.import.path(), "once.jpg", 7);
-    let posts = (0..8).map(|n| {
+    // Bodies differ (a repeat gets the first answer whatever it sends), and so do their
+    // pictures: no upload waits for another's picture lock, so the creates race.
+    let names: Vec<String> = (0..8)
+        .map(|n| import(a.import.path(), &format!("once-{n}.jpg"), 70 + n))
+        .collect();
+    let posts = names.iter().enumerate().map(|(n, name)| {
         let node = if n % 2 == 0 { &a } else { &b };
-        // Bodies differ: a repeat gets the first answer whatever it sends.
         let body = json!({ "image_file": name, "description": format!("try {n}") });
         async move {
             let response = post_image(node, product, body, Some("create-once-1")).await;
