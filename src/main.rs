@@ -108,7 +108,8 @@ struct ServeArgs {
     ///
     /// postgres://user:password@host:5432/database; TLS follows the URL (?sslmode=require).
     /// Every node of a store names the same database (and the same --storage); the tables are
-    /// created or migrated by whichever node starts first.
+    /// created or migrated by whichever node starts first. Without --storage the pictures stay
+    /// in this node's --data-dir: run one node only.
     #[arg(
         long,
         value_name = "URL",

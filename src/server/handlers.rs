@@ -29,6 +29,7 @@ use super::list_cache::ListKey;
 use super::openapi::{ImageCreate, ImageUpdate, ImageUpload, ProductCreate};
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
 use super::pictures;
+use super::records::AsConn;
 use super::repo::{
     self, ImageRow, PictureRow, ProductFilter, ProductRow, StoreProduct, StoredFile,
 };
@@ -78,7 +79,7 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 async fn require_image(state: &AppState, product_id: i64, image_id: i64) -> ApiResult<ImageRow> {
-    repo::get_image(&mut *state.db.reader.acquire().await?, product_id, image_id)
+    repo::get_image(&mut state.records.read().await?, product_id, image_id)
         .await?
         .ok_or_else(ApiError::image_not_found)
 }
@@ -145,12 +146,8 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         name,
         min_date_modified: input::min_date_modified(&pairs)?,
     };
-    let rows = repo::list_products(
-        &mut *state.db.reader.acquire().await?,
-        filter,
-        paging.window(),
-    )
-    .await?;
+    let rows =
+        repo::list_products(&mut state.records.read().await?, filter, paging.window()).await?;
     if rows.is_empty() && state.config.compat.empty_list_is_no_content() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -173,7 +170,7 @@ pub async fn create_product(
         return Err(ApiError::unsupported_media_type());
     }
     let (name, sku) = input::parse_new_product(&body)?;
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write().await?;
     let id = repo::insert_product(&mut tx, &name, &sku, now()).await?;
     let row = repo::get_product(&mut tx, id)
         .await?
@@ -190,7 +187,7 @@ pub async fn create_product(
 /// Count products.
 #[utoipa::path(get, path = "/products/count", tag = "products", responses((status = 200, body = Count)))]
 pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
-    let count = repo::count_products(&mut *state.db.reader.acquire().await?).await?;
+    let count = repo::count_products(&mut state.records.read().await?).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -204,7 +201,7 @@ pub async fn get_product(
     State(state): Shared,
     ProductId(id): ProductId,
 ) -> ApiResult<Json<StoreProduct>> {
-    let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
+    let row = repo::get_product(&mut state.records.read().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
     Ok(Json(row.into_wire()))
@@ -216,7 +213,7 @@ pub async fn get_product(
 /// Count the images of the whole store.
 #[utoipa::path(get, path = "/products/images/count", tag = "images", responses((status = 200, body = Count)))]
 pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> {
-    let count = repo::count_all_images(&mut *state.db.reader.acquire().await?).await?;
+    let count = repo::count_all_images(&mut state.records.read().await?).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -251,14 +248,24 @@ pub async fn list_images(
         }
         _ => None,
     };
-    if let Some(body) = key.as_ref().and_then(|k| state.lists.get(k)) {
+    // Read before the page (see `list_cache.rs`); `None` when a shared database has no such
+    // product: the road below answers that.
+    let freshness = match &key {
+        Some(_) => state.records.freshness(product_id).await?,
+        None => None,
+    };
+    if let Some(body) = key
+        .as_ref()
+        .zip(freshness)
+        .and_then(|(k, f)| state.lists.get(k, f))
+    {
         return Ok(json_bytes(body));
     }
     let generation = state.lists.generation();
     let compat = state.config.compat;
     // A malformed page reads only the product, whose absence is reported first.
     let window = paging.as_ref().ok().map(|paging| paging.window());
-    let rows = repo::image_page(&state.db.reads, product_id, window, compat.list_order())
+    let rows = repo::image_page(&state.records, product_id, window, compat.list_order())
         .await
         .map_err(|e| ApiError::internal("database error", e))?
         .ok_or_else(ApiError::product_not_found)?;
@@ -272,8 +279,8 @@ pub async fn list_images(
             .render_images(&images)
             .map_err(|e| ApiError::internal("rendering the list", e))?,
     );
-    if let Some(key) = key {
-        state.lists.insert(key, generation, body.clone());
+    if let Some((key, freshness)) = key.zip(freshness) {
+        state.lists.insert(key, generation, freshness, body.clone());
     }
     Ok(json_bytes(body))
 }
@@ -295,7 +302,7 @@ pub async fn count_product_images(
     State(state): Shared,
     ExistingProduct(product_id): ExistingProduct,
 ) -> ApiResult<Json<Count>> {
-    let count = repo::count_images(&mut *state.db.reader.acquire().await?, product_id).await?;
+    let count = repo::count_images(&mut state.records.read().await?, product_id).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -426,8 +433,7 @@ pub async fn create(
     // looked up before a byte of the body is read or judged. A malformed key is not looked up:
     // its 400 comes in SPEC's order, after 413 and 415.
     if let Ok(Some(key)) = &key
-        && let Some(first) =
-            first_answer(&mut *state.db.reader.acquire().await?, product_id, key).await?
+        && let Some(first) = first_answer(&mut state.records.read().await?, product_id, key).await?
     {
         return Ok(first);
     }
@@ -447,7 +453,7 @@ pub async fn create(
     let prepared = store_picture(state, source).await?;
 
     let outcome = async {
-        let mut tx = state.db.writer.begin().await?;
+        let mut tx = state.records.write_product(product_id).await?;
         let now = now();
         if let Some(key) = &key
             && let Some(first) = first_answer(&mut tx, product_id, key).await?
@@ -496,7 +502,7 @@ pub async fn create(
 
 /// The first answer to `key` on this product, if it was given within the key's window.
 async fn first_answer(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut dyn AsConn,
     product_id: i64,
     key: &str,
 ) -> ApiResult<Option<Created>> {
@@ -542,7 +548,7 @@ pub async fn update_image(
     };
 
     let result = async {
-        let mut tx = state.db.writer.begin().await?;
+        let mut tx = state.records.write_product(product_id).await?;
         // Re-read inside the transaction: another writer may have moved or deleted it.
         let row = repo::get_image(&mut tx, product_id, current.id)
             .await?
@@ -596,7 +602,7 @@ pub async fn delete_image(
     ExistingProduct(product_id): ExistingProduct,
     ImageId(image_id): ImageId,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write_product(product_id).await?;
     let released = repo::delete_image(&mut tx, product_id, image_id, now())
         .await?
         .ok_or_else(ApiError::image_not_found)?;
@@ -620,7 +626,7 @@ pub async fn delete_images(
 ) -> ApiResult<StatusCode> {
     let paging = input::paging(&query_pairs(query.as_deref()))?;
     let window = paging.explicit.then(|| paging.window());
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write_product(product_id).await?;
     let order = state.config.compat.list_order();
     let released = repo::delete_images(&mut tx, product_id, window, order, now()).await?;
     tx.commit().await?;
@@ -711,10 +717,7 @@ struct PendingCleanup {
 impl PreparedPicture {
     /// Inside the write's transaction: the picture's row (inserted unless another image has
     /// it) and a fresh `image_file` for the new record.
-    pub(super) async fn record_in(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-    ) -> ApiResult<StoredFile> {
+    pub(super) async fn record_in(&self, conn: &mut dyn AsConn) -> ApiResult<StoredFile> {
         if let Some(image_file) = &self.own_file {
             // Named before its files were written; the name is random and was free then.
             if repo::image_file_taken(conn, image_file).await? {
@@ -845,7 +848,7 @@ pub(super) async fn store_picture(
         .await
         .map_err(|e| ApiError::internal("hashing a picture", e))?;
     let lock = state.picture_locks.lock(&hash).await;
-    let known = repo::picture_by_hash(&mut *state.db.reader.acquire().await?, &hash).await?;
+    let known = repo::picture_by_hash(&mut state.records.read().await?, &hash).await?;
     // A record names these bytes but their files went missing: the files written below are
     // needed whatever becomes of this request.
     let repairing = known.is_some();
@@ -965,7 +968,7 @@ async fn store_in_bucket(
     let mut image_file = None;
     for _ in 0..8 {
         let name = super::naming::image_file(source_name, &picture.extension);
-        if !repo::image_file_taken(&mut *state.db.reader.acquire().await?, &name).await? {
+        if !repo::image_file_taken(&mut state.records.read().await?, &name).await? {
             image_file = Some(name);
             break;
         }
@@ -1075,7 +1078,7 @@ pub async fn serve_image_file(
             return serve_object(bucket, copy, image_file, format, wanted).await;
         }
     };
-    let stored = repo::picture_of(&mut *state.db.reader.acquire().await?, image_file).await?;
+    let stored = repo::picture_of(&mut state.records.read().await?, image_file).await?;
     let file = match stored {
         Some(Some((hash, extension))) => files.content_path(copy, &hash, &extension),
         // An image of the legacy layout, or a name no record has (a 404 below).

@@ -1,5 +1,6 @@
-//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk
-//! (or, for several nodes, PostgreSQL and a bucket of S3-compatible storage: `storage.rs`).
+//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk,
+//! or, for several nodes, PostgreSQL (`--database`, see `records.rs`) and a bucket of
+//! S3-compatible storage (`--storage`, see `storage.rs`).
 //!
 //! Layout of a data directory:
 //! - `imagedesk.sqlite3` (WAL mode): products, images, idempotency keys;
@@ -35,8 +36,10 @@ mod openapi;
 mod path_ids;
 mod picture_locks;
 mod pictures;
+mod postgres_db;
 mod rate_limit;
 mod read_pool;
+mod records;
 mod repo;
 mod routes;
 mod state;
@@ -164,7 +167,10 @@ impl Server {
                 "--seed-demo and --seed-synthetic cannot be used together"
             );
             // Before anything opens the store for writing: a refused store is not touched.
-            synthetic_seed::ensure_empty(&config.data_dir).await?;
+            // (PostgreSQL's is asked inside the seed's transaction.)
+            if config.records == RecordsAt::Sqlite {
+                synthetic_seed::ensure_empty(&config.data_dir).await?;
+            }
         }
         let state = Arc::new(state::AppState::open(&config).await?);
         if let Some(spec) = config.seed_synthetic {

@@ -51,7 +51,7 @@ pub async fn release(state: &AppState, released: Released) {
 
 /// Removes a picture's files if no row names its hash. The caller holds the hash's lock.
 pub async fn remove_if_unused(state: &AppState, hash: &str, extension: &str) {
-    let still_used = match state.db.reader.acquire().await {
+    let still_used = match state.records.read().await {
         Ok(mut conn) => repo::picture_by_hash(&mut conn, hash)
             .await
             .map(|p| p.is_some()),
@@ -85,7 +85,7 @@ pub async fn remove_own_files(state: &AppState, image_file: String) {
 /// upload whose record did not commit (its name was checked free when it was chosen, and is
 /// looked up again here in case another record took it meanwhile).
 pub async fn remove_own_files_if_unnamed(state: &AppState, image_file: String) {
-    let named = match state.db.reader.acquire().await {
+    let named = match state.records.read().await {
         Ok(mut conn) => repo::image_file_taken(&mut conn, &image_file).await,
         Err(e) => Err(e),
     };

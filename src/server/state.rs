@@ -6,20 +6,21 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::db::Db;
 use super::faults::Injector;
 use super::fetch::Fetcher;
 use super::list_cache::ListCache;
 use super::metrics::Metrics;
 use super::picture_locks::PictureLocks;
 use super::rate_limit::{QuotaScope, RateLimiter};
+use super::records::Records;
 use super::storage::Files;
-use super::{Config, RecordsAt, repo};
+use super::{Config, repo};
 
 /// What every handler shares.
 pub struct AppState {
     pub config: Config,
-    pub db: Db,
+    /// The records: SQLite in the data directory, or PostgreSQL (`records.rs`).
+    pub records: Records,
     /// The picture files: a local directory or a bucket (`storage.rs`).
     pub files: Files,
     pub fetcher: Fetcher,
@@ -39,19 +40,16 @@ pub struct AppState {
 
 impl AppState {
     pub async fn open(config: &Config) -> anyhow::Result<AppState> {
-        if config.records != RecordsAt::Sqlite {
-            anyhow::bail!("--database is not built yet");
-        }
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "could not create the data directory {}",
                 config.data_dir.display()
             )
         })?;
-        let db = Db::open(&config.data_dir.join("imagedesk.sqlite3")).await?;
+        let records = Records::open(config).await?;
         let files = Files::open(config).await?;
         let min_age = Files::orphan_min_age(config);
-        let mut reader = db.reader.acquire().await?;
+        let mut reader = records.read().await?;
         let removed = match &files {
             Files::Local(local) => {
                 // Listing every record's name costs a scan of `images`; only a data directory
@@ -91,11 +89,13 @@ impl AppState {
             tracing::info!("removed {removed} image files left by interrupted writes");
         }
         let cutoff = chrono::Utc::now().timestamp() - 24 * 3600;
-        repo::forget_idempotent_before(&mut *db.writer.acquire().await?, cutoff).await?;
+        let mut tx = records.write().await?;
+        repo::forget_idempotent_before(&mut tx, cutoff).await?;
+        tx.commit().await?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(AppState {
             config: config.clone(),
-            db,
+            records,
             files,
             fetcher: Fetcher::new(config.allow_private_urls)?,
             rate_limiter: config.rate_limit.map(|quota| {
