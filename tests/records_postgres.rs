@@ -345,3 +345,46 @@ async fn concurrent_moves_through_two_nodes_keep_places_distinct() {
     assert_eq!(images[0].sort_order, 0);
     assert!(images[1..].iter().all(|i| i.sort_order > 0));
 }
+
+async fn put_image(node: &TestStore, product: i64, image: i64, body: serde_json::Value) -> u16 {
+    node.raw()
+        .put(format!(
+            "{}/products/{product}/images/{image}.json",
+            server(node).api_url()
+        ))
+        .header("X-Auth-Token", TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Two products swap their pictures again and again, through both nodes at once. Each swap
+/// adds a reference to one shared picture and releases the other, in opposite orders on the two
+/// products: without one order for every transaction's picture rows, PostgreSQL found a
+/// deadlock and one of the two PUTs failed with a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn products_swapping_pictures_at_once_never_deadlock() {
+    let (a, b) = two_nodes().await;
+    let (first, second) = (a.product("Left").await, b.product("Right").await);
+    let pictures = [
+        import(a.import.path(), "one.jpg", 1),
+        import(a.import.path(), "two.jpg", 2),
+    ];
+    let left = post_image(&a, first, json!({ "image_file": pictures[0] }), None).await;
+    let right = post_image(&b, second, json!({ "image_file": pictures[1] }), None).await;
+    let left: Image = left.json().await.unwrap();
+    let right: Image = right.json().await.unwrap();
+    for round in 0..12 {
+        let (to_left, to_right) = (&pictures[(round + 1) % 2], &pictures[round % 2]);
+        let (l, r) = tokio::join!(
+            put_image(&a, first, left.id, json!({ "image_file": to_left })),
+            put_image(&b, second, right.id, json!({ "image_file": to_right })),
+        );
+        assert_eq!((l, r), (200, 200), "round {round}");
+    }
+    assert_eq!(list(&a, first).await.len(), 1);
+    assert_eq!(list(&b, second).await.len(), 1);
+}

@@ -23,7 +23,7 @@ use sqlx::{FromRow, Row as _};
 
 use super::compat::ListOrder;
 use super::read_pool::ReadError;
-use super::records::{AsConn, Dialect, Records, on_both};
+use super::records::{AsConn, Conn, Dialect, Records, on_both};
 use crate::api::types::{Image, Product};
 use crate::imaging::{PerceptualHash, Variant};
 
@@ -402,7 +402,7 @@ pub async fn list_products(
 ) -> sqlx::Result<Vec<ProductRow>> {
     match conn.conn() {
         super::records::Conn::Sqlite(c) => sqlite::list_products(c, filter, window).await,
-        super::records::Conn::Postgres(c) => postgres::list_products(c, filter, window).await,
+        Conn::Postgres(c) => postgres::list_products(c, filter, window).await,
     }
 }
 
@@ -628,6 +628,9 @@ pub async fn picture_of(
 /// stays locked until the write commits: a concurrent write that removes the picture's last
 /// image waits, then sees the new reference (`release`).
 pub async fn upsert_picture(conn: &mut dyn AsConn, picture: &PictureRow) -> sqlx::Result<i64> {
+    if let Conn::Postgres(c) = conn.conn() {
+        postgres::lock_picture_rows(c).await?;
+    }
     on_both!(conn, |c| {
         sqlx::query_scalar(
             "INSERT INTO pictures (hash, extension, width, height, file_size, perceptual_hash) \
@@ -661,6 +664,9 @@ async fn release(conn: &mut dyn AsConn, file: &StoredFile) -> sqlx::Result<Optio
     let Some(picture_id) = file.picture_id else {
         return Ok(Some(Released::Legacy(file.image_file.clone())));
     };
+    if let Conn::Postgres(c) = conn.conn() {
+        postgres::lock_picture_rows(c).await?;
+    }
     let gone: Option<(String, String)> = on_both!(conn, |c, dialect| {
         if dialect == Dialect::Postgres {
             // Waits for a write that is adding an image of this picture (it holds the row

@@ -20,6 +20,24 @@ pub(crate) async fn lock_product(conn: &mut PgConnection, product_id: i64) -> sq
     Ok(())
 }
 
+/// The key of the transaction-scoped advisory lock that orders every transaction's picture rows
+/// ("imag" in ASCII; any constant no other code takes).
+const PICTURE_ROWS_LOCK: i64 = 0x696d_6167;
+
+/// Takes, until the transaction ends, the one lock every transaction takes before it locks any
+/// row of `pictures` (adding a reference in `upsert_picture`, releasing one in `release`).
+/// Writes of two products that share pictures would otherwise lock them in opposite orders (a
+/// swap: each adds the picture the other releases) and PostgreSQL would fail one of them as a
+/// deadlock. Taken again in the same transaction it is granted at once. Only content-addressed
+/// local pictures have rows: a store with its files in a bucket never takes it.
+pub(crate) async fn lock_picture_rows(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PICTURE_ROWS_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The product's version (`None`: no such product), bumped by every write of its images.
 pub(crate) async fn product_version(
     conn: &mut PgConnection,
