@@ -388,3 +388,41 @@ async fn products_swapping_pictures_at_once_never_deadlock() {
     assert_eq!(list(&a, first).await.len(), 1);
     assert_eq!(list(&b, second).await.len(), 1);
 }
+
+/// Two nodes started together with `--seed-demo` on one database seed it once: every demo
+/// product once, with its pictures once (both nodes made them all before the seed took a lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_started_together_seed_the_demo_once() {
+    let (a, b) = two_nodes_with(|config| config.seed_demo = true).await;
+    let response = a
+        .raw()
+        .get(format!("{}/products.json?limit=250", server(&a).api_url()))
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let products: Vec<serde_json::Value> = response.json().await.unwrap();
+    let mut skus: Vec<&str> = products
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap())
+        .collect();
+    let all = skus.len();
+    skus.sort_unstable();
+    skus.dedup();
+    assert!(all > 0, "nothing seeded");
+    assert_eq!(
+        skus.len(),
+        all,
+        "a demo product was seeded twice: {products:?}"
+    );
+    let images = count(&b, "products/images/count.json").await;
+    let paths: Vec<String> = products
+        .iter()
+        .map(|p| format!("products/{}/images/count.json", p["id"]))
+        .collect();
+    let per_product: u64 = join_all(paths.iter().map(|path| count(&b, path)))
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(images, per_product);
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::error::ApiError;
 use super::handlers::store_picture;
 use super::input::ImageSource;
+use super::records::Reader;
 use super::repo;
 use super::state::AppState;
 
@@ -47,6 +48,16 @@ const PRODUCTS: &[(&str, &str, usize)] = &[
 
 /// Seeds the demo products once; a store that was seeded before is left alone.
 pub async fn seed(state: &Arc<AppState>) -> anyhow::Result<()> {
+    // Held, on PostgreSQL, until this function returns: the connection is taken out of its
+    // pool, so dropping it ends the session and with it the lock, whatever happened.
+    let _seed_lock = match state.records.read().await? {
+        Reader::Postgres(conn) => {
+            let mut conn = conn.detach();
+            repo::postgres::lock_demo_seed(&mut conn).await?;
+            Some(conn)
+        }
+        Reader::Sqlite(_) => None,
+    };
     let mut conn = state.records.read().await?;
     if repo::get_setting(&mut conn, SEEDED_SETTING)
         .await?

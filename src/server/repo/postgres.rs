@@ -38,6 +38,20 @@ pub(crate) async fn lock_picture_rows(conn: &mut PgConnection) -> sqlx::Result<(
     Ok(())
 }
 
+/// The key of the session-scoped advisory lock the demo seed runs under ("demo" in ASCII).
+const DEMO_SEED_LOCK: i64 = 0x6465_6d6f;
+
+/// Waits for, and takes, the demo seed's lock on this connection's session: nodes that start
+/// together with `--seed-demo` seed one after the other, so the later ones find it done. The
+/// lock goes with the session: the caller closes the connection when the seed ends (or fails).
+pub(crate) async fn lock_demo_seed(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(DEMO_SEED_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The product's version (`None`: no such product), bumped by every write of its images.
 pub(crate) async fn product_version(
     conn: &mut PgConnection,
