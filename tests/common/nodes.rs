@@ -1,0 +1,627 @@
+//! Several `serve` nodes over one store, behind a round-robin proxy on loopback (issue 18,
+//! SPEC §3 "Past one machine").
+//!
+//! - [`Proxy`]: an HTTP proxy on `127.0.0.1:0` that sends each *request* (not each connection)
+//!   to the next node in turn, streaming both bodies and keeping every end-to-end header,
+//!   `Host` included, so the image URLs a node writes point at the proxy, as behind a real load
+//!   balancer.
+//! - [`Topology`]: how many nodes and which shared store, read from the environment once
+//!   (`IMAGEDESK_TEST_NODES`, `IMAGEDESK_TEST_STORE`); [`SharedStore`] is one fresh store of that
+//!   kind (a PostgreSQL database and a bucket, or SQLite and a local directory).
+//! - [`InProcessNodes`]: N servers of this crate in the test's runtime (`Server::bind`), sharing
+//!   one [`Config`] except `listen` (and, past one node, the data directory: each node is a
+//!   machine of its own).
+//! - [`ProcessNodes`]: N `imagedesk serve` child processes, for what only a process can show
+//!   (`kill -9`).
+//!
+//! The switch from "one SQLite node" to "two nodes over PostgreSQL and S3" is the environment
+//! alone: `IMAGEDESK_TEST_NODES=2 IMAGEDESK_TEST_STORE=postgres-s3 cargo test --test …`.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use imagedesk::server::{Config, FilesAt, RecordsAt, RunningServer, Server};
+
+use super::TOKEN;
+
+/// How many nodes a test store runs as; `None` (the variable unset): one server, no proxy.
+pub const NODES_VAR: &str = "IMAGEDESK_TEST_NODES";
+/// Which shared store the nodes use: `sqlite` (default), `postgres` or `postgres-s3`.
+pub const STORE_VAR: &str = "IMAGEDESK_TEST_STORE";
+
+/// A connection to a node that does not come up within this is a dead node: 502.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A whole exchange with a node (the slowest test upload, imaging included, takes seconds).
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a stopping proxy waits for the exchanges in flight before it drops them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a child `serve` may take to print its address.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Which store, how many nodes
+
+/// The kind of store the nodes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// SQLite and pictures in the data directory: one node only.
+    Sqlite,
+    /// PostgreSQL records, pictures in the data directory: one node only (content-addressed
+    /// files are guarded by in-process locks; docs/deploy.md).
+    Postgres,
+    /// PostgreSQL records and an S3 bucket: any number of nodes.
+    PostgresS3,
+}
+
+impl StoreKind {
+    fn parse(raw: &str) -> StoreKind {
+        match raw {
+            "" | "sqlite" => StoreKind::Sqlite,
+            "postgres" => StoreKind::Postgres,
+            "postgres-s3" => StoreKind::PostgresS3,
+            other => panic!("{STORE_VAR}={other}: expected sqlite, postgres or postgres-s3"),
+        }
+    }
+
+    /// Whether several nodes may share a store of this kind.
+    pub fn is_shareable(self) -> bool {
+        self == StoreKind::PostgresS3
+    }
+}
+
+/// How the test stores of this run are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology {
+    /// `None`: one server addressed directly (the project's default); `Some(n)`: n nodes
+    /// behind a [`Proxy`].
+    pub nodes: Option<usize>,
+    pub store: StoreKind,
+}
+
+impl Topology {
+    /// The topology the environment asks for (see [`NODES_VAR`], [`STORE_VAR`]).
+    pub fn from_env() -> Topology {
+        let nodes = std::env::var(NODES_VAR).ok().map(|raw| match raw.parse() {
+            Ok(n) if n >= 1 => n,
+            _ => panic!("{NODES_VAR}={raw}: expected a number of nodes, 1 or more"),
+        });
+        let store = StoreKind::parse(&std::env::var(STORE_VAR).unwrap_or_default());
+        let topology = Topology { nodes, store };
+        assert!(
+            topology.node_count() == 1 || store.is_shareable(),
+            "{NODES_VAR}={} needs {STORE_VAR}=postgres-s3: SQLite, and pictures in a local \
+             directory, are one node's (docs/deploy.md)",
+            topology.node_count()
+        );
+        topology
+    }
+
+    /// The topology of the multi-node tests: the environment's, behind the proxy even when
+    /// the variable is unset (then one node).
+    pub fn proxied_from_env() -> Topology {
+        let topology = Topology::from_env();
+        Topology {
+            nodes: Some(topology.node_count()),
+            ..topology
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.unwrap_or(1)
+    }
+}
+
+/// One store that several nodes can be pointed at: where its records and files are, and what
+/// keeps them alive (a throw-away database, a bucket) for as long as a test holds it.
+#[derive(Clone)]
+pub struct SharedStore {
+    pub kind: StoreKind,
+    pub records: RecordsAt,
+    pub files: FilesAt,
+    /// Environment a child `serve` needs to reach the store (`AWS_*` for the bucket).
+    pub env: Vec<(String, String)>,
+    /// The fixtures' handles: dropping the last clone drops the database and the bucket.
+    keep: Vec<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStore")
+            .field("kind", &self.kind)
+            .field("records", &self.records)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedStore {
+    /// A fresh, empty store of `kind`. The one place that knows how each kind is made.
+    pub async fn create(kind: StoreKind) -> SharedStore {
+        let mut store = SharedStore {
+            kind,
+            records: RecordsAt::Sqlite,
+            files: FilesAt::Local,
+            env: Vec::new(),
+            keep: Vec::new(),
+        };
+        if matches!(kind, StoreKind::Postgres | StoreKind::PostgresS3) {
+            store.use_fresh_postgres().await;
+        }
+        if kind == StoreKind::PostgresS3 {
+            store.use_fresh_bucket().await;
+        }
+        store
+    }
+
+    async fn use_fresh_postgres(&mut self) {
+        panic!(
+            "{STORE_VAR}={:?} needs the PostgreSQL fixture (tests/common/postgres.rs), which \
+             is not on this branch yet",
+            self.kind
+        );
+    }
+
+    async fn use_fresh_bucket(&mut self) {
+        panic!(
+            "{STORE_VAR}={:?} needs the S3 fixture (tests/common/s3.rs), which is not on this \
+             branch yet",
+            self.kind
+        );
+    }
+
+    /// Points a node's configuration at this store.
+    pub fn apply(&self, config: &mut Config) {
+        config.records = self.records.clone();
+        config.files = self.files.clone();
+    }
+
+    /// The `serve` flags that point a child node at this store.
+    pub fn serve_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let RecordsAt::Postgres(url) = &self.records {
+            args.extend(["--database".to_owned(), url.as_str().to_owned()]);
+        }
+        if let FilesAt::S3(at) = &self.files {
+            let location = if at.prefix.is_empty() {
+                format!("s3://{}", at.bucket)
+            } else {
+                format!("s3://{}/{}", at.bucket, at.prefix)
+            };
+            args.extend(["--storage".to_owned(), location]);
+        }
+        args
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The proxy
+
+/// The nodes a [`Proxy`] sends to, and its turn counter.
+struct Backends {
+    /// Each node's `host:port`.
+    nodes: Mutex<Vec<String>>,
+    turn: AtomicUsize,
+    /// Requests answered per node (by the node, not with the proxy's own 502).
+    answered: Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl Backends {
+    fn next(&self) -> Option<String> {
+        let nodes = self.nodes.lock().unwrap();
+        if nodes.is_empty() {
+            return None;
+        }
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        Some(nodes[turn % nodes.len()].clone())
+    }
+}
+
+/// `http://host:port` → `host:port`.
+fn authority(base_url: &str) -> String {
+    base_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// A round-robin HTTP/1.1 proxy on loopback in front of nodes given by their base URLs.
+pub struct Proxy {
+    addr: SocketAddr,
+    backends: Arc<Backends>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Listens on `listen` (port 0: a free one) and sends requests to `nodes` in turn.
+    pub async fn start(listen: SocketAddr, nodes: Vec<String>) -> Proxy {
+        let backends = Arc::new(Backends {
+            nodes: Mutex::new(nodes.iter().map(|n| authority(n)).collect()),
+            turn: AtomicUsize::new(0),
+            answered: Mutex::default(),
+        });
+        let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(backends.clone());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        Proxy {
+            addr,
+            backends,
+            stop: Some(stop_tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends the next requests to these nodes only (a load balancer taking a dead node out).
+    pub fn set_nodes(&self, nodes: Vec<String>) {
+        *self.backends.nodes.lock().unwrap() = nodes.iter().map(|n| authority(n)).collect();
+    }
+
+    /// How many requests each node answered through this proxy, by `host:port`.
+    pub fn answered(&self) -> std::collections::HashMap<String, u64> {
+        self.backends.answered.lock().unwrap().clone()
+    }
+
+    /// Stops accepting, lets the exchanges in flight finish for a while, then drops them.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(STOP_GRACE, &mut task).await.is_err()
+        {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !is_hop_by_hop(name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// An error and its causes, for the 502's body (what failed between the proxy and the node).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+async fn forward(State(backends): State<Arc<Backends>>, request: Request) -> Response {
+    let Some(node) = backends.next() else {
+        return bad_gateway("the proxy has no node");
+    };
+    match tokio::time::timeout(EXCHANGE_TIMEOUT, exchange(&node, request)).await {
+        Ok(Ok(answer)) => {
+            *backends.answered.lock().unwrap().entry(node).or_default() += 1;
+            answer
+        }
+        Ok(Err(err)) => bad_gateway(&format!("{node}: {}", error_chain(err.as_ref()))),
+        Err(_) => bad_gateway(&format!("{node} did not answer within {EXCHANGE_TIMEOUT:?}")),
+    }
+}
+
+fn bad_gateway(why: &str) -> Response {
+    (
+        StatusCode::BAD_GATEWAY,
+        format!("the proxy could not get an answer from {why}"),
+    )
+        .into_response()
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One request to `node` on a connection of its own, its answer streamed back.
+///
+/// A request body waits for the node's `100 Continue` (`Expect: 100-continue`): a node that
+/// answers before reading the body (401, 404, 413) closes the connection after its answer, and
+/// a proxy still sending the body then gets a broken pipe instead of the answer. Waiting also
+/// means the node sees the body arrive as the client sends it, slow clients included.
+async fn exchange(node: &str, request: Request) -> Result<Response, BoxError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(node))
+        .await
+        .map_err(|_| format!("no connection within {CONNECT_TIMEOUT:?}"))??;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut headers = end_to_end(&parts.headers);
+    let has_body = parts.headers.contains_key(header::CONTENT_LENGTH)
+        || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    let (go_on, gate) = tokio::sync::oneshot::channel::<()>();
+    let upstream_body = if has_body {
+        headers.insert(
+            header::EXPECT,
+            axum::http::HeaderValue::from_static("100-continue"),
+        );
+        let client_body = body.into_data_stream();
+        let gated = futures_util::stream::once(async move {
+            gate.await
+                .map_err(|_| std::io::Error::other("the node never asked for the body"))
+        })
+        .map_ok(|()| futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
+        .try_flatten()
+        .chain(client_body.map_err(std::io::Error::other));
+        Body::from_stream(gated)
+    } else {
+        Body::empty()
+    };
+    let mut upstream = axum::http::Request::builder()
+        .method(parts.method)
+        .uri(path)
+        .body(upstream_body)?;
+    *upstream.headers_mut() = headers;
+    let go_on = Mutex::new(Some(go_on));
+    hyper::ext::on_informational(&mut upstream, move |informational| {
+        if informational.status() == StatusCode::CONTINUE
+            && let Some(go_on) = go_on.lock().unwrap().take()
+        {
+            let _ = go_on.send(());
+        }
+    });
+    let answer = sender.send_request(upstream).await?;
+    let (parts, body) = answer.into_parts();
+    let mut response = Response::from_parts(parts, Body::new(body));
+    *response.headers_mut() = end_to_end(response.headers());
+    Ok(response)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes in this process
+
+/// N servers of this crate over one [`SharedStore`], behind a [`Proxy`].
+pub struct InProcessNodes {
+    pub proxy: Proxy,
+    pub nodes: Vec<RunningServer>,
+}
+
+impl InProcessNodes {
+    /// Starts `count` nodes from `config` (its `listen` is the proxy's address; each node gets
+    /// a free port). Node 0 starts first and alone, so it runs the migrations and any seed;
+    /// the others start together after it without seeding, as nodes joining a store do. With
+    /// more than one node, node `i` keeps its local files in `{data_dir}/node-{i}`.
+    pub async fn start(config: Config, count: usize) -> InProcessNodes {
+        assert!(count >= 1);
+        let first = Server::bind(node_config(&config, 0, count))
+            .await
+            .unwrap()
+            .spawn();
+        let rest = futures_util::future::join_all((1..count).map(|i| {
+            let mut joining = node_config(&config, i, count);
+            joining.seed_demo = false;
+            joining.seed_synthetic = None;
+            async move { Server::bind(joining).await.unwrap().spawn() }
+        }))
+        .await;
+        let nodes: Vec<RunningServer> = std::iter::once(first).chain(rest).collect();
+        let proxy = Proxy::start(config.listen, nodes.iter().map(|n| n.base_url()).collect()).await;
+        InProcessNodes { proxy, nodes }
+    }
+
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base_url()).collect()
+    }
+
+    /// Stops the proxy, then every node (each finishing its requests in flight).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.proxy.shutdown().await;
+        for node in self.nodes {
+            node.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+fn node_config(config: &Config, index: usize, count: usize) -> Config {
+    let mut node = config.clone();
+    node.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    if count > 1 {
+        node.data_dir = config.data_dir.join(format!("node-{index}"));
+    }
+    node
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes as child processes
+
+/// One `imagedesk serve` child process.
+pub struct ProcessNode {
+    pub child: tokio::process::Child,
+    pub url: String,
+    pub args: Vec<String>,
+}
+
+/// N `imagedesk serve` processes over one [`SharedStore`], behind a [`Proxy`].
+pub struct ProcessNodes {
+    pub proxy: Proxy,
+    pub nodes: Vec<ProcessNode>,
+    store: SharedStore,
+    data: PathBuf,
+    import: PathBuf,
+}
+
+impl ProcessNodes {
+    /// Starts `count` processes (node 0 first, alone: it runs the migrations), each with a
+    /// data directory of its own under `data` and `import` as its import directory.
+    pub async fn start(store: SharedStore, count: usize, data: &Path, import: &Path) -> Self {
+        let mut nodes = ProcessNodes {
+            proxy: Proxy::start(SocketAddr::from(([127, 0, 0, 1], 0)), Vec::new()).await,
+            nodes: Vec::new(),
+            store,
+            data: data.to_path_buf(),
+            import: import.to_path_buf(),
+        };
+        for i in 0..count {
+            let node = nodes.spawn(i).await;
+            nodes.nodes.push(node);
+        }
+        nodes.proxy.set_nodes(nodes.node_urls());
+        nodes
+    }
+
+    fn node_args(&self, index: usize) -> Vec<String> {
+        let data_dir = if self.store.kind.is_shareable() {
+            self.data.join(format!("node-{index}"))
+        } else {
+            self.data.clone()
+        };
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--import-dir".into(),
+            self.import.display().to_string(),
+        ];
+        args.extend(self.store.serve_args());
+        args
+    }
+
+    async fn spawn(&self, index: usize) -> ProcessNode {
+        let args = self.node_args(index);
+        spawn_serve(&args, &self.store.env, &self.data.join(format!("node-{index}.log"))).await
+    }
+
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url.clone()).collect()
+    }
+
+    /// `kill -9` of node `index`; the proxy stops sending to it.
+    pub async fn kill(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        node.child.start_kill().unwrap(); // SIGKILL
+        node.child.wait().await.unwrap();
+        let dead = node.url.clone();
+        self.proxy
+            .set_nodes(self.node_urls().into_iter().filter(|u| *u != dead).collect());
+    }
+
+    /// Starts node `index` again (a fresh port) and puts every node back behind the proxy.
+    pub async fn restart(&mut self, index: usize) {
+        self.nodes[index] = self.spawn(index).await;
+        self.proxy.set_nodes(self.node_urls());
+    }
+
+    /// SIGTERM to every node, then waits for each.
+    pub async fn shutdown(mut self) {
+        for node in &mut self.nodes {
+            if let Some(pid) = node.child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+        }
+        for node in &mut self.nodes {
+            if tokio::time::timeout(Duration::from_secs(15), node.child.wait())
+                .await
+                .is_err()
+            {
+                let _ = node.child.kill().await;
+            }
+        }
+        self.proxy.shutdown().await;
+    }
+}
+
+/// Runs `imagedesk ARGS` and waits for its `listening on URL` line; its log goes to `log`.
+async fn spawn_serve(args: &[String], env: &[(String, String)], log: &Path) -> ProcessNode {
+    use tokio::io::AsyncBufReadExt as _;
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = tokio::process::Command::new(super::cli::binary())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("IMAGEDESK_TOKEN", TOKEN)
+        .env("IMAGEDESK_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(START_LIMIT, lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("imagedesk {args:?} did not start; see {}", log.display()))
+        .unwrap()
+        .unwrap_or_else(|| panic!("imagedesk {args:?} exited; see {}", log.display()));
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    // Keep reading stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    ProcessNode {
+        child,
+        url,
+        args: args.to_vec(),
+    }
+}
