@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod engine;
 pub mod nodes;
+pub mod postgres;
+pub mod s3;
 pub mod stub;
 pub mod ui;
 pub mod window;
