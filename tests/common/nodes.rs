@@ -29,7 +29,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use imagedesk::server::{Config, FilesAt, RecordsAt, RunningServer, Server};
+use imagedesk::server::{Config, FilesAt, RecordsAt, RunningServer, S3Location, Server};
 
 use super::TOKEN;
 
@@ -120,8 +120,8 @@ impl Topology {
     }
 }
 
-/// One store that several nodes can be pointed at: where its records and files are, and what
-/// keeps them alive (a throw-away database, a bucket) for as long as a test holds it.
+/// One store that several nodes can be pointed at: where its records and files are (a fresh
+/// database and bucket of the fixtures, which live until the test process exits).
 #[derive(Clone)]
 pub struct SharedStore {
     pub kind: StoreKind,
@@ -129,8 +129,8 @@ pub struct SharedStore {
     pub files: FilesAt,
     /// Environment a child `serve` needs to reach the store (`AWS_*` for the bucket).
     pub env: Vec<(String, String)>,
-    /// The fixtures' handles: dropping the last clone drops the database and the bucket.
-    keep: Vec<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The test bucket, when `files` is one (tests may list its keys).
+    pub bucket: Option<super::s3::TestBucket>,
 }
 
 impl std::fmt::Debug for SharedStore {
@@ -151,7 +151,7 @@ impl SharedStore {
             records: RecordsAt::Sqlite,
             files: FilesAt::Local,
             env: Vec::new(),
-            keep: Vec::new(),
+            bucket: None,
         };
         if matches!(kind, StoreKind::Postgres | StoreKind::PostgresS3) {
             store.use_fresh_postgres().await;
@@ -162,26 +162,42 @@ impl SharedStore {
         store
     }
 
+    /// A fresh database on the test cluster (`postgres.rs`), named by `records`.
     async fn use_fresh_postgres(&mut self) {
-        panic!(
-            "{STORE_VAR}={:?} needs the PostgreSQL fixture (tests/common/postgres.rs), which \
-             is not on this branch yet",
-            self.kind
-        );
+        let url = tokio::task::spawn_blocking(super::postgres::database)
+            .await
+            .unwrap();
+        self.records = url.parse().unwrap();
     }
 
+    /// A fresh bucket on the test S3 server (`s3.rs`), named by `files`, its endpoint and keys
+    /// in `env` for child nodes and in `bucket` for nodes in this process.
     async fn use_fresh_bucket(&mut self) {
-        panic!(
-            "{STORE_VAR}={:?} needs the S3 fixture (tests/common/s3.rs), which is not on this \
-             branch yet",
-            self.kind
-        );
+        let bucket = tokio::task::spawn_blocking(super::s3::bucket)
+            .await
+            .unwrap();
+        self.files = FilesAt::S3(S3Location {
+            bucket: bucket.name.clone(),
+            prefix: "store".into(),
+        });
+        self.env = vec![
+            ("AWS_ENDPOINT_URL".into(), bucket.endpoint.clone()),
+            ("AWS_REGION".into(), bucket.region.into()),
+            ("AWS_ACCESS_KEY_ID".into(), bucket.access_key.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), bucket.secret_key.into()),
+        ];
+        self.bucket = Some(bucket);
     }
 
     /// Points a node's configuration at this store.
     pub fn apply(&self, config: &mut Config) {
         config.records = self.records.clone();
         config.files = self.files.clone();
+        // The bucket's endpoint and keys reach a node in this process through its `Config`
+        // (`Config::s3`, which the S3 backend adds; `serve` reads the same from `AWS_*`). On
+        // merging that backend, one line here: `config.s3 = self.s3_settings();` with
+        // `S3Settings { endpoint, region, access_key_id, secret_access_key, .. }` from
+        // `self.bucket`.
     }
 
     /// The `serve` flags that point a child node at this store.
@@ -357,8 +373,11 @@ async fn forward(State(backends): State<Arc<Backends>>, request: Request) -> Res
             *backends.answered.lock().unwrap().entry(node).or_default() += 1;
             answer
         }
+        Ok(Err(err)) if closed_without_answer(err.as_ref()) => cut_off(),
         Ok(Err(err)) => bad_gateway(&format!("{node}: {}", error_chain(err.as_ref()))),
-        Err(_) => bad_gateway(&format!("{node} did not answer within {EXCHANGE_TIMEOUT:?}")),
+        Err(_) => bad_gateway(&format!(
+            "{node} did not answer within {EXCHANGE_TIMEOUT:?}"
+        )),
     }
 }
 
@@ -368,6 +387,23 @@ fn bad_gateway(why: &str) -> Response {
         format!("the proxy could not get an answer from {why}"),
     )
         .into_response()
+}
+
+/// Whether the node closed the connection before a complete answer head (as `serve --faults`
+/// does on purpose, and a killed node by accident).
+fn closed_without_answer(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.downcast_ref::<hyper::Error>()
+        .is_some_and(|e| e.is_incomplete_message())
+}
+
+/// The client sees what the node did: its connection closes without an answer. (A body that
+/// fails before the head is flushed makes hyper drop the connection, as the node's own faults
+/// do; a real load balancer would answer 502 instead, which the client treats alike.)
+fn cut_off() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<bytes::Bytes, _>(std::io::Error::other("the node closed the connection"))
+    });
+    Response::new(Body::from_stream(failing))
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -447,13 +483,18 @@ impl InProcessNodes {
         assert!(count >= 1);
         let first = Server::bind(node_config(&config, 0, count))
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("node 0 did not start: {e:#}"))
             .spawn();
         let rest = futures_util::future::join_all((1..count).map(|i| {
             let mut joining = node_config(&config, i, count);
             joining.seed_demo = false;
             joining.seed_synthetic = None;
-            async move { Server::bind(joining).await.unwrap().spawn() }
+            async move {
+                Server::bind(joining)
+                    .await
+                    .unwrap_or_else(|e| panic!("node {i} did not start: {e:#}"))
+                    .spawn()
+            }
         }))
         .await;
         let nodes: Vec<RunningServer> = std::iter::once(first).chain(rest).collect();
@@ -543,7 +584,12 @@ impl ProcessNodes {
 
     async fn spawn(&self, index: usize) -> ProcessNode {
         let args = self.node_args(index);
-        spawn_serve(&args, &self.store.env, &self.data.join(format!("node-{index}.log"))).await
+        spawn_serve(
+            &args,
+            &self.store.env,
+            &self.data.join(format!("node-{index}.log")),
+        )
+        .await
     }
 
     pub fn node_urls(&self) -> Vec<String> {
@@ -556,8 +602,12 @@ impl ProcessNodes {
         node.child.start_kill().unwrap(); // SIGKILL
         node.child.wait().await.unwrap();
         let dead = node.url.clone();
-        self.proxy
-            .set_nodes(self.node_urls().into_iter().filter(|u| *u != dead).collect());
+        self.proxy.set_nodes(
+            self.node_urls()
+                .into_iter()
+                .filter(|u| *u != dead)
+                .collect(),
+        );
     }
 
     /// Starts node `index` again (a fresh port) and puts every node back behind the proxy.
