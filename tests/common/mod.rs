@@ -248,8 +248,17 @@ pub fn faults(config: &mut Config, seed: u64, percent: u8) {
 }
 
 /// The server's request counter (`/metrics`), summed over the lines that hold every one of
-/// `parts` (a status, a method, a route prefix).
+/// `parts` (a status, a method, a route prefix). Behind the multi-node proxy, summed over
+/// every node (each counts the requests it answered).
 pub async fn requests_counted(base_url: &str, parts: &[&str]) -> u64 {
+    let mut total = 0;
+    for node in nodes::nodes_behind(base_url) {
+        total += node_requests_counted(&node, parts).await;
+    }
+    total
+}
+
+async fn node_requests_counted(base_url: &str, parts: &[&str]) -> u64 {
     let text = reqwest::get(format!("{base_url}/metrics"))
         .await
         .unwrap()

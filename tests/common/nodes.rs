@@ -499,7 +499,12 @@ impl InProcessNodes {
         .await;
         let nodes: Vec<RunningServer> = std::iter::once(first).chain(rest).collect();
         let proxy = Proxy::start(config.listen, nodes.iter().map(|n| n.base_url()).collect()).await;
-        InProcessNodes { proxy, nodes }
+        let cluster = InProcessNodes { proxy, nodes };
+        BEHIND_PROXIES
+            .lock()
+            .unwrap()
+            .insert(cluster.proxy.base_url(), cluster.node_urls());
+        cluster
     }
 
     pub fn node_urls(&self) -> Vec<String> {
@@ -508,12 +513,33 @@ impl InProcessNodes {
 
     /// Stops the proxy, then every node (each finishing its requests in flight).
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        BEHIND_PROXIES
+            .lock()
+            .unwrap()
+            .remove(&self.proxy.base_url());
         self.proxy.shutdown().await;
         for node in self.nodes {
             node.shutdown().await?;
         }
         Ok(())
     }
+}
+
+/// The nodes behind each running proxy of this process, by the proxy's base URL: what a helper
+/// given only a store's URL needs to ask every node (`/metrics` counts per node).
+static BEHIND_PROXIES: Mutex<std::collections::BTreeMap<String, Vec<String>>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// The base URLs of the nodes behind the store at `base_url`: the nodes behind it when it is
+/// a proxy of this process, else itself.
+pub fn nodes_behind(base_url: &str) -> Vec<String> {
+    let base_url = base_url.trim_end_matches('/');
+    BEHIND_PROXIES
+        .lock()
+        .unwrap()
+        .get(base_url)
+        .cloned()
+        .unwrap_or_else(|| vec![base_url.to_owned()])
 }
 
 fn node_config(config: &Config, index: usize, count: usize) -> Config {
