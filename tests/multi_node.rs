@@ -199,7 +199,7 @@ struct Outcome {
 /// One writer's script on `node`: appends (each with its own key, some re-sent to `other`),
 /// moves, thumbnail flips and deletes of images it reads from its node.
 async fn writer(w: usize, node: Node, other: Node, product: i64, ops: usize) -> Outcome {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1) * 0x1000_0001);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w as u64 + 1) * 0x1000_0001));
     let mut outcome = Outcome::default();
     for op in 0..ops {
         let images = node.images(product).await;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod engine;
 pub mod nodes;
 pub mod postgres;
+pub mod proxy;
 pub mod s3;
 pub mod stub;
 pub mod ui;
