@@ -231,7 +231,7 @@ fn main() {
         let mut table = Vec::new();
         for store in &stores {
             let urls: Vec<String> = store.nodes.iter().map(|n| n.base_url()).collect();
-            let proxy = Proxy::start(any, vec![urls[0].clone()]).await;
+            let mut proxy = Proxy::start(any, vec![urls[0].clone()]).await;
             let mut configurations: Vec<(String, Vec<String>)> =
                 vec![("1 node, direct".into(), Vec::new()), ("1 node, proxy".into(), vec![urls[0].clone()])];
             if urls.len() > 1 {

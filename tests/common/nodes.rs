@@ -253,16 +253,21 @@ impl InProcessNodes {
     }
 
     /// Stops the proxy, then every node (each finishing its requests in flight).
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.proxy.shutdown().await;
+        for node in std::mem::take(&mut self.nodes) {
+            node.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for InProcessNodes {
+    fn drop(&mut self) {
         BEHIND_PROXIES
             .lock()
             .unwrap()
             .remove(&self.proxy.base_url());
-        self.proxy.shutdown().await;
-        for node in self.nodes {
-            node.shutdown().await?;
-        }
-        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
+use axum::serve::ListenerExt as _;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
 /// A connection to a node that does not come up within this is a dead node: 502.
@@ -77,6 +78,10 @@ impl Proxy {
             .with_state(backends.clone());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            // Small writes (a head, then its body) go out at once, not after a delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop_rx.await;
@@ -110,7 +115,7 @@ impl Proxy {
     }
 
     /// Stops accepting, lets the exchanges in flight finish for a while, then drops them.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -223,6 +228,7 @@ async fn exchange(node: &str, request: Request) -> Result<Response, BoxError> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(node))
         .await
         .map_err(|_| format!("no connection within {CONNECT_TIMEOUT:?}"))??;
+    stream.set_nodelay(true)?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
