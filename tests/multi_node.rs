@@ -520,6 +520,10 @@ async fn a_node_killed_mid_upload_leaves_the_store_whole_and_the_upload_lands_on
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         cluster.kill(0).await;
+        assert!(
+            sent.load(Ordering::SeqCst) < total,
+            "the node was killed before the whole body was sent"
+        );
         match upload.await.unwrap() {
             Ok(status) => assert_ne!(status, 201, "a killed node answered a create"),
             Err(err) => assert!(!err.is_timeout(), "{err:?}"),
