@@ -108,7 +108,8 @@ struct ServeArgs {
     ///
     /// postgres://user:password@host:5432/database; TLS follows the URL (?sslmode=require).
     /// Every node of a store names the same database (and the same --storage); the tables are
-    /// created or migrated by whichever node starts first.
+    /// created or migrated by whichever node starts first. Without --storage the pictures stay
+    /// in this node's --data-dir: run one node only.
     #[arg(
         long,
         value_name = "URL",
@@ -124,7 +125,9 @@ struct ServeArgs {
     /// AWS_ENDPOINT_URL set, requests are path-style unless
     /// AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true. Objects are named
     /// prefix/product_images/{variant}/{image_file}, so the bucket or a CDN in front of it can
-    /// serve them (see --public-url).
+    /// serve them (see --public-url); the store streams them at /product_images/… too. At
+    /// start, objects under the prefix that no image names and that are older than an hour are
+    /// removed (never another node's upload in progress). Not with --seed-synthetic.
     #[arg(long, value_name = "URL")]
     storage: Option<imagedesk::server::FilesAt>,
 
@@ -132,6 +135,12 @@ struct ServeArgs {
     /// load balancer or a CDN (default: the scheme and Host the request came with).
     #[arg(long, value_name = "URL")]
     public_url: Option<imagedesk::server::PublicUrl>,
+
+    /// Answer /product_images/… with a redirect (307) to the same path under --public-url
+    /// instead of serving the file: for a --public-url that is the bucket (or a CDN in front of
+    /// it), never one that leads back to these nodes.
+    #[arg(long, requires = "public_url")]
+    redirect_images: bool,
 
     /// Which store to behave like: imagedesk's own (the default), or a real BigCommerce v2
     /// store.
@@ -308,6 +317,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             records: args.database.unwrap_or_default(),
             files: args.storage.unwrap_or_default(),
             public_url: args.public_url,
+            redirect_images: args.redirect_images,
+            s3: imagedesk::server::S3Settings::from_env(),
             limits: imagedesk::server::ServerLimits {
                 max_connections: args.max_connections,
                 max_connections_per_ip: args.max_connections_per_ip,

@@ -47,7 +47,7 @@ const PRODUCTS: &[(&str, &str, usize)] = &[
 
 /// Seeds the demo products once; a store that was seeded before is left alone.
 pub async fn seed(state: &Arc<AppState>) -> anyhow::Result<()> {
-    let mut conn = state.db.writer.acquire().await?;
+    let mut conn = state.records.read().await?;
     if repo::get_setting(&mut conn, SEEDED_SETTING)
         .await?
         .is_some()
@@ -59,13 +59,15 @@ pub async fn seed(state: &Arc<AppState>) -> anyhow::Result<()> {
     for (name, sku, count) in PRODUCTS {
         let now = chrono::Utc::now().timestamp();
         let product_id = {
-            let mut conn = state.db.writer.acquire().await?;
+            let mut tx = state.records.write().await?;
             // A seed interrupted by a crash resumes with the products it had not made yet.
-            if repo::product_with_sku(&mut conn, sku).await?.is_some() {
+            if repo::product_with_sku(&mut tx, sku).await?.is_some() {
                 next_picture += count;
                 continue;
             }
-            repo::insert_product(&mut conn, name, sku, now).await?
+            let id = repo::insert_product(&mut tx, name, sku, now).await?;
+            tx.commit().await?;
+            id
         };
         for view in 1..=*count {
             let (file_name, bytes) = PICTURES[next_picture % PICTURES.len()];
@@ -75,7 +77,7 @@ pub async fn seed(state: &Arc<AppState>) -> anyhow::Result<()> {
                 bytes: bytes::Bytes::from_static(bytes),
             };
             let prepared = store_picture(state, source).await.map_err(api_error)?;
-            let mut tx = state.db.writer.begin().await?;
+            let mut tx = state.records.write_product(product_id).await?;
             let stored = prepared.record_in(&mut tx).await.map_err(api_error)?;
             let description = format!("{name}, view {view}");
             let new = repo::NewImage {
@@ -90,8 +92,9 @@ pub async fn seed(state: &Arc<AppState>) -> anyhow::Result<()> {
             prepared.kept();
         }
     }
-    let mut conn = state.db.writer.acquire().await?;
-    repo::set_setting(&mut conn, SEEDED_SETTING, "1").await?;
+    let mut tx = state.records.write().await?;
+    repo::set_setting(&mut tx, SEEDED_SETTING, "1").await?;
+    tx.commit().await?;
     tracing::info!("seeded the demo store with {} products", PRODUCTS.len());
     Ok(())
 }

@@ -136,8 +136,20 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        if is_text_refused(&err) {
+            // Input, not a failure of the server: the transaction is rolled back by its drop.
+            return ApiError::bad_request("A text field is invalid.")
+                .with_reason("text must not contain the NUL character (U+0000)");
+        }
         ApiError::internal("database error", err)
     }
+}
+
+/// PostgreSQL's refusal of text it cannot store (a NUL character, which SQLite stores):
+/// SQLSTATE 22021 `character_not_in_repertoire` or 22P05 `untranslatable_character`.
+fn is_text_refused(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("22021" | "22P05")))
 }
 
 impl From<super::repo::WriteError> for ApiError {

@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use crate::durable;
 use crate::imaging::{EncodedImage, Variant};
@@ -198,31 +199,54 @@ impl FileStore {
 
     /// Deletes files that no record names and every half-written file in `tmp/`: legacy files
     /// whose `image_file` is not in `legacy`, content files whose hash is not in `hashes`.
+    /// With `min_age`, only files last written longer ago than that are removed: another node
+    /// sharing the records may be writing the others (`storage::Files::orphan_min_age`).
     /// Returns how many files were removed.
     pub fn remove_orphans(
         &self,
         legacy: &HashSet<String>,
         hashes: &HashSet<String>,
+        min_age: Option<Duration>,
     ) -> std::io::Result<usize> {
+        let old_enough = |path: &Path| -> std::io::Result<bool> {
+            let Some(min_age) = min_age else {
+                return Ok(true);
+            };
+            let modified = std::fs::metadata(path)?.modified()?;
+            // A modification time in the future (a clock step) counts as new.
+            Ok(modified.elapsed().is_ok_and(|age| age >= min_age))
+        };
         let mut removed = 0;
         for entry in std::fs::read_dir(&self.tmp)? {
-            std::fs::remove_file(entry?.path())?;
-            removed += 1;
+            let path = entry?.path();
+            if old_enough(&path)? {
+                std::fs::remove_file(path)?;
+                removed += 1;
+            }
         }
         for copy in Copy::all() {
             let root = self.images.join(copy.dir_name());
             if root.exists() {
-                removed +=
-                    remove_unknown_files(&root, &root, &|relative| legacy.contains(relative))?;
+                removed += remove_unknown_files(
+                    &root,
+                    &root,
+                    &|relative| legacy.contains(relative),
+                    &old_enough,
+                )?;
             }
             let root = self.images.join(CONTENT_DIR).join(copy.dir_name());
             if root.exists() {
                 // `{hash[0..2]}/{hash}.{ext}`: the hash is the file name's stem.
-                removed += remove_unknown_files(&root, &root, &|relative| {
-                    let name = relative.rsplit('/').next().unwrap_or_default();
-                    name.split_once('.')
-                        .is_some_and(|(stem, _)| hashes.contains(stem))
-                })?;
+                removed += remove_unknown_files(
+                    &root,
+                    &root,
+                    &|relative| {
+                        let name = relative.rsplit('/').next().unwrap_or_default();
+                        name.split_once('.')
+                            .is_some_and(|(stem, _)| hashes.contains(stem))
+                    },
+                    &old_enough,
+                )?;
             }
         }
         Ok(removed)
@@ -241,12 +265,13 @@ fn remove_unknown_files(
     root: &Path,
     dir: &Path,
     known: &dyn Fn(&str) -> bool,
+    old_enough: &dyn Fn(&Path) -> std::io::Result<bool>,
 ) -> std::io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            removed += remove_unknown_files(root, &path, known)?;
+            removed += remove_unknown_files(root, &path, known, old_enough)?;
             continue;
         }
         let relative = path
@@ -254,7 +279,7 @@ fn remove_unknown_files(
             .ok()
             .and_then(|p| p.to_str())
             .map(|p| p.replace(std::path::MAIN_SEPARATOR, "/"));
-        if relative.is_none_or(|r| !known(&r)) {
+        if relative.is_none_or(|r| !known(&r)) && old_enough(&path)? {
             std::fs::remove_file(&path)?;
             removed += 1;
         }
@@ -309,7 +334,7 @@ mod tests {
         // What an interrupted durable write leaves: its temporary file in tmp/.
         std::fs::write(data.path().join("tmp").join(".imagedesk-0123.tmp"), b"half").unwrap();
         let known = HashSet::from(["a/001/kept__00001.jpg".to_owned()]);
-        let removed = store.remove_orphans(&known, &HashSet::new()).unwrap();
+        let removed = store.remove_orphans(&known, &HashSet::new(), None).unwrap();
         assert_eq!(removed, 1 + Copy::all().count());
         assert_eq!(files_in(&data.path().join("tmp")), 0);
         for copy in Copy::all() {
@@ -328,6 +353,33 @@ mod tests {
         }
     }
 
+    /// With records shared by other nodes, a start removes only unnamed files older than the
+    /// orphan age: a newer one may be another node's upload whose record has not committed.
+    #[test]
+    fn shared_records_keep_unnamed_files_younger_than_the_orphan_age() {
+        let data = tempfile::tempdir().unwrap();
+        let store = FileStore::open(data.path()).unwrap();
+        let variants: Vec<EncodedImage> = Variant::ALL.iter().map(|_| encoded(b"v")).collect();
+        let unnamed = "cd".repeat(32);
+        store
+            .write_content(&unnamed, "jpg", b"o", &variants)
+            .unwrap();
+        std::fs::write(data.path().join("tmp").join(".imagedesk-1.tmp"), b"half").unwrap();
+        let hour = Some(Duration::from_secs(3600));
+        let removed = store
+            .remove_orphans(&HashSet::new(), &HashSet::new(), hour)
+            .unwrap();
+        assert_eq!(removed, 0);
+        assert!(store.has_content(&unnamed, "jpg"));
+        assert_eq!(files_in(&data.path().join("tmp")), 1);
+        // Once they are old enough (here: any age), they go.
+        let removed = store
+            .remove_orphans(&HashSet::new(), &HashSet::new(), Some(Duration::ZERO))
+            .unwrap();
+        assert_eq!(removed, 1 + Copy::all().count());
+        assert!(!store.has_content(&unnamed, "jpg"));
+    }
+
     #[test]
     fn content_files_are_kept_only_for_known_hashes() {
         let data = tempfile::tempdir().unwrap();
@@ -341,7 +393,7 @@ mod tests {
         assert!(store.has_content(&kept, "jpg") && store.has_content(&orphan, "jpg"));
         assert!(!store.has_legacy_files());
         let removed = store
-            .remove_orphans(&HashSet::new(), &HashSet::from([kept.clone()]))
+            .remove_orphans(&HashSet::new(), &HashSet::from([kept.clone()]), None)
             .unwrap();
         assert_eq!(removed, Copy::all().count());
         assert!(store.has_content(&kept, "jpg"));

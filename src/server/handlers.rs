@@ -8,7 +8,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION};
+use axum::http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HOST,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RANGE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -26,10 +29,12 @@ use super::list_cache::ListKey;
 use super::openapi::{ImageCreate, ImageUpdate, ImageUpload, ProductCreate};
 use super::path_ids::{ExistingProduct, ImageId, ProductId};
 use super::pictures;
+use super::records::AsConn;
 use super::repo::{
     self, ImageRow, PictureRow, ProductFilter, ProductRow, StoreProduct, StoredFile,
 };
 use super::state::AppState;
+use super::storage::Files;
 use crate::api::types::{Count, ErrorEntry, Image};
 use crate::imaging::{self, ImageFormat, VARIANT_BOXES, Variant};
 
@@ -43,7 +48,8 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// `http://host:port` as the client addressed the server, for the absolute `*_url` fields.
+/// The base of the absolute `*_url` fields: `--public-url` when given (nodes behind a load
+/// balancer or a CDN), else `http://host:port` as the client addressed the server.
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<Arc<AppState>> for BaseUrl {
@@ -53,6 +59,9 @@ impl FromRequestParts<Arc<AppState>> for BaseUrl {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(public) = &state.config.public_url {
+            return Ok(BaseUrl(public.as_str().to_owned()));
+        }
         let host = parts
             .headers
             .get(HOST)
@@ -70,7 +79,7 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 async fn require_image(state: &AppState, product_id: i64, image_id: i64) -> ApiResult<ImageRow> {
-    repo::get_image(&mut *state.db.reader.acquire().await?, product_id, image_id)
+    repo::get_image(&mut state.records.read().await?, product_id, image_id)
         .await?
         .ok_or_else(ApiError::image_not_found)
 }
@@ -137,12 +146,8 @@ pub async fn list_products(State(state): Shared, RawQuery(query): RawQuery) -> A
         name,
         min_date_modified: input::min_date_modified(&pairs)?,
     };
-    let rows = repo::list_products(
-        &mut *state.db.reader.acquire().await?,
-        filter,
-        paging.window(),
-    )
-    .await?;
+    let rows =
+        repo::list_products(&mut state.records.read().await?, filter, paging.window()).await?;
     if rows.is_empty() && state.config.compat.empty_list_is_no_content() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -165,7 +170,7 @@ pub async fn create_product(
         return Err(ApiError::unsupported_media_type());
     }
     let (name, sku) = input::parse_new_product(&body)?;
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write().await?;
     let id = repo::insert_product(&mut tx, &name, &sku, now()).await?;
     let row = repo::get_product(&mut tx, id)
         .await?
@@ -182,7 +187,7 @@ pub async fn create_product(
 /// Count products.
 #[utoipa::path(get, path = "/products/count", tag = "products", responses((status = 200, body = Count)))]
 pub async fn count_products(State(state): Shared) -> ApiResult<Json<Count>> {
-    let count = repo::count_products(&mut *state.db.reader.acquire().await?).await?;
+    let count = repo::count_products(&mut state.records.read().await?).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -196,7 +201,7 @@ pub async fn get_product(
     State(state): Shared,
     ProductId(id): ProductId,
 ) -> ApiResult<Json<StoreProduct>> {
-    let row = repo::get_product(&mut *state.db.reader.acquire().await?, id)
+    let row = repo::get_product(&mut state.records.read().await?, id)
         .await?
         .ok_or_else(ApiError::product_not_found)?;
     Ok(Json(row.into_wire()))
@@ -208,7 +213,7 @@ pub async fn get_product(
 /// Count the images of the whole store.
 #[utoipa::path(get, path = "/products/images/count", tag = "images", responses((status = 200, body = Count)))]
 pub async fn count_store_images(State(state): Shared) -> ApiResult<Json<Count>> {
-    let count = repo::count_all_images(&mut *state.db.reader.acquire().await?).await?;
+    let count = repo::count_all_images(&mut state.records.read().await?).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -243,14 +248,24 @@ pub async fn list_images(
         }
         _ => None,
     };
-    if let Some(body) = key.as_ref().and_then(|k| state.lists.get(k)) {
+    // Read before the page (see `list_cache.rs`); `None` when a shared database has no such
+    // product: the road below answers that.
+    let freshness = match &key {
+        Some(_) => state.records.freshness(product_id).await?,
+        None => None,
+    };
+    if let Some(body) = key
+        .as_ref()
+        .zip(freshness)
+        .and_then(|(k, f)| state.lists.get(k, f))
+    {
         return Ok(json_bytes(body));
     }
     let generation = state.lists.generation();
     let compat = state.config.compat;
     // A malformed page reads only the product, whose absence is reported first.
     let window = paging.as_ref().ok().map(|paging| paging.window());
-    let rows = repo::image_page(&state.db.reads, product_id, window, compat.list_order())
+    let rows = repo::image_page(&state.records, product_id, window, compat.list_order())
         .await
         .map_err(|e| ApiError::internal("database error", e))?
         .ok_or_else(ApiError::product_not_found)?;
@@ -264,8 +279,8 @@ pub async fn list_images(
             .render_images(&images)
             .map_err(|e| ApiError::internal("rendering the list", e))?,
     );
-    if let Some(key) = key {
-        state.lists.insert(key, generation, body.clone());
+    if let Some((key, freshness)) = key.zip(freshness) {
+        state.lists.insert(key, generation, freshness, body.clone());
     }
     Ok(json_bytes(body))
 }
@@ -287,7 +302,7 @@ pub async fn count_product_images(
     State(state): Shared,
     ExistingProduct(product_id): ExistingProduct,
 ) -> ApiResult<Json<Count>> {
-    let count = repo::count_images(&mut *state.db.reader.acquire().await?, product_id).await?;
+    let count = repo::count_images(&mut state.records.read().await?, product_id).await?;
     Ok(Json(Count {
         count: count.max(0) as u64,
     }))
@@ -418,8 +433,7 @@ pub async fn create(
     // looked up before a byte of the body is read or judged. A malformed key is not looked up:
     // its 400 comes in SPEC's order, after 413 and 415.
     if let Ok(Some(key)) = &key
-        && let Some(first) =
-            first_answer(&mut *state.db.reader.acquire().await?, product_id, key).await?
+        && let Some(first) = first_answer(&mut state.records.read().await?, product_id, key).await?
     {
         return Ok(first);
     }
@@ -439,7 +453,7 @@ pub async fn create(
     let prepared = store_picture(state, source).await?;
 
     let outcome = async {
-        let mut tx = state.db.writer.begin().await?;
+        let mut tx = state.records.write_product(product_id).await?;
         let now = now();
         if let Some(key) = &key
             && let Some(first) = first_answer(&mut tx, product_id, key).await?
@@ -488,7 +502,7 @@ pub async fn create(
 
 /// The first answer to `key` on this product, if it was given within the key's window.
 async fn first_answer(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut dyn AsConn,
     product_id: i64,
     key: &str,
 ) -> ApiResult<Option<Created>> {
@@ -534,7 +548,7 @@ pub async fn update_image(
     };
 
     let result = async {
-        let mut tx = state.db.writer.begin().await?;
+        let mut tx = state.records.write_product(product_id).await?;
         // Re-read inside the transaction: another writer may have moved or deleted it.
         let row = repo::get_image(&mut tx, product_id, current.id)
             .await?
@@ -588,7 +602,7 @@ pub async fn delete_image(
     ExistingProduct(product_id): ExistingProduct,
     ImageId(image_id): ImageId,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write_product(product_id).await?;
     let released = repo::delete_image(&mut tx, product_id, image_id, now())
         .await?
         .ok_or_else(ApiError::image_not_found)?;
@@ -612,7 +626,7 @@ pub async fn delete_images(
 ) -> ApiResult<StatusCode> {
     let paging = input::paging(&query_pairs(query.as_deref()))?;
     let window = paging.explicit.then(|| paging.window());
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.records.write_product(product_id).await?;
     let order = state.config.compat.list_order();
     let released = repo::delete_images(&mut tx, product_id, window, order, now()).await?;
     tx.commit().await?;
@@ -686,23 +700,41 @@ pub(super) struct PreparedPicture {
     picture: PictureRow,
     /// The source's file name, from which the stored `image_file` is made.
     source_name: String,
+    /// `Some(image_file)`: the files are the image's own, already written under this name (a
+    /// bucket, `storage::Files::Bucket`); `None`: stored by content.
+    own_file: Option<String>,
     /// What a clean-up needs, until the picture is kept or cleaned up.
     pending: Option<PendingCleanup>,
 }
 
-/// The state to look the picture up in, and its hash's lock, held until the clean-up is done.
+/// The state to look the picture up in, and its hash's lock (pictures stored by content),
+/// held until the clean-up is done.
 struct PendingCleanup {
     state: Arc<AppState>,
-    lock: tokio::sync::OwnedMutexGuard<()>,
+    lock: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl PreparedPicture {
     /// Inside the write's transaction: the picture's row (inserted unless another image has
     /// it) and a fresh `image_file` for the new record.
-    pub(super) async fn record_in(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-    ) -> ApiResult<StoredFile> {
+    pub(super) async fn record_in(&self, conn: &mut dyn AsConn) -> ApiResult<StoredFile> {
+        if let Some(image_file) = &self.own_file {
+            // Named before its files were written; the name is random and was free then.
+            if repo::image_file_taken(conn, image_file).await? {
+                return Err(ApiError::internal(
+                    "naming an image",
+                    "the name given to the uploaded files was taken meanwhile",
+                ));
+            }
+            return Ok(StoredFile {
+                image_file: image_file.clone(),
+                width: self.picture.width,
+                height: self.picture.height,
+                file_size: self.picture.file_size,
+                picture_id: None,
+                perceptual_hash: self.picture.perceptual_hash,
+            });
+        }
         let picture_id = repo::upsert_picture(conn, &self.picture).await?;
         for _ in 0..8 {
             let image_file = super::naming::image_file(&self.source_name, &self.picture.extension);
@@ -732,9 +764,23 @@ impl PreparedPicture {
         Self {
             picture,
             source_name,
+            own_file: None,
             pending: Some(PendingCleanup {
                 state: state.clone(),
-                lock,
+                lock: Some(lock),
+            }),
+        }
+    }
+
+    /// A picture whose files are written under the image's own `image_file` (a bucket).
+    fn own(state: &Arc<AppState>, picture: PictureRow, image_file: String) -> Self {
+        Self {
+            picture,
+            source_name: String::new(),
+            own_file: Some(image_file),
+            pending: Some(PendingCleanup {
+                state: state.clone(),
+                lock: None,
             }),
         }
     }
@@ -758,6 +804,11 @@ impl PreparedPicture {
     fn clean_up(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         let PendingCleanup { state, lock } = self.pending.take()?;
         let runtime = tokio::runtime::Handle::try_current().ok()?;
+        if let Some(image_file) = self.own_file.clone() {
+            return Some(runtime.spawn(async move {
+                pictures::remove_own_files_if_unnamed(&state, image_file).await;
+            }));
+        }
         let (hash, extension) = (self.picture.hash.clone(), self.picture.extension.clone());
         Some(runtime.spawn(async move {
             pictures::remove_if_unused(&state, &hash, &extension).await;
@@ -788,17 +839,21 @@ pub(super) async fn store_picture(
             (Bytes::from(bytes), name)
         }
     };
+    let files = match &state.files {
+        Files::Local(files) => files.clone(),
+        Files::Bucket(_) => return store_in_bucket(state, bytes, &source_name).await,
+    };
     let hashed = bytes.clone();
     let hash = tokio::task::spawn_blocking(move || pictures::content_hash(&hashed))
         .await
         .map_err(|e| ApiError::internal("hashing a picture", e))?;
     let lock = state.picture_locks.lock(&hash).await;
-    let known = repo::picture_by_hash(&mut *state.db.reader.acquire().await?, &hash).await?;
+    let known = repo::picture_by_hash(&mut state.records.read().await?, &hash).await?;
     // A record names these bytes but their files went missing: the files written below are
     // needed whatever becomes of this request.
     let repairing = known.is_some();
     if let Some(mut picture) = known
-        && state.files.has_content(&picture.hash, &picture.extension)
+        && files.has_content(&picture.hash, &picture.extension)
     {
         if picture.perceptual_hash.is_none() {
             // Stored before hashes were kept (migration 0004): hashed now, once (a small
@@ -815,7 +870,6 @@ pub(super) async fn store_picture(
         .acquire_owned()
         .await
         .map_err(|e| ApiError::internal("imaging permits", e))?;
-    let files = state.files.clone();
     let cancel = imaging::Cancel::never();
     // Dropping this handler (the client went away) raises the flag; the work stops at its next
     // step and leaves no file behind.
@@ -843,29 +897,92 @@ fn make_picture_files(
     cancel: &imaging::Cancel,
     repairing: bool,
 ) -> ApiResult<PictureRow> {
-    let refused = |e: imaging::ImagingError| ApiError::invalid_field("image_file", e.to_string());
-    let boxes = VARIANT_BOXES.map(|(_, b)| b);
-    let processed = imaging::make_variants_until(bytes, &boxes, cancel).map_err(refused)?;
-    let extension = processed.probe.format.extension().to_owned();
+    let (picture, variants) = process_picture(bytes, hash, cancel)?;
     files
-        .write_content(&hash, &extension, bytes, &processed.variants)
+        .write_content(&picture.hash, &picture.extension, bytes, &variants)
         .map_err(|e| ApiError::internal("could not write image files", e))?;
-    let perceptual_hash = perceptual_bits(bytes);
     if cancel.is_cancelled() && !repairing {
         // Cancelled while writing: no record will name these files, and none named the hash
         // when we looked under the lock we still hold, so no other image shares them.
-        files.remove_content(&hash, &extension);
-        return Err(refused(imaging::ImagingError::Cancelled));
+        files.remove_content(&picture.hash, &picture.extension);
+        return Err(refused_picture(imaging::ImagingError::Cancelled));
     }
-    Ok(PictureRow {
+    Ok(picture)
+}
+
+fn refused_picture(e: imaging::ImagingError) -> ApiError {
+    ApiError::invalid_field("image_file", e.to_string())
+}
+
+/// Validates and resizes an original: its row (`hash` as given) and its variants in
+/// `Variant::ALL` order. Runs on a blocking thread.
+fn process_picture(
+    bytes: &[u8],
+    hash: String,
+    cancel: &imaging::Cancel,
+) -> ApiResult<(PictureRow, Vec<imaging::EncodedImage>)> {
+    let boxes = VARIANT_BOXES.map(|(_, b)| b);
+    let processed = imaging::make_variants_until(bytes, &boxes, cancel).map_err(refused_picture)?;
+    let picture = PictureRow {
         id: 0,
         hash,
-        extension,
+        extension: processed.probe.format.extension().to_owned(),
         width: i64::from(processed.oriented.0),
         height: i64::from(processed.oriented.1),
         file_size: bytes.len() as i64,
-        perceptual_hash,
+        perceptual_hash: perceptual_bits(bytes),
+    };
+    Ok((picture, processed.variants))
+}
+
+/// Stores an upload in a bucket: validated and resized off the async threads, named, and its
+/// original and variants uploaded as the image's own objects (no content addressing: nodes
+/// would need a lock between them to share objects safely). A request dropped from here on
+/// removes what it uploaded (`PreparedPicture`'s clean-up).
+async fn store_in_bucket(
+    state: &Arc<AppState>,
+    bytes: Bytes,
+    source_name: &str,
+) -> ApiResult<PreparedPicture> {
+    let Files::Bucket(bucket) = &state.files else {
+        return Err(ApiError::internal("storing a picture", "not a bucket"));
+    };
+    let permit = state
+        .imaging_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::internal("imaging permits", e))?;
+    let cancel = imaging::Cancel::never();
+    let cancel_on_drop = cancel.on_drop();
+    let original = bytes.clone();
+    let processed = tokio::task::spawn_blocking(move || {
+        let processed = process_picture(&original, String::new(), &cancel);
+        drop(permit);
+        processed
     })
+    .await
+    .map_err(|e| ApiError::internal("image processing task", e))?;
+    cancel_on_drop.disarm();
+    let (picture, variants) = processed?;
+    let mut image_file = None;
+    for _ in 0..8 {
+        let name = super::naming::image_file(source_name, &picture.extension);
+        if !repo::image_file_taken(&mut state.records.read().await?, &name).await? {
+            image_file = Some(name);
+            break;
+        }
+    }
+    let image_file = image_file
+        .ok_or_else(|| ApiError::internal("naming an image", "no free name after 8 tries"))?;
+    let format = ImageFormat::from_extension(&picture.extension)
+        .ok_or_else(|| ApiError::internal("storing a picture", "unknown extension"))?;
+    let prepared = PreparedPicture::own(state, picture, image_file.clone());
+    bucket
+        .write_set(&image_file, bytes, format, &variants)
+        .await
+        .map_err(|e| ApiError::internal("could not write image files", e))?;
+    Ok(prepared)
 }
 
 /// The picture's perceptual hash as stored (issue 16: clients find duplicates with it and
@@ -948,11 +1065,24 @@ pub async fn serve_image_file(
         Copy::Original => format,
         Copy::Variant(_) => format.variant_format(),
     };
-    let stored = repo::picture_of(&mut *state.db.reader.acquire().await?, image_file).await?;
+    if state.config.redirect_images
+        && let Some(public) = &state.config.public_url
+    {
+        // The bucket or the CDN at `--public-url` serves the same paths (`bucket.rs`).
+        return Ok(redirect_to_public(public, &path));
+    }
+    let files = match &state.files {
+        Files::Local(files) => files,
+        Files::Bucket(bucket) => {
+            let wanted = wanted_of(&request);
+            return serve_object(bucket, copy, image_file, format, wanted).await;
+        }
+    };
+    let stored = repo::picture_of(&mut state.records.read().await?, image_file).await?;
     let file = match stored {
-        Some(Some((hash, extension))) => state.files.content_path(copy, &hash, &extension),
+        Some(Some((hash, extension))) => files.content_path(copy, &hash, &extension),
         // An image of the legacy layout, or a name no record has (a 404 below).
-        Some(None) | None => state.files.path_of(copy, image_file),
+        Some(None) | None => files.path_of(copy, image_file),
     }
     .ok_or_else(ApiError::route_not_found)?;
     // Streamed from disk in chunks, with ranges (206) and conditional requests: a download
@@ -968,10 +1098,108 @@ pub async fn serve_image_file(
     // The format the name says, as before, not a guess from the stored file's extension.
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(format.mime()));
     // Stored names are never reused, so a copy never changes.
-    headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    Ok(response)
+}
+
+/// `307` to the same path under `--public-url` (`serve --redirect-images`).
+fn redirect_to_public(public: &super::PublicUrl, path: &str) -> Response {
+    let target = format!("{}/product_images/{path}", public.as_str());
+    match HeaderValue::from_str(&target) {
+        Ok(location) => (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, location)]).into_response(),
+        Err(_) => ApiError::route_not_found().into_response(),
+    }
+}
+
+/// Stored names are never reused, so a copy never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// What a file request asks of a copy in the bucket: a range, a check of its `ETag`, or only
+/// its headers.
+fn wanted_of(request: &Request) -> super::bucket::Wanted {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    super::bucket::Wanted {
+        range: header(RANGE).and_then(super::bucket::requested_range),
+        if_none_match: header(IF_NONE_MATCH).map(str::to_owned),
+        head: request.method() == axum::http::Method::HEAD,
+    }
+}
+
+/// One copy from the bucket, or the one range asked for (`206`, `416` past its end), streamed
+/// as it arrives (never held whole), with its length, and its `ETag` and `Last-Modified` as
+/// the bucket reports them (`304` to an `If-None-Match` that names it; `HEAD` reads no body).
+async fn serve_object(
+    bucket: &super::bucket::Bucket,
+    copy: Copy,
+    image_file: &str,
+    format: ImageFormat,
+    wanted: super::bucket::Wanted,
+) -> ApiResult<Response> {
+    use super::bucket::Fetched;
+    let ranged = wanted.range.is_some();
+    let etag_asked = wanted.if_none_match.clone();
+    let found = match bucket
+        .get(copy, image_file, wanted)
+        .await
+        .map_err(|e| ApiError::internal("could not read the picture from the bucket", e))?
+    {
+        Fetched::Found(found) => found,
+        Fetched::Missing => return Err(ApiError::route_not_found()),
+        Fetched::NotModified => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            let headers = response.headers_mut();
+            // The one `ETag` asked about is the object's.
+            let single = etag_asked.filter(|e| !e.contains(',') && e.trim() != "*");
+            if let Some(etag) = single.and_then(|e| HeaderValue::from_str(&e).ok()) {
+                headers.insert(ETAG, etag);
+            }
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+            return Ok(response);
+        }
+        Fetched::Unsatisfiable { size } => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(CONTENT_RANGE, value);
+            }
+            return Ok(response);
+        }
+    };
+    let meta = found.meta.clone();
+    let held = found.range.clone();
+    let mut response = Response::new(Body::from_stream(found.into_stream()));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(format.mime()));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(held.end - held.start));
+    if ranged {
+        let value = format!(
+            "bytes {}-{}/{}",
+            held.start,
+            held.end.saturating_sub(1),
+            meta.size
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(CONTENT_RANGE, value);
+        }
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let headers = response.headers_mut();
+    if let Some(etag) = meta.e_tag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        headers.insert(ETAG, etag);
+    }
+    let modified = meta
+        .last_modified
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(modified) = HeaderValue::from_str(&modified) {
+        headers.insert(LAST_MODIFIED, modified);
+    }
     Ok(response)
 }
 

@@ -14,6 +14,14 @@
 //!
 //! Entries also expire after [`MAX_AGE`], a bound on staleness should a write ever reach the
 //! database by another road.
+//!
+//! With PostgreSQL that road is open: other nodes write to the same database, and this node's
+//! middleware never hears of their writes. So each page is kept with its [`Freshness`]: the
+//! product's version (bumped by every write of its images, in the write's transaction) read
+//! *before* the page, and a page is served only if the product's version is still that one
+//! (one read by primary key, `Records::freshness`). A page read after a concurrent commit is
+//! newer than its version says, never older, so a reader that sees the old version and gets
+//! the newer page got an answer its request overlapped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,6 +58,16 @@ struct Inner {
 struct Entry {
     body: Bytes,
     stored: Instant,
+    freshness: Freshness,
+}
+
+/// What a cached page must still match to be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// SQLite: this node is the only writer and empties the cache after every write.
+    Local,
+    /// PostgreSQL: the product's version when the page was read.
+    Version(i64),
 }
 
 impl ListCache {
@@ -65,14 +83,17 @@ impl ListCache {
         self.lock().generation
     }
 
-    pub fn get(&self, key: &ListKey) -> Option<Bytes> {
+    /// The page, if it was stored with this `freshness` less than [`MAX_AGE`] ago.
+    pub fn get(&self, key: &ListKey, freshness: Freshness) -> Option<Bytes> {
         let inner = self.lock();
         let entry = inner.entries.get(key)?;
-        (entry.stored.elapsed() < MAX_AGE).then(|| entry.body.clone())
+        (entry.freshness == freshness && entry.stored.elapsed() < MAX_AGE)
+            .then(|| entry.body.clone())
     }
 
-    /// Keeps a page read under `generation`, unless a write has happened since.
-    pub fn insert(&self, key: ListKey, generation: u64, body: Bytes) {
+    /// Keeps a page read under `generation` (and `freshness`, read before the page), unless a
+    /// write has happened on this node since.
+    pub fn insert(&self, key: ListKey, generation: u64, freshness: Freshness, body: Bytes) {
         let mut inner = self.lock();
         if inner.generation != generation || body.len() > MAX_BYTES {
             return;
@@ -85,6 +106,7 @@ impl ListCache {
         let entry = Entry {
             body,
             stored: Instant::now(),
+            freshness,
         };
         if let Some(old) = inner.entries.insert(key, entry) {
             inner.bytes -= old.body.len();
@@ -115,6 +137,7 @@ impl Drop for InvalidateOnDrop {
 
 #[cfg(test)]
 mod tests {
+    use super::Freshness::{Local, Version};
     use super::*;
 
     fn key(product_id: i64) -> ListKey {
@@ -130,11 +153,26 @@ mod tests {
     fn serves_what_was_stored_until_invalidated() {
         let cache = ListCache::default();
         let generation = cache.generation();
-        cache.insert(key(1), generation, Bytes::from_static(b"[1]"));
-        assert_eq!(cache.get(&key(1)), Some(Bytes::from_static(b"[1]")));
-        assert_eq!(cache.get(&key(2)), None);
+        cache.insert(key(1), generation, Local, Bytes::from_static(b"[1]"));
+        assert_eq!(cache.get(&key(1), Local), Some(Bytes::from_static(b"[1]")));
+        assert_eq!(cache.get(&key(2), Local), None);
         cache.invalidate();
-        assert_eq!(cache.get(&key(1)), None);
+        assert_eq!(cache.get(&key(1), Local), None);
+    }
+
+    /// Another node's write bumps the product's version: a page read at the old version is
+    /// not served any more, though this node's cache was never emptied.
+    #[test]
+    fn a_page_of_an_older_version_is_not_served() {
+        let cache = ListCache::default();
+        let generation = cache.generation();
+        cache.insert(key(1), generation, Version(4), Bytes::from_static(b"[4]"));
+        assert_eq!(
+            cache.get(&key(1), Version(4)),
+            Some(Bytes::from_static(b"[4]"))
+        );
+        assert_eq!(cache.get(&key(1), Version(5)), None);
+        assert_eq!(cache.get(&key(1), Local), None);
     }
 
     #[test]
@@ -142,8 +180,8 @@ mod tests {
         let cache = Arc::new(ListCache::default());
         let generation = cache.generation();
         drop(cache.invalidate_on_drop()); // a write commits while the page is being read
-        cache.insert(key(1), generation, Bytes::from_static(b"[old]"));
-        assert_eq!(cache.get(&key(1)), None);
+        cache.insert(key(1), generation, Local, Bytes::from_static(b"[old]"));
+        assert_eq!(cache.get(&key(1), Local), None);
     }
 
     #[test]
@@ -151,9 +189,9 @@ mod tests {
         let cache = ListCache::default();
         let page = Bytes::from(vec![b' '; MAX_BYTES / 3 + 1]);
         for product in 0..5 {
-            cache.insert(key(product), cache.generation(), page.clone());
+            cache.insert(key(product), cache.generation(), Local, page.clone());
             assert!(cache.lock().bytes <= MAX_BYTES);
         }
-        assert!(cache.get(&key(4)).is_some());
+        assert!(cache.get(&key(4), Local).is_some());
     }
 }

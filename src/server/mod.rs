@@ -1,4 +1,6 @@
-//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk.
+//! The Product Images API v2 server (`imagedesk serve`): axum over SQLite and image files on disk,
+//! or, for several nodes, PostgreSQL (`--database`, see `records.rs`) and a bucket of
+//! S3-compatible storage (`--storage`, see `storage.rs`).
 //!
 //! Layout of a data directory:
 //! - `imagedesk.sqlite3` (WAL mode): products, images, idempotency keys;
@@ -11,6 +13,7 @@
 //! The server knows nothing of the desktop app; the app talks to it over HTTP like any client.
 
 mod auth;
+mod bucket;
 mod compat;
 mod conn_caps;
 mod db;
@@ -33,11 +36,14 @@ mod openapi;
 mod path_ids;
 mod picture_locks;
 mod pictures;
+mod postgres_db;
 mod rate_limit;
 mod read_pool;
+mod records;
 mod repo;
 mod routes;
 mod state;
+mod storage;
 mod synthetic_seed;
 mod v3;
 
@@ -48,6 +54,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+pub use bucket::{MULTIPART_PART_BYTES, S3Settings};
 pub use compat::Compat;
 pub use deployment::{DeploymentUrlError, FilesAt, PostgresUrl, PublicUrl, RecordsAt, S3Location};
 pub use faults::DEFAULT_FAULT_PERCENT;
@@ -55,6 +62,7 @@ pub use fetch::is_public_ip;
 pub use handlers::MAX_IMAGES_PER_PRODUCT;
 pub use limits::ServerLimits;
 pub use routes::openapi_json;
+pub use storage::ORPHAN_MIN_AGE;
 pub use synthetic_seed::{SeedSpecError, StoreNotEmpty, SyntheticSeed};
 
 /// Everything `imagedesk serve` can be told.
@@ -98,6 +106,17 @@ pub struct Config {
     pub files: FilesAt,
     /// The base of every `*_url` (`--public-url`); `None`: as the request addressed the node.
     pub public_url: Option<PublicUrl>,
+    /// `/product_images/…` answers with a redirect to the same path under `public_url` (the
+    /// bucket or a CDN in front of it) instead of serving the file (`--redirect-images`).
+    pub redirect_images: bool,
+    /// How to reach the bucket of `files` (`AWS_*`, read by `main.rs` with
+    /// [`S3Settings::from_env`]); unused for local files.
+    pub s3: S3Settings,
+    /// How old a file no record names must be before a start removes it, when other nodes
+    /// may be writing (records in PostgreSQL or files in a bucket): [`ORPHAN_MIN_AGE`]
+    /// (SPEC: one hour); tests shorten it. A lone node on SQLite and local files removes
+    /// every unnamed file at start.
+    pub orphan_min_age: std::time::Duration,
 }
 
 impl Config {
@@ -121,6 +140,9 @@ impl Config {
             records: RecordsAt::Sqlite,
             files: FilesAt::Local,
             public_url: None,
+            redirect_images: false,
+            s3: S3Settings::default(),
+            orphan_min_age: ORPHAN_MIN_AGE,
         }
     }
 }
@@ -145,7 +167,10 @@ impl Server {
                 "--seed-demo and --seed-synthetic cannot be used together"
             );
             // Before anything opens the store for writing: a refused store is not touched.
-            synthetic_seed::ensure_empty(&config.data_dir).await?;
+            // (PostgreSQL's is asked inside the seed's transaction.)
+            if config.records == RecordsAt::Sqlite {
+                synthetic_seed::ensure_empty(&config.data_dir).await?;
+            }
         }
         let state = Arc::new(state::AppState::open(&config).await?);
         if let Some(spec) = config.seed_synthetic {

@@ -67,7 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ImageId {
 }
 
 async fn product_exists(state: &AppState, id: i64) -> Result<bool, ApiError> {
-    let mut conn = state.db.reader.acquire().await?;
+    let mut conn = state.records.read().await?;
     Ok(repo::product_exists(&mut conn, id).await?)
 }
 

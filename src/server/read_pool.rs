@@ -28,6 +28,9 @@ const STATEMENT_CACHE: usize = 32;
 pub enum ReadError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// A page read through sqlx (PostgreSQL's, see `repo::image_page`).
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
     #[error("the read task stopped: {0}")]
     Task(#[from] tokio::task::JoinError),
     #[error("the read pool is closed")]

@@ -6,21 +6,23 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::db::Db;
 use super::faults::Injector;
 use super::fetch::Fetcher;
-use super::files::FileStore;
 use super::list_cache::ListCache;
 use super::metrics::Metrics;
 use super::picture_locks::PictureLocks;
 use super::rate_limit::{QuotaScope, RateLimiter};
-use super::{Config, FilesAt, RecordsAt, repo};
+use super::records::Records;
+use super::storage::Files;
+use super::{Config, repo};
 
 /// What every handler shares.
 pub struct AppState {
     pub config: Config,
-    pub db: Db,
-    pub files: FileStore,
+    /// The records: SQLite in the data directory, or PostgreSQL (`records.rs`).
+    pub records: Records,
+    /// The picture files: a local directory or a bucket (`storage.rs`).
+    pub files: Files,
     pub fetcher: Fetcher,
     pub rate_limiter: Option<RateLimiter>,
     /// `--faults SEED`: the seeded fault injector of the API routes.
@@ -38,55 +40,62 @@ pub struct AppState {
 
 impl AppState {
     pub async fn open(config: &Config) -> anyhow::Result<AppState> {
-        if config.records != RecordsAt::Sqlite {
-            anyhow::bail!("--database is not built yet");
-        }
-        if config.files != FilesAt::Local {
-            anyhow::bail!("--storage is not built yet");
-        }
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "could not create the data directory {}",
                 config.data_dir.display()
             )
         })?;
-        let db = Db::open(&config.data_dir.join("imagedesk.sqlite3")).await?;
-        let files = FileStore::open(&config.data_dir).with_context(|| {
-            format!(
-                "could not create the image folders in {}",
-                config.data_dir.display()
-            )
-        })?;
-        let mut reader = db.reader.acquire().await?;
-        // Listing every record's name costs a scan of `images`; only a data directory from
-        // before content addressing has files to check against it.
-        let legacy: HashSet<String> = if files.has_legacy_files() {
-            repo::legacy_image_files(&mut reader)
-                .await?
-                .into_iter()
-                .collect()
-        } else {
-            HashSet::new()
+        let records = Records::open(config).await?;
+        let files = Files::open(config).await?;
+        let min_age = Files::orphan_min_age(config);
+        let mut reader = records.read().await?;
+        let removed = match &files {
+            Files::Local(local) => {
+                // Listing every record's name costs a scan of `images`; only a data directory
+                // from before content addressing has files to check against it.
+                let legacy: HashSet<String> = if local.has_legacy_files() {
+                    repo::legacy_image_files(&mut reader)
+                        .await?
+                        .into_iter()
+                        .collect()
+                } else {
+                    HashSet::new()
+                };
+                let hashes: HashSet<String> = repo::picture_hashes(&mut reader)
+                    .await?
+                    .into_iter()
+                    .collect();
+                drop(reader);
+                let local = local.clone();
+                tokio::task::spawn_blocking(move || local.remove_orphans(&legacy, &hashes, min_age))
+                    .await?
+                    .context("could not clean up unreferenced image files")?
+            }
+            Files::Bucket(bucket) => {
+                // Every image in a bucket has its own objects, named by its `image_file`.
+                let named: HashSet<String> = repo::legacy_image_files(&mut reader)
+                    .await?
+                    .into_iter()
+                    .collect();
+                drop(reader);
+                bucket
+                    .remove_orphans(&named, min_age.unwrap_or(config.orphan_min_age))
+                    .await
+                    .context("could not clean up unreferenced objects in the bucket")?
+            }
         };
-        let hashes: HashSet<String> = repo::picture_hashes(&mut reader)
-            .await?
-            .into_iter()
-            .collect();
-        drop(reader);
-        let cleanup_files = files.clone();
-        let removed =
-            tokio::task::spawn_blocking(move || cleanup_files.remove_orphans(&legacy, &hashes))
-                .await?
-                .context("could not clean up unreferenced image files")?;
         if removed > 0 {
             tracing::info!("removed {removed} image files left by interrupted writes");
         }
         let cutoff = chrono::Utc::now().timestamp() - 24 * 3600;
-        repo::forget_idempotent_before(&mut *db.writer.acquire().await?, cutoff).await?;
+        let mut tx = records.write().await?;
+        repo::forget_idempotent_before(&mut tx, cutoff).await?;
+        tx.commit().await?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(AppState {
             config: config.clone(),
-            db,
+            records,
             files,
             fetcher: Fetcher::new(config.allow_private_urls)?,
             rate_limiter: config.rate_limit.map(|quota| {

@@ -7,7 +7,9 @@
 //! points to one of them, so a million images are a million rows and forty files. The
 //! rows go in through multi-row `INSERT`s, each statement prepared once and reused, in one
 //! transaction: a seed that is interrupted leaves the store empty (its few files are removed
-//! as orphans at the next start).
+//! as orphans at the next start). On PostgreSQL (`--database`) the same rows go in the same
+//! way; the counting triggers stand aside for the transaction (`imagedesk.bulk_load`) and
+//! the counts are written once at the end.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use anyhow::Context as _;
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteConnectOptions;
 
+use super::records::{AsConn, Conn, Dialect, Records, on_both};
 use super::repo::PictureRow;
 use super::state::AppState;
 use crate::imaging::synthetic::SplitMix;
@@ -181,7 +184,7 @@ async fn count_products_in_copy(database: &Path, scratch: &Path) -> anyhow::Resu
     Ok(products)
 }
 
-/// Products in a database that may not have its tables yet.
+/// Products in a SQLite database that may not have its tables yet.
 async fn count_products_if_any(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
     let has_table: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'products'",
@@ -353,13 +356,27 @@ fn make_picture(files: &super::files::FileStore, k: u64) -> anyhow::Result<Pictu
     })
 }
 
-/// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows.
-fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
-    let row = format!("({})", vec!["?"; columns.len()].join(", "));
+/// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows (`$1, $2, …` for
+/// PostgreSQL, which has no `?`).
+fn multi_row_insert(dialect: Dialect, table: &str, columns: &[&str], rows: usize) -> String {
+    let values = match dialect {
+        Dialect::Sqlite => {
+            let row = format!("({})", vec!["?"; columns.len()].join(", "));
+            vec![row; rows].join(", ")
+        }
+        Dialect::Postgres => (0..rows)
+            .map(|r| {
+                let numbers: Vec<String> = (1..=columns.len())
+                    .map(|c| format!("${}", r * columns.len() + c))
+                    .collect();
+                format!("({})", numbers.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
     format!(
-        "INSERT INTO {table} ({}) VALUES {}",
-        columns.join(", "),
-        vec![row.as_str(); rows].join(", ")
+        "INSERT INTO {table} ({}) VALUES {values}",
+        columns.join(", ")
     )
 }
 
@@ -393,14 +410,31 @@ struct ImageValues {
 /// its transaction.
 pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seeded> {
     let started = Instant::now();
-    let files = state.files.clone();
+    // Its images share eight pictures stored by content, which only a local store has.
+    let files = state.files.local().cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--seed-synthetic keeps its pictures in --data-dir: use it without --storage"
+        )
+    })?;
+    let local = files.clone();
     let mut pictures = tokio::task::spawn_blocking(move || make_pictures(&files)).await??;
     let now = chrono::Utc::now().timestamp();
     let mut rng = Rng::new(u64::from(spec.products) ^ spec.images.rotate_left(32));
     let catalogue = products(spec, now, &mut rng);
 
-    let mut tx = state.db.writer.begin().await?;
-    let existing = count_products_if_any(&mut tx).await?;
+    let dialect = match &state.records {
+        Records::Sqlite(_) => Dialect::Sqlite,
+        Records::Postgres(_) => Dialect::Postgres,
+    };
+    let mut tx = state.records.write().await?;
+    let existing = match tx.conn() {
+        Conn::Sqlite(c) => count_products_if_any(c).await?,
+        Conn::Postgres(c) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM products")
+                .fetch_one(c)
+                .await?
+        }
+    };
     if existing > 0 {
         return Err(StoreNotEmpty {
             dir: state.config.data_dir.clone(),
@@ -408,26 +442,38 @@ pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seede
         }
         .into());
     }
-    // The image_file index takes its keys in random order: a large page cache keeps its
-    // pages in memory for the length of the seed (put back below).
-    sqlx::query("PRAGMA cache_size = -262144")
-        .execute(&mut *tx)
-        .await?;
+    // SQLite: the image_file index takes its keys in random order, a large page cache keeps
+    // its pages in memory for the length of the seed (put back below). PostgreSQL: the
+    // counting triggers stand aside; the counts are written once below.
+    on_both!(&mut tx, |c, dialect| {
+        sqlx::query(dialect.pick(
+            "PRAGMA cache_size = -262144",
+            "SET LOCAL imagedesk.bulk_load = 'on'",
+        ))
+        .execute(&mut *c)
+        .await
+        .map(|done| done.rows_affected())
+    })?;
     for picture in &mut pictures {
         picture.id = super::repo::upsert_picture(&mut tx, picture).await?;
     }
     for chunk in catalogue.chunks(PRODUCT_BATCH) {
-        let sql = multi_row_insert("products", &PRODUCT_COLUMNS, chunk.len());
-        let mut query = sqlx::query(&sql);
-        for p in chunk {
-            query = query
-                .bind(p.id)
-                .bind(&p.name)
-                .bind(&p.sku)
-                .bind(p.date_created)
-                .bind(p.date_modified);
-        }
-        query.execute(&mut *tx).await?;
+        let sql = multi_row_insert(dialect, "products", &PRODUCT_COLUMNS, chunk.len());
+        on_both!(&mut tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for p in chunk {
+                query = query
+                    .bind(p.id)
+                    .bind(&p.name)
+                    .bind(&p.sku)
+                    .bind(p.date_created)
+                    .bind(p.date_modified);
+            }
+            query
+                .execute(&mut *c)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
     }
     let mut batch: Vec<ImageValues> = Vec::with_capacity(IMAGE_BATCH);
     let mut images = 0u64;
@@ -460,26 +506,47 @@ pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seede
                 picture,
             });
             if batch.len() == IMAGE_BATCH {
-                images += insert_images(&mut tx, &batch, &pictures).await?;
+                images += insert_images(&mut tx, dialect, &batch, &pictures).await?;
                 batch.clear();
             }
         }
     }
-    images += insert_images(&mut tx, &batch, &pictures).await?;
+    images += insert_images(&mut tx, dialect, &batch, &pictures).await?;
     // A small seed may leave a picture unused; a picture row exists only while an image
     // points to it (`pictures.rs`).
-    let unused: Vec<(String, String)> = sqlx::query_as(
-        "DELETE FROM pictures WHERE NOT EXISTS \
-         (SELECT 1 FROM images WHERE picture_id = pictures.id) RETURNING hash, extension",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    sqlx::query("PRAGMA cache_size = -2000")
-        .execute(&mut *tx)
-        .await?;
+    let unused: Vec<(String, String)> = on_both!(&mut tx, |c| {
+        sqlx::query_as(
+            "DELETE FROM pictures WHERE NOT EXISTS \
+             (SELECT 1 FROM images WHERE picture_id = pictures.id) RETURNING hash, extension",
+        )
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    let finish: &[&str] = match dialect {
+        Dialect::Sqlite => &["PRAGMA cache_size = -2000"],
+        Dialect::Postgres => &[
+            "UPDATE products SET image_count = counted.n FROM \
+             (SELECT product_id, COUNT(*) AS n FROM images GROUP BY product_id) AS counted \
+             WHERE products.id = counted.product_id",
+            "UPDATE counters SET value = (SELECT COUNT(*) FROM images) WHERE name = 'images'",
+            // The products were given their ids: new ones continue after them.
+            "SELECT setval(pg_get_serial_sequence('products', 'id'), \
+             (SELECT COALESCE(MAX(id), 0) + 1 FROM products), false)",
+            "ANALYZE products",
+            "ANALYZE images",
+        ],
+    };
+    for sql in finish {
+        on_both!(&mut tx, |c| {
+            sqlx::query(sql)
+                .execute(&mut *c)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+    }
     tx.commit().await?;
     for (hash, extension) in &unused {
-        state.files.remove_content(hash, extension);
+        local.remove_content(hash, extension);
     }
     let seeded = Seeded {
         products: catalogue.len() as u64,
@@ -498,31 +565,37 @@ pub async fn seed(state: &AppState, spec: SyntheticSeed) -> anyhow::Result<Seede
 }
 
 async fn insert_images(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn AsConn,
+    dialect: Dialect,
     batch: &[ImageValues],
     pictures: &[PictureRow],
 ) -> sqlx::Result<u64> {
     if batch.is_empty() {
         return Ok(0);
     }
-    let sql = multi_row_insert("images", &IMAGE_COLUMNS, batch.len());
-    let mut query = sqlx::query(&sql);
-    for image in batch {
-        let picture = &pictures[image.picture];
-        query = query
-            .bind(image.product_id)
-            .bind(&image.image_file)
-            .bind(image.is_thumbnail)
-            .bind(image.sort_order)
-            .bind(&image.description)
-            .bind(image.date)
-            .bind(image.date)
-            .bind(picture.width)
-            .bind(picture.height)
-            .bind(picture.file_size)
-            .bind(picture.id);
-    }
-    Ok(query.execute(conn).await?.rows_affected())
+    let sql = multi_row_insert(dialect, "images", &IMAGE_COLUMNS, batch.len());
+    on_both!(conn, |c| {
+        let mut query = sqlx::query(&sql);
+        for image in batch {
+            let picture = &pictures[image.picture];
+            query = query
+                .bind(image.product_id)
+                .bind(&image.image_file)
+                .bind(image.is_thumbnail)
+                .bind(image.sort_order)
+                .bind(&image.description)
+                .bind(image.date)
+                .bind(image.date)
+                .bind(picture.width)
+                .bind(picture.height)
+                .bind(picture.file_size)
+                .bind(picture.id);
+        }
+        query
+            .execute(&mut *c)
+            .await
+            .map(|done| done.rows_affected())
+    })
 }
 
 #[cfg(test)]
