@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use imagedesk::server::{Config, FilesAt, RecordsAt, RunningServer, S3Location, Server};
+use imagedesk::server::{
+    Config, FilesAt, RecordsAt, RunningServer, S3Location, S3Settings, Server,
+};
 
 use super::TOKEN;
 pub use super::proxy::Proxy;
@@ -181,11 +183,17 @@ impl SharedStore {
     pub fn apply(&self, config: &mut Config) {
         config.records = self.records.clone();
         config.files = self.files.clone();
-        // The bucket's endpoint and keys reach a node in this process through its `Config`
-        // (`Config::s3`, which the S3 backend adds; `serve` reads the same from `AWS_*`). On
-        // merging that backend, one line here: `config.s3 = self.s3_settings();` with
-        // `S3Settings { endpoint, region, access_key_id, secret_access_key, .. }` from
-        // `self.bucket`.
+        // The bucket's endpoint and keys reach a node in this process through its `Config`;
+        // `serve` reads the same from `AWS_*` (`env`).
+        if let Some(bucket) = &self.bucket {
+            config.s3 = S3Settings {
+                endpoint: Some(bucket.endpoint.clone()),
+                region: Some(bucket.region.to_owned()),
+                access_key_id: Some(bucket.access_key.to_owned()),
+                secret_access_key: Some(bucket.secret_key.to_owned()),
+                ..S3Settings::default()
+            };
+        }
     }
 
     /// The `serve` flags that point a child node at this store.
