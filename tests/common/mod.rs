@@ -48,10 +48,9 @@ enum Front {
 }
 
 impl StoreServer {
-    /// Serves `config` (whose `listen` is the store's address) the way `topology` says, over
-    /// `shared`.
-    async fn serve(mut config: Config, topology: Topology, shared: SharedStore) -> StoreServer {
-        shared.apply(&mut config);
+    /// Serves `config` (whose `listen` is the store's address, already pointed at `shared`)
+    /// the way `topology` says.
+    async fn serve(config: Config, topology: Topology, shared: SharedStore) -> StoreServer {
         let front = match topology.nodes {
             None => Front::Direct(Server::bind(config).await.unwrap().spawn()),
             Some(count) => Front::Proxied(InProcessNodes::start(config, count).await),
@@ -116,8 +115,11 @@ pub async fn start_as(topology: Topology, adjust: impl FnOnce(&mut Config)) -> T
     let import = tempfile::tempdir().unwrap();
     let mut config = Config::local(data.path(), TOKEN);
     config.import_dir = Some(import.path().to_path_buf());
-    adjust(&mut config);
     let shared = SharedStore::create(topology.store).await;
+    // The test's own adjustments come last: a test that names its own database or bucket
+    // keeps them.
+    shared.apply(&mut config);
+    adjust(&mut config);
     let server = StoreServer::serve(config, topology, shared).await;
     let client = client_for(&server.api_url());
     TestStore {
@@ -231,6 +233,7 @@ impl StoppedStore {
         let mut config = Config::local(self.data.path(), TOKEN);
         config.import_dir = Some(self.import.path().to_path_buf());
         config.listen = self.listen;
+        self.shared.apply(&mut config);
         adjust(&mut config);
         StoreServer::serve(config, self.topology, self.shared.clone()).await
     }
