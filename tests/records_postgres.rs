@@ -10,7 +10,7 @@ use std::path::Path;
 
 use futures_util::future::join_all;
 use imagedesk::api::Image;
-use imagedesk::server::{Config, RecordsAt, RunningServer};
+use imagedesk::server::{Config, RecordsAt};
 use serde_json::json;
 
 use common::{TOKEN, TestStore};
@@ -43,7 +43,7 @@ async fn two_nodes_with(adjust: impl Fn(&mut Config) + Clone) -> (TestStore, Tes
     (first, second)
 }
 
-fn server(store: &TestStore) -> &RunningServer {
+fn server(store: &TestStore) -> &common::StoreServer {
     &store.server
 }
 

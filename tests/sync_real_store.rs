@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use imagedesk::api::{Client, Image};
-use imagedesk::server::{Config, RunningServer};
+use imagedesk::server::Config;
 use imagedesk::sync::{Connection, Engine, EngineConfig, ImageId};
 
 /// The whole test, start to verdict: far above what it needs on a loaded two-core machine.
@@ -28,7 +28,7 @@ fn bc_v2_with_loopback_urls(config: &mut Config) {
 }
 
 /// The same store over the same data, with or without faults.
-async fn serve(stopped: &StoppedStore, fault_seed: Option<u64>) -> RunningServer {
+async fn serve(stopped: &StoppedStore, fault_seed: Option<u64>) -> common::StoreServer {
     stopped
         .serve_with(|c| {
             bc_v2_with_loopback_urls(c);

@@ -15,7 +15,7 @@ use imagedesk::api::{
     Client, Created, Credentials, FieldValue, Image, ImageWrite, Listing, Product, Progress,
     RecordKind, RetryPolicy, UnreadableRecord, UploadRoute, UploadSource,
 };
-use imagedesk::server::{Compat, Config, Server};
+use imagedesk::server::{Compat, Config};
 use imagedesk::sync::{Connection, Engine, EngineConfig, Remote, RemoteFuture};
 use imagedesk::ui::{Backend, ImageDeskApp};
 
@@ -76,12 +76,12 @@ impl Rig {
         self.stop_store();
         let stopped = self.stopped.take().expect("the store is stopped");
         let store = self.runtime.block_on(async {
-            let mut config = Config::local(stopped.data.path(), TOKEN);
-            config.import_dir = Some(stopped.import.path().to_path_buf());
-            config.listen = stopped.listen;
-            config.compat = Compat::BcV2;
-            config.faults = Some(seed);
-            let server = Server::bind(config).await.unwrap().spawn();
+            let server = stopped
+                .serve_with(|config| {
+                    config.compat = Compat::BcV2;
+                    config.faults = Some(seed);
+                })
+                .await;
             let client = Client::with_options(
                 &server.api_url(),
                 Credentials::Token(TOKEN.into()),

@@ -5,7 +5,9 @@
 // Helpers only some test files need, each in its own file (every test crate compiles them all).
 pub mod cli;
 pub mod engine;
+pub mod nodes;
 pub mod postgres;
+pub mod proxy;
 pub mod s3;
 pub mod stub;
 pub mod ui;
@@ -18,13 +20,85 @@ use imagedesk::imaging::synthetic;
 use imagedesk::server::{Config, RunningServer, Server};
 use imagedesk::sync::{Engine, ImageId};
 
+use nodes::{InProcessNodes, SharedStore, Topology};
+
 pub const TOKEN: &str = "test-token";
 
 pub struct TestStore {
-    pub server: RunningServer,
+    pub server: StoreServer,
     pub client: Client,
     pub data: tempfile::TempDir,
     pub import: tempfile::TempDir,
+}
+
+/// The server a test talks to: one server addressed directly (the default), or, when
+/// `IMAGEDESK_TEST_NODES` is set, nodes over one shared store behind a round-robin proxy
+/// (`nodes.rs`), whose address is then the store's. Either way `addr`, `base_url`, `api_url`
+/// and `shutdown` are the store's.
+pub struct StoreServer {
+    front: Front,
+    /// The store the nodes share, kept (with its database and bucket) across a stop.
+    shared: SharedStore,
+    topology: Topology,
+}
+
+enum Front {
+    Direct(RunningServer),
+    Proxied(InProcessNodes),
+}
+
+impl StoreServer {
+    /// Serves `config` (whose `listen` is the store's address, already pointed at `shared`)
+    /// the way `topology` says.
+    async fn serve(config: Config, topology: Topology, shared: SharedStore) -> StoreServer {
+        let front = match topology.nodes {
+            None => Front::Direct(Server::bind(config).await.unwrap().spawn()),
+            Some(count) => Front::Proxied(InProcessNodes::start(config, count).await),
+        };
+        StoreServer {
+            front,
+            shared,
+            topology,
+        }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        match &self.front {
+            Front::Direct(server) => server.addr(),
+            Front::Proxied(nodes) => nodes.proxy.addr(),
+        }
+    }
+
+    /// `http://ADDR`, the store's root.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// `http://ADDR/api/v2`, what the API client is given.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v2", self.base_url())
+    }
+
+    /// `http://ADDR/api/v3`, the root of the v3 upload endpoint.
+    pub fn api_v3_url(&self) -> String {
+        format!("{}/api/v3", self.base_url())
+    }
+
+    /// The nodes behind the proxy, when there is one.
+    pub fn nodes(&self) -> Option<&InProcessNodes> {
+        match &self.front {
+            Front::Direct(_) => None,
+            Front::Proxied(nodes) => Some(nodes),
+        }
+    }
+
+    /// Stops the store (every node, and the proxy), finishing the requests in flight.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        match self.front {
+            Front::Direct(server) => server.shutdown().await,
+            Front::Proxied(nodes) => nodes.shutdown().await,
+        }
+    }
 }
 
 pub async fn start() -> TestStore {
@@ -32,12 +106,21 @@ pub async fn start() -> TestStore {
 }
 
 pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestStore {
+    start_as(Topology::from_env(), adjust).await
+}
+
+/// [`start_with`] for a given topology (the multi-node tests use the proxy even for one node).
+pub async fn start_as(topology: Topology, adjust: impl FnOnce(&mut Config)) -> TestStore {
     let data = tempfile::tempdir().unwrap();
     let import = tempfile::tempdir().unwrap();
     let mut config = Config::local(data.path(), TOKEN);
     config.import_dir = Some(import.path().to_path_buf());
+    let shared = SharedStore::create(topology.store).await;
+    // The test's own adjustments come last: a test that names its own database or bucket
+    // keeps them.
+    shared.apply(&mut config);
     adjust(&mut config);
-    let server = Server::bind(config).await.unwrap().spawn();
+    let server = StoreServer::serve(config, topology, shared).await;
     let client = client_for(&server.api_url());
     TestStore {
         server,
@@ -104,17 +187,24 @@ pub struct StoppedStore {
     pub data: tempfile::TempDir,
     pub import: tempfile::TempDir,
     pub listen: std::net::SocketAddr,
+    /// The store's records and files when they are not in `data` (PostgreSQL, a bucket).
+    pub shared: SharedStore,
+    pub topology: Topology,
 }
 
 impl TestStore {
     /// Shuts the server down (connections are refused until [`StoppedStore::start`]).
     pub async fn stop(self) -> StoppedStore {
         let listen = self.server.addr();
+        let shared = self.server.shared.clone();
+        let topology = self.server.topology;
         self.server.shutdown().await.unwrap();
         StoppedStore {
             data: self.data,
             import: self.import,
             listen,
+            shared,
+            topology,
         }
     }
 }
@@ -139,12 +229,13 @@ impl StoppedStore {
 
     /// A server over this data on this address, the data kept here: a test that serves the
     /// same data more than once (with faults, then without) shuts each down before the next.
-    pub async fn serve_with(&self, adjust: impl FnOnce(&mut Config)) -> RunningServer {
+    pub async fn serve_with(&self, adjust: impl FnOnce(&mut Config)) -> StoreServer {
         let mut config = Config::local(self.data.path(), TOKEN);
         config.import_dir = Some(self.import.path().to_path_buf());
         config.listen = self.listen;
+        self.shared.apply(&mut config);
         adjust(&mut config);
-        Server::bind(config).await.unwrap().spawn()
+        StoreServer::serve(config, self.topology, self.shared.clone()).await
     }
 }
 
@@ -161,8 +252,17 @@ pub fn faults(config: &mut Config, seed: u64, percent: u8) {
 }
 
 /// The server's request counter (`/metrics`), summed over the lines that hold every one of
-/// `parts` (a status, a method, a route prefix).
+/// `parts` (a status, a method, a route prefix). Behind the multi-node proxy, summed over
+/// every node (each counts the requests it answered).
 pub async fn requests_counted(base_url: &str, parts: &[&str]) -> u64 {
+    let mut total = 0;
+    for node in nodes::nodes_behind(base_url) {
+        total += node_requests_counted(&node, parts).await;
+    }
+    total
+}
+
+async fn node_requests_counted(base_url: &str, parts: &[&str]) -> u64 {
     let text = reqwest::get(format!("{base_url}/metrics"))
         .await
         .unwrap()
