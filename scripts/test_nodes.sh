@@ -66,5 +66,5 @@ for f in "${files[@]}"; do args+=(--test "$f"); done
 filters=()
 for s in "${skip[@]}"; do filters+=(--skip "$s"); done
 echo "nodes=$IMAGEDESK_TEST_NODES store=$IMAGEDESK_TEST_STORE; skipped: ${skip[*]:-none}"
-find src tests benches -name '*.rs' -exec touch {} +
-timeout 1800 cargo test --no-fail-fast "${args[@]}" -- ${filters[@]+"${filters[@]}"}
+
+timeout 1800 cargo test --locked --no-fail-fast "${args[@]}" -- ${filters[@]+"${filters[@]}"}
