@@ -91,6 +91,7 @@ impl Engine {
             _lock: lock,
             address_pulls: std::sync::Mutex::new(std::collections::HashMap::new()),
             downloads: tokio::sync::Semaphore::new(tiles::MAX_PARALLEL_DOWNLOADS),
+            sends_in_flight: tokio_util::task::TaskTracker::new(),
         });
         shared.refresh_counts().await;
         let cancel = CancellationToken::new();
@@ -612,6 +613,10 @@ impl Engine {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
+        // The worker's creates in flight were aborted with it; wait until each task has been
+        // dropped (with its handle on this engine, which holds the replica's lock).
+        self.shared.sends_in_flight.close();
+        self.shared.sends_in_flight.wait().await;
         // Close the database now rather than when the last handle drops: a transaction the
         // worker was cut off in is rolled back and its locks released before this returns, so
         // an engine opened next on the same directory does not meet them ("database is locked").

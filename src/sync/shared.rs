@@ -48,6 +48,11 @@ pub(crate) struct Shared {
     pub address_pulls: Mutex<std::collections::HashMap<i64, Instant>>,
     /// Picture downloads in flight (tiles, previews), at most `tiles::MAX_PARALLEL_DOWNLOADS`.
     pub downloads: tokio::sync::Semaphore,
+    /// The creates the push sends side by side (`worker::push`), each a task of its own that
+    /// holds this `Shared`. Stopping the worker aborts them, but an aborted task is dropped
+    /// later, by the runtime: `Engine::close` waits here until every one is gone, so that the
+    /// replica's lock is free when `close` returns.
+    pub sends_in_flight: tokio_util::task::TaskTracker,
 }
 
 impl Shared {

@@ -385,10 +385,11 @@ async fn push(shared: &Arc<Shared>) -> Result<(), SyncError> {
                 touched.insert(op.product_id);
                 busy.insert(op.product_id);
                 let shared = Arc::clone(shared);
-                in_flight.spawn(async move {
+                let tracker = shared.sends_in_flight.clone();
+                in_flight.spawn(tracker.track_future(async move {
                     let outcome = send(&shared, &op).await;
                     (op.product_id, settle(&shared, &op, outcome).await)
-                });
+                }));
             }
             if let Some(op) = alone {
                 touched.insert(op.product_id);
