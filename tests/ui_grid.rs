@@ -123,6 +123,9 @@ impl Rig {
     }
 }
 
+/// Waits until the store's order is `done`, then until the grid shows that order too: the next
+/// gesture is made on what a person would see, not on a replica still catching up with the
+/// move before (a keyboard move made then is judged against the older order).
 fn wait_for_store(
     rig: &Rig,
     harness: &mut Harness<'_, ImageDeskApp>,
@@ -130,6 +133,13 @@ fn wait_for_store(
     done: impl Fn(&[String]) -> bool,
 ) {
     step_until_store(harness, what, || done(&rig.server_descriptions()));
+    let order = rig.server_descriptions();
+    step_until(harness, &format!("the grid shows {what}"), |h| {
+        order.iter().enumerate().all(|(n, description)| {
+            h.query_by_label_contains(&format!("Image {}: {description}", n + 1))
+                .is_some()
+        })
+    });
 }
 
 fn rect_of(harness: &Harness<'_, ImageDeskApp>, label: &str) -> egui::Rect {
