@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use common::nodes::bucket_settings;
 use common::s3::TestBucket;
 use common::*;
 use imagedesk::api::{Image, ImageWrite, UploadSource};
-use imagedesk::server::{Config, FilesAt, MULTIPART_PART_BYTES, S3Location, S3Settings};
+use imagedesk::server::{Config, FilesAt, MULTIPART_PART_BYTES, S3Location};
 use object_store::ObjectStore as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
@@ -21,16 +22,6 @@ const PREFIX: &str = "shop/eu";
 const VARIANTS: [&str; 4] = ["zoom", "standard", "thumbnail", "tiny"];
 
 /// What `main.rs` would read from `AWS_*` for this bucket.
-fn settings(bucket: &TestBucket) -> S3Settings {
-    S3Settings {
-        endpoint: Some(bucket.endpoint.clone()),
-        region: Some(bucket.region.into()),
-        access_key_id: Some(bucket.access_key.into()),
-        secret_access_key: Some(bucket.secret_key.into()),
-        ..S3Settings::default()
-    }
-}
-
 /// A client of the bucket of its own, to look at objects through the S3 protocol.
 fn client(bucket: &TestBucket) -> AmazonS3 {
     AmazonS3Builder::new()
@@ -51,7 +42,7 @@ fn in_bucket(bucket: &TestBucket) -> impl FnOnce(&mut Config) + '_ {
             bucket: bucket.name.clone(),
             prefix: PREFIX.into(),
         });
-        config.s3 = settings(bucket);
+        config.s3 = bucket_settings(bucket);
     }
 }
 
@@ -464,7 +455,7 @@ async fn a_missing_bucket_stops_the_start_with_its_name_and_endpoint() {
         bucket: "no-such-bucket".into(),
         prefix: String::new(),
     });
-    config.s3 = settings(&bucket);
+    config.s3 = bucket_settings(&bucket);
     let endpoint = config.s3.endpoint.clone().unwrap();
     let refused = imagedesk::server::Server::bind(config)
         .await

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use imagedesk::server::{FilesAt, S3Location, S3Settings, ServerLimits};
+use imagedesk::server::{FilesAt, S3Location, ServerLimits};
 use object_store::ObjectStore as _;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
@@ -76,13 +76,7 @@ async fn stalled_downloads_from_a_bucket_hold_little_memory() {
             bucket: bucket.name.clone(),
             prefix: "p".into(),
         });
-        config.s3 = S3Settings {
-            endpoint: Some(bucket.endpoint.clone()),
-            region: Some(bucket.region.into()),
-            access_key_id: Some(bucket.access_key.into()),
-            secret_access_key: Some(bucket.secret_key.into()),
-            ..S3Settings::default()
-        };
+        config.s3 = common::nodes::bucket_settings(&bucket);
         config.limits = ServerLimits {
             request_head: Duration::from_secs(30),
             write: Duration::from_secs(30),

@@ -186,13 +186,7 @@ impl SharedStore {
         // The bucket's endpoint and keys reach a node in this process through its `Config`;
         // `serve` reads the same from `AWS_*` (`env`).
         if let Some(bucket) = &self.bucket {
-            config.s3 = S3Settings {
-                endpoint: Some(bucket.endpoint.clone()),
-                region: Some(bucket.region.to_owned()),
-                access_key_id: Some(bucket.access_key.to_owned()),
-                secret_access_key: Some(bucket.secret_key.to_owned()),
-                ..S3Settings::default()
-            };
+            config.s3 = bucket_settings(bucket);
         }
     }
 
@@ -453,5 +447,17 @@ async fn spawn_serve(args: &[String], env: &[(String, String)], log: &Path) -> P
         child,
         url,
         args: args.to_vec(),
+    }
+}
+
+/// What a server in this process needs to reach a test bucket (`serve` reads the same from
+/// `AWS_*`).
+pub fn bucket_settings(bucket: &super::s3::TestBucket) -> S3Settings {
+    S3Settings {
+        endpoint: Some(bucket.endpoint.clone()),
+        region: Some(bucket.region.to_owned()),
+        access_key_id: Some(bucket.access_key.to_owned()),
+        secret_access_key: Some(bucket.secret_key.to_owned()),
+        ..S3Settings::default()
     }
 }
